@@ -1,0 +1,44 @@
+"""Step 3: publish the variants under content-addressed keys and finalize the job."""
+
+import logging
+
+import dramatiq
+
+from publisher import queries
+from publisher.broker import QUEUE
+from publisher.errors import PermanentError
+from publisher.runtime import worker_runtime
+from publisher.storage import IMMUTABLE
+
+logger = logging.getLogger("publisher.jobs")
+
+
+@dramatiq.actor(queue_name=QUEUE, priority=0, throws=(PermanentError,))
+def upload(job_id: int, token: str) -> None:
+    rt = worker_runtime()
+    job = rt.load_job(job_id, token)
+    artifacts = job["artifacts"]
+    published = {}
+    for name, staged in artifacts["variants"].items():
+        # The content hash in the key: a changed image gets a new URL, so the
+        # CDN can cache forever and never serve a stale picture.
+        key = f"{rt.settings.object_prefix}{job['file_id']}/{name}-{staged['sha256'][:16]}.{staged['extension']}"
+        if rt.storage.size_of(key) != staged["bytes"]:  # a re-run after a crash skips what is there
+            data = rt.storage.get_bytes(staged["staged_key"])
+            rt.storage.put_bytes(key, data, staged["content_type"], IMMUTABLE)
+            if rt.storage.size_of(key) != len(data):
+                raise RuntimeError(f"uploaded {key} but the bucket reports another size")
+        published[name] = {
+            "url": rt.storage.url(key), "key": key, "width": staged["width"],
+            "height": staged["height"], "bytes": staged["bytes"],
+        }
+    source = artifacts["source"]
+    with rt.db.transaction() as cur:
+        owned = queries.finalize(cur, job_id, token, published, source["width"], source["height"])
+    if not owned:
+        logger.info("job=%s was finalized by another attempt; nothing changed", job_id)
+        return
+    try:
+        rt.cleanup(job_id)
+    except Exception as e:  # leftovers in staging are harmless; the job is published
+        logger.warning("job=%s: staging cleanup failed: %s", job_id, rt.redact(str(e)))

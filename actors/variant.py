@@ -1,0 +1,32 @@
+"""Step 2: decode the original once and stage the WebP variants for upload."""
+
+import os
+
+import dramatiq
+
+from publisher import imaging
+from publisher.broker import QUEUE
+from publisher.errors import PermanentError
+from publisher.runtime import worker_runtime
+
+
+@dramatiq.actor(queue_name=QUEUE, priority=10, throws=(PermanentError,))
+def variant(job_id: int, token: str) -> dict:
+    rt = worker_runtime()
+    job = rt.load_job(job_id, token)
+    source = job["artifacts"]["source"]
+    path = os.path.join(rt.job_dir(job_id), "source")
+    # Same host as the fetch: the file is still here. Another host: take the staged copy.
+    if not (os.path.exists(path) and os.path.getsize(path) == source["bytes"]):
+        rt.storage.get_file(source["key"], path)
+    probed = imaging.probe(path, rt.settings.max_source_pixels)
+    staged = {}
+    for v in imaging.render(path, probed, rt.settings.variants, rt.settings.webp_quality):
+        key = rt.storage.staging_key(job_id, f"{v.name}.{v.extension}")
+        rt.storage.put_bytes(key, v.data, v.content_type)
+        staged[v.name] = {
+            "staged_key": key, "width": v.width, "height": v.height, "bytes": len(v.data),
+            "sha256": v.sha256, "content_type": v.content_type, "extension": v.extension,
+        }
+    os.unlink(path)
+    return {"variants": staged}

@@ -1,0 +1,112 @@
+"""A stand-in for RAID: serves files from a folder at GET /raid?key=NAME, only
+with the right Bearer token. Tests can script faults per key."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from .ports import free_port
+
+
+@dataclasses.dataclass
+class Fault:
+    """What the origin does instead of serving a key, `times` times (None: always)."""
+
+    status: int | None = None  # answer with this status
+    redirect_to: str | None = None  # answer 302 to this URL
+    truncate_at: int | None = None  # send the full Content-Length, then only this many bytes
+    delay: float = 0.0  # wait this long before answering
+    body: bytes | None = None  # serve these bytes instead of the file
+    times: int | None = None
+
+
+class Origin:
+    def __init__(self, root: str | Path, token: str):
+        self.root = Path(root)
+        self.token = token
+        self.faults: dict[str, Fault] = {}
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/raid"
+
+    def start(self) -> "Origin":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _take_fault(self, key: str) -> Fault | None:
+        with self._lock:
+            fault = self.faults.get(key)
+            if fault is None:
+                return None
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times <= 0:
+                    del self.faults[key]
+            return fault
+
+    def _handler(self):
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                url = urlsplit(self.path)
+                key = (parse_qs(url.query).get("key") or [""])[0]
+                auth = self.headers.get("Authorization", "")
+                with origin._lock:
+                    origin.requests.append({"path": url.path, "key": key, "authorization": auth})
+                if auth != f"Bearer {origin.token}":
+                    return self._send(401, b"bad token")
+                fault = origin._take_fault(key)
+                if fault and fault.delay:
+                    time.sleep(fault.delay)
+                if fault and fault.status:
+                    return self._send(fault.status, b"scripted failure")
+                if fault and fault.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", fault.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if fault and fault.body is not None:
+                    return self._send(200, fault.body, "image/jpeg")
+                path = (origin.root / key).resolve()
+                if not key or origin.root.resolve() not in path.parents or not path.is_file():
+                    return self._send(404, b"no such key")
+                data = path.read_bytes()
+                if fault and fault.truncate_at is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: fault.truncate_at])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self._send(200, data, "application/octet-stream")
+
+            def _send(self, status, body, content_type="text/plain"):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler

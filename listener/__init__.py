@@ -1,0 +1,1 @@
+"""Intake: turns runnable publish_jobs rows into Dramatiq messages."""

@@ -1,0 +1,151 @@
+"""`python -m listener`: LISTENs for runnable jobs and enqueues their steps.
+
+NOTIFY is not durable, so the listener also sweeps for pending jobs when it
+starts, after every reconnect, and every WORKER_POLL_INTERVAL ms. Claiming
+uses FOR UPDATE SKIP LOCKED inside the transaction that enqueues, so two
+listeners never enqueue one job twice, and a crash mid-way leaves the job
+pending. Its other duties each run on their own interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import signal
+import threading
+import time
+
+from publisher import db as dbmod
+from publisher import pgbroker, queries, runtime
+from publisher.lifecycle import enqueue_job
+from publisher.logs import short_error
+
+logger = logging.getLogger("publisher.listener")
+
+#: Jobs claimed per transaction.
+CLAIM_BATCH = 100
+#: Seconds between tries to reach the database while it is away.
+RECONNECT_MAX_WAIT = 10.0
+
+
+class Duty:
+    """One background duty: a name, an interval in seconds, and what it does."""
+
+    def __init__(self, name: str, interval: float, run):
+        self.name, self.interval, self.run = name, interval, run
+        self.due = 0.0
+
+
+class Listener:
+    def __init__(self, rt, broker):
+        self.rt = rt
+        self.broker = broker
+        self.stop = threading.Event()
+        self._conn = None
+        settings = rt.settings
+        renotifier = pgbroker.OrphanRenotifier()
+        self.duties = [
+            Duty("sweep", settings.worker_poll_interval_ms / 1000, self.enqueue_pending),
+            Duty("rescue", max(1.0, settings.job_lease_seconds / 4), self.rescue_expired),
+            Duty("renotify", 2.0, lambda: self._in_transaction(renotifier.run)),
+        ]
+
+    # -- duties ---------------------------------------------------------
+    def enqueue_pending(self) -> int:
+        return self._claim_and_enqueue(queries.claim_pending, "enqueued")
+
+    def rescue_expired(self) -> int:
+        return self._claim_and_enqueue(queries.rescue_expired, "rescued (lease expired)")
+
+    def _claim_and_enqueue(self, claim, verb: str) -> int:
+        total = 0
+        while not self.stop.is_set():
+            with self.rt.db.transaction() as cur:
+                jobs = claim(cur, CLAIM_BATCH)
+                for job in jobs:
+                    # Enqueued before the claim commits: if this fails, the
+                    # claim rolls back and the messages sent so far are stale.
+                    enqueue_job(self.broker, job["job_id"], job["token"], job["stage"])
+            for job in jobs:
+                logger.info("job=%s %s from stage %s", job["job_id"], verb, job["stage"])
+            total += len(jobs)
+            if len(jobs) < CLAIM_BATCH:
+                return total
+        return total
+
+    def _in_transaction(self, fn):
+        with self.rt.db.transaction() as cur:
+            return fn(cur)
+
+    # -- loop -----------------------------------------------------------
+    def run(self) -> None:
+        wait = 0.5
+        while not self.stop.is_set():
+            try:
+                self._listen()
+                self._run_duty(self.duties[0], force=True)  # notifications may have been missed
+                wait = 0.5
+                self._loop()
+            except dbmod.DISCONNECTS as e:
+                logger.warning("database connection lost (%s); reconnecting in %.1fs",
+                               short_error(e, self.rt.redact), wait)
+                self._close()
+                self.stop.wait(wait)
+                wait = min(wait * 2, RECONNECT_MAX_WAIT)
+        self._close()
+        logger.info("listener stopped")
+
+    def _listen(self):
+        self._close()
+        self._conn = dbmod.connect(self.rt.settings.database_url, "media-publisher-listener")
+        self._conn.autocommit = True
+        with self._conn.cursor() as cur:
+            cur.execute(f"LISTEN {queries.CHANNEL}")
+        logger.info("listening on channel %s", queries.CHANNEL)
+
+    def _loop(self):
+        while not self.stop.is_set():
+            now = time.monotonic()
+            for duty in self.duties:
+                if now >= duty.due:
+                    self._run_duty(duty)
+            timeout = max(0.0, min(d.due for d in self.duties) - time.monotonic())
+            ready, _, _ = select.select([self._conn], [], [], min(timeout, 1.0))
+            if ready:
+                self._conn.poll()
+                if self._conn.notifies:
+                    self._conn.notifies.clear()
+                    self._run_duty(self.duties[0], force=True)
+
+    def _run_duty(self, duty: Duty, force: bool = False):
+        duty.due = time.monotonic() + duty.interval
+        try:
+            duty.run()
+        except dbmod.DISCONNECTS:
+            raise
+        except Exception as e:  # one failed round must not stop the listener
+            logger.error("%s failed: %s", duty.name, short_error(e, self.rt.redact), exc_info=True)
+
+    def _close(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+            self._conn = None
+
+
+def main() -> None:
+    runtime.application_name = "media-publisher-listener"
+    rt = runtime.worker_runtime()
+    import actors  # declares the actors on the broker
+
+    listener = Listener(rt, actors.broker)
+
+    def stop(signum, frame):
+        logger.info("signal %s: stopping", signum)
+        listener.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    listener.run()

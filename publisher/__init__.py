@@ -1,0 +1,2 @@
+"""What the listener and the actors share: configuration, database, storage,
+the origin client and imaging."""

@@ -1,0 +1,36 @@
+"""The Dramatiq broker the listener and the workers share, with its middleware."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+
+from . import pgbroker
+from .lifecycle import JobLifecycle
+
+#: The one queue job steps travel on; step priority keeps started jobs moving first.
+QUEUE = "publish"
+
+
+def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
+    settings = runtime.settings
+    middleware = [
+        # Dramatiq's defaults, less Prometheus (it binds 0.0.0.0:9191 on import).
+        AgeLimit(),
+        TimeLimit(),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(
+            max_retries=settings.max_retries,
+            min_backoff=settings.retry_min_backoff_ms,
+            max_backoff=settings.retry_max_backoff_ms,
+        ),
+        # Last in the list, so its after-hooks run first: it decides, Retries acts.
+        JobLifecycle(runtime_factory),
+    ]
+    broker = pgbroker.make_broker(
+        settings.database_url, queues=1, threads=settings.concurrency, middleware=middleware
+    )
+    dramatiq.set_broker(broker)
+    return broker

@@ -1,0 +1,188 @@
+"""Configuration from the environment, validated once at start.
+
+The names come from the system this one replaces; operators already set them.
+Every problem is reported in one message, without a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from environs import Env, EnvValidationError
+from marshmallow.validate import OneOf, Range
+
+#: Hosts that mean "this machine": a DATABASE_URL to any other host gets TLS.
+LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class ConfigError(Exception):
+    """The environment is missing or has invalid variables; the message names each."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str
+    raid_pub_endpoint: str
+    raid_publisher_secret: str
+    b2_key_id: str
+    b2_app_key: str
+    b2_bucket: str
+    b2_endpoint: str
+    b2_region: str
+    cdn_base_url: str
+    #: How often the listener sweeps for runnable jobs, in milliseconds.
+    worker_poll_interval_ms: int = 15000
+    #: Retries a job gets after its first attempt (publish_jobs.max_retries default).
+    max_retries: int = 5
+    log_level: str = "info"
+    #: Worker threads per process, where the project launches the workers.
+    concurrency: int = 3
+    #: A download is cut off past this many bytes.
+    max_source_bytes: int = 200 * 1024 * 1024
+    #: Sources with more pixels (read from the header) are refused before decoding.
+    max_source_pixels: int = 150_000_000
+    #: Variant names and long-edge sizes in pixels.
+    variants: tuple[tuple[str, int], ...] = (("thumb", 400), ("display", 1600))
+    #: WebP quality, 1-100.
+    webp_quality: int = 80
+    #: A processing step with no heartbeat for this many seconds is presumed dead.
+    job_lease_seconds: int = 60
+    #: How long the next step of a job may wait in the queue before it is presumed lost.
+    job_handoff_seconds: int = 900
+    #: First and largest wait between retries of a failed step, in milliseconds.
+    retry_min_backoff_ms: int = 5000
+    retry_max_backoff_ms: int = 600_000
+    #: Origin timeouts in seconds: to connect, and between two received bytes.
+    origin_connect_timeout: float = 5.0
+    origin_read_timeout: float = 60.0
+    #: Where the worker keeps files while it works on them.
+    scratch_dir: str = ""
+    #: Bucket prefix of the files the steps hand each other; removed when a job ends.
+    staging_prefix: str = "_staging/"
+    #: Bucket prefix of published variants.
+    object_prefix: str = "media/"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never be logged."""
+        password = urlsplit(self.database_url).password or ""
+        return tuple(s for s in (self.raid_publisher_secret, self.b2_app_key, password) if s)
+
+
+def database_dsn(url: str) -> str:
+    """The DATABASE_URL, with sslmode=require added for a remote host that names no sslmode."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    host = query.get("host", parts.hostname or "")
+    if "sslmode" not in query and host not in LOCAL_HOSTS and not host.startswith("/"):
+        query["sslmode"] = "require"
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _parse_variants(raw: str) -> tuple[tuple[str, int], ...]:
+    variants = []
+    for item in raw.split(","):
+        name, _, size = item.strip().partition(":")
+        if not name.isidentifier() or not size.isdigit() or int(size) < 1:
+            raise ValueError(f"expected name:size,... (e.g. thumb:400,display:1600), got {raw!r}")
+        variants.append((name, int(size)))
+    return tuple(variants)
+
+
+def _check_endpoint(value: str) -> str:
+    parts = urlsplit(value if "://" in value else "https://" + value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError("expected host[:port] (https) or an http:// or https:// URL without a path")
+    return value
+
+
+def _check_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL")
+    return value
+
+
+def _check_db_url(value: str) -> str:
+    if urlsplit(value).scheme not in ("postgres", "postgresql"):
+        raise ValueError("expected a postgresql:// URL")
+    return value
+
+
+def load_settings(environ: dict | None = None) -> Settings:
+    """Reads and validates the environment; raises ConfigError naming every problem."""
+    env = Env(eager=False)
+    if environ is not None:
+        # environs reads os.environ; a given mapping is used for tests and tools.
+        import os
+        from unittest import mock
+
+        with mock.patch.dict(os.environ, environ, clear=True):
+            return _read(env)
+    return _read(env)
+
+
+def _validated(check):
+    def validate(value):
+        try:
+            check(value)
+        except ValueError as e:
+            from marshmallow import ValidationError
+
+            raise ValidationError(str(e)) from None
+        return True
+
+    return validate
+
+
+def _read(env: Env) -> Settings:
+    positive = Range(min=1)
+    values = dict(
+        database_url=env.str("DATABASE_URL", validate=_validated(_check_db_url)),
+        raid_pub_endpoint=env.str("RAID_PUB_ENDPOINT", validate=_validated(_check_url)),
+        raid_publisher_secret=env.str("RAID_PUBLISHER_SECRET"),
+        b2_key_id=env.str("B2_KEY_ID"),
+        b2_app_key=env.str("B2_APP_KEY"),
+        b2_bucket=env.str("B2_BUCKET"),
+        b2_endpoint=env.str("B2_ENDPOINT", validate=_validated(_check_endpoint)),
+        b2_region=env.str("B2_REGION"),
+        cdn_base_url=env.str("CDN_BASE_URL", validate=_validated(_check_url)),
+        worker_poll_interval_ms=env.int("WORKER_POLL_INTERVAL", 15000, validate=positive),
+        max_retries=env.int("MAX_RETRIES", 5, validate=Range(min=0)),
+        log_level=env.str("LOG_LEVEL", "info", validate=OneOf(LOG_LEVELS + tuple(l.upper() for l in LOG_LEVELS))),
+        concurrency=env.int("CONCURRENCY", 3, validate=positive),
+        max_source_bytes=env.int("MAX_SOURCE_BYTES", Settings.max_source_bytes, validate=positive),
+        max_source_pixels=env.int("MAX_SOURCE_PIXELS", Settings.max_source_pixels, validate=positive),
+        variants=env.str("VARIANTS", "thumb:400,display:1600", validate=_validated(_parse_variants)),
+        webp_quality=env.int("WEBP_QUALITY", Settings.webp_quality, validate=Range(min=1, max=100)),
+        job_lease_seconds=env.int("JOB_LEASE_SECONDS", Settings.job_lease_seconds, validate=Range(min=3)),
+        job_handoff_seconds=env.int("JOB_HANDOFF_SECONDS", Settings.job_handoff_seconds, validate=positive),
+        retry_min_backoff_ms=env.int("RETRY_MIN_BACKOFF_MS", Settings.retry_min_backoff_ms, validate=positive),
+        retry_max_backoff_ms=env.int("RETRY_MAX_BACKOFF_MS", Settings.retry_max_backoff_ms, validate=positive),
+        origin_connect_timeout=env.float("ORIGIN_CONNECT_TIMEOUT", Settings.origin_connect_timeout),
+        origin_read_timeout=env.float("ORIGIN_READ_TIMEOUT", Settings.origin_read_timeout),
+        scratch_dir=env.str("SCRATCH_DIR", ""),
+        staging_prefix=env.str("STAGING_PREFIX", Settings.staging_prefix),
+        object_prefix=env.str("OBJECT_PREFIX", Settings.object_prefix),
+    )
+    try:
+        env.seal()
+    except EnvValidationError as e:
+        raise ConfigError(_describe(e.error_messages)) from None
+    values["log_level"] = values["log_level"].lower()
+    values["variants"] = _parse_variants(values["variants"])
+    values["cdn_base_url"] = values["cdn_base_url"].rstrip("/")
+    return Settings(**values)
+
+
+def _describe(errors: dict) -> str:
+    lines = ["invalid configuration:"]
+    for name in sorted(errors):
+        messages = "; ".join(str(m) for m in errors[name])
+        if "not set" in messages:
+            messages = "missing (required)"
+        lines.append(f"  {name}: {messages}")
+    return "\n".join(lines)

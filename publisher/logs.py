@@ -1,0 +1,70 @@
+"""Logging set-up, and the guarantee that no secret value is ever written out."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+#: last_error is for people: one short line.
+MAX_ERROR_CHARS = 500
+#: user:password@ in any URL an exception may quote.
+URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]+)@")
+#: Authorization headers in dumps of requests.
+AUTH_HEADER = re.compile(r"(?i)(bearer\s+|authorization['\"]?\s*[:=]\s*['\"]?)([^\s'\",}]+)")
+REDACTED = "[redacted]"
+
+
+class Redactor:
+    def __init__(self, secrets=()):
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        text = URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+        return AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record, exceptions included, before any handler formats it."""
+
+    def __init__(self, redact: Redactor):
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def configure(level: str, secrets=()) -> Redactor:
+    """Applies LOG_LEVEL and redaction to the root handlers (adding one if there is none)."""
+    redact = Redactor(secrets)
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        root.addHandler(handler)
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter(redact))
+    root.setLevel(level.upper())
+    # Library chatter at debug level would drown the job lines.
+    for noisy in ("urllib3", "dramatiq_pg"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, root.level))
+    return redact
+
+
+def short_error(exc: BaseException, redact: Redactor, prefix: str = "") -> str:
+    """One readable line for last_error: no secrets, no traceback, bounded."""
+    text = str(exc).strip() or type(exc).__name__
+    if not isinstance(exc, (ValueError,)) and type(exc).__module__ not in ("publisher.errors", "builtins"):
+        text = f"{type(exc).__name__}: {text}"
+    text = " ".join(redact(prefix + text).split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"

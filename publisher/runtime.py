@@ -1,0 +1,69 @@
+"""The clients a process builds once from its configuration and shares between threads."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+import tempfile
+
+from . import logs, queries
+from .config import ConfigError, Settings, load_settings
+from .db import Database
+from .errors import StaleAttempt
+from .origin import OriginClient
+from .storage import Storage
+
+
+class Runtime:
+    def __init__(self, settings: Settings, application_name: str):
+        self.settings = settings
+        self.redact = logs.configure(settings.log_level, settings.secrets)
+        self.db = Database(settings.database_url, application_name, maxconn=settings.concurrency + 4)
+        self.storage = Storage(settings)
+        self.origin = OriginClient(
+            settings.raid_pub_endpoint,
+            settings.raid_publisher_secret,
+            connect_timeout=settings.origin_connect_timeout,
+            read_timeout=settings.origin_read_timeout,
+            max_bytes=settings.max_source_bytes,
+        )
+        self.scratch_dir = settings.scratch_dir or os.path.join(tempfile.gettempdir(), "media-publisher")
+        os.makedirs(self.scratch_dir, exist_ok=True)
+
+    def load_job(self, job_id: int, token: str) -> dict:
+        with self.db.transaction() as cur:
+            job = queries.load_job(cur, job_id, token)
+        if job is None:
+            raise StaleAttempt(f"job {job_id} was taken over by a newer attempt")
+        return job
+
+    def cleanup(self, job_id: int) -> None:
+        """Removes what a job left in scratch and in the staging area; best effort."""
+        shutil.rmtree(os.path.join(self.scratch_dir, str(job_id)), ignore_errors=True)
+        self.storage.remove_prefix(self.storage.staging_key(job_id, ""))
+
+    def job_dir(self, job_id: int) -> str:
+        path = os.path.join(self.scratch_dir, str(job_id))
+        os.makedirs(path, exist_ok=True)
+        return path
+
+
+def settings_or_exit() -> Settings:
+    """The validated settings; on a bad environment, one clear message and exit status 2."""
+    try:
+        return load_settings()
+    except ConfigError as e:
+        print(f"media-publisher: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+#: How this process names itself to PostgreSQL (pg_stat_activity.application_name).
+application_name = "media-publisher-worker"
+
+
+@functools.lru_cache(maxsize=1)
+def worker_runtime() -> Runtime:
+    """This process's runtime, built on first use (at import of the actors package)."""
+    return Runtime(settings_or_exit(), application_name)

@@ -1,0 +1,99 @@
+"""The bucket behind the CDN (Backblaze B2 through its S3 API), via the MinIO client."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import urlsplit
+
+import certifi
+import urllib3
+from minio import Minio
+from minio.deleteobjects import DeleteObject
+from minio.error import S3Error
+
+from .config import Settings
+
+#: Published variants never change: a new image gets a new key.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+#: Seconds to connect to, and to wait on, the S3 endpoint.
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 60
+
+
+def endpoint_parts(endpoint: str) -> tuple[str, bool]:
+    """B2_ENDPOINT as minio wants it: (host[:port], secure). A bare host means https."""
+    parts = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
+    return parts.netloc, parts.scheme == "https"
+
+
+def make_client(settings: Settings) -> Minio:
+    host, secure = endpoint_parts(settings.b2_endpoint)
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+        maxsize=16,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=certifi.where(),
+        # A few quick retries inside one attempt; longer outages are the job's retries.
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+    return Minio(
+        host,
+        access_key=settings.b2_key_id,
+        secret_key=settings.b2_app_key,
+        secure=secure,
+        region=settings.b2_region,
+        http_client=http,
+    )
+
+
+class Storage:
+    def __init__(self, settings: Settings, client: Minio | None = None):
+        self.client = client or make_client(settings)
+        self.bucket = settings.b2_bucket
+        self.cdn_base_url = settings.cdn_base_url
+        self.staging_prefix = settings.staging_prefix
+
+    def url(self, key: str) -> str:
+        return f"{self.cdn_base_url}/{key}"
+
+    def staging_key(self, job_id: int, name: str) -> str:
+        return f"{self.staging_prefix}{job_id}/{name}"
+
+    def put_file(self, key: str, path: str, content_type: str = "application/octet-stream") -> None:
+        self.client.fput_object(self.bucket, key, path, content_type=content_type)
+
+    def get_file(self, key: str, path: str) -> None:
+        self.client.fget_object(self.bucket, key, path)
+
+    def get_bytes(self, key: str) -> bytes:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def put_bytes(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
+        headers = {"Cache-Control": cache_control} if cache_control else None
+        self.client.put_object(
+            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=headers
+        )
+
+    def size_of(self, key: str) -> int | None:
+        """The object's size, or None when there is no such object."""
+        try:
+            return self.client.stat_object(self.bucket, key).size
+        except S3Error as e:
+            if e.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                return None
+            raise
+
+    def remove_prefix(self, prefix: str) -> None:
+        objects = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+        errors = self.client.remove_objects(self.bucket, (DeleteObject(o.object_name) for o in objects))
+        for error in errors:
+            raise RuntimeError(f"could not remove {error.name}: {error.message}")
+
+    def bucket_exists(self) -> bool:
+        return self.client.bucket_exists(self.bucket)

@@ -1,0 +1,65 @@
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from devstack import postgres
+from devstack.origin import Origin
+from devstack.s3 import SeaweedS3
+from tests.stack import TOKEN, Stack
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CORPUS = FIXTURES / "corpus"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    server = postgres.start(tmp_path_factory.mktemp("pg-run"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweed"), bucket="media").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def origin_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("raid")
+    for path in CORPUS.iterdir():
+        shutil.copy(path, root / path.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def origin(origin_root):
+    server = Origin(origin_root, TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_stack(pg_server, s3, origin, tmp_path):
+    stacks = []
+
+    def make(**env):
+        stack = Stack(pg_server, s3, origin, Path(tempfile.mkdtemp(dir=tmp_path)), **env)
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture
+def stack(make_stack):
+    """A running system: listener and two worker processes of three threads."""
+    s = make_stack()
+    s.start_workers()
+    s.start_listener()
+    return s

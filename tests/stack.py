@@ -1,0 +1,115 @@
+"""A whole publishing system for a test: its own database, the shared S3 server
+and origin, and the listener and workers started as an operator starts them."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extras
+
+from devstack import procs
+from devstack.ports import wait_until
+
+CDN = "https://cdn.example.test"
+TOKEN = "raid-token-" + "s3cr3t-7f3a9c"
+
+
+class Stack:
+    def __init__(self, pg, s3, origin, tmp: Path, **env):
+        self.pg, self.s3, self.origin, self.tmp = pg, s3, origin, tmp
+        self.db_url = pg.create_database()
+        pg.apply_sql(self.db_url)
+        self.env = {
+            "PATH": str(procs.BIN) + ":/usr/bin:/bin",
+            "HOME": str(tmp),
+            "TMPDIR": str(tmp),
+            "DATABASE_URL": self.db_url,
+            "RAID_PUB_ENDPOINT": origin.endpoint,
+            "RAID_PUBLISHER_SECRET": TOKEN,
+            "B2_KEY_ID": s3.access_key,
+            "B2_APP_KEY": s3.secret_key,
+            "B2_BUCKET": s3.bucket,
+            "B2_ENDPOINT": s3.endpoint,
+            "B2_REGION": "us-east-1",
+            "CDN_BASE_URL": CDN,
+            "WORKER_POLL_INTERVAL": "1000",
+            "LOG_LEVEL": "info",
+            "JOB_LEASE_SECONDS": "10",
+            "RETRY_MIN_BACKOFF_MS": "200",
+            "RETRY_MAX_BACKOFF_MS": "2000",
+            "SCRATCH_DIR": str(tmp / "scratch"),
+        }
+        self.env.update({k: str(v) for k, v in env.items()})
+        self.workers = None
+        self.listener = None
+
+    # -- processes ------------------------------------------------------
+    def start_workers(self, processes: int = 2, threads: int = 3):
+        self.workers = procs.start_workers(self.env, self.tmp / f"workers-{uuid.uuid4().hex[:6]}.log",
+                                           processes, threads)
+        return self.workers
+
+    def start_listener(self):
+        self.listener = procs.start_listener(self.env, self.tmp / f"listener-{uuid.uuid4().hex[:6]}.log")
+        return self.listener
+
+    def stop(self):
+        for p in (self.listener, self.workers):
+            if p is not None:
+                p.stop()
+        self.pg.drop_database(self.db_url)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("*.log")))
+
+    # -- database -------------------------------------------------------
+    def sql(self, statement: str, params=()):
+        conn = psycopg2.connect(self.db_url)
+        try:
+            with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                cur.execute(statement, params)
+                return cur.fetchall() if cur.description else None
+        finally:
+            conn.close()
+
+    def add_file(self, raid_key: str) -> str:
+        return self.sql("INSERT INTO auction_files (raid_key) VALUES (%s) RETURNING id::text", (raid_key,))[0]["id"]
+
+    def request_publish(self, file_id: str) -> int:
+        # Exactly what the function that inserts jobs does.
+        return self.sql("INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING id", (file_id,))[0]["id"]
+
+    def publish(self, raid_key: str) -> int:
+        return self.request_publish(self.add_file(raid_key))
+
+    def job(self, job_id: int) -> dict:
+        return self.sql(
+            "SELECT j.*, f.publish_status, f.variants, f.published_at, f.width, f.height "
+            "FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id WHERE j.id = %s", (job_id,))[0]
+
+    def wait_for(self, job_id: int, statuses=("completed", "failed"), timeout: float = 120) -> dict:
+        def done():
+            row = self.job(job_id)
+            return row if row["status"] in statuses else None
+
+        try:
+            return wait_until(done, timeout, f"job {job_id} to reach {statuses}", 0.1)
+        except TimeoutError:
+            raise AssertionError(f"job {job_id} stuck: {self.job(job_id)}\n--- logs ---\n{self.logs()[-6000:]}")
+
+    # -- bucket ---------------------------------------------------------
+    def object(self, key: str) -> tuple[bytes, dict]:
+        client = self.s3.client()
+        response = client.get_object(self.s3.bucket, key)
+        try:
+            return response.read(), dict(response.headers)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(o.object_name for o in self.s3.client().list_objects(self.s3.bucket, prefix, recursive=True))
