@@ -1,4 +1,4 @@
-"""Step 2: decode the original once and stage the WebP variants for upload."""
+"""Step 2: decode the original once and stage every variant, in every format, for upload."""
 
 import os
 
@@ -19,14 +19,21 @@ def variant(job_id: int, token: str) -> dict:
     # Same host as the fetch: the file is still here. Another host: take the staged copy.
     if not (os.path.exists(path) and os.path.getsize(path) == source["bytes"]):
         rt.storage.get_file(source["key"], path)
+    recipe = imaging.Recipe.from_settings(rt.settings)
     probed = imaging.probe(path, rt.settings.max_source_pixels)
-    staged = {}
-    for v in imaging.render(path, probed, rt.settings.variants, rt.settings.webp_quality):
+    rendition = imaging.render(path, probed, recipe)
+    staged: dict[str, dict[str, dict]] = {}  # name -> format -> staged object
+    for v in rendition.variants:
         key = rt.storage.staging_key(job_id, f"{v.name}.{v.extension}")
         rt.storage.put_bytes(key, v.data, v.content_type)
-        staged[v.name] = {
+        staged.setdefault(v.name, {})[v.format] = {
             "staged_key": key, "width": v.width, "height": v.height, "bytes": len(v.data),
             "sha256": v.sha256, "content_type": v.content_type, "extension": v.extension,
+            "frames": v.frames,
         }
     os.unlink(path)
-    return {"variants": staged}
+    return {
+        "variants": staged,
+        "imaging": {"recipe": imaging.recipe_version(recipe), "placeholder": rendition.placeholder,
+                    "dominant_color": rendition.dominant_color, "frames": rendition.frames},
+    }

@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from environs import Env, EnvValidationError
 from marshmallow.validate import OneOf, Range
 
+from .imaging import options as imaging
+
 #: Hosts that mean "this machine": a DATABASE_URL to any other host gets TLS.
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 
@@ -43,11 +45,17 @@ class Settings:
     #: A download is cut off past this many bytes.
     max_source_bytes: int = 200 * 1024 * 1024
     #: Sources with more pixels (read from the header) are refused before decoding.
-    max_source_pixels: int = 150_000_000
+    max_source_pixels: int = imaging.DEFAULT_MAX_SOURCE_PIXELS
     #: Variant names and long-edge sizes in pixels.
-    variants: tuple[tuple[str, int], ...] = (("thumb", 400), ("display", 1600))
+    variants: tuple[tuple[str, int], ...] = imaging.DEFAULT_VARIANTS
     #: WebP quality, 1-100.
-    webp_quality: int = 80
+    webp_quality: int = imaging.DEFAULT_WEBP_QUALITY
+    #: Formats each variant is published in; webp always, avif optional.
+    variant_formats: tuple[str, ...] = imaging.DEFAULT_FORMATS
+    #: AVIF quality, 1-100.
+    avif_quality: int = imaging.DEFAULT_AVIF_QUALITY
+    #: Animations with more frames are published as their first frame.
+    max_animation_frames: int = imaging.DEFAULT_MAX_ANIMATION_FRAMES
     #: A processing step with no heartbeat for this many seconds is presumed dead.
     job_lease_seconds: int = 60
     #: How long the next step of a job may wait in the queue before it is presumed lost.
@@ -82,14 +90,7 @@ def database_dsn(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def _parse_variants(raw: str) -> tuple[tuple[str, int], ...]:
-    variants = []
-    for item in raw.split(","):
-        name, _, size = item.strip().partition(":")
-        if not name.isidentifier() or not size.isdigit() or int(size) < 1:
-            raise ValueError(f"expected name:size,... (e.g. thumb:400,display:1600), got {raw!r}")
-        variants.append((name, int(size)))
-    return tuple(variants)
+_parse_variants = imaging.parse_variants
 
 
 def _check_endpoint(value: str) -> str:
@@ -158,6 +159,10 @@ def _read(env: Env) -> Settings:
         max_source_pixels=env.int("MAX_SOURCE_PIXELS", Settings.max_source_pixels, validate=positive),
         variants=env.str("VARIANTS", "thumb:400,display:1600", validate=_validated(_parse_variants)),
         webp_quality=env.int("WEBP_QUALITY", Settings.webp_quality, validate=Range(min=1, max=100)),
+        variant_formats=env.str("VARIANT_FORMATS", ",".join(Settings.variant_formats),
+                                validate=_validated(imaging.parse_formats)),
+        avif_quality=env.int("AVIF_QUALITY", Settings.avif_quality, validate=Range(min=1, max=100)),
+        max_animation_frames=env.int("MAX_ANIMATION_FRAMES", Settings.max_animation_frames, validate=positive),
         job_lease_seconds=env.int("JOB_LEASE_SECONDS", Settings.job_lease_seconds, validate=Range(min=3)),
         job_handoff_seconds=env.int("JOB_HANDOFF_SECONDS", Settings.job_handoff_seconds, validate=positive),
         retry_min_backoff_ms=env.int("RETRY_MIN_BACKOFF_MS", Settings.retry_min_backoff_ms, validate=positive),
@@ -174,6 +179,7 @@ def _read(env: Env) -> Settings:
         raise ConfigError(_describe(e.error_messages)) from None
     values["log_level"] = values["log_level"].lower()
     values["variants"] = _parse_variants(values["variants"])
+    values["variant_formats"] = imaging.parse_formats(values["variant_formats"])
     values["cdn_base_url"] = values["cdn_base_url"].rstrip("/")
     return Settings(**values)
 

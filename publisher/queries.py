@@ -69,3 +69,45 @@ def finalize(cur, job_id: int, token: str, variants: dict, width: int, height: i
 def load_job(cur, job_id: int, token: str) -> dict | None:
     cur.execute(LOAD_JOB, (job_id, token))
     return cur.fetchone()
+
+
+# -- imaging (sql/004_imaging.sql) -------------------------------------------
+RECORD_IMAGING = "SELECT publisher_record_imaging(%s, %s, %s, %s, %s) AS owned"
+REQUEST_REPUBLISH = "SELECT publisher_request_republish(%s, %s) AS created"
+COUNT_STALE = "SELECT count(*)::int AS stale FROM publisher_stale_files(%s)"
+COUNT_ACTIVE_REPUBLISH = """
+    SELECT count(*)::int AS active FROM publish_jobs
+     WHERE republish_recipe IS NOT NULL AND status IN ('pending', 'queued', 'processing')
+"""
+PUBLISHED_FILES = """
+    SELECT id::text AS id, raid_key, variants, width, height, recipe, placeholder, dominant_color, published_at
+      FROM auction_files
+     WHERE publish_status = 'published' AND deleted_at IS NULL AND variants IS NOT NULL
+     ORDER BY published_at DESC, id
+     LIMIT %s
+"""
+
+
+def record_imaging(cur, job_id: int, token: str, recipe: str, placeholder: str, dominant_color: str) -> bool:
+    cur.execute(RECORD_IMAGING, (job_id, token, recipe, placeholder, dominant_color))
+    return cur.fetchone()["owned"]
+
+
+def request_republish(cur, recipe: str, limit: int) -> int:
+    cur.execute(REQUEST_REPUBLISH, (recipe, limit))
+    return cur.fetchone()["created"]
+
+
+def count_stale(cur, recipe: str) -> int:
+    cur.execute(COUNT_STALE, (recipe,))
+    return cur.fetchone()["stale"]
+
+
+def count_active_republish(cur) -> int:
+    cur.execute(COUNT_ACTIVE_REPUBLISH)
+    return cur.fetchone()["active"]
+
+
+def published_files(cur, limit: int) -> list[dict]:
+    cur.execute(PUBLISHED_FILES, (limit,))
+    return cur.fetchall()

@@ -1,0 +1,196 @@
+"""Stage 1: reading the original. The header is checked against the limits
+before a pixel is decoded; then the source is opened for the resize stage,
+either as a file libvips shrinks while it loads, or (HEIC) as a decoded image.
+
+HEIC: pyvips-binary's libvips has no HEVC decoder, so HEIC is decoded by
+pillow-heif (its wheels ship libheif with libde265). libheif applies the
+HEIF transforms (irot/imir) itself, so a HEIC is upright as decoded: its EXIF
+orientation tag describes the stored pixels and is ignored, as the HEIF
+specification asks. Everything else is decoded by libvips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import struct
+import zlib
+
+import pyvips
+
+from ..errors import PermanentError
+from .options import InputOptions
+from .sniff import sniff
+
+#: EXIF orientations that swap width and height when applied.
+TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+#: A PNG text chunk (zTXt, iTXt) inflating past this is a decompression bomb.
+MAX_PNG_TEXT_BYTES = 1024 * 1024
+#: Formats decoded by pillow-heif rather than libvips.
+PILLOW_HEIF_FORMATS = ("heic",)
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    format: str
+    width: int  # as displayed, after orientation
+    height: int  # of one frame
+    pages: int  # frames of an animation; 1 for a still image
+    interpretation: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """What the resize stage starts from: a file libvips loads with shrink-on-load
+    (`filename`, loader options included), or an image decoded already (`image`)."""
+
+    #: fail_on=truncated: a cut-off JPEG would otherwise "decode" with a grey bottom.
+    #: (A thumbnail option: in the filename's [options] thumbnail overrides it.)
+    load_options = {"fail_on": "truncated"}
+
+    probe: Probe
+    frames: int
+    filename: str | None = None
+    image: pyvips.Image | None = None
+
+
+def probe(path: str, max_pixels: int) -> Probe:
+    """Reads the header only and enforces the pixel limit before any decoding."""
+    fmt = sniff(path)
+    if fmt == "png":
+        _check_png_text_chunks(path)
+    if fmt in PILLOW_HEIF_FORMATS:
+        result = _probe_heif(path, fmt)
+    else:
+        result = _probe_vips(path, fmt)
+    if result.width * result.height > max_pixels:
+        raise PermanentError(
+            f"{fmt} of {result.width}x{result.height} pixels is over MAX_SOURCE_PIXELS={max_pixels} "
+            "(refused before decoding)"
+        )
+    return result
+
+
+def _probe_vips(path: str, fmt: str) -> Probe:
+    try:
+        image = pyvips.Image.new_from_file(path, access="sequential")
+        width = image.width
+        pages = image.get("n-pages") if image.get_typeof("n-pages") else 1
+        height = image.get("page-height") if image.get_typeof("page-height") else image.height
+        orientation = image.get("orientation") if image.get_typeof("orientation") else 1
+        interpretation = str(image.interpretation)
+    except pyvips.Error as e:
+        raise PermanentError(f"unreadable {fmt} file: {vips_error(e, path)}") from None
+    if orientation in TRANSPOSING_ORIENTATIONS:
+        width, height = height, width
+    # A multi-page TIFF is a document, not an animation: only GIF and WebP animate.
+    animated = fmt in ("gif", "webp")
+    return Probe(fmt, width, height, max(1, pages) if animated else 1, interpretation)
+
+
+def _probe_heif(path: str, fmt: str) -> Probe:
+    import pillow_heif
+
+    try:
+        heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)  # reads the header only
+        width, height = heif.size
+    except Exception as e:  # pillow-heif raises ValueError/RuntimeError with libheif's message
+        raise PermanentError(f"unreadable {fmt} file: {e}") from None
+    return Probe(fmt, width, height, 1, "srgb")
+
+
+def frames_to_decode(probed: Probe, options: InputOptions) -> int:
+    """All frames of an animation within the limits, else only the first."""
+    if probed.pages <= 1 or probed.pages > options.max_animation_frames:
+        return 1
+    if probed.width * probed.height * probed.pages > options.max_pixels:
+        return 1
+    return probed.pages
+
+
+def open_source(path: str, probed: Probe, options: InputOptions) -> Source:
+    frames = frames_to_decode(probed, options)
+    if probed.format in PILLOW_HEIF_FORMATS:
+        return Source(probed, 1, image=_decode_heif(path, probed.format))
+    return Source(probed, frames, filename=f"{path}[n={frames}]" if probed.pages > 1 else path)
+
+
+def _decode_heif(path: str, fmt: str) -> pyvips.Image:
+    """The primary image, upright, 8 or 16 bits a sample, with its ICC profile attached."""
+    import pillow_heif
+
+    try:
+        heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)
+        data, stride = heif.data, heif.stride
+    except Exception as e:
+        raise PermanentError(f"corrupt {fmt} file: {e}") from None
+    width, height = heif.size
+    bands = 4 if heif.mode.startswith("RGBA") else 3
+    sixteen = heif.mode.endswith(";16")
+    sample = 2 if sixteen else 1
+    # Rows may be padded: load the padded width, then crop.
+    image = pyvips.Image.new_from_memory(
+        data, stride // (bands * sample), height, bands, "ushort" if sixteen else "uchar"
+    )
+    if stride != width * bands * sample:
+        image = image.crop(0, 0, width, height)
+    if sixteen:
+        # libheif left-aligns 10/12-bit samples in 16 bits, which is what rgb16 means.
+        image = image.copy(interpretation="rgb16")
+    else:
+        image = image.copy(interpretation="srgb")
+    icc = heif.info.get("icc_profile")
+    if icc:
+        image.set_type(pyvips.GValue.blob_type, "icc-profile-data", bytes(icc))
+    return image.copy_memory()
+
+
+def _check_png_text_chunks(path: str) -> None:
+    """Refuses a PNG whose compressed text chunks inflate to a bomb. libvips skips
+    them (and would publish the tiny image inside), other tools reading the
+    original would not: such a file is hostile and is refused clearly."""
+    with open(path, "rb") as f:
+        f.seek(8)
+        while True:
+            header = f.read(8)
+            if len(header) < 8:
+                return
+            length, kind = struct.unpack(">I4s", header)
+            if kind in (b"zTXt", b"iTXt"):
+                _check_text_chunk(kind, f.read(length))
+                f.seek(4, os.SEEK_CUR)
+            elif kind == b"IEND":
+                return
+            else:
+                f.seek(length + 4, os.SEEK_CUR)
+
+
+def _check_text_chunk(kind: bytes, body: bytes) -> None:
+    keyword, _, rest = body.partition(b"\x00")
+    if kind == b"zTXt":
+        compressed = rest[1:]  # compression method byte
+    else:  # iTXt: flag, method, language\0, translated keyword\0, text
+        if not rest or rest[0] == 0:
+            return
+        compressed = rest[2:].split(b"\x00", 2)[-1]
+    inflater = zlib.decompressobj()
+    try:
+        inflater.decompress(compressed, MAX_PNG_TEXT_BYTES + 1)
+    except zlib.error:
+        return  # a damaged text chunk is harmless: no decoder inflates it further
+    if len(inflater.unconsumed_tail) > 0:
+        raise PermanentError(
+            f"png text chunk {kind.decode()} {keyword[:40].decode('latin-1')!r} inflates past "
+            f"{MAX_PNG_TEXT_BYTES} bytes: a decompression bomb (refused before decoding)"
+        )
+
+
+def vips_error(error: pyvips.Error, path: str | None = None) -> str:
+    """The line of libvips' error text about this file. libvips keeps one error
+    buffer per process, which can hold other threads' lines: prefer ours."""
+    lines = [l.strip() for l in (error.detail or error.message or "").splitlines() if l.strip()]
+    if path:
+        ours = [l.replace(path, "").lstrip(": ") for l in lines if path in l]
+        if ours:
+            return ours[-1]
+    return lines[-1] if lines else str(error)

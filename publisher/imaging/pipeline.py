@@ -1,0 +1,83 @@
+"""The stages in order: input -> resize (+ colour, in the same libvips pass)
+-> colour normalisation -> output, plus the front end's placeholder."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+
+import pyvips
+
+from ..errors import PermanentError
+from . import colour, output, placeholder, resize
+from .input import Probe, open_source, vips_error
+from .options import Recipe
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    name: str
+    format: str
+    data: bytes
+    width: int
+    height: int  # of one frame
+    frames: int = 1
+
+    @property
+    def content_type(self) -> str:
+        return output.CONTENT_TYPES[self.format]
+
+    @property
+    def extension(self) -> str:
+        return self.format
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendition:
+    variants: list[Variant]
+    #: data:image/webp;base64,... of about 16 px, for painting before the variant loads.
+    placeholder: str
+    #: #rrggbb
+    dominant_color: str
+    frames: int
+
+
+@functools.lru_cache(maxsize=1)
+def decoder_versions() -> dict[str, str]:
+    """The libraries whose version changes the published bytes (part of the recipe)."""
+    import pillow_heif
+
+    return {"libvips": ".".join(str(pyvips.version(i)) for i in range(3)),
+            "pillow_heif": pillow_heif.__version__}
+
+
+def recipe_version(recipe: Recipe) -> str:
+    return recipe.version(decoder_versions())
+
+
+def render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
+    """Every variant in every format, largest first."""
+    source = open_source(path, probed, recipe.input)
+    variants = []
+    try:
+        base = None
+        for name, size in recipe.resize.largest_first:
+            if base is None:
+                image = resize.first_variant(source, size, colour.conversion_options(probed.interpretation))
+                base = image = colour.to_srgb8(image).copy_memory()
+            else:
+                image = resize.smaller_variant(base, size)
+            for fmt in recipe.output.formats:
+                if source.frames > 1 and not output.can_animate(fmt):
+                    continue
+                variants.append(Variant(name, fmt, output.encode(image, fmt, recipe.output),
+                                        image.width, resize.frame_height(image), source.frames))
+        return Rendition(variants, placeholder.lqip_data_uri(image), placeholder.dominant_colour(image),
+                         source.frames)
+    except pyvips.Error as e:
+        raise PermanentError(f"corrupt or truncated {probed.format}: {vips_error(e, path)}") from None

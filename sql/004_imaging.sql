@@ -1,0 +1,87 @@
+-- Image fidelity: what the front end needs beyond the variants, the recipe a
+-- file was published with, and re-publishing files made by an older recipe.
+-- Re-runnable: ADD COLUMN IF NOT EXISTS, CREATE OR REPLACE.
+BEGIN;
+SET LOCAL client_min_messages = warning;
+-- One deploy at a time; the lock is held to COMMIT.
+SELECT pg_advisory_xact_lock(hashtext('media-publisher schema')) AS schema_locked \gset
+
+ALTER TABLE auction_files
+    -- Short hash of everything that changes the published bytes (sizes, formats,
+    -- quality, decoder versions): publisher/imaging/options.py Recipe.version.
+    ADD COLUMN IF NOT EXISTS recipe         text,
+    -- data:image/webp;base64,... of about 16 px: painted, blurred, before a variant loads.
+    ADD COLUMN IF NOT EXISTS placeholder    text,
+    -- #rrggbb, the dominant colour of the image.
+    ADD COLUMN IF NOT EXISTS dominant_color text;
+
+ALTER TABLE publish_jobs
+    -- Set on jobs `python -m publisher.republish` creates: the recipe they publish with.
+    ADD COLUMN IF NOT EXISTS republish_recipe text;
+
+CREATE INDEX IF NOT EXISTS auction_files_published_recipe_idx
+    ON auction_files (recipe) WHERE publish_status = 'published' AND deleted_at IS NULL;
+CREATE INDEX IF NOT EXISTS publish_jobs_republish_idx
+    ON publish_jobs (file_id, republish_recipe) WHERE republish_recipe IS NOT NULL;
+
+-- Called by the upload step in the transaction that finalized the job: the
+-- front-end fields and the recipe, only for the attempt that completed it.
+CREATE OR REPLACE FUNCTION publisher_record_imaging(
+    p_job bigint, p_token uuid, p_recipe text, p_placeholder text, p_dominant_color text)
+RETURNS boolean LANGUAGE sql AS $$
+    WITH f AS (
+        UPDATE auction_files f
+           SET recipe = p_recipe, placeholder = p_placeholder, dominant_color = p_dominant_color
+          FROM publish_jobs j
+         WHERE j.id = p_job AND j.attempt_token = p_token AND j.status = 'completed' AND f.id = j.file_id
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM f);
+$$;
+
+-- Published files whose recipe is not p_recipe, that have no active job and
+-- did not already fail to re-publish with p_recipe (an operator resets those).
+CREATE OR REPLACE FUNCTION publisher_stale_files(p_recipe text)
+RETURNS SETOF uuid LANGUAGE sql STABLE AS $$
+    SELECT f.id FROM auction_files f
+     WHERE f.publish_status = 'published' AND f.deleted_at IS NULL
+       AND f.recipe IS DISTINCT FROM p_recipe
+       AND NOT EXISTS (SELECT 1 FROM publish_jobs j WHERE j.file_id = f.id
+                        AND (j.status IN ('pending', 'queued', 'processing')
+                             OR (j.status = 'failed' AND j.republish_recipe = p_recipe)))
+     ORDER BY f.published_at, f.id;
+$$;
+
+-- Up to p_limit re-publish jobs for files of another recipe. A file that got
+-- a job meanwhile is skipped (the one-active-job index), never doubled.
+CREATE OR REPLACE FUNCTION publisher_request_republish(p_recipe text, p_limit int)
+RETURNS int LANGUAGE sql AS $$
+    WITH ins AS (
+        INSERT INTO publish_jobs (file_id, republish_recipe)
+        SELECT s.file_id, p_recipe FROM publisher_stale_files(p_recipe) AS s(file_id) LIMIT p_limit
+        ON CONFLICT (file_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*)::int FROM ins;
+$$;
+
+-- Re-publishing causes no downtime: while a re-publish job runs (and if it
+-- fails) the file stays 'published' with its current variants, whose objects
+-- are never deleted; the new variants replace them when the job completes.
+CREATE OR REPLACE FUNCTION auction_files_keep_published() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.publish_status = 'published' AND NEW.publish_status <> 'published'
+       AND OLD.variants IS NOT NULL AND NEW.deleted_at IS NULL
+       AND (SELECT j.republish_recipe IS NOT NULL FROM publish_jobs j
+             WHERE j.file_id = NEW.id ORDER BY j.id DESC LIMIT 1) THEN
+        NEW.publish_status := 'published';
+    END IF;
+    RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS auction_files_keep_published ON auction_files;
+CREATE TRIGGER auction_files_keep_published BEFORE UPDATE OF publish_status ON auction_files
+    FOR EACH ROW EXECUTE FUNCTION auction_files_keep_published();
+
+COMMIT;
