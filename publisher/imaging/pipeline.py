@@ -71,7 +71,7 @@ def render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
                 image = resize.first_variant(source, size, colour.conversion_options(probed.interpretation))
                 base = image = colour.to_srgb8(image).copy_memory()
             else:
-                image = resize.smaller_variant(base, size)
+                image = resize.smaller_variant(base, (probed.width, probed.height), size)
             for fmt in recipe.output.formats:
                 if source.frames > 1 and not output.can_animate(fmt):
                     continue

@@ -29,8 +29,15 @@ def first_variant(source: Source, size: int, colour_options: dict) -> pyvips.Ima
     return image
 
 
-def smaller_variant(base: pyvips.Image, size: int) -> pyvips.Image:
-    return base.thumbnail_image(size, height=size, size="down")
+def smaller_variant(base: pyvips.Image, original: tuple[int, int], size: int) -> pyvips.Image:
+    """A smaller variant made from the larger one, at the size fitted from the
+    original (so rounding does not add up: 2000x1072 at 400 is 400x214, not 400x215)."""
+    width, height = fit(*original, size)
+    if base.get_typeof("page-height") and base.get("page-height") != base.height:
+        return base.thumbnail_image(size, height=size, size="down")  # an animation: per-frame fitting
+    if (base.width, base.height) == (width, height):
+        return base
+    return base.thumbnail_image(width, height=height, size="force")
 
 
 def frame_height(image: pyvips.Image) -> int:
