@@ -186,11 +186,16 @@ def _check_text_chunk(kind: bytes, body: bytes) -> None:
 
 
 def vips_error(error: pyvips.Error, path: str | None = None) -> str:
-    """The line of libvips' error text about this file. libvips keeps one error
-    buffer per process, which can hold other threads' lines: prefer ours."""
-    lines = [l.strip() for l in (error.detail or error.message or "").splitlines() if l.strip()]
-    if path:
-        ours = [l.replace(path, "").lstrip(": ") for l in lines if path in l]
-        if ours:
-            return ours[-1]
-    return lines[-1] if lines else str(error)
+    """libvips' error text about this file, in one line. libvips keeps one error
+    buffer per process, which can hold other threads' lines: lines naming
+    another file are dropped, and the file's own path is not repeated."""
+    lines = []
+    for line in (error.detail or error.message or "").splitlines():
+        line = line.strip()
+        if path and path in line:
+            line = line.replace(path, "").lstrip(": ")
+        elif "/" in line:
+            continue  # about another file
+        if line and line not in lines:
+            lines.append(line)
+    return "; ".join(lines[-3:]) or str(error)
