@@ -79,6 +79,7 @@ COUNT_ACTIVE_REPUBLISH = """
     SELECT count(*)::int AS active FROM publish_jobs
      WHERE republish_recipe IS NOT NULL AND status IN ('pending', 'queued', 'processing')
 """
+REPUBLISH_MISMATCHES = "SELECT file_id::text AS file_id, recipe FROM publisher_republish_mismatches(%s)"
 PUBLISHED_FILES = """
     SELECT id::text AS id, raid_key, variants, width, height, recipe, placeholder, dominant_color, published_at
       FROM auction_files
@@ -106,6 +107,11 @@ def count_stale(cur, recipe: str) -> int:
 def count_active_republish(cur) -> int:
     cur.execute(COUNT_ACTIVE_REPUBLISH)
     return cur.fetchone()["active"]
+
+
+def republish_mismatches(cur, recipe: str) -> list[dict]:
+    cur.execute(REPUBLISH_MISMATCHES, (recipe,))
+    return cur.fetchall()
 
 
 def published_files(cur, limit: int) -> list[dict]:

@@ -40,16 +40,25 @@ RETURNS boolean LANGUAGE sql AS $$
 $$;
 
 -- Published files whose recipe is not p_recipe, that have no active job and
--- did not already fail to re-publish with p_recipe (an operator resets those).
+-- were not re-published for p_recipe already: each file gets one re-publish
+-- job per recipe (one that failed is reset by an operator; one that completed
+-- with another recipe means the workers run another configuration).
 CREATE OR REPLACE FUNCTION publisher_stale_files(p_recipe text)
 RETURNS SETOF uuid LANGUAGE sql STABLE AS $$
     SELECT f.id FROM auction_files f
      WHERE f.publish_status = 'published' AND f.deleted_at IS NULL
        AND f.recipe IS DISTINCT FROM p_recipe
        AND NOT EXISTS (SELECT 1 FROM publish_jobs j WHERE j.file_id = f.id
-                        AND (j.status IN ('pending', 'queued', 'processing')
-                             OR (j.status = 'failed' AND j.republish_recipe = p_recipe)))
+                        AND (j.status IN ('pending', 'queued', 'processing') OR j.republish_recipe = p_recipe))
      ORDER BY f.published_at, f.id;
+$$;
+
+-- Files re-published for p_recipe whose job completed with another recipe:
+-- the workers do not run the configuration the command was given.
+CREATE OR REPLACE FUNCTION publisher_republish_mismatches(p_recipe text)
+RETURNS TABLE (file_id uuid, recipe text) LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT f.id, f.recipe FROM auction_files f JOIN publish_jobs j ON j.file_id = f.id
+     WHERE j.republish_recipe = p_recipe AND j.status = 'completed' AND f.recipe IS DISTINCT FROM p_recipe;
 $$;
 
 -- Up to p_limit re-publish jobs for files of another recipe. A file that got
