@@ -26,3 +26,19 @@ test-unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache
+
+# -- imaging (issue #4) ------------------------------------------------------
+# Headless Chromium renders the contact sheet in tests (Debian's package; as root).
+.PHONY: chromium test-imaging contact-sheet
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test: chromium
+
+# The imaging tests alone: stage unit tests, the corpus through the real pipeline, re-publish, contact sheet.
+test-imaging: $(STAMP) chromium
+	$(BIN)/python -m pytest tests/test_imaging_units.py tests/test_imaging_corpus_e2e.py tests/test_republish_e2e.py $(PYTEST_ARGS)
+
+# A contact sheet of what the configured environment has published: make contact-sheet OUT=dir
+contact-sheet: $(STAMP)
+	$(BIN)/python -m publisher.contact_sheet --out $(or $(OUT),contact-sheet)

@@ -11,6 +11,7 @@ import base64
 import io
 import re
 import struct
+from pathlib import Path
 
 import pillow_heif
 import pytest
@@ -299,3 +300,50 @@ def test_bombs_and_broken_files_fail_permanently_with_a_clear_error(published, n
     assert row["retry_count"] == 0  # permanent: not retried
     assert BROKEN[name] in row["last_error"], row["last_error"]
     assert row["variants"] is None
+
+
+# -- the contact sheet, rendered by a real browser -------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def test_contact_sheet_shows_every_original_and_variant_in_chromium(published, tmp_path):
+    import functools
+    import http.server
+    import subprocess
+    import threading
+
+    from devstack.ports import free_port
+    from publisher.config import load_settings
+    from publisher.contact_sheet import LOADED_ID, write_contact_sheet
+
+    system, rows = published
+    page = write_contact_sheet(tmp_path / "sheet", load_settings(system.env))
+    assert page == tmp_path / "sheet" / "index.html"
+    text = page.read_text()
+    expected = 0
+    for name, row in good(rows).items():
+        assert name in text
+        expected += 1 + sum(len(v["formats"]) for v in row["variants"].values()) + 1  # original, variants, placeholder
+        for v in row["variants"].values():
+            assert f"{v['width']}x{v['height']}" in text
+    assert "(PNG preview)" in text  # HEIC and TIFF originals, which browsers do not show
+
+    assert Path(CHROMIUM).exists(), "chromium is missing: `make chromium` installs it (make test does)"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(page.parent))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dom = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+             f"--user-data-dir={tmp_path / 'chromium'}", "--virtual-time-budget=30000",
+             "--dump-dom", f"http://127.0.0.1:{server.server_address[1]}/index.html"],
+            capture_output=True, text=True, timeout=180).stdout
+    finally:
+        server.shutdown()
+        server.server_close()
+    loaded = re.search(rf'<output id="{LOADED_ID}">([^<]*)</output>', dom)
+    assert loaded, dom[-2000:]
+    assert loaded.group(1) == f"{expected}/{expected}"

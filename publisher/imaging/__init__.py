@@ -1,6 +1,6 @@
 """Originals in, variants out, split by stage as sharp splits its pipeline:
 
-  sniff.py        what a file is, from its magic bytes
+  detect.py       what a file is, from its magic bytes (sniff)
   input.py        header probe and limits (before decoding), opening the source (HEIC via pillow-heif)
   resize.py       fitting, never upscaling, EXIF orientation, shrink-on-load
   colour.py       ICC conversion to 8-bit sRGB (CMYK through a CMYK profile), alpha kept
@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "sniff": "sniff",
+    "sniff": "detect",
     "probe": "input", "Probe": "input", "PILLOW_HEIF_FORMATS": "input",
     "render": "pipeline", "Rendition": "pipeline", "Variant": "pipeline",
     "recipe_version": "pipeline", "decoder_versions": "pipeline",

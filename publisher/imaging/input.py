@@ -20,7 +20,7 @@ import pyvips
 
 from ..errors import PermanentError
 from .options import InputOptions
-from .sniff import sniff
+from .detect import sniff
 
 #: EXIF orientations that swap width and height when applied.
 TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
@@ -111,11 +111,11 @@ def frames_to_decode(probed: Probe, options: InputOptions) -> int:
 def open_source(path: str, probed: Probe, options: InputOptions) -> Source:
     frames = frames_to_decode(probed, options)
     if probed.format in PILLOW_HEIF_FORMATS:
-        return Source(probed, 1, image=_decode_heif(path, probed.format))
+        return Source(probed, 1, image=decode_heif(path, probed.format))
     return Source(probed, frames, filename=f"{path}[n={frames}]" if probed.pages > 1 else path)
 
 
-def _decode_heif(path: str, fmt: str) -> pyvips.Image:
+def decode_heif(path: str, fmt: str) -> pyvips.Image:
     """The primary image, upright, 8 or 16 bits a sample, with its ICC profile attached."""
     import pillow_heif
 
