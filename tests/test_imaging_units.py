@@ -1,0 +1,183 @@
+"""The imaging stages on their own: options, detection, probing and limits,
+animation, placeholders. Pure functions on files; no services."""
+
+import base64
+
+import pytest
+import pyvips
+
+from publisher import imaging
+from publisher.config import ConfigError, load_settings
+from publisher.errors import PermanentError
+from publisher.imaging import options, placeholder, resize
+from publisher.imaging.input import frames_to_decode
+from tests.conftest import CORPUS
+
+MAX_PIXELS = options.DEFAULT_MAX_SOURCE_PIXELS
+
+
+def corpus(name: str) -> str:
+    return str(CORPUS / name)
+
+
+# -- options --------------------------------------------------------------------
+
+def test_formats_always_start_with_webp_and_reject_unknown_ones():
+    assert options.parse_formats("webp") == ("webp",)
+    assert options.parse_formats("avif") == ("webp", "avif")
+    assert options.parse_formats(" WEBP , avif ,avif") == ("webp", "avif")
+    with pytest.raises(ValueError, match="formats must be among webp, avif, got webp, jpeg"):
+        options.parse_formats("jpeg")
+
+
+def test_variants_need_unique_names_and_positive_sizes():
+    assert options.parse_variants("thumb:400,display:1600") == (("thumb", 400), ("display", 1600))
+    with pytest.raises(ValueError, match="unique"):
+        options.parse_variants("a:1,a:2")
+    with pytest.raises(ValueError, match="name:size"):
+        options.parse_variants("thumb:0")
+
+
+def test_bad_imaging_environment_is_reported_by_name():
+    env = {"DATABASE_URL": "postgresql://localhost/x", "RAID_PUB_ENDPOINT": "http://raid", "RAID_PUBLISHER_SECRET": "s",
+           "B2_KEY_ID": "k", "B2_APP_KEY": "a", "B2_BUCKET": "b", "B2_ENDPOINT": "s3.example", "B2_REGION": "r",
+           "CDN_BASE_URL": "https://cdn"}
+    settings = load_settings(env)
+    assert (settings.variant_formats, settings.avif_quality, settings.max_animation_frames) == (("webp",), 50, 100)
+    assert load_settings({**env, "VARIANT_FORMATS": "webp,avif"}).variant_formats == ("webp", "avif")
+    with pytest.raises(ConfigError) as e:
+        load_settings({**env, "VARIANT_FORMATS": "gif", "AVIF_QUALITY": "0", "MAX_ANIMATION_FRAMES": "0"})
+    for name in ("VARIANT_FORMATS", "AVIF_QUALITY", "MAX_ANIMATION_FRAMES"):
+        assert name in str(e.value)
+
+
+def test_recipe_version_changes_with_whatever_changes_the_bytes():
+    decoders = {"libvips": "8.18.7", "pillow_heif": "1.8.1"}
+    base = options.Recipe()
+    version = base.version(decoders)
+    assert len(version) == 12 and version == options.Recipe().version(dict(decoders))
+    changed = [
+        options.Recipe(output=options.OutputOptions(webp_quality=81)),
+        options.Recipe(output=options.OutputOptions(formats=("webp", "avif"))),
+        options.Recipe(resize=options.ResizeOptions((("thumb", 400), ("display", 1200)))),
+        options.Recipe(input=options.InputOptions(max_animation_frames=10)),
+    ]
+    versions = {r.version(decoders) for r in changed} | {base.version({**decoders, "libvips": "8.19.0"})}
+    assert len(versions) == 5 and version not in versions
+    # the pixel limit refuses files; it does not change the bytes of the others
+    assert options.Recipe(input=options.InputOptions(max_pixels=10)).version(decoders) == version
+
+
+# -- detection and probing ----------------------------------------------------------
+
+@pytest.mark.parametrize("name,fmt", [
+    ("cmyk.jpg", "jpeg"), ("png-palette.png", "png"), ("animated.gif", "gif"), ("animated.webp", "webp"),
+    ("tiff-lzw.tif", "tiff"), ("hevc.heic", "heic"), ("iphone-grid-p3.heic", "heic"), ("avif.avif", "avif"),
+])
+def test_formats_are_told_by_their_bytes(name, fmt):
+    assert imaging.sniff(corpus(name)) == fmt
+
+
+def test_not_an_image_is_refused_with_what_it_is(tmp_path):
+    for content, says in ((b"", "empty"), (b"<!doctype html><html>", "HTML page"), (b'{"a": 1}', "JSON")):
+        path = tmp_path / "f"
+        path.write_bytes(content)
+        with pytest.raises(PermanentError, match=says):
+            imaging.probe(str(path), MAX_PIXELS)
+
+
+def test_probe_gives_the_displayed_size():
+    rotated = imaging.probe(corpus("exif-orientation-6.jpg"), MAX_PIXELS)  # stored 1200x1800
+    assert (rotated.width, rotated.height) == (1800, 1200)
+    heic = imaging.probe(corpus("iphone-grid-p3.heic"), MAX_PIXELS)
+    assert (heic.format, heic.width, heic.height) == ("heic", 3024, 4032)
+    assert imaging.probe(corpus("animated.gif"), MAX_PIXELS).pages == 30
+
+
+@pytest.mark.parametrize("name,message", [
+    ("bomb-avif-17000x17000.avif", "avif of 17000x17000 pixels is over MAX_SOURCE_PIXELS"),
+    ("bomb-png-ztxt.png", "zTXt 'big1' inflates past 1048576 bytes: a decompression bomb"),
+    ("bomb-gif-65535x66601.gif", "unreadable gif file"),
+])
+def test_bombs_are_refused_before_decoding(name, message):
+    with pytest.raises(PermanentError, match=message):
+        imaging.probe(corpus(name), MAX_PIXELS)
+
+
+def test_pixel_limit_applies_to_heic_too():
+    with pytest.raises(PermanentError, match="heic of 3024x4032 pixels is over MAX_SOURCE_PIXELS=1000000"):
+        imaging.probe(corpus("iphone-grid-p3.heic"), 1_000_000)
+
+
+def test_truncated_jpeg_fails_instead_of_publishing_grey():
+    probed = imaging.probe(corpus("truncated.jpg"), MAX_PIXELS)
+    with pytest.raises(PermanentError, match="corrupt or truncated jpeg: .*premature end of JPEG"):
+        imaging.render(corpus("truncated.jpg"), probed, options.Recipe())
+
+
+# -- animation --------------------------------------------------------------------
+
+def test_animation_frames_within_the_limits():
+    probed = imaging.probe(corpus("animated.gif"), MAX_PIXELS)  # 30 frames of 80x80
+    assert frames_to_decode(probed, options.InputOptions()) == 30
+    assert frames_to_decode(probed, options.InputOptions(max_animation_frames=29)) == 1
+    assert frames_to_decode(probed, options.InputOptions(max_pixels=80 * 80 * 29)) == 1  # all frames too many pixels
+
+
+def test_too_long_animation_is_published_as_its_first_frame():
+    recipe = options.Recipe(input=options.InputOptions(max_animation_frames=5),
+                            output=options.OutputOptions(formats=("webp", "avif")))
+    probed = imaging.probe(corpus("animated.webp"), MAX_PIXELS)
+    rendition = imaging.render(corpus("animated.webp"), probed, recipe)
+    assert rendition.frames == 1
+    assert {v.format for v in rendition.variants} == {"webp", "avif"}  # a still image: AVIF too
+    first = pyvips.Image.new_from_file(corpus("animated.webp"))  # page 0
+    for v in rendition.variants:
+        image = pyvips.Image.new_from_buffer(v.data, "", n=-1)
+        assert not image.get_typeof("n-pages") or image.get("n-pages") == 1
+        assert (image.width, image.height) == (80, 80)
+        # compared as shown on white (the colour under transparent pixels is arbitrary)
+        shown, expected = image.flatten(background=255), first.flatten(background=255)
+        assert (shown.cast("float") - expected.cast("float")).abs().avg() < 8
+
+
+def test_animation_is_kept_in_webp_and_skipped_in_avif():
+    recipe = options.Recipe(output=options.OutputOptions(formats=("webp", "avif")))
+    rendition = imaging.render(corpus("animated.gif"), imaging.probe(corpus("animated.gif"), MAX_PIXELS), recipe)
+    assert rendition.frames == 30 and {v.format for v in rendition.variants} == {"webp"}
+    assert all(v.frames == 30 for v in rendition.variants)
+
+
+# -- sizes, placeholder, dominant colour ----------------------------------------------
+
+def test_fit_never_upscales_and_rounds_from_the_original():
+    assert resize.fit(2000, 1072, 400) == (400, 214)
+    assert resize.fit(1072, 2000, 1600) == (858, 1600)
+    assert resize.fit(100, 50, 400) == (100, 50)
+    assert resize.fit(10000, 1, 400) == (400, 1)
+
+
+def test_smaller_variants_have_the_size_fitted_from_the_original():
+    rendition = imaging.render(corpus("adobe-rgb.jpg"), imaging.probe(corpus("adobe-rgb.jpg"), MAX_PIXELS),
+                               options.Recipe())
+    assert {v.name: (v.width, v.height) for v in rendition.variants} == {"display": (1600, 858), "thumb": (400, 214)}
+
+
+def test_dominant_colour_ignores_transparent_pixels():
+    red = pyvips.Image.black(40, 40).new_from_image([255, 0, 0]).copy(interpretation="srgb")
+    assert placeholder.dominant_colour(red) == "#ff0000"
+    # a quarter is opaque blue, the rest transparent green: blue dominates
+    quarter = pyvips.Image.black(40, 40).draw_rect(255, 0, 0, 20, 20, fill=True)
+    red, green, blue, alpha = quarter * 0, 255 - quarter, quarter, quarter
+    image = red.bandjoin([green, blue, alpha]).cast("uchar").copy(interpretation="srgb")
+    assert placeholder.dominant_colour(image) == "#0000ff"
+
+
+def test_placeholder_is_a_tiny_inline_webp():
+    rendition = imaging.render(corpus("exif-orientation-1.jpg"),
+                               imaging.probe(corpus("exif-orientation-1.jpg"), MAX_PIXELS), options.Recipe())
+    prefix = "data:image/webp;base64,"
+    assert rendition.placeholder.startswith(prefix) and len(rendition.placeholder) < 400
+    tiny = pyvips.Image.new_from_buffer(base64.b64decode(rendition.placeholder[len(prefix):]), "")
+    assert (tiny.width, tiny.height) == (16, 11)
+    assert rendition.dominant_color.startswith("#")
