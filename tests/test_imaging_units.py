@@ -181,3 +181,22 @@ def test_placeholder_is_a_tiny_inline_webp():
     tiny = pyvips.Image.new_from_buffer(base64.b64decode(rendition.placeholder[len(prefix):]), "")
     assert (tiny.width, tiny.height) == (16, 11)
     assert rendition.dominant_color.startswith("#")
+
+
+def test_ten_bit_heic_is_decoded_at_16_bits_and_scaled_to_8(tmp_path):
+    import struct
+
+    import pillow_heif
+
+    width, height = 64, 48  # red ramps 0..max across, green at half, blue 0
+    pixels = b"".join(struct.pack("<HHH", 65535 * x // (width - 1), 32768, 0)
+                      for _ in range(height) for x in range(width))
+    path = str(tmp_path / "ten-bit.heic")
+    pillow_heif.from_bytes(mode="RGB;16", size=(width, height), data=pixels).save(path, quality=90)
+    assert pillow_heif.open_heif(path).info["bit_depth"] == 10
+
+    rendition = imaging.render(path, imaging.probe(path, MAX_PIXELS), options.Recipe())
+    image = pyvips.Image.new_from_buffer(rendition.variants[0].data, "")
+    left, middle, right = (image.getpoint(x, height // 2) for x in (0, width // 2, width - 1))
+    assert left[0] < 8 and right[0] > 245 and 120 < middle[0] < 136  # the ramp, not clipped to white
+    assert all(120 < p[1] < 136 for p in (left, middle, right))
