@@ -200,3 +200,12 @@ def test_ten_bit_heic_is_decoded_at_16_bits_and_scaled_to_8(tmp_path):
     left, middle, right = (image.getpoint(x, height // 2) for x in (0, width // 2, width - 1))
     assert left[0] < 8 and right[0] > 245 and 120 < middle[0] < 136  # the ramp, not clipped to white
     assert all(120 < p[1] < 136 for p in (left, middle, right))
+
+
+def test_the_first_release_call_of_render_still_works():
+    # bench/ and older callers: render(path, probed, variants, quality) -> [Variant], WebP only
+    path = corpus("progressive.jpg")
+    variants = imaging.render(path, imaging.probe(path, MAX_PIXELS), (("thumb", 100), ("display", 200)), 70)
+    assert [(v.name, v.extension, v.content_type, v.width) for v in variants] == [
+        ("display", "webp", "image/webp", 200), ("thumb", "webp", "image/webp", 100)]
+    assert len(variants[0].sha256) == 64

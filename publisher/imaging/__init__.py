@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "sniff": "detect",
+    "sniff": "detect", "SUPPORTED": "detect", "HEIF_BRANDS": "detect", "TRANSPOSING_ORIENTATIONS": "input",
     "probe": "input", "Probe": "input", "PILLOW_HEIF_FORMATS": "input",
     "render": "pipeline", "Rendition": "pipeline", "Variant": "pipeline",
     "recipe_version": "pipeline", "decoder_versions": "pipeline",

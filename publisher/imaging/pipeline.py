@@ -12,7 +12,7 @@ import pyvips
 from ..errors import PermanentError
 from . import colour, output, placeholder, resize
 from .input import Probe, open_source, vips_error
-from .options import Recipe
+from .options import OutputOptions, Recipe, ResizeOptions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +60,19 @@ def recipe_version(recipe: Recipe) -> str:
     return recipe.version(decoder_versions())
 
 
-def render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
-    """Every variant in every format, largest first."""
+def render(path: str, probed: Probe, recipe: Recipe, quality: int | None = None) -> Rendition:
+    """Every variant in every format, largest first.
+
+    The call of the first release, render(path, probed, variants, quality) -> [Variant]
+    (WebP only), still works for code written against it (bench/)."""
+    if not isinstance(recipe, Recipe):
+        first_release = Recipe(resize=ResizeOptions(tuple(recipe)),
+                               output=OutputOptions(webp_quality=quality or OutputOptions.webp_quality))
+        return _render(path, probed, first_release).variants
+    return _render(path, probed, recipe)
+
+
+def _render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
     source = open_source(path, probed, recipe.input)
     variants = []
     try:
