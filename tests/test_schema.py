@@ -138,3 +138,25 @@ def test_a_step_that_died_counts_as_an_attempt(db):
         assert q(conn, begin, (job, token))[0]["o"] == expected
     row = q(conn, "SELECT status, last_error FROM publish_jobs WHERE id = %s", (job,))[0]
     assert row["status"] == "failed" and "never finished" in row["last_error"]
+
+
+def test_the_pip_installed_postgres_runs_the_schema(tmp_path):
+    """The server `make test` and `make run` start on a machine without PostgreSQL."""
+    from pathlib import Path
+
+    from devstack import postgres
+
+    server = postgres._start_embedded(Path(__file__).resolve().parent.parent / ".run" / "pg-schema-test")
+    url = server.create_database()
+    try:
+        server.apply_sql(url)
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        q(conn, "LISTEN publish_jobs")
+        job = new_job(conn)
+        conn.poll()
+        assert [n.payload for n in conn.notifies] == [str(job)]
+        conn.close()
+    finally:
+        server.drop_database(url)
+        server.stop()
