@@ -62,8 +62,9 @@ BEGIN
 END $$;
 
 DROP TRIGGER IF EXISTS publish_jobs_notify_runnable ON publish_jobs;
-CREATE TRIGGER publish_jobs_notify_runnable AFTER INSERT OR UPDATE OF status ON publish_jobs
-    FOR EACH ROW EXECUTE FUNCTION publish_jobs_notify_runnable();
+-- Not "UPDATE OF status": that misses a status set by the BEFORE trigger above.
+CREATE TRIGGER publish_jobs_notify_runnable AFTER INSERT OR UPDATE ON publish_jobs
+    FOR EACH ROW WHEN (NEW.status = 'pending') EXECUTE FUNCTION publish_jobs_notify_runnable();
 
 -- pending -> queued. Run inside the transaction that also enqueues the
 -- messages: if enqueueing fails, the claim rolls back and the job stays pending.

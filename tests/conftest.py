@@ -14,8 +14,10 @@ CORPUS = FIXTURES / "corpus"
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    server = postgres.start(tmp_path_factory.mktemp("pg-run"))
+def pg_server():
+    # An embedded server's data lives under the project: pytest's own temporary
+    # folders are private to this user (0700), which the server's user cannot enter.
+    server = postgres.start(Path(__file__).resolve().parent.parent / ".run")
     yield server
     server.stop()
 

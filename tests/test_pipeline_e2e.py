@@ -142,3 +142,21 @@ def test_wrong_bearer_token_fails_clearly_without_printing_it(make_stack, origin
     logs = stack.logs()
     assert f"job={job_id}" in logs
     assert wrong not in logs and TOKEN not in logs
+
+
+def test_two_listeners_never_enqueue_a_job_twice(make_stack):
+    stack = make_stack()
+    stack.start_workers()
+    first, second = stack.start_listener(), stack.start_listener()
+    file_ids = [stack.add_file("progressive.jpg") for _ in range(30)]
+    # One statement, so both listeners are woken for the same batch.
+    jobs = [r["id"] for r in stack.sql(
+        "INSERT INTO publish_jobs (file_id) SELECT unnest(%s::uuid[]) RETURNING id", (file_ids,))]
+    for job_id in jobs:
+        assert stack.wait_for(job_id)["status"] == "completed"
+    fetches = stack.sql(
+        "SELECT (message->'args'->>0)::bigint AS job_id, count(*) AS n FROM dramatiq.queue "
+        "WHERE message->>'actor_name' = 'fetch' GROUP BY 1")
+    assert sorted(r["job_id"] for r in fetches) == sorted(jobs)
+    assert {r["n"] for r in fetches} == {1}
+    assert first.running() and second.running()

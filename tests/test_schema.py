@@ -1,0 +1,162 @@
+"""sql/ on a real PostgreSQL: re-runnable, and the job state machine's rules."""
+
+import psycopg2
+import psycopg2.extras
+import pytest
+
+
+@pytest.fixture
+def db(pg_server):
+    url = pg_server.create_database()
+    pg_server.apply_sql(url)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    yield conn, url
+    conn.close()
+    pg_server.drop_database(url)
+
+
+def q(conn, sql, params=()):
+    with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else None
+
+
+def new_job(conn):
+    file_id = q(conn, "INSERT INTO auction_files (raid_key) VALUES ('k') RETURNING id")[0]["id"]
+    return q(conn, "INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING id", (file_id,))[0]["id"]
+
+
+def test_sql_can_be_applied_again_without_losing_data(db, pg_server):
+    conn, url = db
+    job = new_job(conn)
+    q(conn, "UPDATE publish_jobs SET last_error = 'kept' WHERE id = %s", (job,))
+    pg_server.apply_sql(url)
+    pg_server.apply_sql(url)
+    row = q(conn, "SELECT status, last_error FROM publish_jobs WHERE id = %s", (job,))[0]
+    assert row == {"status": "pending", "last_error": "kept"}
+    assert q(conn, "SELECT count(*) AS n FROM dramatiq.queue")[0]["n"] == 0
+
+
+def test_insert_notifies_the_listener_channel(db):
+    conn, _ = db
+    q(conn, "LISTEN publish_jobs")
+    job = new_job(conn)
+    conn.poll()
+    assert [n.payload for n in conn.notifies] == [str(job)]
+
+
+def claim(conn):
+    return q(conn, "SELECT job_id, attempt_token::text AS token FROM publisher_claim_pending(10)")
+
+
+def test_a_claimed_job_is_not_claimed_again(db):
+    conn, _ = db
+    job = new_job(conn)
+    first = claim(conn)
+    assert [r["job_id"] for r in first] == [job]
+    assert claim(conn) == []
+
+
+def test_a_stale_attempt_can_neither_run_nor_finalize(db):
+    conn, _ = db
+    job = new_job(conn)
+    old = claim(conn)[0]["token"]
+    assert q(conn, "SELECT publisher_begin_step(%s, %s, 'fetch', '1 minute') AS o", (job, old))[0]["o"] == "run"
+    # The lease runs out: the rescuer hands the job to a new attempt.
+    q(conn, "UPDATE publish_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %s", (job,))
+    rescued = q(conn, "SELECT job_id, attempt_token::text AS token, stage FROM publisher_rescue_expired(10)")
+    assert [(r["job_id"], r["stage"]) for r in rescued] == [(job, "fetch")]
+    new = rescued[0]["token"]
+    assert new != old
+    # The old worker wakes up: it may not start a step, nor finalize.
+    assert q(conn, "SELECT publisher_begin_step(%s, %s, 'variant', '1 minute') AS o", (job, old))[0]["o"] == "stale"
+    assert q(conn, "SELECT publisher_finalize(%s, %s, '{}', 1, 1) AS o", (job, old))[0]["o"] is False
+    row = q(conn, "SELECT status, retry_count FROM publish_jobs WHERE id = %s", (job,))[0]
+    assert row == {"status": "queued", "retry_count": 1}
+    # The new attempt finalizes once; a duplicate delivery changes nothing.
+    assert q(conn, "SELECT publisher_begin_step(%s, %s, 'fetch', '1 minute') AS o", (job, new))[0]["o"] == "run"
+    assert q(conn, "SELECT publisher_finalize(%s, %s, '{\"thumb\": {}}', 1, 1) AS o", (job, new))[0]["o"] is True
+    assert q(conn, "SELECT publisher_finalize(%s, %s, '{}', 1, 1) AS o", (job, new))[0]["o"] is False
+    file = q(conn, "SELECT f.publish_status, f.variants FROM auction_files f JOIN publish_jobs j ON j.file_id = f.id "
+                   "WHERE j.id = %s", (job,))[0]
+    assert file == {"publish_status": "published", "variants": {"thumb": {}}}
+
+
+def test_retries_are_counted_per_job_and_then_fail(db):
+    conn, _ = db
+    job = new_job(conn)
+    q(conn, "UPDATE publish_jobs SET max_retries = 1 WHERE id = %s", (job,))
+    token = claim(conn)[0]["token"]
+    outcomes = []
+    for _ in range(2):
+        q(conn, "SELECT publisher_begin_step(%s, %s, 'fetch', '1 minute')", (job, token))
+        outcomes.append(q(conn, "SELECT publisher_record_failure(%s, %s, 'fetch: origin 503', false) AS o",
+                          (job, token))[0]["o"])
+    assert outcomes == ["retry", "failed"]
+    row = q(conn, "SELECT status, retry_count, max_retries, last_error FROM publish_jobs WHERE id = %s", (job,))[0]
+    assert row == {"status": "failed", "retry_count": 1, "max_retries": 1, "last_error": "fetch: origin 503"}
+    # The replaced system's query for jobs that used up their retries finds it.
+    assert q(conn, "SELECT id FROM publish_jobs WHERE status = 'failed' AND retry_count >= max_retries") == [{"id": job}]
+
+
+def test_raising_max_retries_runs_an_exhausted_job_again(db):
+    conn, _ = db
+    job = new_job(conn)
+    q(conn, "UPDATE publish_jobs SET status = 'failed', retry_count = 5 WHERE id = %s", (job,))
+    q(conn, "LISTEN publish_jobs")
+    q(conn, "UPDATE publish_jobs SET max_retries = 10 WHERE status = 'failed'")
+    row = q(conn, "SELECT status, retry_count FROM publish_jobs WHERE id = %s", (job,))[0]
+    assert row == {"status": "pending", "retry_count": 5}
+    conn.poll()
+    assert [n.payload for n in conn.notifies] == [str(job)]
+
+
+def test_setting_a_job_back_to_pending_starts_over(db):
+    conn, _ = db
+    job = new_job(conn)
+    token = claim(conn)[0]["token"]
+    q(conn, "SELECT publisher_begin_step(%s, %s, 'fetch', '1 minute')", (job, token))
+    q(conn, "SELECT publisher_record_failure(%s, %s, 'fetch: 404', true)", (job, token))
+    q(conn, "UPDATE publish_jobs SET status = 'pending' WHERE id = %s", (job,))
+    row = q(conn, "SELECT status, retry_count, attempt_token FROM publish_jobs WHERE id = %s", (job,))[0]
+    assert row == {"status": "pending", "retry_count": 0, "attempt_token": None}
+    assert q(conn, "SELECT publish_status FROM auction_files")[0]["publish_status"] == "pending"
+
+
+def test_a_step_that_died_counts_as_an_attempt(db):
+    conn, _ = db
+    job = new_job(conn)
+    q(conn, "UPDATE publish_jobs SET max_retries = 1 WHERE id = %s", (job,))
+    token = claim(conn)[0]["token"]
+    begin = "SELECT publisher_begin_step(%s, %s, 'variant', '1 minute') AS o"
+    assert q(conn, begin, (job, token))[0]["o"] == "run"
+    # A second delivery while the first holds a live lease is a duplicate.
+    assert q(conn, begin, (job, token))[0]["o"] == "busy"
+    for expected in ("run", "failed"):  # the worker died each time: the lease ran out
+        q(conn, "UPDATE publish_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %s", (job,))
+        assert q(conn, begin, (job, token))[0]["o"] == expected
+    row = q(conn, "SELECT status, last_error FROM publish_jobs WHERE id = %s", (job,))[0]
+    assert row["status"] == "failed" and "never finished" in row["last_error"]
+
+
+def test_the_pip_installed_postgres_runs_the_schema(tmp_path):
+    """The server `make test` and `make run` start on a machine without PostgreSQL."""
+    from pathlib import Path
+
+    from devstack import postgres
+
+    server = postgres._start_embedded(Path(__file__).resolve().parent.parent / ".run" / "pg-schema-test")
+    url = server.create_database()
+    try:
+        server.apply_sql(url)
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        q(conn, "LISTEN publish_jobs")
+        job = new_job(conn)
+        conn.poll()
+        assert [n.payload for n in conn.notifies] == [str(job)]
+        conn.close()
+    finally:
+        server.drop_database(url)
+        server.stop()
