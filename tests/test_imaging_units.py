@@ -209,3 +209,68 @@ def test_the_first_release_call_of_render_still_works():
     assert [(v.name, v.extension, v.content_type, v.width) for v in variants] == [
         ("display", "webp", "image/webp", 200), ("thumb", "webp", "image/webp", 100)]
     assert len(variants[0].sha256) == 64
+
+
+def test_libvips_error_lines_about_other_files_are_dropped():
+    from publisher.imaging.input import vips_error
+
+    class Error:  # libvips' error buffer is per process: another thread's lines can be in it
+        detail = ("VipsJpeg: premature end of JPEG image\n/scratch/7/source: bad seek to 1372\n"
+                  "/scratch/9/source: jpegload: load error\n")
+        message = "unable to call thumbnail"
+
+    assert vips_error(Error(), "/scratch/9/source") == "VipsJpeg: premature end of JPEG image; jpegload: load error"
+
+
+# -- re-publish pacing (the SQL side is tested end to end in test_republish_e2e.py) ----
+
+def test_republish_never_exceeds_the_rate_or_the_active_limit(monkeypatch):
+    import contextlib
+
+    from publisher import queries, republish
+
+    state = {"stale": 23, "active": 0, "most_active": 0}
+    rounds = [0]  # jobs created in each one-second round
+
+    class Db:
+        @contextlib.contextmanager
+        def transaction(self):
+            yield None
+
+    def request(cur, recipe, limit):
+        made = min(limit, state["stale"])
+        state["stale"] -= made
+        state["active"] += made
+        state["most_active"] = max(state["most_active"], state["active"])
+        rounds[-1] += made
+        return made
+
+    def sleep(seconds):  # a second passes: the workers finish two jobs
+        state["active"] = max(0, state["active"] - 2)
+        rounds.append(0)
+
+    monkeypatch.setattr(queries, "count_stale", lambda cur, recipe: state["stale"])
+    monkeypatch.setattr(queries, "count_active_republish", lambda cur: state["active"])
+    monkeypatch.setattr(queries, "request_republish", request)
+    monkeypatch.setattr(queries, "republish_mismatches", lambda cur, recipe: [])
+    total = republish.republish(Db(), "abc", rate=3, max_active=4, sleep=sleep, log=lambda *_: None)
+    assert total == 23 and state["stale"] == 0 and state["active"] == 0
+    assert max(rounds) <= 3  # --rate per second
+    assert state["most_active"] <= 4  # --max-active
+
+
+def test_republish_stops_when_the_workers_make_another_recipe(monkeypatch):
+    import contextlib
+
+    from publisher import queries, republish
+
+    class Db:
+        @contextlib.contextmanager
+        def transaction(self):
+            yield None
+
+    monkeypatch.setattr(queries, "count_stale", lambda cur, recipe: 0)
+    monkeypatch.setattr(queries, "count_active_republish", lambda cur: 0)
+    monkeypatch.setattr(queries, "republish_mismatches", lambda cur, recipe: [{"file_id": "f", "recipe": "old"}])
+    with pytest.raises(republish.RecipeMismatch, match="workers made recipe old, not new"):
+        republish.republish(Db(), "new", rate=1, max_active=1, sleep=lambda s: None, log=lambda *_: None)
