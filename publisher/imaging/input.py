@@ -19,8 +19,8 @@ import zlib
 import pyvips
 
 from ..errors import PermanentError
-from .options import InputOptions
 from .detect import sniff
+from .options import InputOptions
 
 #: EXIF orientations that swap width and height when applied.
 TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
@@ -45,7 +45,7 @@ class Source:
     (`filename`, loader options included), or an image decoded already (`image`)."""
 
     #: fail_on=truncated: a cut-off JPEG would otherwise "decode" with a grey bottom.
-    #: (A thumbnail option: in the filename's [options] thumbnail overrides it.)
+    #: Given to thumbnail itself: its own default would override one in the filename's [options].
     load_options = {"fail_on": "truncated"}
 
     probe: Probe
