@@ -111,7 +111,7 @@ def test_pixel_limit_applies_to_heic_too():
 
 def test_truncated_jpeg_fails_instead_of_publishing_grey():
     probed = imaging.probe(corpus("truncated.jpg"), MAX_PIXELS)
-    with pytest.raises(PermanentError, match="corrupt or truncated jpeg: .*premature end of JPEG"):
+    with pytest.raises(PermanentError, match="corrupt or truncated jpeg: the file ends before its end-of-image marker"):
         imaging.render(corpus("truncated.jpg"), probed, options.Recipe())
 
 
@@ -274,3 +274,15 @@ def test_republish_stops_when_the_workers_make_another_recipe(monkeypatch):
     monkeypatch.setattr(queries, "republish_mismatches", lambda cur, recipe: [{"file_id": "f", "recipe": "old"}])
     with pytest.raises(republish.RecipeMismatch, match="workers made recipe old, not new"):
         republish.republish(Db(), "new", rate=1, max_active=1, sleep=lambda s: None, log=lambda *_: None)
+
+
+def test_truncation_is_told_from_the_missing_end_of_each_format(tmp_path):
+    from publisher.imaging.input import truncation
+
+    for name, fmt in (("exif-orientation-1.jpg", "jpeg"), ("png-alpha.png", "png")):
+        data = (CORPUS / name).read_bytes()
+        assert truncation(corpus(name), fmt) is None
+        cut = tmp_path / name
+        cut.write_bytes(data[: len(data) * 2 // 3])
+        assert truncation(str(cut), fmt).startswith("the file ends before its"), name
+    assert truncation(corpus("truncated.jpg"), "jpeg") == "the file ends before its end-of-image marker"

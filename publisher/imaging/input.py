@@ -185,6 +185,26 @@ def _check_text_chunk(kind: bytes, body: bytes) -> None:
         )
 
 
+#: The marker each format ends with, looked for in its last 4 KiB (some writers
+#: append padding or data after it); a decode error in a file without it is
+#: reported as truncation, which libvips' shared error buffer (other threads can
+#: take its lines) does not always say. GIF's one-byte trailer is too common a
+#: byte to tell anything.
+END_MARKERS = {"jpeg": (b"\xff\xd9", "end-of-image marker"), "png": (b"IEND", "IEND chunk")}
+END_WINDOW = 4096
+
+
+def truncation(path: str, fmt: str) -> str | None:
+    """`the file ends before its ...` if the file has lost its end, else None."""
+    if fmt not in END_MARKERS:
+        return None
+    marker, name = END_MARKERS[fmt]
+    with open(path, "rb") as f:
+        f.seek(max(0, os.path.getsize(path) - END_WINDOW))
+        tail = f.read()
+    return None if marker in tail else f"the file ends before its {name}"
+
+
 def vips_error(error: pyvips.Error, path: str | None = None) -> str:
     """libvips' error text about this file, in one line. libvips keeps one error
     buffer per process, which can hold other threads' lines: lines naming

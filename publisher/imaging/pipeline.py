@@ -11,7 +11,7 @@ import pyvips
 
 from ..errors import PermanentError
 from . import colour, output, placeholder, resize
-from .input import Probe, open_source, vips_error
+from .input import Probe, open_source, truncation, vips_error
 from .options import OutputOptions, Recipe, ResizeOptions
 
 
@@ -91,4 +91,7 @@ def _render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
         return Rendition(variants, placeholder.lqip_data_uri(image), placeholder.dominant_colour(image),
                          source.frames)
     except pyvips.Error as e:
-        raise PermanentError(f"corrupt or truncated {probed.format}: {vips_error(e, path)}") from None
+        # "corrupt or truncated" is what operators (and the metrics' labels) look for
+        detail = vips_error(e, path)
+        cut = truncation(path, probed.format)
+        raise PermanentError(f"corrupt or truncated {probed.format}: {f'{cut} ({detail})' if cut else detail}") from None
