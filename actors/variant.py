@@ -24,7 +24,7 @@ def variant(job_id: int, token: str) -> dict:
     rendition = imaging.render(path, probed, recipe)
     staged: dict[str, dict[str, dict]] = {}  # name -> format -> staged object
     for v in rendition.variants:
-        key = rt.storage.staging_key(job_id, f"{v.name}.{v.extension}")
+        key = rt.storage.staging_key(job_id, f"{token}/{v.name}.{v.extension}")  # per attempt: a late older attempt cannot overwrite it
         rt.storage.put_bytes(key, v.data, v.content_type)
         staged.setdefault(v.name, {})[v.format] = {
             "staged_key": key, "width": v.width, "height": v.height, "bytes": len(v.data),
