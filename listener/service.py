@@ -42,6 +42,8 @@ class Listener:
         self.broker = broker
         self.stop = threading.Event()
         self._conn = None
+        #: When the loop last turned (monotonic); /healthz reads it.
+        self.last_turn = time.monotonic()
         settings = rt.settings
         renotifier = pgbroker.OrphanRenotifier()
         self.duties = [
@@ -49,6 +51,11 @@ class Listener:
             Duty("rescue", max(1.0, settings.job_lease_seconds / 4), self.rescue_expired),
             Duty("renotify", 2.0, lambda: self._in_transaction(renotifier.run)),
         ]
+        # Gauges and maintenance (listener/ops.py).
+        from .ops import ListenerOps
+
+        self.ops = ListenerOps(self)
+        self.duties += self.ops.duties(Duty)
 
     # -- duties ---------------------------------------------------------
     def enqueue_pending(self) -> int:
@@ -81,6 +88,7 @@ class Listener:
     def run(self) -> None:
         wait = 0.5
         while not self.stop.is_set():
+            self.last_turn = time.monotonic()
             try:
                 self._listen()
                 self._run_duty(self.duties[0], force=True)  # notifications may have been missed
@@ -105,7 +113,7 @@ class Listener:
 
     def _loop(self):
         while not self.stop.is_set():
-            now = time.monotonic()
+            now = self.last_turn = time.monotonic()
             for duty in self.duties:
                 if now >= duty.due:
                     self._run_duty(duty)
@@ -148,4 +156,6 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    listener.ops.serve()
     listener.run()
+    listener.ops.stop()

@@ -13,6 +13,7 @@ import hashlib
 
 import pyvips
 
+from . import metrics
 from .errors import PermanentError
 
 #: Formats we publish, by magic bytes; everything else is refused before decoding.
@@ -115,15 +116,19 @@ def render(path: str, probed: Probe, variants: tuple[tuple[str, int], ...], qual
         for name, size in by_size:
             if base is None:
                 # Shrink-on-load decode, EXIF orientation applied, converted to sRGB.
-                image = pyvips.Image.thumbnail(
-                    path, size, height=size, size="down", fail_on="truncated",
-                    input_profile=fallback_profile, output_profile="srgb",
-                )
-                image = _to_srgb8(image).copy_memory()
+                with metrics.phase("decode_resize"):
+                    image = pyvips.Image.thumbnail(
+                        path, size, height=size, size="down", fail_on="truncated",
+                        input_profile=fallback_profile, output_profile="srgb",
+                    )
+                    image = _to_srgb8(image).copy_memory()
                 base = image
             else:
                 image = base.thumbnail_image(size, height=size, size="down")
-            out.append(Variant(name, _encode_webp(image, quality), image.width, image.height))
+            # Smaller variants are resized lazily from the decoded base, inside their encode.
+            with metrics.phase("encode"):
+                data = _encode_webp(image, quality)
+            out.append(Variant(name, data, image.width, image.height))
     except pyvips.Error as e:
         raise PermanentError(f"corrupt or truncated {probed.format}: {_first_line(e)}") from None
     return out

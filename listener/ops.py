@@ -1,0 +1,75 @@
+"""The listener's operations side: its gauges, its maintenance duty, and its
+/metrics, /healthz and /readyz endpoints (LISTENER_HTTP_PORT)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from publisher import queries
+from publisher.health import HealthServer, readiness_checks
+from publisher.maintenance import Maintenance, MaintenanceError
+from publisher.metrics import ListenerMetrics
+from publisher.opsconfig import ops_settings_or_exit
+
+logger = logging.getLogger("publisher.listener")
+
+
+class ListenerOps:
+    def __init__(self, listener):
+        # The listener is one process: its metrics live in its own memory.
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        self.listener = listener
+        self.ops = ops_settings_or_exit()
+        self.metrics = ListenerMetrics()
+        rt = listener.rt
+        self.maintenance = Maintenance(rt.db, rt.storage, rt.settings, self.ops, rt.redact)
+        self.server: HealthServer | None = None
+
+    def duties(self, duty_class) -> list:
+        duties = [duty_class("metrics", self.ops.metrics_interval, self.collect)]
+        if self.ops.maintenance_interval:
+            duties.append(duty_class("maintenance", self.ops.maintenance_interval, self.maintain))
+        return duties
+
+    def collect(self) -> None:
+        with self.listener.rt.db.transaction() as cur:
+            self.metrics.record_status(queries.status_snapshot(cur, failures=0))
+
+    def maintain(self) -> None:
+        try:
+            removed = self.maintenance.run()
+        except MaintenanceError:
+            self.metrics.maintenance_runs.labels("error").inc()
+            raise
+        self.metrics.maintenance_runs.labels("ok").inc()
+        for what, n in removed.items():
+            self.metrics.maintenance_deleted.labels(what).inc(n)
+
+    # -- endpoints ----------------------------------------------------------
+    def serve(self) -> None:
+        if not self.ops.listener_port:
+            return
+        rt = self.listener.rt
+        try:
+            self.server = HealthServer(self.ops.http_host, self.ops.listener_port, alive=self.alive,
+                                       ready=readiness_checks(rt.settings), metrics=self.metrics.exposition,
+                                       redact=rt.redact).start()
+        except OSError as e:  # the listener's real work goes on without its endpoints
+            logger.error("listener endpoints not started on %s:%s: %s", self.ops.http_host,
+                         self.ops.listener_port, e)
+            return
+        logger.info("listener metrics and health on http://%s:%s/ (metrics, healthz, readyz)",
+                    self.ops.http_host, self.server.port)
+
+    def alive(self) -> str | None:
+        """Unhealthy when the loop has not turned for LISTENER_STALL_SECONDS (a duty hangs)."""
+        idle = time.monotonic() - self.listener.last_turn
+        if idle > self.ops.listener_stall_seconds:
+            return f"the listener loop has not turned for {idle:.0f}s"
+        return None
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
