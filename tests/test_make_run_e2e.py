@@ -1,0 +1,48 @@
+"""`make run` on a machine with no configuration: `python -m devstack.run` in a
+clean environment brings everything up, publishes the samples and exits 0
+with the CDN URLs and a contact sheet. Once with the machine's PostgreSQL,
+once with the pip-installed one (FORCE_EMBEDDED_PG=1), as on a laptop."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pyvips
+
+from devstack import procs
+from devstack.run import DEFAULT_SAMPLES
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("postgres", ["machine", "embedded"])
+def test_make_run_without_configuration_publishes_the_samples(tmp_path, postgres):
+    demo_dir = tmp_path / "demo"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DEMO_DIR": str(demo_dir), "DEMO_TIMEOUT": "240"}
+    if postgres == "embedded":
+        env["FORCE_EMBEDDED_PG"] = "1"
+    done = subprocess.run([sys.executable, "-m", "devstack.run"], env=env, cwd=procs.ROOT,
+                          capture_output=True, text=True, timeout=300)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert f"published {len(DEFAULT_SAMPLES)} of {len(DEFAULT_SAMPLES)}" in out
+    assert ("pip-installed" if postgres == "embedded" else "this machine") in out
+
+    urls = re.findall(r"^  (\S+) (thumb|display) (\d+)x(\d+): (http://127\.0\.0\.1:\d+/\S+)$", out, re.M)
+    assert sorted({u[0] for u in urls}) == sorted(DEFAULT_SAMPLES)
+    assert len(urls) == 2 * len(DEFAULT_SAMPLES)
+    for _, _, _, _, url in urls:
+        assert re.search(r"/media/[0-9a-f-]{36}/(thumb|display)-[0-9a-f]{16}\.webp$", url), url
+
+    sheet = Path(re.search(r"^contact sheet: (.+)$", out, re.M).group(1))
+    assert sheet.is_file() and sheet.parent.parent == demo_dir
+    html = sheet.read_text()
+    # Every variant was read back from the bucket next to the sheet, at the size printed.
+    for key, name, width, height, url in urls:
+        local = sheet.parent / f"{Path(key).stem}-{name}.webp"
+        assert local.name in html and url in html
+        image = pyvips.Image.new_from_file(str(local))
+        assert (image.width, image.height) == (int(width), int(height))
+        assert image.get("vips-loader") == "webpload"
