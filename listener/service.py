@@ -18,7 +18,7 @@ import time
 from publisher import db as dbmod
 from publisher import pgbroker, queries, runtime
 from publisher.lifecycle import enqueue_job
-from publisher.logs import short_error
+from publisher.logs import job_fields, short_error
 
 logger = logging.getLogger("publisher.listener")
 
@@ -69,12 +69,15 @@ class Listener:
         while not self.stop.is_set():
             with self.rt.db.transaction() as cur:
                 jobs = claim(cur, CLAIM_BATCH)
+                files = queries.file_ids(cur, [job["job_id"] for job in jobs]) if jobs else {}
                 for job in jobs:
                     # Enqueued before the claim commits: if this fails, the
                     # claim rolls back and the messages sent so far are stale.
                     enqueue_job(self.broker, job["job_id"], job["token"], job["stage"])
             for job in jobs:
-                logger.info("job=%s %s from stage %s", job["job_id"], verb, job["stage"])
+                logger.info("job=%s file=%s %s from stage %s", job["job_id"], files.get(job["job_id"]), verb,
+                            job["stage"], extra=job_fields(job["job_id"], files.get(job["job_id"]), job["stage"],
+                                                           event=verb.split()[0]))
             total += len(jobs)
             if len(jobs) < CLAIM_BATCH:
                 return total

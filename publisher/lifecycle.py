@@ -82,7 +82,8 @@ class JobLifecycle(Middleware):
         except Exception as e:
             raise StepNotStarted(short_error(e, self.runtime.redact, f"could not start {stage}: ")) from None
         if outcome != "run":
-            logger.info("job=%s stage=%s skipped: %s attempt", job_id, stage, outcome)
+            logger.info("job=%s stage=%s skipped: %s attempt", job_id, stage, outcome,
+                        extra=job_fields(job_id, None, stage, event="skipped"))
             raise SkipMessage(outcome)
         message.options["job_started"] = time.monotonic()
         message.options["job_file_id"] = file_id = context["file_id"]

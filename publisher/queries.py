@@ -33,6 +33,8 @@ JOB_CONTEXT = """
       FROM publish_jobs WHERE id = %s
 """
 
+FILE_IDS = "SELECT id, file_id::text AS file_id FROM publish_jobs WHERE id = ANY(%s)"
+
 
 def claim_pending(cur, limit: int) -> list[dict]:
     cur.execute(CLAIM_PENDING, (limit,))
@@ -52,6 +54,12 @@ def begin_step(cur, job_id: int, token: str, stage: str, lease: timedelta) -> st
 def job_context(cur, job_id: int) -> dict:
     cur.execute(JOB_CONTEXT, (job_id,))
     return cur.fetchone()
+
+
+def file_ids(cur, job_ids: list[int]) -> dict[int, str]:
+    """The file of each job, for the listener's log lines."""
+    cur.execute(FILE_IDS, (job_ids,))
+    return {r["id"]: r["file_id"] for r in cur.fetchall()}
 
 
 def heartbeat(cur, running: list[tuple[int, str]], lease: timedelta) -> int:

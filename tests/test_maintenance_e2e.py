@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import uuid
 
 import pytest
 
@@ -19,8 +20,11 @@ def put(stack, key):
     stack.s3.client().put_object(stack.s3.bucket, key, io.BytesIO(b"webp"), 4)
 
 
-def published_file(stack, key, deleted_days_ago=None):
-    """A published file with its objects in the bucket and a completed job, deleted N days ago if given."""
+def published_file(stack, key, deleted_days_ago=None, staging_leftover=False):
+    """A published file with its objects in the bucket and a completed job, deleted N days ago if given.
+
+    Job ids restart at 1 in every test database while the bucket is shared:
+    the stacks here have a staging prefix of their own (see maintained_stack)."""
     file_id = stack.add_file(key)
     variants = {name: {"key": f"media/{file_id}/{name}-0123456789abcdef.webp"} for name in ("thumb", "display")}
     for v in variants.values():
@@ -32,8 +36,13 @@ def published_file(stack, key, deleted_days_ago=None):
     job = stack.request_publish(file_id)
     stack.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() - interval '1 day' "
               "WHERE id = %s", (job,))
-    put(stack, f"_staging/{job}/source")  # left behind by a crash
+    if staging_leftover:
+        put(stack, f"{stack.env['STAGING_PREFIX']}{job}/source")  # left behind by a crash
     return file_id, job
+
+
+def maintained_stack(make_stack, **env):
+    return make_stack(STAGING_PREFIX=f"_staging-{uuid.uuid4().hex[:8]}/", **env)
 
 
 def broker_row(stack, state, hours_ago):
@@ -43,7 +52,7 @@ def broker_row(stack, state, hours_ago):
 
 
 def test_listener_purges_what_is_old_and_keeps_the_rest(make_stack):
-    stack = make_stack(MAINTENANCE_INTERVAL=1, COMPLETED_JOB_RETENTION_DAYS=90, DELETED_FILE_RETENTION_DAYS=30,
+    stack = maintained_stack(make_stack, MAINTENANCE_INTERVAL=1, COMPLETED_JOB_RETENTION_DAYS=90, DELETED_FILE_RETENTION_DAYS=30,
                        BROKER_RETENTION_HOURS=24)
     old_job = stack.publish("old.jpg")
     recent_job = stack.publish("recent.jpg")
@@ -51,7 +60,7 @@ def test_listener_purges_what_is_old_and_keeps_the_rest(make_stack):
               "WHERE id = %s", (old_job,))
     stack.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() - interval '89 days' "
               "WHERE id = %s", (recent_job,))
-    purged_file, purged_job = published_file(stack, "gone.jpg", deleted_days_ago=31)
+    purged_file, purged_job = published_file(stack, "gone.jpg", deleted_days_ago=31, staging_leftover=True)
     recently_deleted, _ = published_file(stack, "deleted-yesterday.jpg", deleted_days_ago=1)
     busy_file, _ = published_file(stack, "deleted-but-busy.jpg", deleted_days_ago=40)
     busy_job = stack.request_publish(busy_file)  # an active job: the file must not be touched
@@ -69,7 +78,7 @@ def test_listener_purges_what_is_old_and_keeps_the_rest(make_stack):
     wait_until(purged, 60, "maintenance to purge the old rows")
     # The purged file's objects, earlier variants and staging leftovers are gone from the bucket.
     assert stack.keys(f"media/{purged_file}/") == []
-    assert stack.keys(f"_staging/{purged_job}/") == []
+    assert stack.keys(f"{stack.env['STAGING_PREFIX']}{purged_job}/") == []
     assert not stack.sql("SELECT 1 FROM publish_jobs WHERE file_id = %s", (purged_file,))
     # Everything else is kept, objects included.
     for file_id in (recently_deleted, busy_file, live_file):
@@ -84,8 +93,8 @@ def test_listener_purges_what_is_old_and_keeps_the_rest(make_stack):
 
 
 def test_admin_maintain_runs_one_round_and_says_what_it_removed(make_stack):
-    stack = make_stack(DELETED_FILE_RETENTION_DAYS=30)
-    file_id, _ = published_file(stack, "gone.jpg", deleted_days_ago=45)
+    stack = maintained_stack(make_stack, DELETED_FILE_RETENTION_DAYS=30)
+    file_id, _ = published_file(stack, "gone.jpg", deleted_days_ago=45, staging_leftover=True)
     env = dict(stack.env)
     done = subprocess.run([sys.executable, "-m", "publisher.admin", "maintain"], env=env, cwd=procs.ROOT,
                           capture_output=True, text=True, timeout=120)
