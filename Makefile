@@ -26,3 +26,11 @@ test-unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache
+
+# Operating it (issue #6): the on-call view of the queue, and the image.
+.PHONY: status docker-image
+status: $(STAMP)
+	$(BIN)/python -m publisher.admin status
+
+docker-image:
+	docker build -t media-publisher .

@@ -1,7 +1,7 @@
 """`make run` (`python -m devstack.run`).
 
-With a .env file or DATABASE_URL in the environment: applies sql/ and runs the
-real service (the listener and the workers) until Ctrl-C.
+With a .env file (ENV_FILE names another) or DATABASE_URL in the environment:
+applies sql/ and runs the real service (the listener and the workers) until Ctrl-C.
 
 With no configuration at all: a demo on local stand-ins, then exit.
 PostgreSQL (the machine's own server if one answers at 127.0.0.1:5432, else a
@@ -54,7 +54,7 @@ def _raise_stopped(signum, frame):
 
 
 def main() -> int:
-    env_file = ROOT / ".env"
+    env_file = Path(os.environ.get("ENV_FILE", ROOT / ".env"))
     if env_file.exists() or os.environ.get("DATABASE_URL"):
         return run_service(env_file)
     return run_demo()

@@ -219,7 +219,11 @@ def serve_worker_metrics() -> int:
         MultiProcessCollector(registry, path=directory)
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
-    server = HealthServer(ops.http_host, ops.worker_metrics_port, metrics=metrics)
+    try:
+        server = HealthServer(ops.http_host, ops.worker_metrics_port, metrics=metrics)
+    except OSError as e:  # the workers go on; only their metrics are not served
+        logger.error("worker metrics not served on %s:%s: %s", ops.http_host, ops.worker_metrics_port, e)
+        return 1
     logger.info("worker metrics on http://%s:%s/metrics", ops.http_host, server.port)
     server.serve_forever()
     return 0
