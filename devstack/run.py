@@ -179,7 +179,7 @@ def run_demo() -> int:
         for stop in reversed(cleanup[-2:]):  # listener, then workers: the work is done
             stop()
         del cleanup[-2:]
-        return report(results, s3, demo_dir)
+        return report(results, s3, demo_dir, env)
     except (KeyboardInterrupt, Stopped):
         print("\nstopped", flush=True)
         return 130
@@ -262,25 +262,15 @@ def wait_for_jobs(db_url: str, job_ids: list[int], timeout: float, processes) ->
         time.sleep(0.25)
 
 
-def report(rows: list[dict], s3: SeaweedS3, demo_dir: Path) -> int:
-    sheet_dir = demo_dir / "contact-sheet"
-    sheet_dir.mkdir(parents=True, exist_ok=True)
-    client = s3.client()
-    cards = []
+def report(rows: list[dict], s3: SeaweedS3, demo_dir: Path, env: dict) -> int:
     print("CDN URLs:")
     for row in rows:
         if row["status"] != "completed":
             print(f"  {row['raid_key']}: {row['status']}: {row['last_error'] or ''}")
-            cards.append({"name": row["raid_key"], "error": row["last_error"] or row["status"], "variants": []})
             continue
-        variants = []
         for name, v in sorted(row["variants"].items(), key=lambda kv: kv[1]["width"]):
             print(f"  {row['raid_key']} {name} {v['width']}x{v['height']}: {v['url']}")
-            local = f"{Path(row['raid_key']).stem}-{name}.webp"
-            client.fget_object(s3.bucket, v["key"], str(sheet_dir / local))
-            variants.append({**v, "name": name, "local": local})
-        cards.append({"name": row["raid_key"], "variants": variants})
-    sheet = write_contact_sheet(cards, sheet_dir)
+    sheet = contact_sheet(rows, s3, demo_dir / "contact-sheet", env)
     print(f"contact sheet: {sheet}")
     ok = all(r["status"] == "completed" for r in rows)
     if not ok:
@@ -288,12 +278,41 @@ def report(rows: list[dict], s3: SeaweedS3, demo_dir: Path) -> int:
     return 0 if ok else 1
 
 
-def write_contact_sheet(cards: list[dict], out_dir: Path) -> Path:
-    """A minimal HTML page of every variant, from local copies (the demo's bucket is gone after exit).
+def contact_sheet(rows: list[dict], s3: SeaweedS3, out_dir: Path, env: dict) -> Path:
+    """The imaging issue's contact sheet (publisher/contact_sheet.py) where it is
+    installed, else a minimal page of our own. Either works offline: the images
+    are copied next to the page, since the demo's bucket goes away with it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        from publisher.contact_sheet import write_contact_sheet as imaging_contact_sheet
+    except ImportError:
+        imaging_contact_sheet = None
+    if imaging_contact_sheet is not None:
+        from publisher.config import load_settings
 
-    The imaging issue writes a fuller contact sheet (publisher/contact_sheet.py);
-    this page is the stand-in until it is wired here.
-    """
+        try:
+            return imaging_contact_sheet(out_dir, settings=load_settings(env), limit=len(rows))
+        except Exception as e:  # the demo's result stands; show it with the minimal page
+            print(f"contact sheet: publisher.contact_sheet failed ({type(e).__name__}: {e}); "
+                  "writing the minimal one", file=sys.stderr)
+    client = s3.client()
+    cards = []
+    for row in rows:
+        if row["status"] != "completed":
+            cards.append({"name": row["raid_key"], "error": row["last_error"] or row["status"], "variants": []})
+            continue
+        variants = []
+        for name, v in sorted(row["variants"].items(), key=lambda kv: kv[1]["width"]):
+            local = f"{Path(row['raid_key']).stem}-{name}.webp"
+            client.fget_object(s3.bucket, v["key"], str(out_dir / local))
+            variants.append({**v, "name": name, "local": local})
+        cards.append({"name": row["raid_key"], "variants": variants})
+    return write_contact_sheet(cards, out_dir)
+
+
+def write_contact_sheet(cards: list[dict], out_dir: Path) -> Path:
+    """A minimal HTML page of every variant, from local copies: the stand-in for
+    the imaging issue's fuller page (publisher/contact_sheet.py) until it is merged."""
     from html import escape
 
     parts = ["<!doctype html><meta charset=utf-8><title>media-publisher demo</title>",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -126,8 +127,30 @@ def queue_lag(seconds: float) -> None:
     _metric("queue_lag_seconds").observe(max(0.0, seconds))
 
 
+#: What a failure's message says, as a short label; first match wins. The
+#: messages come from publisher/origin.py and publisher/imaging.py.
+REASONS = tuple((re.compile(pattern), label) for pattern, label in (
+    (r"origin answered (\d{3})", "origin_{0}"),
+    (r"origin timed out", "origin_timeout"),
+    (r"origin unreachable", "origin_unreachable"),
+    (r"redirected", "origin_redirect"),
+    (r"truncated: \d+ of|broke off", "download_incomplete"),
+    (r"MAX_SOURCE_BYTES", "too_many_bytes"),
+    (r"MAX_SOURCE_PIXELS", "too_many_pixels"),
+    (r"not an image", "not_an_image"),
+    (r"corrupt or truncated|unreadable", "corrupt_image"),
+    (r"newer attempt", "stale_attempt"),
+))
+
+
 def failure_reason(exception: BaseException) -> str:
-    """A bounded label for a failure: the error's class (PermanentError, TransientError, S3Error, ...)."""
+    """A bounded label for a failure: what its message says (origin_404, corrupt_image,
+    too_many_pixels, ...), else the error's class (S3Error, TimeLimitExceeded, ...)."""
+    text = str(exception)
+    for pattern, label in REASONS:
+        match = pattern.search(text)
+        if match:
+            return label.format(*match.groups())
     return type(exception).__name__
 
 

@@ -40,15 +40,19 @@ def test_make_run_without_configuration_publishes_the_samples(tmp_path, postgres
         assert re.search(r"/media/[0-9a-f-]{36}/(thumb|display)-[0-9a-f]{16}\.webp$", url), url
 
     sheet = Path(re.search(r"^contact sheet: (.+)$", out, re.M).group(1))
-    assert sheet.is_file() and sheet.parent.parent == demo_dir
-    html = sheet.read_text()
-    # Every variant was read back from the bucket next to the sheet, at the size printed.
-    for key, name, width, height, url in urls:
-        local = sheet.parent / f"{Path(key).stem}-{name}.webp"
-        assert local.name in html and url in html
-        image = pyvips.Image.new_from_file(str(local))
-        assert (image.width, image.height) == (int(width), int(height))
-        assert image.get("vips-loader") == "webpload"
+    assert sheet.is_file() and demo_dir in sheet.parents
+    # The sheet shows every variant from a copy beside it (the demo's bucket is gone after exit),
+    # read back from the bucket at the size printed.
+    shown = [sheet.parent / src for src in re.findall(r'<img[^>]* src="([^"]+)"', sheet.read_text())]
+    sizes = []
+    for path in shown:
+        assert path.is_file(), path
+        if path.suffix == ".webp":
+            image = pyvips.Image.new_from_file(str(path))
+            sizes.append((image.width, image.height))
+    for _, _, width, height, _ in urls:
+        assert (int(width), int(height)) in sizes
+        sizes.remove((int(width), int(height)))
 
 
 def test_make_run_with_configuration_runs_the_service_until_ctrl_c(make_stack, tmp_path):

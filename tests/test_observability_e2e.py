@@ -107,7 +107,7 @@ def test_failures_are_counted_by_reason(observed):
     assert observed.wait_for(job)["status"] == "failed"
     metrics_url = url(observed, "WORKER_METRICS_PORT", "/metrics")
     wait_until(lambda: value(samples(metrics_url), "publisher_step_failures_total",
-                             stage="fetch", reason="PermanentError", outcome="failed") == 1,
+                             stage="fetch", reason="origin_404", outcome="failed") == 1,
                30, "the failure to be counted")
 
 

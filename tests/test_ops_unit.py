@@ -14,6 +14,7 @@ from devstack.run import read_env_file
 from publisher import logs, metrics
 from publisher.admin import format_status
 from publisher.config import ConfigError, load_settings
+from publisher.errors import PermanentError, TransientError
 from publisher.health import HealthServer
 from publisher.opsconfig import load_ops_settings
 
@@ -108,6 +109,20 @@ def test_metric_hooks_are_no_ops_until_set_up_then_count(monkeypatch):
     assert value("publisher_phase_seconds_count", {"phase": "download"}) == 1
 
 
+@pytest.mark.parametrize("error, reason", [
+    (PermanentError("origin answered 404 Not Found for key 'a.jpg'"), "origin_404"),
+    (TransientError("origin answered 503 Service Unavailable for key 'a.jpg'"), "origin_503"),
+    (TransientError("origin timed out for key 'a.jpg'"), "origin_timeout"),
+    (TransientError("download of 'a.jpg' truncated: 10 of 20 bytes"), "download_incomplete"),
+    (PermanentError("jpeg of 20000x20000 pixels is over MAX_SOURCE_PIXELS=150000000"), "too_many_pixels"),
+    (PermanentError("not an image we publish: it is an HTML page"), "not_an_image"),
+    (PermanentError("corrupt or truncated jpeg: VipsJpeg: premature end"), "corrupt_image"),
+    (ConnectionResetError("peer reset"), "ConnectionResetError"),
+])
+def test_failure_reasons_are_short_bounded_labels(error, reason):
+    assert metrics.failure_reason(error) == reason
+
+
 def _get(url):
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
@@ -160,3 +175,54 @@ def test_env_file_parsing(tmp_path):
     path = tmp_path / ".env"
     path.write_text("# comment\n\nDATABASE_URL=postgresql://x/y\nexport LOG_LEVEL='debug'\nB2_BUCKET=\"b\"\n")
     assert read_env_file(path) == {"DATABASE_URL": "postgresql://x/y", "LOG_LEVEL": "debug", "B2_BUCKET": "b"}
+
+
+class _FakeDb:
+    """Answers the one question Maintenance asks before choosing its parts."""
+
+    def __init__(self, pg_cron: bool):
+        self.pg_cron = pg_cron
+
+    def transaction(self):
+        import contextlib
+
+        fake = self
+
+        class Cursor:
+            def execute(self, statement, params=None):
+                self.statement = statement
+
+            def fetchone(self):
+                return {"installed": fake.pg_cron, "n": 2 if fake.pg_cron else 0}
+
+        return contextlib.nullcontext(Cursor())
+
+
+@pytest.mark.parametrize("pg_cron", [True, False])
+def test_maintenance_leaves_the_database_side_to_pg_cron_when_it_is_scheduled(pg_cron, monkeypatch):
+    from publisher.maintenance import Maintenance
+
+    m = Maintenance(_FakeDb(pg_cron), storage=None, settings=None, ops=load_ops_settings({}))
+    ran = []
+    monkeypatch.setattr(m, "purge_completed_jobs", lambda: ran.append("jobs") or 0)
+    monkeypatch.setattr(m, "purge_broker_messages", lambda: ran.append("broker") or 0)
+    monkeypatch.setattr(m, "purge_deleted_files", lambda: ran.append("files") or 0)
+    m.run()
+    assert ran == (["files"] if pg_cron else ["jobs", "broker", "files"])
+
+
+def test_one_failing_maintenance_part_does_not_stop_the_others(monkeypatch):
+    from publisher.maintenance import Maintenance, MaintenanceError
+
+    m = Maintenance(_FakeDb(False), storage=None, settings=None, ops=load_ops_settings({}))
+    ran = []
+
+    def broken():
+        raise ConnectionError("bucket away")
+
+    monkeypatch.setattr(m, "purge_completed_jobs", broken)
+    monkeypatch.setattr(m, "purge_broker_messages", lambda: ran.append("broker") or 3)
+    monkeypatch.setattr(m, "purge_deleted_files", lambda: ran.append("files") or 1)
+    with pytest.raises(MaintenanceError, match="completed_jobs"):
+        m.run()
+    assert ran == ["broker", "files"]
