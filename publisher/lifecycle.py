@@ -134,6 +134,7 @@ class JobLifecycle(Middleware):
                 "job=%s stage=%s failed (%s) and the failure could not be recorded: %s",
                 job_id, stage, error, short_error(e, self.runtime.redact),
             )
+            metrics.step_failed(stage, exception, "unrecorded")
             self._decide_retry(message, retry=not permanent)
             return
         metrics.step_finished(stage, outcome, elapsed)

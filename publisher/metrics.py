@@ -116,7 +116,14 @@ def step_finished(stage: str, outcome: str, seconds: float, result=None) -> None
     if stage == "fetch" and "source" in result:
         _metric("bytes").labels("in").inc(result["source"].get("bytes", 0))
     if stage == "variant" and "variants" in result:
-        _metric("bytes").labels("out").inc(sum(v.get("bytes", 0) for v in result["variants"].values()))
+        _metric("bytes").labels("out").inc(sum(_staged_bytes(v) for v in result["variants"].values()))
+
+
+def _staged_bytes(variant: dict) -> int:
+    """One variant's bytes: {"bytes": n, ...}, or {format: {"bytes": n, ...}, ...} when it has several formats."""
+    if "bytes" in variant:
+        return variant["bytes"]
+    return sum(v.get("bytes", 0) for v in variant.values() if isinstance(v, dict))
 
 
 def step_failed(stage: str, exception: BaseException, outcome: str) -> None:
@@ -155,9 +162,24 @@ def failure_reason(exception: BaseException) -> str:
 
 
 # -- workers: Dramatiq's Prometheus middleware, configured explicitly --------
+#: Names of run directories: the main process's pid and, on Linux, its start time.
+RUN_NAME = re.compile(r"(\d+)(?:-(\d+))?")
+
+
+def run_id(pid: int) -> str:
+    """Names one run of a process: its pid, and its start time where /proc tells it, so
+    a pid used again (pid 1 in every container) does not count as the same run."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return f"{pid}-{fields[19]}"  # field 22 of stat(5): starttime
+    except (OSError, IndexError):
+        return str(pid)
+
+
 def run_dir(base: str, dramatiq_pid: int) -> str:
-    """The multiprocess directory of one `dramatiq` run: its main process's pid under the base."""
-    return os.path.join(base, str(dramatiq_pid))
+    """The multiprocess directory of one `dramatiq` run, named after its main process."""
+    return os.path.join(base, run_id(dramatiq_pid))
 
 
 def wipe_stale_runs(base: str, keep: str) -> list[str]:
@@ -167,21 +189,22 @@ def wipe_stale_runs(base: str, keep: str) -> list[str]:
         return removed
     for name in os.listdir(base):
         path = os.path.join(base, name)
-        if path == keep or not name.isdigit() or _alive(int(name)):
+        match = RUN_NAME.fullmatch(name)
+        if path == keep or not match or _running(int(match.group(1)), name):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def _running(pid: int, name: str) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass  # another user's process: alive
+    return run_id(pid) == name or "-" not in name
 
 
 class WorkerPrometheus(dramatiq_prometheus.Prometheus):

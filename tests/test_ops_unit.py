@@ -80,13 +80,17 @@ def test_ops_settings_defaults_and_errors_name_each_variable():
 
 
 def test_stale_metric_runs_are_wiped_and_live_ones_kept(tmp_path):
-    mine = tmp_path / str(os.getpid())
-    dead = tmp_path / "999999999"  # above pid_max: no such process
-    for d in (mine, dead):
+    mine = tmp_path / metrics.run_id(os.getpid())
+    dead = tmp_path / "999999999-5"  # above pid_max: no such process
+    reused = tmp_path / f"{os.getpid()}-1"  # this pid, but an earlier process (pid 1 in a restarted container)
+    other = tmp_path / "notes"  # not a run directory: left alone
+    for d in (mine, dead, reused, other):
         d.mkdir()
         (d / "counter_1.db").write_bytes(b"x")
     removed = metrics.wipe_stale_runs(str(tmp_path), keep=str(tmp_path / "123"))
-    assert removed == [str(dead)] and mine.exists() and not dead.exists()
+    assert sorted(removed) == sorted([str(dead), str(reused)])
+    assert mine.exists() and other.exists() and not dead.exists() and not reused.exists()
+    assert "-" in mine.name  # Linux: the start time is part of the name
 
 
 def test_metric_hooks_are_no_ops_until_set_up_then_count(monkeypatch):
