@@ -35,7 +35,7 @@ class ListenerOps:
 
     def collect(self) -> None:
         with self.listener.rt.db.transaction() as cur:
-            self.metrics.record_status(queries.status_snapshot(cur, failures=0))
+            self.metrics.record_status(queries.status_snapshot(cur, failures=0, count_completed=False))
 
     def maintain(self) -> None:
         try:

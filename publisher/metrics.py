@@ -284,7 +284,13 @@ class ListenerMetrics:
 
         self.registry = CollectorRegistry()
         r = self.registry
-        self.jobs = Gauge("publisher_jobs", "Jobs by status.", ["status"], registry=r)
+        self.jobs = Gauge("publisher_jobs", "Jobs by status: pending, queued, processing, failed "
+                          "(completed ones are history: see publisher_jobs_last_hour).", ["status"], registry=r)
+        self.last_hour = Gauge("publisher_jobs_last_hour", "Jobs completed or failed in the last hour.",
+                               ["status"], registry=r)
+        self.processing_seconds = Gauge(
+            "publisher_job_processing_seconds_avg",
+            "Average seconds from first step to published, of the jobs completed in the last hour.", registry=r)
         self.oldest_pending = Gauge(
             "publisher_oldest_pending_job_age_seconds", "Age of the oldest pending job (0: none).", registry=r)
         self.broker_messages = Gauge(
@@ -295,8 +301,12 @@ class ListenerMetrics:
             "publisher_maintenance_runs_total", "Maintenance rounds by result (ok, error).", ["result"], registry=r)
 
     def record_status(self, snapshot: dict) -> None:
-        for status in ("pending", "queued", "processing", "completed", "failed"):
+        for status in ("pending", "queued", "processing", "failed"):
             self.jobs.labels(status).set(snapshot["jobs"].get(status, 0))
+        hour = snapshot["last_hour"]
+        for status in ("completed", "failed"):
+            self.last_hour.labels(status).set(hour[status])
+        self.processing_seconds.set(hour["avg_processing_seconds"] or 0)
         self.oldest_pending.set(snapshot["oldest_pending_seconds"] or 0)
         for state in ("queued", "consumed", "rejected", "done"):
             self.broker_messages.labels(state).set(snapshot["broker"].get(state, 0))

@@ -93,6 +93,12 @@ def load_job(cur, job_id: int, token: str) -> dict | None:
 
 # -- operations: status, operator actions, maintenance (sql/006_operations.sql) --
 STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY status"
+# Without 'completed', which holds the history (up to COMPLETED_JOB_RETENTION_DAYS): cheap
+# enough for the listener's gauges every few seconds, through the status indexes.
+UNFINISHED_AND_FAILED_COUNTS = """
+    SELECT status, count(*)::int AS n FROM publish_jobs
+     WHERE status IN ('pending', 'queued', 'processing', 'failed') GROUP BY status
+"""
 BROKER_COUNTS = "SELECT state::text AS state, count(*)::int AS n FROM dramatiq.queue GROUP BY state"
 OLDEST_PENDING = """
     SELECT id, file_id::text AS file_id, created_at,
@@ -133,9 +139,9 @@ PG_CRON_SCHEDULED = """
 PG_CRON_JOBS = "SELECT count(*)::int AS n FROM cron.job WHERE jobname LIKE 'media-publisher-%%'"
 
 
-def status_snapshot(cur, failures: int = 10) -> dict:
+def status_snapshot(cur, failures: int = 10, count_completed: bool = True) -> dict:
     """Everything `publisher-admin status` and the listener's gauges show."""
-    cur.execute(STATUS_COUNTS)
+    cur.execute(STATUS_COUNTS if count_completed else UNFINISHED_AND_FAILED_COUNTS)
     jobs = {r["status"]: r["n"] for r in cur.fetchall()}
     cur.execute(BROKER_COUNTS)
     broker = {r["state"]: r["n"] for r in cur.fetchall()}
@@ -143,11 +149,14 @@ def status_snapshot(cur, failures: int = 10) -> dict:
     oldest = cur.fetchone()
     cur.execute(LAST_HOUR)
     last_hour = dict(cur.fetchone())
-    cur.execute(LAST_FAILURES, (failures,))
+    last_failures = []
+    if failures:
+        cur.execute(LAST_FAILURES, (failures,))
+        last_failures = cur.fetchall()
     return {
         "jobs": jobs, "broker": broker, "oldest_pending": oldest,
         "oldest_pending_seconds": oldest["age_seconds"] if oldest else None,
-        "last_hour": last_hour, "last_failures": cur.fetchall(),
+        "last_hour": last_hour, "last_failures": last_failures,
     }
 
 

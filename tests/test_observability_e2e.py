@@ -122,17 +122,22 @@ def test_metrics_of_an_earlier_run_are_wiped_at_start(observed):
 
 
 def test_listener_gauges_follow_the_job_table(observed):
+    assert observed.wait_for(observed.publish("prophoto.jpg"))["status"] == "completed"
     metrics_url = url(observed, "LISTENER_HTTP_PORT", "/metrics")
 
     def matches():
-        counts = {r["status"]: r["n"] for r in observed.sql("SELECT status, count(*)::int AS n FROM publish_jobs "
-                                                            "GROUP BY status")}
+        counts = {r["status"]: r["n"] for r in observed.sql(
+            "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY status")}
+        completed_last_hour = observed.sql(
+            "SELECT count(*)::int AS n FROM publish_jobs "
+            "WHERE status = 'completed' AND completed_at > now() - interval '1 hour'")[0]["n"]
         m = samples(metrics_url)
         return all(value(m, "publisher_jobs", status=s) == counts.get(s, 0)
-                   for s in ("pending", "queued", "processing", "completed", "failed")) and counts
+                   for s in ("pending", "queued", "processing", "failed")) and \
+            value(m, "publisher_jobs_last_hour", status="completed") == completed_last_hour and \
+            value(m, "publisher_job_processing_seconds_avg") > 0 and completed_last_hour
 
-    counts = wait_until(matches, 30, "the listener's gauges to match the table")
-    assert counts.get("completed", 0) >= 1
+    assert wait_until(matches, 30, "the listener's gauges to match the table") >= 1
 
 
 def test_health_and_readiness_of_listener_and_each_worker_process(observed):
