@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 
 from publisher import queries
@@ -26,6 +27,7 @@ class ListenerOps:
         rt = listener.rt
         self.maintenance = Maintenance(rt.db, rt.storage, rt.settings, self.ops, rt.redact)
         self.server: HealthServer | None = None
+        self._maintaining: threading.Thread | None = None
 
     def duties(self, duty_class) -> list:
         duties = [duty_class("metrics", self.ops.metrics_interval, self.collect)]
@@ -38,11 +40,24 @@ class ListenerOps:
             self.metrics.record_status(queries.status_snapshot(cur, failures=0, count_completed=False))
 
     def maintain(self) -> None:
+        """Starts a maintenance round in a thread of its own: purging thousands of rows
+        or objects must not hold up the NOTIFY loop. A round still running is not doubled."""
+        if self._maintaining is not None and self._maintaining.is_alive():
+            logger.info("maintenance: the previous round is still running")
+            return
+        self._maintaining = threading.Thread(target=self._maintenance_round, name="maintenance", daemon=True)
+        self._maintaining.start()
+
+    def _maintenance_round(self) -> None:
         try:
             removed = self.maintenance.run()
-        except MaintenanceError:
+        except MaintenanceError:  # the parts logged their errors; the next round tries again
             self.metrics.maintenance_runs.labels("error").inc()
-            raise
+            return
+        except Exception as e:
+            self.metrics.maintenance_runs.labels("error").inc()
+            logger.error("maintenance failed: %s", self.listener.rt.redact(str(e)), exc_info=True)
+            return
         self.metrics.maintenance_runs.labels("ok").inc()
         for what, n in removed.items():
             self.metrics.maintenance_deleted.labels(what).inc(n)

@@ -6,12 +6,13 @@ import io
 import json
 import subprocess
 import sys
+import urllib.request
 import uuid
 
 import pytest
 
 from devstack import procs
-from devstack.ports import wait_until
+from devstack.ports import free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -52,8 +53,9 @@ def broker_row(stack, state, hours_ago):
 
 
 def test_listener_purges_what_is_old_and_keeps_the_rest(make_stack):
-    stack = maintained_stack(make_stack, MAINTENANCE_INTERVAL=1, COMPLETED_JOB_RETENTION_DAYS=90, DELETED_FILE_RETENTION_DAYS=30,
-                       BROKER_RETENTION_HOURS=24)
+    port = free_port()
+    stack = maintained_stack(make_stack, MAINTENANCE_INTERVAL=1, COMPLETED_JOB_RETENTION_DAYS=90,
+                             DELETED_FILE_RETENTION_DAYS=30, BROKER_RETENTION_HOURS=24, LISTENER_HTTP_PORT=port)
     old_job = stack.publish("old.jpg")
     recent_job = stack.publish("recent.jpg")
     stack.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() - interval '91 days' "
@@ -90,6 +92,14 @@ def test_listener_purges_what_is_old_and_keeps_the_rest(make_stack):
     states = sorted(r["state"] for r in stack.sql("SELECT state::text FROM dramatiq.queue "
                                                   "WHERE queue_name = 'publish'"))
     assert "done" in states and "queued" in states and "consumed" in states and "rejected" not in states
+    # The listener's metrics say what maintenance removed.
+    def counted():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        return all(f'publisher_maintenance_deleted_total{{what="{what}"}} {n}.0' in text
+                   for what, n in (("files", 1), ("completed_jobs", 1), ("broker_messages", 2)))
+
+    wait_until(counted, 30, "the listener's maintenance counters")
 
 
 def test_admin_maintain_runs_one_round_and_says_what_it_removed(make_stack):
