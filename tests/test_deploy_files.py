@@ -128,3 +128,52 @@ def read_env(path: Path) -> dict:
     from devstack.run import read_env_file
 
     return read_env_file(path)
+
+
+def systemd_unit(name: str) -> dict[str, str]:
+    import configparser
+
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str
+    unit.read_string((ROOT / "deploy" / "systemd" / name).read_text())
+    return {f"{section}.{key}": value for section in unit.sections() for key, value in unit[section].items()}
+
+
+def test_systemd_units_run_the_procfile_commands():
+    venv = "/opt/media-publisher/.venv/bin/"
+    proc = procfile()
+
+    def command(line):  # $$ is systemd's escape for a literal $; the venv's programs by full path
+        parts = [part.replace("$$", "$").replace(venv, "") for part in shlex.split(line)]
+        return ["sh" if part == "/bin/sh" else part for part in parts]
+
+    listener = systemd_unit("media-publisher-listener.service")
+    assert command(listener["Service.ExecStart"]) == ["python", *proc["listener"][1:]]
+    assert command(listener["Service.ExecStartPre"]) == proc["release"]
+    worker = systemd_unit("media-publisher-worker.service")
+    assert command(worker["Service.ExecStart"]) == proc["worker"]
+    for unit in (listener, worker):
+        assert unit["Service.Restart"] == "always" and unit["Service.User"] != "root"
+        assert unit["Service.EnvironmentFile"] == "/etc/media-publisher.env"
+    assert worker["Service.KillMode"] == "mixed"  # SIGTERM to dramatiq's main process only
+
+
+def test_systemd_units_pass_systemd_analyze(tmp_path):
+    """systemd's own check, on copies pointing at this checkout (the units name /opt paths).
+    It exits 0 even on an unknown value, so its warnings are what counts."""
+    import shutil
+    import subprocess
+
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is part of this machine's image"
+    from devstack import procs
+
+    (tmp_path / "env").write_text("")
+    copies = []
+    for unit in (ROOT / "deploy" / "systemd").glob("*.service"):
+        text = (unit.read_text().replace("/opt/media-publisher/.venv/bin/", f"{procs.BIN}/")
+                .replace("/opt/media-publisher", str(ROOT)).replace("/etc/media-publisher.env", str(tmp_path / "env")))
+        copies.append(tmp_path / unit.name)
+        copies[-1].write_text(text)
+    done = subprocess.run([analyze, "verify", *map(str, copies)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr.strip() and len(copies) == 2, done.stderr
