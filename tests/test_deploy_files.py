@@ -177,3 +177,16 @@ def test_systemd_units_pass_systemd_analyze(tmp_path):
         copies[-1].write_text(text)
     done = subprocess.run([analyze, "verify", *map(str, copies)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and not done.stderr.strip() and len(copies) == 2, done.stderr
+
+
+def test_alert_rules_use_metrics_the_service_exports():
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    exported = set(re.findall(r'"((?:publisher|dramatiq)_[a-z_]+)"', (ROOT / "publisher" / "metrics.py").read_text()))
+    exported |= {"dramatiq_messages_total", "up"}  # Dramatiq's own; Prometheus's
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert len(alerts) >= 5
+    for rule in alerts:
+        assert {"alert", "expr", "labels", "annotations"} <= set(rule)
+        used = set(re.findall(r"\b((?:publisher|dramatiq)_[a-z_]+|up)\b", rule["expr"]))
+        used = {re.sub(r"_(bucket|count|sum)$", "", name) for name in used}
+        assert used and used <= exported, (rule["alert"], used - exported)
