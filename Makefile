@@ -42,3 +42,11 @@ test-imaging: $(STAMP) chromium
 # A contact sheet of what the configured environment has published: make contact-sheet OUT=dir
 contact-sheet: $(STAMP)
 	$(BIN)/python -m publisher.contact_sheet --out $(or $(OUT),contact-sheet)
+
+# Operating it (issue #6): the on-call view of the queue, and the image.
+.PHONY: status docker-image
+status: $(STAMP)
+	$(BIN)/python -m publisher.admin status
+
+docker-image:
+	docker build -t media-publisher .

@@ -4,7 +4,7 @@ import os
 
 import dramatiq
 
-from publisher import imaging
+from publisher import imaging, metrics
 from publisher.broker import QUEUE
 from publisher.errors import PermanentError
 from publisher.runtime import worker_runtime
@@ -18,7 +18,8 @@ def fetch(job_id: int, token: str) -> dict:
     rt = worker_runtime()
     job = rt.load_job(job_id, token)
     path = os.path.join(rt.job_dir(job_id), "source")
-    size = rt.origin.download(job["raid_key"], path)
+    with metrics.phase("download"):
+        size = rt.origin.download(job["raid_key"], path)
     try:
         probed = imaging.probe(path, rt.settings.max_source_pixels)
     except PermanentError as e:

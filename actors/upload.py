@@ -4,7 +4,7 @@ import logging
 
 import dramatiq
 
-from publisher import queries
+from publisher import metrics, queries
 from publisher.broker import QUEUE
 from publisher.errors import PermanentError
 from publisher.runtime import worker_runtime
@@ -52,7 +52,8 @@ def _publish(rt, file_id: str, name: str, staged: dict) -> dict:
     key = f"{rt.settings.object_prefix}{file_id}/{name}-{staged['sha256'][:16]}.{staged['extension']}"
     if rt.storage.size_of(key) != staged["bytes"]:  # a re-run after a crash skips what is there
         data = rt.storage.get_bytes(staged["staged_key"])
-        rt.storage.put_bytes(key, data, staged["content_type"], IMMUTABLE)
+        with metrics.phase("upload"):
+            rt.storage.put_bytes(key, data, staged["content_type"], IMMUTABLE)
         if rt.storage.size_of(key) != len(data):
             raise RuntimeError(f"uploaded {key} but the bucket reports another size")
     return {"url": rt.storage.url(key), "key": key, "bytes": staged["bytes"],

@@ -36,6 +36,11 @@ class Server:
         self.psql = psql
         self._embedded = embedded
 
+    @property
+    def embedded(self) -> bool:
+        """Whether this is the pip-installed server started here (not the machine's)."""
+        return self._embedded is not None
+
     def url_for(self, dbname: str) -> str:
         parts = urlsplit(self.admin_url)
         return urlunsplit(parts._replace(path="/" + dbname))

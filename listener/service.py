@@ -18,7 +18,7 @@ import time
 from publisher import db as dbmod
 from publisher import pgbroker, queries, runtime
 from publisher.lifecycle import enqueue_job
-from publisher.logs import short_error
+from publisher.logs import job_fields, short_error
 
 logger = logging.getLogger("publisher.listener")
 
@@ -42,6 +42,8 @@ class Listener:
         self.broker = broker
         self.stop = threading.Event()
         self._conn = None
+        #: When the loop last turned (monotonic); /healthz reads it.
+        self.last_turn = time.monotonic()
         settings = rt.settings
         renotifier = pgbroker.OrphanRenotifier()
         self.duties = [
@@ -49,6 +51,11 @@ class Listener:
             Duty("rescue", max(1.0, settings.job_lease_seconds / 4), self.rescue_expired),
             Duty("renotify", 2.0, lambda: self._in_transaction(renotifier.run)),
         ]
+        # Gauges and maintenance (listener/ops.py).
+        from .ops import ListenerOps
+
+        self.ops = ListenerOps(self)
+        self.duties += self.ops.duties(Duty)
 
     # -- duties ---------------------------------------------------------
     def enqueue_pending(self) -> int:
@@ -62,12 +69,15 @@ class Listener:
         while not self.stop.is_set():
             with self.rt.db.transaction() as cur:
                 jobs = claim(cur, CLAIM_BATCH)
+                files = queries.file_ids(cur, [job["job_id"] for job in jobs]) if jobs else {}
                 for job in jobs:
                     # Enqueued before the claim commits: if this fails, the
                     # claim rolls back and the messages sent so far are stale.
                     enqueue_job(self.broker, job["job_id"], job["token"], job["stage"])
             for job in jobs:
-                logger.info("job=%s %s from stage %s", job["job_id"], verb, job["stage"])
+                logger.info("job=%s file=%s %s from stage %s", job["job_id"], files.get(job["job_id"]), verb,
+                            job["stage"], extra=job_fields(job["job_id"], files.get(job["job_id"]), job["stage"],
+                                                           event=verb.split()[0]))
             total += len(jobs)
             if len(jobs) < CLAIM_BATCH:
                 return total
@@ -81,6 +91,7 @@ class Listener:
     def run(self) -> None:
         wait = 0.5
         while not self.stop.is_set():
+            self.last_turn = time.monotonic()
             try:
                 self._listen()
                 self._run_duty(self.duties[0], force=True)  # notifications may have been missed
@@ -105,7 +116,7 @@ class Listener:
 
     def _loop(self):
         while not self.stop.is_set():
-            now = time.monotonic()
+            now = self.last_turn = time.monotonic()
             for duty in self.duties:
                 if now >= duty.due:
                     self._run_duty(duty)
@@ -148,4 +159,6 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    listener.ops.serve()
     listener.run()
+    listener.ops.stop()

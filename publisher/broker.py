@@ -7,6 +7,9 @@ from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, Shutdow
 
 from . import pgbroker
 from .lifecycle import JobLifecycle
+from .metrics import WorkerPrometheus
+from .opsconfig import ops_settings_or_exit
+from .worker_health import WorkerHealth
 
 #: The one queue job steps travel on; step priority keeps started jobs moving first.
 QUEUE = "publish"
@@ -14,8 +17,10 @@ QUEUE = "publish"
 
 def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
     settings = runtime.settings
+    ops = ops_settings_or_exit()
     middleware = [
-        # Dramatiq's defaults, less Prometheus (it binds 0.0.0.0:9191 on import).
+        # Dramatiq's defaults; Prometheus with our host, port and directory (publisher/metrics.py).
+        WorkerPrometheus(ops),
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
@@ -26,6 +31,8 @@ def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
             min_backoff=settings.retry_min_backoff_ms,
             max_backoff=settings.retry_max_backoff_ms,
         ),
+        # /healthz and /readyz of each worker process (publisher/worker_health.py).
+        WorkerHealth(ops, runtime_factory),
         # Last in the list, so its after-hooks run first: it decides, Retries acts.
         JobLifecycle(runtime_factory),
     ]

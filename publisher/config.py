@@ -18,6 +18,7 @@ from .imaging import options as imaging
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(Exception):
@@ -40,6 +41,8 @@ class Settings:
     #: Retries a job gets after its first attempt (publish_jobs.max_retries default).
     max_retries: int = 5
     log_level: str = "info"
+    #: text (one readable line) or json (one object per line, for log platforms).
+    log_format: str = "text"
     #: Worker threads per process, where the project launches the workers.
     concurrency: int = 3
     #: A download is cut off past this many bytes.
@@ -154,6 +157,7 @@ def _read(env: Env) -> Settings:
         worker_poll_interval_ms=env.int("WORKER_POLL_INTERVAL", 15000, validate=positive),
         max_retries=env.int("MAX_RETRIES", 5, validate=Range(min=0)),
         log_level=env.str("LOG_LEVEL", "info", validate=OneOf(LOG_LEVELS + tuple(l.upper() for l in LOG_LEVELS))),
+        log_format=env.str("LOG_FORMAT", "text", validate=OneOf(LOG_FORMATS)),
         concurrency=env.int("CONCURRENCY", 3, validate=positive),
         max_source_bytes=env.int("MAX_SOURCE_BYTES", Settings.max_source_bytes, validate=positive),
         max_source_pixels=env.int("MAX_SOURCE_PIXELS", Settings.max_source_pixels, validate=positive),

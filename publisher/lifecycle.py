@@ -17,9 +17,9 @@ from datetime import timedelta
 import dramatiq
 from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage
 
-from . import queries
+from . import metrics, queries
 from .errors import PermanentError
-from .logs import short_error
+from .logs import job_fields, short_error
 
 logger = logging.getLogger("publisher.jobs")
 
@@ -78,15 +78,21 @@ class JobLifecycle(Middleware):
                 outcome = queries.begin_step(
                     cur, job_id, token, stage, timedelta(seconds=settings.job_lease_seconds)
                 )
+                context = queries.job_context(cur, job_id) if outcome == "run" else None
         except Exception as e:
             raise StepNotStarted(short_error(e, self.runtime.redact, f"could not start {stage}: ")) from None
         if outcome != "run":
-            logger.info("job=%s stage=%s skipped: %s attempt", job_id, stage, outcome)
+            logger.info("job=%s stage=%s skipped: %s attempt", job_id, stage, outcome,
+                        extra=job_fields(job_id, None, stage, event="skipped"))
             raise SkipMessage(outcome)
         message.options["job_started"] = time.monotonic()
+        message.options["job_file_id"] = file_id = context["file_id"]
+        if stage == STAGES[0] and context["retry_count"] == 0:
+            metrics.queue_lag(context["since_insert"])
         with self._lock:
             self._running[(job_id, token)] = time.monotonic()
-        logger.info("job=%s stage=%s started", job_id, stage)
+        logger.info("job=%s file=%s stage=%s started", job_id, file_id, stage,
+                    extra=job_fields(job_id, file_id, stage, event="started"))
 
     def after_process_message(self, broker, message, *, result=None, exception=None):
         stage = message.actor_name
@@ -96,13 +102,16 @@ class JobLifecycle(Middleware):
         with self._lock:
             self._running.pop((job_id, token), None)
         elapsed = time.monotonic() - message.options.pop("job_started")
+        file_id = message.options.pop("job_file_id", None)
         if exception is None:
-            self._step_done(job_id, token, stage, result, elapsed)
+            metrics.step_finished(stage, "done", elapsed, result)
+            self._step_done(job_id, token, stage, result, elapsed, file_id)
         else:
-            self._step_failed(message, job_id, token, stage, exception, elapsed)
+            self._step_failed(message, job_id, token, stage, exception, elapsed, file_id)
 
-    def _step_done(self, job_id, token, stage, result, elapsed):
-        logger.info("job=%s stage=%s done in %.3fs", job_id, stage, elapsed)
+    def _step_done(self, job_id, token, stage, result, elapsed, file_id=None):
+        logger.info("job=%s file=%s stage=%s done in %.3fs", job_id, file_id, stage, elapsed,
+                    extra=job_fields(job_id, file_id, stage, elapsed, event="done"))
         if stage == STAGES[-1]:
             return  # the last step finalizes the job itself, in one transaction
         settings = self.runtime.settings
@@ -114,7 +123,7 @@ class JobLifecycle(Middleware):
         if not owned:
             logger.info("job=%s stage=%s finished for an attempt that was replaced", job_id, stage)
 
-    def _step_failed(self, message, job_id, token, stage, exception, elapsed):
+    def _step_failed(self, message, job_id, token, stage, exception, elapsed, file_id=None):
         permanent = isinstance(exception, PermanentError)
         error = short_error(exception, self.runtime.redact, f"{stage}: ")
         try:
@@ -125,12 +134,15 @@ class JobLifecycle(Middleware):
                 "job=%s stage=%s failed (%s) and the failure could not be recorded: %s",
                 job_id, stage, error, short_error(e, self.runtime.redact),
             )
+            metrics.step_failed(stage, exception, "unrecorded")
             self._decide_retry(message, retry=not permanent)
             return
+        metrics.step_finished(stage, outcome, elapsed)
+        metrics.step_failed(stage, exception, outcome)
         log = logger.warning if outcome == "retry" else logger.error
-        log("job=%s stage=%s %s after %.3fs: %s", job_id, stage,
+        log("job=%s file=%s stage=%s %s after %.3fs: %s", job_id, file_id, stage,
             {"retry": "will retry", "failed": "failed for good", "stale": "failed (stale attempt)"}[outcome],
-            elapsed, error)
+            elapsed, error, extra=job_fields(job_id, file_id, stage, elapsed, event=outcome, error=error))
         self._decide_retry(message, retry=outcome == "retry")
         if outcome == "failed":
             try:

@@ -26,6 +26,15 @@ LOAD_JOB = """
      WHERE j.id = %s AND j.attempt_token = %s
 """
 
+# What the job's log lines and the queue-lag metric need when a step starts.
+JOB_CONTEXT = """
+    SELECT file_id::text AS file_id, retry_count,
+           extract(epoch FROM now() - created_at)::float8 AS since_insert
+      FROM publish_jobs WHERE id = %s
+"""
+
+FILE_IDS = "SELECT id, file_id::text AS file_id FROM publish_jobs WHERE id = ANY(%s)"
+
 
 def claim_pending(cur, limit: int) -> list[dict]:
     cur.execute(CLAIM_PENDING, (limit,))
@@ -40,6 +49,17 @@ def rescue_expired(cur, limit: int) -> list[dict]:
 def begin_step(cur, job_id: int, token: str, stage: str, lease: timedelta) -> str:
     cur.execute(BEGIN_STEP, (job_id, token, stage, lease))
     return cur.fetchone()["outcome"]
+
+
+def job_context(cur, job_id: int) -> dict:
+    cur.execute(JOB_CONTEXT, (job_id,))
+    return cur.fetchone()
+
+
+def file_ids(cur, job_ids: list[int]) -> dict[int, str]:
+    """The file of each job, for the listener's log lines."""
+    cur.execute(FILE_IDS, (job_ids,))
+    return {r["id"]: r["file_id"] for r in cur.fetchall()}
 
 
 def heartbeat(cur, running: list[tuple[int, str]], lease: timedelta) -> int:
@@ -117,3 +137,84 @@ def republish_mismatches(cur, recipe: str) -> list[dict]:
 def published_files(cur, limit: int) -> list[dict]:
     cur.execute(PUBLISHED_FILES, (limit,))
     return cur.fetchall()
+
+# -- operations: status, operator actions, maintenance (sql/006_operations.sql) --
+STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY status"
+# Without 'completed', which holds the history (up to COMPLETED_JOB_RETENTION_DAYS): cheap
+# enough for the listener's gauges every few seconds, through the status indexes.
+UNFINISHED_AND_FAILED_COUNTS = """
+    SELECT status, count(*)::int AS n FROM publish_jobs
+     WHERE status IN ('pending', 'queued', 'processing', 'failed') GROUP BY status
+"""
+BROKER_COUNTS = "SELECT state::text AS state, count(*)::int AS n FROM dramatiq.queue GROUP BY state"
+OLDEST_PENDING = """
+    SELECT id, file_id::text AS file_id, created_at,
+           extract(epoch FROM now() - created_at)::float8 AS age_seconds
+      FROM publish_jobs WHERE status = 'pending' ORDER BY id LIMIT 1
+"""
+LAST_HOUR = """
+    SELECT count(*) FILTER (WHERE status = 'completed' AND completed_at > now() - interval '1 hour')::int
+               AS completed,
+           count(*) FILTER (WHERE status = 'failed' AND updated_at > now() - interval '1 hour')::int AS failed,
+           avg(extract(epoch FROM completed_at - started_at))
+               FILTER (WHERE status = 'completed' AND completed_at > now() - interval '1 hour')::float8
+               AS avg_processing_seconds,
+           avg(extract(epoch FROM completed_at - created_at))
+               FILTER (WHERE status = 'completed' AND completed_at > now() - interval '1 hour')::float8
+               AS avg_total_seconds
+      FROM publish_jobs
+     WHERE (status = 'completed' AND completed_at > now() - interval '1 hour')
+        OR (status = 'failed' AND updated_at > now() - interval '1 hour')
+"""
+LAST_FAILURES = """
+    SELECT id, file_id::text AS file_id, updated_at, retry_count, max_retries, stage, last_error
+      FROM publish_jobs WHERE status = 'failed' ORDER BY updated_at DESC LIMIT %s
+"""
+ADMIN_RETRY = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_retry(%s)"
+ADMIN_RETRY_FAILED = "SELECT job_id, file_id::text AS file_id, last_error FROM publisher_admin_retry_failed(%s)"
+ADMIN_REPUBLISH = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_republish(%s)"
+ADMIN_CANCEL = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_cancel(%s)"
+PURGE_COMPLETED_JOBS = "SELECT publisher_purge_completed_jobs(%s, %s) AS n"
+PURGE_BROKER_MESSAGES = "SELECT publisher_purge_broker_messages(%s, %s) AS n"
+FILES_TO_PURGE = "SELECT file_id::text AS file_id FROM publisher_files_to_purge(%s, %s)"
+LOCK_FILE_FOR_PURGE = "SELECT file_id::text AS file_id, variants, job_ids FROM publisher_lock_file_for_purge(%s, %s)"
+DELETE_FILE = "SELECT publisher_delete_file(%s) AS n"
+# Whether pg_cron runs the database side of maintenance (sql/006_pg_cron.sql).
+PG_CRON_SCHEDULED = """
+    SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') AS installed
+"""
+PG_CRON_JOBS = "SELECT count(*)::int AS n FROM cron.job WHERE jobname LIKE 'media-publisher-%%'"
+
+
+def status_snapshot(cur, failures: int = 10, count_completed: bool = True) -> dict:
+    """Everything `publisher-admin status` and the listener's gauges show."""
+    cur.execute(STATUS_COUNTS if count_completed else UNFINISHED_AND_FAILED_COUNTS)
+    jobs = {r["status"]: r["n"] for r in cur.fetchall()}
+    cur.execute(BROKER_COUNTS)
+    broker = {r["state"]: r["n"] for r in cur.fetchall()}
+    cur.execute(OLDEST_PENDING)
+    oldest = cur.fetchone()
+    cur.execute(LAST_HOUR)
+    last_hour = dict(cur.fetchone())
+    last_failures = []
+    if failures:
+        cur.execute(LAST_FAILURES, (failures,))
+        last_failures = cur.fetchall()
+    return {
+        "jobs": jobs, "broker": broker, "oldest_pending": oldest,
+        "oldest_pending_seconds": oldest["age_seconds"] if oldest else None,
+        "last_hour": last_hour, "last_failures": last_failures,
+    }
+
+
+def admin_action(cur, statement: str, arg) -> list[dict]:
+    cur.execute(statement, (arg,))
+    return cur.fetchall()
+
+
+def pg_cron_schedules_maintenance(cur) -> bool:
+    cur.execute(PG_CRON_SCHEDULED)
+    if not cur.fetchone()["installed"]:
+        return False
+    cur.execute(PG_CRON_JOBS)
+    return cur.fetchone()["n"] > 0

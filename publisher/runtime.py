@@ -19,7 +19,7 @@ from .storage import Storage
 class Runtime:
     def __init__(self, settings: Settings, application_name: str):
         self.settings = settings
-        self.redact = logs.configure(settings.log_level, settings.secrets)
+        self.redact = logs.configure(settings.log_level, settings.secrets, settings.log_format)
         self.db = Database(settings.database_url, application_name, maxconn=settings.concurrency + 4)
         self.storage = Storage(settings)
         self.origin = OriginClient(

@@ -42,6 +42,11 @@ class Stack:
             "RETRY_MIN_BACKOFF_MS": "200",
             "RETRY_MAX_BACKOFF_MS": "2000",
             "SCRATCH_DIR": str(tmp / "scratch"),
+            # Metrics and health endpoints off unless a test asks for them:
+            # stacks of parallel tests must not race for fixed ports.
+            "LISTENER_HTTP_PORT": "0",
+            "WORKER_METRICS_PORT": "0",
+            "WORKER_HEALTH_PORT": "0",
         }
         self.env.update({k: str(v) for k, v in env.items()})
         self.workers = None

@@ -9,6 +9,7 @@ import hashlib
 
 import pyvips
 
+from .. import metrics
 from ..errors import PermanentError
 from . import colour, output, placeholder, resize
 from .input import Probe, open_source, truncation, vips_error
@@ -85,15 +86,17 @@ def _render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
         base = None
         for name, size in recipe.resize.largest_first:
             if base is None:
-                image = resize.first_variant(source, size, colour.conversion_options(probed.interpretation))
-                base = image = colour.to_srgb8(image).copy_memory()
+                with metrics.phase("decode_resize"):
+                    image = resize.first_variant(source, size, colour.conversion_options(probed.interpretation))
+                    base = image = colour.to_srgb8(image).copy_memory()
             else:
                 image = resize.smaller_variant(base, (probed.width, probed.height), size)
             for fmt in recipe.output.formats:
                 if source.frames > 1 and not output.can_animate(fmt):
                     continue
-                variants.append(Variant(name, fmt, output.encode(image, fmt, recipe.output),
-                                        image.width, resize.frame_height(image), source.frames))
+                with metrics.phase("encode"):
+                    data = output.encode(image, fmt, recipe.output)
+                variants.append(Variant(name, fmt, data, image.width, resize.frame_height(image), source.frames))
         return Rendition(variants, placeholder.lqip_data_uri(image), placeholder.dominant_colour(image),
                          source.frames)
     except pyvips.Error as e:

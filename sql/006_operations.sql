@@ -1,0 +1,220 @@
+-- Operating the service: the operator's actions (publisher-admin) and maintenance.
+-- Every action is a function that changes only what it says, under the same
+-- row locks as the workers, and tells what it did.
+-- Re-runnable: CREATE OR REPLACE only.
+BEGIN;
+SET LOCAL client_min_messages = warning;
+-- One deploy at a time; the lock is held to COMMIT.
+SELECT pg_advisory_xact_lock(hashtext('media-publisher schema')) AS schema_locked \gset
+
+-- Failed jobs are found by reason and age; deleted files by age.
+CREATE INDEX IF NOT EXISTS publish_jobs_failed_idx ON publish_jobs (updated_at) WHERE status = 'failed';
+CREATE INDEX IF NOT EXISTS auction_files_deleted_idx ON auction_files (deleted_at) WHERE deleted_at IS NOT NULL;
+
+-- ---------------------------------------------------------------- actions
+
+-- Runs one job again from its first step (a failed job, or a completed one
+-- to publish again). Refused while the job is active, when the file was
+-- deleted, or when the file has another active job.
+CREATE OR REPLACE FUNCTION publisher_admin_retry(p_job bigint)
+RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    j publish_jobs%ROWTYPE;
+    other bigint;
+BEGIN
+    SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT false, p_job, NULL::uuid, format('no job %s', p_job);
+        RETURN;
+    END IF;
+    IF j.status IN ('pending', 'queued', 'processing') THEN
+        RETURN QUERY SELECT false, j.id, j.file_id, format('job %s is %s already; nothing changed', j.id, j.status);
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM auction_files f WHERE f.id = j.file_id AND f.deleted_at IS NOT NULL) THEN
+        RETURN QUERY SELECT false, j.id, j.file_id, format('file %s was deleted; job %s not retried', j.file_id, j.id);
+        RETURN;
+    END IF;
+    SELECT p.id INTO other FROM publish_jobs p
+     WHERE p.file_id = j.file_id AND p.status IN ('pending', 'queued', 'processing');
+    IF FOUND THEN
+        RETURN QUERY SELECT false, j.id, j.file_id,
+            format('file %s already has active job %s; job %s not retried', j.file_id, other, j.id);
+        RETURN;
+    END IF;
+    -- The update trigger resets the attempt (token, stage, retry count).
+    UPDATE publish_jobs SET status = 'pending' WHERE id = j.id;
+    RETURN QUERY SELECT true, j.id, j.file_id,
+        format('job %s: %s -> pending (was: %s)', j.id, j.status, coalesce(j.last_error, 'no error'));
+END $$;
+
+-- Runs again every failed job whose last_error contains p_reason (all when
+-- NULL), if it is the latest job of a file that is not deleted and has no
+-- active job. Returns the jobs it changed.
+CREATE OR REPLACE FUNCTION publisher_admin_retry_failed(p_reason text)
+RETURNS TABLE (job_id bigint, file_id uuid, last_error text)
+LANGUAGE sql AS $$
+    WITH picked AS (
+        SELECT j.id, j.last_error FROM publish_jobs j
+          JOIN auction_files f ON f.id = j.file_id AND f.deleted_at IS NULL
+         WHERE j.status = 'failed'
+           AND (p_reason IS NULL OR j.last_error ILIKE '%' || p_reason || '%')
+           AND NOT EXISTS (SELECT 1 FROM publish_jobs n WHERE n.file_id = j.file_id AND n.id > j.id)
+           AND NOT EXISTS (SELECT 1 FROM publish_jobs a WHERE a.file_id = j.file_id
+                            AND a.status IN ('pending', 'queued', 'processing'))
+         ORDER BY j.id
+           FOR UPDATE OF j SKIP LOCKED
+    )
+    UPDATE publish_jobs j SET status = 'pending'
+      FROM picked WHERE j.id = picked.id
+    RETURNING j.id, j.file_id, picked.last_error;
+$$;
+
+-- Publishes a file again: a new job, unless one is active (then nothing changes).
+CREATE OR REPLACE FUNCTION publisher_admin_republish(p_file uuid)
+RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    f auction_files%ROWTYPE;
+    active bigint;
+    created bigint;
+BEGIN
+    -- Locked, so no other job for the file can be inserted meanwhile.
+    SELECT * INTO f FROM auction_files WHERE id = p_file FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT false, NULL::bigint, p_file, format('no file %s', p_file);
+        RETURN;
+    END IF;
+    IF f.deleted_at IS NOT NULL THEN
+        RETURN QUERY SELECT false, NULL::bigint, p_file, format('file %s was deleted at %s; not republished', p_file, f.deleted_at);
+        RETURN;
+    END IF;
+    SELECT p.id INTO active FROM publish_jobs p
+     WHERE p.file_id = p_file AND p.status IN ('pending', 'queued', 'processing');
+    IF FOUND THEN
+        RETURN QUERY SELECT false, active, p_file, format('file %s already has active job %s; nothing changed', p_file, active);
+        RETURN;
+    END IF;
+    INSERT INTO publish_jobs (file_id) VALUES (p_file) RETURNING id INTO created;
+    RETURN QUERY SELECT true, created, p_file, format('file %s: new job %s (pending)', p_file, created);
+END $$;
+
+-- Cancels a job that has not started a step yet (pending, or queued waiting
+-- for a worker or a retry): it becomes failed with a clear last_error, and
+-- its queued messages go stale. A job in a step is refused: it may be
+-- uploading; let it finish or fail.
+CREATE OR REPLACE FUNCTION publisher_admin_cancel(p_job bigint)
+RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    j publish_jobs%ROWTYPE;
+BEGIN
+    SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT false, p_job, NULL::uuid, format('no job %s', p_job);
+        RETURN;
+    END IF;
+    IF j.status = 'processing' OR (j.status = 'queued' AND j.step_started_at IS NOT NULL) THEN
+        RETURN QUERY SELECT false, j.id, j.file_id,
+            format('job %s is running its %s step; not cancelled', j.id, j.stage);
+        RETURN;
+    END IF;
+    IF j.status NOT IN ('pending', 'queued') THEN
+        RETURN QUERY SELECT false, j.id, j.file_id, format('job %s is %s; nothing to cancel', j.id, j.status);
+        RETURN;
+    END IF;
+    UPDATE publish_jobs
+       SET status = 'failed', last_error = 'cancelled by an operator', step_started_at = NULL,
+           lease_expires_at = NULL, next_attempt_at = NULL
+     WHERE id = j.id;
+    -- A file published by an earlier job stays published.
+    UPDATE auction_files
+       SET publish_status = CASE WHEN published_at IS NOT NULL AND variants IS NOT NULL
+                                 THEN 'published' ELSE 'failed' END
+     WHERE id = j.file_id;
+    RETURN QUERY SELECT true, j.id, j.file_id, format('job %s: %s -> failed (cancelled)', j.id, j.status);
+END $$;
+
+-- ------------------------------------------------------------ maintenance
+-- Retention periods: the listener passes its settings (environment); pg_cron
+-- calls these without arguments, so the defaults come from database settings,
+-- e.g. ALTER DATABASE auctions SET publisher.completed_job_retention = '120 days'.
+
+-- Completed jobs older than the retention, at most p_limit per call.
+CREATE OR REPLACE FUNCTION publisher_purge_completed_jobs(
+    p_older interval DEFAULT coalesce(
+        nullif(current_setting('publisher.completed_job_retention', true), '')::interval, interval '90 days'),
+    p_limit int DEFAULT 10000)
+RETURNS int LANGUAGE sql AS $$
+    WITH gone AS (
+        DELETE FROM publish_jobs WHERE id IN (
+            SELECT id FROM publish_jobs
+             WHERE status = 'completed' AND completed_at < now() - p_older
+             ORDER BY completed_at LIMIT p_limit FOR UPDATE SKIP LOCKED)
+        RETURNING 1
+    )
+    SELECT count(*)::int FROM gone;
+$$;
+
+-- Broker rows that are done or rejected (dead) and older than the retention.
+-- dramatiq-pg only purges at random, after 30 days.
+CREATE OR REPLACE FUNCTION publisher_purge_broker_messages(
+    p_older interval DEFAULT coalesce(
+        nullif(current_setting('publisher.broker_retention', true), '')::interval, interval '24 hours'),
+    p_limit int DEFAULT 50000)
+RETURNS int LANGUAGE sql AS $$
+    WITH gone AS (
+        DELETE FROM dramatiq.queue WHERE message_id IN (
+            SELECT message_id FROM dramatiq.queue
+             WHERE state IN ('done', 'rejected') AND mtime < now() - p_older
+             LIMIT p_limit FOR UPDATE SKIP LOCKED)
+        RETURNING 1
+    )
+    SELECT count(*)::int FROM gone;
+$$;
+
+-- Files soft-deleted longer ago than the retention and with no active job:
+-- candidates for purging (their bucket objects first, then their rows).
+CREATE OR REPLACE FUNCTION publisher_files_to_purge(p_older interval, p_limit int)
+RETURNS TABLE (file_id uuid)
+LANGUAGE sql STABLE AS $$
+    SELECT f.id FROM auction_files f
+     WHERE f.deleted_at < now() - p_older
+       AND NOT EXISTS (SELECT 1 FROM publish_jobs a WHERE a.file_id = f.id
+                        AND a.status IN ('pending', 'queued', 'processing'))
+     ORDER BY f.deleted_at LIMIT p_limit;
+$$;
+
+-- Locks one file for purging and re-checks it under the lock. The lock holds
+-- back any INSERT of a job for this file (its foreign key check waits) until
+-- the purge commits. Returns its variants and job ids, or no row when the file
+-- must be kept (restored, not old enough, or an active job).
+CREATE OR REPLACE FUNCTION publisher_lock_file_for_purge(p_file uuid, p_older interval)
+RETURNS TABLE (file_id uuid, variants jsonb, job_ids bigint[])
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM auction_files f WHERE f.id = p_file AND f.deleted_at < now() - p_older
+        FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM publish_jobs a WHERE a.file_id = p_file
+                AND a.status IN ('pending', 'queued', 'processing')) THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT f.id, f.variants,
+               coalesce((SELECT array_agg(j.id ORDER BY j.id) FROM publish_jobs j WHERE j.file_id = f.id), '{}')
+          FROM auction_files f WHERE f.id = p_file;
+END $$;
+
+-- Deletes a locked file's rows (its jobs, then the file); its objects are gone already.
+CREATE OR REPLACE FUNCTION publisher_delete_file(p_file uuid)
+RETURNS int LANGUAGE sql AS $$
+    DELETE FROM publish_jobs WHERE file_id = p_file;
+    WITH file AS (DELETE FROM auction_files WHERE id = p_file RETURNING 1)
+    SELECT count(*)::int FROM file;
+$$;
+
+COMMIT;

@@ -1,0 +1,192 @@
+"""The deployment files, checked as far as this machine allows: it has no
+Docker engine and its docker client has no compose plugin, so
+`docker compose config` cannot run here. docker-compose.yml is validated
+against the Compose Specification's JSON schema (tests/fixtures/compose-spec.json,
+from github.com/compose-spec/compose-spec, Apache-2.0), then for what this
+project needs: the services, their order, health checks, and the same
+commands as the Procfile."""
+
+import re
+import shlex
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = Path(__file__).parent / "fixtures" / "compose-spec.json"
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def procfile() -> dict[str, list[str]]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, command = line.partition(":")
+            entries[name.strip()] = shlex.split(command.strip())
+    return entries
+
+
+def test_compose_file_is_valid_compose(compose):
+    import json
+
+    jsonschema.Draft201909Validator(json.loads(SCHEMA.read_text())).validate(compose)
+
+
+def test_compose_runs_the_procfile_commands(compose):
+    services = compose["services"]
+    proc = procfile()
+    assert set(proc) == {"release", "listener", "worker"}
+
+    def unescape(command):  # $$ is compose's escape for a literal $
+        return [part.replace("$$", "$") for part in command]
+
+    assert unescape(services["migrate"]["command"]) == proc["release"]
+    assert unescape(services["listener"]["command"]) == proc["listener"]
+    assert unescape(services["worker"]["command"]) == proc["worker"]
+
+
+def test_compose_starts_things_in_order_with_health_checks(compose):
+    services = compose["services"]
+    assert set(services) == {"postgres", "s3", "migrate", "listener", "worker"}
+    assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    for name in ("listener", "worker"):
+        assert services[name]["depends_on"] == {
+            "migrate": {"condition": "service_completed_successfully"},
+            "s3": {"condition": "service_healthy"},
+        }
+        assert services[name]["restart"] == "unless-stopped"
+        assert services[name]["build"] == "."
+    for name in ("postgres", "s3", "listener", "worker"):
+        assert services[name]["healthcheck"]["test"][0] == "CMD"
+    # The probes ask the endpoints the processes serve (defaults of publisher/opsconfig.py).
+    from publisher.opsconfig import OpsSettings
+
+    assert services["listener"]["healthcheck"]["test"][-1] == \
+        f"http://127.0.0.1:{OpsSettings.listener_port}/healthz"
+    assert services["worker"]["healthcheck"]["test"][-1] == \
+        f"http://127.0.0.1:{OpsSettings.worker_health_port}/healthz"
+    # Each process gets the full configuration.
+    env_file = read_env(ROOT / ".env.compose")
+    from publisher.config import load_settings
+
+    settings = load_settings(env_file)
+    assert settings.b2_endpoint == "http://s3:8333" and "@postgres:5432/" in settings.database_url
+    assert env_file["OPS_HTTP_HOST"] == "0.0.0.0"
+
+
+def test_dockerfile_is_small_non_root_and_production_only():
+    text = (ROOT / "Dockerfile").read_text()
+    instructions = [l for l in text.splitlines() if l and not l.startswith((" ", "#"))]
+    assert instructions[0] == "FROM python:3.11-slim"  # the Python the tests run on
+    user = [l for l in instructions if l.startswith("USER ")]
+    assert user and user[-1] not in ("USER root", "USER 0")
+    assert not re.search(r"pip install[^\n]*\[", text), "only production dependencies in the image"
+    assert "--no-install-recommends" in text
+    assert "rm -rf /var/lib/apt/lists/*" in text
+    # Everything the processes import and the release step applies is copied in.
+    for path in ("publisher", "actors", "listener", "sql"):
+        assert f"COPY {path} " in text
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".git", ".env", "tests"} <= set(ignored)
+
+
+def env_names_read_by_the_code() -> set[str]:
+    names = set()
+    for path in [*ROOT.glob("publisher/*.py"), *ROOT.glob("listener/*.py"), *ROOT.glob("actors/*.py")]:
+        names |= set(re.findall(r"env\.\w+\(\s*\"([A-Z][A-Z0-9_]+)\"", path.read_text()))
+    return names
+
+
+def test_env_example_lists_every_variable_with_a_comment():
+    names = env_names_read_by_the_code() | {"WORKER_PROCESSES"}
+    assert len(names) > 30
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    for name in sorted(names):
+        at = [i for i, l in enumerate(lines) if re.match(rf"(# )?{name}=", l)]
+        assert at, f"{name} is missing from .env.example"
+        above = at[0] - 1  # variables may share the comment above the first of them
+        while re.match(r"(# )?[A-Z][A-Z0-9_]*=", lines[above]):
+            above -= 1
+        assert lines[above].startswith("# "), f"{name} has no comment above it"
+
+
+def test_readme_documents_every_variable_and_the_operator_sections():
+    readme = (ROOT / "README.md").read_text()
+    for name in sorted(env_names_read_by_the_code()):
+        assert f"`{name}`" in readme, f"{name} is not in the README"
+    for section in ("Deployment", "Monitoring", "Troubleshooting", "Scaling", "Security", "Maintenance"):
+        assert re.search(rf"^## {section}", readme, re.M), f"README has no '## {section}' section"
+
+
+def read_env(path: Path) -> dict:
+    from devstack.run import read_env_file
+
+    return read_env_file(path)
+
+
+def systemd_unit(name: str) -> dict[str, str]:
+    import configparser
+
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str
+    unit.read_string((ROOT / "deploy" / "systemd" / name).read_text())
+    return {f"{section}.{key}": value for section in unit.sections() for key, value in unit[section].items()}
+
+
+def test_systemd_units_run_the_procfile_commands():
+    venv = "/opt/media-publisher/.venv/bin/"
+    proc = procfile()
+
+    def command(line):  # $$ is systemd's escape for a literal $; the venv's programs by full path
+        parts = [part.replace("$$", "$").replace(venv, "") for part in shlex.split(line)]
+        return ["sh" if part == "/bin/sh" else part for part in parts]
+
+    listener = systemd_unit("media-publisher-listener.service")
+    assert command(listener["Service.ExecStart"]) == ["python", *proc["listener"][1:]]
+    assert command(listener["Service.ExecStartPre"]) == proc["release"]
+    worker = systemd_unit("media-publisher-worker.service")
+    assert command(worker["Service.ExecStart"]) == proc["worker"]
+    for unit in (listener, worker):
+        assert unit["Service.Restart"] == "always" and unit["Service.User"] != "root"
+        assert unit["Service.EnvironmentFile"] == "/etc/media-publisher.env"
+    assert worker["Service.KillMode"] == "mixed"  # SIGTERM to dramatiq's main process only
+
+
+def test_systemd_units_pass_systemd_analyze(tmp_path):
+    """systemd's own check, on copies pointing at this checkout (the units name /opt paths).
+    It exits 0 even on an unknown value, so its warnings are what counts."""
+    import shutil
+    import subprocess
+
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is part of this machine's image"
+    from devstack import procs
+
+    (tmp_path / "env").write_text("")
+    copies = []
+    for unit in (ROOT / "deploy" / "systemd").glob("*.service"):
+        text = (unit.read_text().replace("/opt/media-publisher/.venv/bin/", f"{procs.BIN}/")
+                .replace("/opt/media-publisher", str(ROOT)).replace("/etc/media-publisher.env", str(tmp_path / "env")))
+        copies.append(tmp_path / unit.name)
+        copies[-1].write_text(text)
+    done = subprocess.run([analyze, "verify", *map(str, copies)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr.strip() and len(copies) == 2, done.stderr
+
+
+def test_alert_rules_use_metrics_the_service_exports():
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    exported = set(re.findall(r'"((?:publisher|dramatiq)_[a-z_]+)"', (ROOT / "publisher" / "metrics.py").read_text()))
+    exported |= {"dramatiq_messages_total", "up"}  # Dramatiq's own; Prometheus's
+    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    assert len(alerts) >= 5
+    for rule in alerts:
+        assert {"alert", "expr", "labels", "annotations"} <= set(rule)
+        used = set(re.findall(r"\b((?:publisher|dramatiq)_[a-z_]+|up)\b", rule["expr"]))
+        used = {re.sub(r"_(bucket|count|sum)$", "", name) for name in used}
+        assert used and used <= exported, (rule["alert"], used - exported)
