@@ -98,6 +98,7 @@ $$;
 --   'run'    the worker owns the step and holds the lease;
 --   'stale'  the message belongs to an older attempt, or the job is no longer active;
 --   'busy'   another delivery of this attempt holds a live lease (a duplicate);
+--   'done'   this attempt already finished this step (a duplicate delivered later);
 --   'failed' the job failed here (file deleted, or a step that died used up the retries).
 CREATE OR REPLACE FUNCTION publisher_begin_step(p_job bigint, p_token uuid, p_stage text, p_lease interval)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -109,6 +110,11 @@ BEGIN
     IF NOT FOUND OR j.attempt_token IS DISTINCT FROM p_token
        OR j.status NOT IN ('queued', 'processing') THEN
         RETURN 'stale';
+    END IF;
+    -- The job is past this step: running it again would move the job back.
+    IF array_position(ARRAY['fetch', 'variant', 'upload'], p_stage)
+       < array_position(ARRAY['fetch', 'variant', 'upload'], j.stage) THEN
+        RETURN 'done';
     END IF;
     IF j.step_started_at IS NOT NULL THEN
         IF j.lease_expires_at > now() THEN
