@@ -22,6 +22,10 @@ SUMMARY: list[str] = []
 
 TERMINAL = ("completed", "failed")
 
+#: raid_key markers acted on by the test-only worker hooks (tests/faults/worker_hooks.py).
+KILL_MARK = "kill-worker"
+LEAK_MARK = "leak-secrets"
+
 #: Settings every fault stack runs with: leases of a few seconds so rescue is quick.
 FAST_ENV = {
     "JOB_LEASE_SECONDS": "5",

@@ -21,9 +21,7 @@ from dramatiq.middleware import Middleware
 import actors
 from publisher.lifecycle import STAGES
 from publisher.runtime import worker_runtime
-
-KILL_MARK = "kill-worker"
-LEAK_MARK = "leak-secrets"
+from tests.faults.harness import KILL_MARK, LEAK_MARK
 
 
 class FaultHooks(Middleware):
