@@ -7,6 +7,7 @@ from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, Shutdow
 
 from . import pgbroker
 from .lifecycle import JobLifecycle
+from .stored_tracebacks import RedactStoredTracebacks
 
 #: The one queue job steps travel on; step priority keeps started jobs moving first.
 QUEUE = "publish"
@@ -26,6 +27,7 @@ def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
             min_backoff=settings.retry_min_backoff_ms,
             max_backoff=settings.retry_max_backoff_ms,
         ),
+        RedactStoredTracebacks(runtime_factory),
         # Last in the list, so its after-hooks run first: it decides, Retries acts.
         JobLifecycle(runtime_factory),
     ]

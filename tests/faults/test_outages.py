@@ -58,7 +58,8 @@ def own_s3(tmp_path):
 
 
 def test_s3_unreachable_for_30_seconds(pg_server, own_s3, origin, origin_root, tmp_path, batch):
-    env = {**harness.FAST_ENV, "MAX_RETRIES": "10", "RETRY_MIN_BACKOFF_MS": "1000", "RETRY_MAX_BACKOFF_MS": "8000"}
+    # Backoff 1-8 s: twelve retries span well over the outage.
+    env = {**harness.FAST_ENV, "RETRY_MIN_BACKOFF_MS": "1000", "RETRY_MAX_BACKOFF_MS": "8000"}
     stack = Stack(pg_server, own_s3, origin, tmp_path, **env)
     try:
         jobs = batch(stack, "s3-outage-30s")
@@ -66,7 +67,7 @@ def test_s3_unreachable_for_30_seconds(pg_server, own_s3, origin, origin_root, t
             key = jobs.source("exif-orientation-1.jpg" if i % 2 else "progressive.jpg")
             if i >= 4:
                 origin.faults[key] = Fault(delay=2, times=1)  # keep some in flight
-            jobs.add(key)
+            jobs.add(key, max_retries=12)
         harness.start_workers(stack)
         stack.start_listener()
         wait_until(lambda: count(stack, jobs.expected, "status = 'processing'") >= 1, 60, "jobs in flight")
