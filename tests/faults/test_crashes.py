@@ -12,8 +12,6 @@ from devstack.ports import wait_until
 from tests.faults import harness
 from tests.faults.harness import KILL_MARK
 
-pytestmark = pytest.mark.faults_slow
-
 
 def processing(stack, job_ids) -> int:
     return stack.sql("SELECT count(*) AS n FROM publish_jobs WHERE id = ANY(%s) AND status = 'processing' "
@@ -43,6 +41,7 @@ def test_kill9_worker_mid_job(fault_stack, batch, origin):
                for r in result.rows)
 
 
+@pytest.mark.faults_slow
 def test_file_that_kills_its_worker_every_time_ends_failed(fault_stack, batch):
     stack = fault_stack()
     jobs = batch(stack, "worker-killer-file")
@@ -81,6 +80,7 @@ def test_kill9_listener(fault_stack, batch):
     assert result.completed == 10
 
 
+@pytest.mark.faults_slow
 def test_sigterm_under_load(fault_stack, batch, origin):
     stack = fault_stack()
     jobs = batch(stack, "sigterm-under-load")

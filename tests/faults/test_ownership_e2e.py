@@ -4,6 +4,8 @@ frozen past its lease that wakes up after its job was given to another."""
 import signal
 import threading
 
+import pytest
+
 from devstack.origin import Fault
 from devstack.ports import wait_until
 from tests.faults import harness
@@ -65,6 +67,7 @@ def test_every_message_delivered_twice_publishes_once(fault_stack, batch, origin
     assert duplicator.copies >= 8 * 3  # at least every step's first message was delivered twice
 
 
+@pytest.mark.faults_slow
 def test_frozen_worker_that_wakes_up_after_rescue_changes_nothing(fault_stack, batch, origin):
     stack = fault_stack(ORIGIN_READ_TIMEOUT=60)
     jobs = batch(stack, "stale-worker")
