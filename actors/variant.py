@@ -22,7 +22,7 @@ def variant(job_id: int, token: str) -> dict:
     probed = imaging.probe(path, rt.settings.max_source_pixels)
     staged = {}
     for v in imaging.render(path, probed, rt.settings.variants, rt.settings.webp_quality):
-        key = rt.storage.staging_key(job_id, f"{v.name}.{v.extension}")
+        key = rt.storage.staging_key(job_id, f"{token}/{v.name}.{v.extension}")  # per attempt, as in fetch
         rt.storage.put_bytes(key, v.data, v.content_type)
         staged[v.name] = {
             "staged_key": key, "width": v.width, "height": v.height, "bytes": len(v.data),

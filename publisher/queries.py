@@ -12,7 +12,7 @@ from datetime import timedelta
 CHANNEL = "publish_jobs"
 
 CLAIM_PENDING = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_claim_pending(%s)"
-RESCUE_EXPIRED = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_rescue_expired(%s)"
+RESCUE_EXPIRED = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_rescue_expired(%s, %s)"
 BEGIN_STEP = "SELECT publisher_begin_step(%s, %s, %s, %s) AS outcome"
 HEARTBEAT = "SELECT publisher_heartbeat(%s::bigint[], %s::uuid[], %s) AS renewed"
 END_STEP = "SELECT publisher_end_step(%s, %s, %s, %s, %s) AS owned"
@@ -33,8 +33,8 @@ def claim_pending(cur, limit: int) -> list[dict]:
     return cur.fetchall()
 
 
-def rescue_expired(cur, limit: int) -> list[dict]:
-    cur.execute(RESCUE_EXPIRED, (limit,))
+def rescue_expired(cur, limit: int, handoff: timedelta) -> list[dict]:
+    cur.execute(RESCUE_EXPIRED, (limit, handoff))
     return cur.fetchall()
 
 

@@ -110,3 +110,22 @@ def test_sigterm_under_load(fault_stack, batch, origin):
     result = jobs.outcome()
     result.assert_clean()
     assert result.completed == 12
+
+
+def test_broker_messages_lost_while_jobs_wait(fault_stack, batch):
+    """A queued job whose message never arrives (the broker lost it, or the retry
+    could not be enqueued during a database outage) is handed out again."""
+    stack = fault_stack(JOB_HANDOFF_SECONDS=5)
+    jobs = batch(stack, "broker-messages-lost")
+    for _ in range(4):
+        jobs.add(jobs.source("progressive.jpg"))
+    stack.start_listener()  # no workers yet: the jobs wait in the queue
+    wait_until(lambda: all(r["status"] == "queued" for r in jobs.rows()), 60, "every job queued")
+    jobs.faults = stack.sql("WITH gone AS (DELETE FROM dramatiq.queue RETURNING 1) SELECT count(*) AS n FROM gone")[0]["n"]
+    harness.start_workers(stack)
+    jobs.wait()
+    result = jobs.outcome()
+    result.assert_clean()
+    assert result.completed == 4
+    # Nothing ran before, so nothing was counted against the jobs' retries.
+    assert all(r["retry_count"] == 0 for r in result.rows)
