@@ -25,6 +25,7 @@ TERMINAL = ("completed", "failed")
 #: raid_key markers acted on by the test-only worker hooks (tests/faults/worker_hooks.py).
 KILL_MARK = "kill-worker"
 LEAK_MARK = "leak-secrets"
+UPLOAD_FAILS_ONCE_MARK = "upload-fails-once"
 
 #: Settings every fault stack runs with: leases of a few seconds so rescue is quick.
 FAST_ENV = {

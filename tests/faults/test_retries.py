@@ -4,6 +4,7 @@ with plain SQL, nothing restarted."""
 
 from devstack.origin import Fault
 from tests.faults import harness
+from tests.faults.harness import UPLOAD_FAILS_ONCE_MARK
 
 
 def test_origin_5xx_timeouts_and_truncated_downloads_are_retried(fault_stack, batch, origin):
@@ -71,3 +72,23 @@ def test_retries_exhausted_then_operator_runs_them_again(fault_stack, batch, ori
     result.assert_clean()
     rows = {r["id"]: r for r in result.rows}
     assert [rows[i]["retry_count"] for i in ids] == [2, 2, 0, 0]  # raised: counted on; pending: starts over
+
+
+def test_a_retry_repeats_only_the_failed_step(fault_stack, batch, origin):
+    stack = fault_stack()
+    jobs = batch(stack, "upload-retry-only")
+    ids = [jobs.add(jobs.source("exif-orientation-1.jpg", UPLOAD_FAILS_ONCE_MARK + "-")) for _ in range(3)]
+    jobs.faults = 3
+    workers = harness.start_workers(stack, hooks=True)
+    stack.start_listener()
+    jobs.wait()
+    result = jobs.outcome()
+    result.assert_clean()
+    log = workers.log()
+    for row in result.rows:
+        assert row["retry_count"] == 1 and "503 Slow Down" in row["last_error"], row
+        # downloaded once, decoded once, uploaded twice
+        assert sum(1 for r in origin.requests if r["key"] == row["raid_key"]) == 1
+        assert log.count(f"job={row['id']} stage=fetch started") == 1
+        assert log.count(f"job={row['id']} stage=variant started") == 1
+        assert log.count(f"job={row['id']} stage=upload started") == 2

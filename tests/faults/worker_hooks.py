@@ -7,6 +7,7 @@ each step's function, and acts on files whose raid_key carries a marker:
 
 - KILL_MARK: the worker process dies (os._exit, like the OOM killer) in the
   middle of the variant step of that file, every time it is tried.
+- UPLOAD_FAILS_ONCE_MARK: the upload step fails (transiently) on the job's first attempt.
 - LEAK_MARK: the step raises an exception that quotes every secret the
   process knows, the way a careless library would (a URL with a password, a
   dump of request headers, the S3 key pair).
@@ -20,14 +21,18 @@ import os
 import actors
 from publisher.lifecycle import STAGES
 from publisher.runtime import worker_runtime
-from tests.faults.harness import KILL_MARK, LEAK_MARK
+from publisher.errors import TransientError
+from tests.faults.harness import KILL_MARK, LEAK_MARK, UPLOAD_FAILS_ONCE_MARK
 
 
 def _with_faults(stage: str, step):
     @functools.wraps(step)
     def faulty_step(job_id, token):
         rt = worker_runtime()
-        key = rt.load_job(job_id, token)["raid_key"]
+        job = rt.load_job(job_id, token)
+        key = job["raid_key"]
+        if UPLOAD_FAILS_ONCE_MARK in key and stage == "upload" and job["retry_count"] == 0:
+            raise TransientError("S3 answered 503 Slow Down (injected by the fault suite)")
         if KILL_MARK in key and stage == "variant":
             os._exit(137)
         if LEAK_MARK in key:
