@@ -49,7 +49,10 @@ class JobLifecycle(Middleware):
         self._heartbeat = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
         self._heartbeat.start()
 
-    def before_worker_shutdown(self, broker, worker):
+    def after_worker_shutdown(self, broker, worker):
+        # Not before: on SIGTERM the running steps are still finishing, and
+        # without a heartbeat their leases would run out and the jobs be
+        # rescued from under them.
         self._stop.set()
 
     def _beat(self):
