@@ -26,6 +26,7 @@ TERMINAL = ("completed", "failed")
 KILL_MARK = "kill-worker"
 LEAK_MARK = "leak-secrets"
 UPLOAD_FAILS_ONCE_MARK = "upload-fails-once"
+FAILURE_NOT_RECORDED_MARK = "failure-not-recorded"
 
 #: Settings every fault stack runs with: leases of a few seconds so rescue is quick.
 FAST_ENV = {

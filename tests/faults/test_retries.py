@@ -4,7 +4,7 @@ with plain SQL, nothing restarted."""
 
 from devstack.origin import Fault
 from tests.faults import harness
-from tests.faults.harness import UPLOAD_FAILS_ONCE_MARK
+from tests.faults.harness import FAILURE_NOT_RECORDED_MARK, UPLOAD_FAILS_ONCE_MARK
 
 
 def test_origin_5xx_timeouts_and_truncated_downloads_are_retried(fault_stack, batch, origin):
@@ -92,3 +92,21 @@ def test_a_retry_repeats_only_the_failed_step(fault_stack, batch, origin):
         assert log.count(f"job={row['id']} stage=fetch started") == 1
         assert log.count(f"job={row['id']} stage=variant started") == 1
         assert log.count(f"job={row['id']} stage=upload started") == 2
+
+
+def test_a_failure_that_cannot_be_recorded_still_ends_in_completion(fault_stack, batch):
+    """The database is gone just when a failed step is recorded: the job keeps the
+    step's lease (its retried message is skipped as busy) until the rescue takes it."""
+    stack = fault_stack()
+    jobs = batch(stack, "failure-not-recorded")
+    for _ in range(3):
+        jobs.add(jobs.source("progressive.jpg", FAILURE_NOT_RECORDED_MARK + "-"))
+    jobs.faults = 3
+    workers = harness.start_workers(stack, hooks=True)
+    stack.start_listener()
+    jobs.wait()
+    result = jobs.outcome()
+    result.assert_clean()
+    assert "the failure could not be recorded" in workers.log()
+    for row in result.rows:
+        assert row["retry_count"] == 1 and "lease ran out" in row["last_error"], row
