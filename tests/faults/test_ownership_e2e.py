@@ -53,7 +53,7 @@ def test_every_message_delivered_twice_publishes_once(fault_stack, batch, origin
     for i in range(8):
         key = jobs.source("exif-orientation-1.jpg" if i % 2 else "progressive.jpg")
         if i % 4 == 0:
-            origin.faults[key] = Fault(status=503, times=1)  # a retry message is duplicated too
+            origin.faults[key] = Fault(status=503, times=1)  # its retry races the duplicate of its fetch
         jobs.add(key)
     duplicator = Duplicator(stack)
     harness.start_workers(stack)
