@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit clean
+.PHONY: install run test test-unit clean test-faults
 
 install: $(STAMP)
 
@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m devstack.run
 
+# The slow fault scenarios (kill -9, outages, SIGTERM) run in `make test-faults`.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m 'not faults_slow' $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m 'not e2e' $(PYTEST_ARGS)
@@ -50,3 +51,8 @@ status: $(STAMP)
 
 docker-image:
 	docker build -t media-publisher .
+
+# The whole fault suite (tests/faults/), slow scenarios included; prints one
+# summary line per scenario (also written to .run/fault-summary.txt).
+test-faults: $(STAMP)
+	$(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)

@@ -24,7 +24,8 @@ def fetch(job_id: int, token: str) -> dict:
         probed = imaging.probe(path, rt.settings.max_source_pixels)
     except PermanentError as e:
         raise PermanentError(f"{e} (raid_key {job['raid_key']!r})") from None
-    key = rt.storage.staging_key(job_id, "source")
+    # Staged under the attempt: a stale attempt waking up cannot overwrite what the current one staged.
+    key = rt.storage.staging_key(job_id, f"{token}/source")
     rt.storage.put_file(key, path)
     return {"source": {"key": key, "bytes": size, "format": probed.format,
                        "width": probed.width, "height": probed.height}}

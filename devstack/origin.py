@@ -22,7 +22,20 @@ class Fault:
     truncate_at: int | None = None  # send the full Content-Length, then only this many bytes
     delay: float = 0.0  # wait this long before answering
     body: bytes | None = None  # serve these bytes instead of the file
+    unsized: bool = False  # send no Content-Length: the body ends when the connection closes
     times: int | None = None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up mid-answer (cut off past MAX_SOURCE_BYTES, timed
+        # out) is part of the tests, not an error of this server.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 class Origin:
@@ -33,8 +46,7 @@ class Origin:
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self.port = free_port()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", self.port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -98,6 +110,13 @@ class Origin:
                     self.end_headers()
                     self.wfile.write(data[: fault.truncate_at])
                     self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if fault and fault.unsized:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "image/jpeg")
+                    self.end_headers()
+                    self.wfile.write(data)
                     self.close_connection = True
                     return
                 self._send(200, data, "application/octet-stream")

@@ -32,7 +32,10 @@ class Process:
             os.killpg(self.popen.pid, sig)
 
     def stop(self, timeout: float = 30) -> int:
-        self.signal(signal.SIGTERM)
+        # SIGTERM to the main process only, as Docker and Kubernetes send it: Dramatiq's main
+        # process passes it on, and a worker process that gets a second one dies at once.
+        if self.running():
+            os.kill(self.popen.pid, signal.SIGTERM)
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -34,6 +34,10 @@ class SeaweedS3:
         self.access_key = access_key
         self.secret_key = secret_key
         self.port = free_port()
+        # Chosen once: a restart (stop(), then start()) keeps the same ports and
+        # data directory, as a restarted server would.
+        self._ports = {name: free_port() for name in ("master", "volume", "filer", "admin")}
+        self._grpc_ports = {name: free_port() for name in ("master", "volume", "filer", "admin", "s3")}
         self.process: subprocess.Popen | None = None
 
     @property
@@ -47,15 +51,12 @@ class SeaweedS3:
     def start(self, timeout: float = 60) -> "SeaweedS3":
         log_dir = self.data_dir / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
-        grpc_ports = {}
-        ports = dict(master=free_port(), volume=free_port(), filer=free_port(), admin=free_port())
-        for name in ports:
-            grpc_ports[name] = free_port()
+        ports, grpc_ports = self._ports, self._grpc_ports
         args = [
             weed_binary(), f"-logdir={log_dir}", "mini", f"-dir={self.data_dir}",
             "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false", "-admin.ui=false",
             "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.preStopSeconds=0",
-            f"-s3.port={self.port}", f"-s3.port.grpc={free_port()}", f"-bucket={self.bucket}",
+            f"-s3.port={self.port}", f"-s3.port.grpc={grpc_ports['s3']}", f"-bucket={self.bucket}",
         ]
         for name, port in ports.items():
             args += [f"-{name}.port={port}", f"-{name}.port.grpc={grpc_ports[name]}"]
@@ -83,3 +84,4 @@ class SeaweedS3:
                 self.process.wait()
         if getattr(self, "_log", None):
             self._log.close()
+            self._log = None

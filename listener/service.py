@@ -14,6 +14,7 @@ import select
 import signal
 import threading
 import time
+from datetime import timedelta
 
 from publisher import db as dbmod
 from publisher import pgbroker, queries, runtime
@@ -62,7 +63,9 @@ class Listener:
         return self._claim_and_enqueue(queries.claim_pending, "enqueued")
 
     def rescue_expired(self) -> int:
-        return self._claim_and_enqueue(queries.rescue_expired, "rescued (lease expired)")
+        handoff = timedelta(seconds=self.rt.settings.job_handoff_seconds)
+        return self._claim_and_enqueue(lambda cur, limit: queries.rescue_expired(cur, limit, handoff),
+                                       "rescued (lease expired or message lost)")
 
     def _claim_and_enqueue(self, claim, verb: str) -> int:
         total = 0

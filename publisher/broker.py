@@ -9,6 +9,7 @@ from . import pgbroker
 from .lifecycle import JobLifecycle
 from .metrics import WorkerPrometheus
 from .opsconfig import ops_settings_or_exit
+from .stored_tracebacks import RedactStoredTracebacks
 from .worker_health import WorkerHealth
 
 #: The one queue job steps travel on; step priority keeps started jobs moving first.
@@ -33,6 +34,8 @@ def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
         ),
         # /healthz and /readyz of each worker process (publisher/worker_health.py).
         WorkerHealth(ops, runtime_factory),
+        # Retries stores tracebacks in broker messages: no secret may reach them.
+        RedactStoredTracebacks(runtime_factory),
         # Last in the list, so its after-hooks run first: it decides, Retries acts.
         JobLifecycle(runtime_factory),
     ]

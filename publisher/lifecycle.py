@@ -49,7 +49,10 @@ class JobLifecycle(Middleware):
         self._heartbeat = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
         self._heartbeat.start()
 
-    def before_worker_shutdown(self, broker, worker):
+    def after_worker_shutdown(self, broker, worker):
+        # Not before: on SIGTERM the running steps are still finishing, and
+        # without a heartbeat their leases would run out and the jobs be
+        # rescued from under them.
         self._stop.set()
 
     def _beat(self):
@@ -128,6 +131,7 @@ class JobLifecycle(Middleware):
         error = short_error(exception, self.runtime.redact, f"{stage}: ")
         try:
             with self.runtime.db.transaction() as cur:
+                error = _naming_the_file(error, queries.raid_key(cur, job_id))
                 outcome = queries.record_failure(cur, job_id, token, error, permanent)
         except Exception as e:
             logger.error(
@@ -165,6 +169,13 @@ class JobLifecycle(Middleware):
             except Exception as e:
                 logger.warning("job=%s: could not record the next attempt time: %s",
                                job_id, short_error(e, self.runtime.redact))
+
+
+def _naming_the_file(error: str, raid_key: str | None) -> str:
+    """last_error must say which file is wrong; steps that do not name it get it appended."""
+    if not raid_key or raid_key in error:
+        return error
+    return f"{error} (raid_key {raid_key!r})"
 
 
 def enqueue_job(broker: dramatiq.Broker, job_id: int, token: str, stage: str) -> None:

@@ -8,6 +8,7 @@ followed.
 from __future__ import annotations
 
 import os
+import threading
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -65,8 +66,11 @@ class OriginClient:
                 f"source {raid_key!r} is {int(declared)} bytes, over MAX_SOURCE_BYTES={self.max_bytes}"
             )
         received = 0
+        # Written under a name of its own, then renamed: another attempt at the
+        # same job on this host (a rescued worker waking up) never sees half a file.
+        partial = f"{dest}.{os.getpid()}-{threading.get_ident()}.part"
         try:
-            with open(dest, "wb") as out:
+            with open(partial, "wb") as out:
                 for chunk in response.iter_content(CHUNK_BYTES):
                     received += len(chunk)
                     if received > self.max_bytes:
@@ -75,13 +79,23 @@ class OriginClient:
                         )
                     out.write(chunk)
         except requests.RequestException as e:
+            _remove(partial)
             raise TransientError(f"download of {raid_key!r} broke off after {received} bytes") from e
-        except PermanentError:
-            os.unlink(dest)
+        except BaseException:
+            _remove(partial)
             raise
         if declared and declared.isdigit() and received != int(declared):
+            _remove(partial)
             raise TransientError(f"download of {raid_key!r} truncated: {received} of {declared} bytes")
+        os.replace(partial, dest)
         return received
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _origin_of(url: str) -> tuple[str, str, int | None]:

@@ -99,6 +99,7 @@ $$;
 --   'run'    the worker owns the step and holds the lease;
 --   'stale'  the message belongs to an older attempt, or the job is no longer active;
 --   'busy'   another delivery of this attempt holds a live lease (a duplicate);
+--   'done'   this attempt already finished this step (a duplicate delivered later);
 --   'failed' the job failed here (file deleted, or a step that died used up the retries).
 CREATE OR REPLACE FUNCTION publisher_begin_step(p_job bigint, p_token uuid, p_stage text, p_lease interval)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -110,6 +111,11 @@ BEGIN
     IF NOT FOUND OR j.attempt_token IS DISTINCT FROM p_token
        OR j.status NOT IN ('queued', 'processing') THEN
         RETURN 'stale';
+    END IF;
+    -- The job is past this step: running it again would move the job back.
+    IF array_position(ARRAY['fetch', 'variant', 'upload'], p_stage)
+       < array_position(ARRAY['fetch', 'variant', 'upload'], j.stage) THEN
+        RETURN 'done';
     END IF;
     IF j.step_started_at IS NOT NULL THEN
         IF j.lease_expires_at > now() THEN
@@ -227,7 +233,13 @@ $$;
 -- Processing jobs whose lease ran out: the worker died or lost the database.
 -- Each counts as a failed attempt; the survivors resume at the stage they
 -- reached, under a new token.
-CREATE OR REPLACE FUNCTION publisher_rescue_expired(p_limit int)
+-- Queued jobs untouched for p_handoff (past their next attempt time): their
+-- message never reached a worker (the broker lost it, or a retry could not be
+-- enqueued while the database was away). No attempt ran, so none is counted;
+-- they are handed out again under a new token, and the old message, should it
+-- turn up, is stale.
+DROP FUNCTION IF EXISTS publisher_rescue_expired(int);
+CREATE OR REPLACE FUNCTION publisher_rescue_expired(p_limit int, p_handoff interval DEFAULT '15 minutes')
 RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -252,6 +264,15 @@ BEGIN
         RETURNING p.id, p.attempt_token, p.stage INTO job_id, attempt_token, stage;
         RETURN NEXT;
     END LOOP;
+    RETURN QUERY
+        UPDATE publish_jobs p
+           SET attempt_token = gen_random_uuid(), next_attempt_at = NULL, queued_at = now()
+          FROM (SELECT id FROM publish_jobs
+                 WHERE status = 'queued'
+                   AND greatest(updated_at, next_attempt_at) < now() - p_handoff
+                 ORDER BY id LIMIT p_limit FOR UPDATE SKIP LOCKED) lost
+         WHERE p.id = lost.id
+        RETURNING p.id, p.attempt_token, p.stage;
 END $$;
 
 COMMIT;

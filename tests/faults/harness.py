@@ -1,0 +1,212 @@
+"""What every fault scenario shares: a batch of jobs with the outcome each
+should reach, the accounting of what actually happened (completed, failed as
+expected, lost, stuck, duplicated), and the processes under test."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import signal
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+from devstack import procs
+from devstack.ports import wait_until
+
+#: Where the summary lines of a run are collected (printed at the end of the run).
+SUMMARY_FILE = Path(os.environ.get("FAULT_SUMMARY_FILE", Path(procs.ROOT) / ".run" / "fault-summary.txt"))
+SUMMARY: list[str] = []
+
+TERMINAL = ("completed", "failed")
+
+#: raid_key markers acted on by the test-only worker hooks (tests/faults/worker_hooks.py).
+KILL_MARK = "kill-worker"
+LEAK_MARK = "leak-secrets"
+UPLOAD_FAILS_ONCE_MARK = "upload-fails-once"
+FAILURE_NOT_RECORDED_MARK = "failure-not-recorded"
+
+#: Settings every fault stack runs with: leases of a few seconds so rescue is quick.
+FAST_ENV = {
+    "JOB_LEASE_SECONDS": "5",
+    "JOB_HANDOFF_SECONDS": "60",
+    "WORKER_POLL_INTERVAL": "1000",
+    "RETRY_MIN_BACKOFF_MS": "200",
+    "RETRY_MAX_BACKOFF_MS": "2000",
+    "ORIGIN_READ_TIMEOUT": "5",
+    "VARIANTS": "thumb:200,display:600",
+}
+
+
+@dataclasses.dataclass
+class Outcome:
+    scenario: str
+    jobs: int
+    faults: int
+    completed: int
+    failed: int
+    unexpected: int
+    lost: int
+    stuck: int
+    duplicated: int
+    rows: list
+
+    def line(self) -> str:
+        return (f"{self.scenario:<34} jobs={self.jobs:<3} faults={self.faults:<3} completed={self.completed:<3} "
+                f"failed(expected)={self.failed:<3} unexpected={self.unexpected} lost={self.lost} "
+                f"stuck={self.stuck} duplicated={self.duplicated}")
+
+    def assert_clean(self):
+        problems = [r for r in self.rows if r["problem"]]
+        assert (self.unexpected, self.lost, self.stuck, self.duplicated) == (0, 0, 0, 0), (
+            self.line() + "\n" + "\n".join(
+                f"job {r['id']} {r['raid_key']}: {r['problem']} (status={r['status']} "
+                f"retry_count={r['retry_count']} last_error={r['last_error']!r})" for r in problems))
+
+
+class Batch:
+    """Jobs of one scenario, each with the status it must end in."""
+
+    def __init__(self, stack, scenario: str, origin_root: Path):
+        self.stack, self.scenario, self.origin_root = stack, scenario, origin_root
+        self.expected: dict[int, str] = {}
+        self.faults = 0
+
+    def source(self, fixture: str, tag: str = "") -> str:
+        """A fresh raid_key holding a copy of a corpus file (per-key faults stay per-job)."""
+        from tests.conftest import CORPUS
+
+        key = f"{self.scenario}-{tag}{uuid.uuid4().hex[:8]}{Path(fixture).suffix}"
+        shutil.copy(CORPUS / fixture, self.origin_root / key)
+        return key
+
+    def add(self, raid_key: str, expect: str = "completed", max_retries: int | None = None) -> int:
+        file_id = self.stack.add_file(raid_key)
+        if max_retries is None:
+            job_id = self.stack.request_publish(file_id)
+        else:
+            job_id = self.stack.sql("INSERT INTO publish_jobs (file_id, max_retries) VALUES (%s, %s) RETURNING id",
+                                    (file_id, max_retries))[0]["id"]
+        self.expected[job_id] = expect
+        return job_id
+
+    def rows(self) -> list[dict]:
+        return self.stack.sql(
+            """SELECT j.id, j.status, j.retry_count, j.max_retries, j.last_error, j.file_id::text AS file_id,
+                      f.raid_key, f.publish_status, f.variants,
+                      (SELECT count(*) FROM publish_job_events e
+                        WHERE e.job_id = j.id AND e.to_status = 'completed') AS completions
+                 FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id
+                WHERE j.id = ANY(%s) ORDER BY j.id""", (list(self.expected),))
+
+    def wait(self, timeout: float = 180) -> None:
+        """Until every job is completed or failed (or the timeout: those left are stuck)."""
+        def settled():
+            return all(r["status"] in TERMINAL for r in self.rows())
+
+        try:
+            wait_until(settled, timeout, f"{self.scenario}: every job to settle", 0.25)
+        except TimeoutError:
+            pass
+
+    def outcome(self) -> Outcome:
+        counts = dict(completed=0, failed=0, unexpected=0, lost=0, stuck=0, duplicated=0)
+        rows = self.rows()
+        for row in rows:
+            row["problem"] = self._problem(row, counts)
+        result = Outcome(self.scenario, len(rows), self.faults, rows=rows, **counts)
+        SUMMARY.append(result.line())
+        SUMMARY_FILE.parent.mkdir(parents=True, exist_ok=True)
+        with open(SUMMARY_FILE, "a") as f:
+            f.write(result.line() + "\n")
+        return result
+
+    def _problem(self, row, counts) -> str | None:
+        expect = self.expected[row["id"]]
+        if row["status"] not in TERMINAL:
+            counts["stuck"] += 1
+            return "stuck"
+        if row["completions"] > 1:
+            counts["duplicated"] += 1
+            return f"completed {row['completions']} times"
+        if row["status"] == "completed":
+            # Exactly the published objects are in the bucket: one per variant, no second copy.
+            keys = self.stack.keys(f"media/{row['file_id']}/")
+            published = sorted(v["key"] for v in (row["variants"] or {}).values())
+            if row["publish_status"] != "published" or not published or any(k not in keys for k in published):
+                counts["lost"] += 1
+                return f"completed but objects missing: {published} vs {keys}"
+            if keys != published:
+                counts["duplicated"] += 1
+                return f"objects differ between runs: {keys}"
+            if expect != "completed":
+                counts["unexpected"] += 1
+                return "completed although it should have failed"
+            counts["completed"] += 1
+            return None
+        if row["publish_status"] != "failed":
+            counts["lost"] += 1
+            return f"job failed but file is {row['publish_status']}"
+        if expect == "completed":
+            counts["lost"] += 1
+            return "failed although it should have completed"
+        counts["failed"] += 1
+        return None
+
+
+def start_workers(stack, processes: int = 2, threads: int = 3, shutdown_timeout_ms: int = 30000,
+                  hooks: bool = False) -> procs.Process:
+    """The worker command of the Procfile, optionally with the test-only fault hooks."""
+    modules = ["actors"] + (["tests.faults.worker_hooks"] if hooks else [])
+    args = [str(procs.BIN / "dramatiq"), *modules, "--processes", str(processes), "--threads", str(threads),
+            "--worker-shutdown-timeout", str(shutdown_timeout_ms)]
+    proc = procs.Process("workers", args, stack.env, stack.tmp / f"workers-{uuid.uuid4().hex[:6]}.log")
+    stack.extra_processes = getattr(stack, "extra_processes", []) + [proc]
+    return proc
+
+
+class Supervisor:
+    """Restarts the workers whenever they exit, as systemd or Kubernetes would."""
+
+    def __init__(self, stack, **worker_args):
+        self.stack, self.worker_args = stack, worker_args
+        self.restarts = 0
+        self.current = start_workers(stack, **worker_args)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self):
+        while not self._stop.wait(0.2):
+            if not self.current.running():
+                self.restarts += 1
+                self.current = start_workers(self.stack, **self.worker_args)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        self.current.stop()
+
+
+def stop_all(stack) -> None:
+    for proc in getattr(stack, "extra_processes", []):
+        if proc.running():
+            proc.stop()
+
+
+def kill9(proc: procs.Process) -> None:
+    proc.signal(signal.SIGKILL)
+    proc.popen.wait()
+
+
+def terminate_connections(stack) -> int:
+    """pg_terminate_backend on every connection to the stack's database except this one."""
+    rows = stack.sql("""SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
+                         WHERE datname = current_database() AND pid <> pg_backend_pid()""")
+    return rows[0]["n"]
+
+
+def python() -> str:
+    return sys.executable
