@@ -2,6 +2,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from devstack import postgres
@@ -65,3 +66,15 @@ def stack(make_stack):
     s.start_workers()
     s.start_listener()
     return s
+
+
+@pytest.fixture
+def schema_db(pg_server):
+    """A fresh database with sql/ applied: (autocommit connection, URL)."""
+    url = pg_server.create_database()
+    pg_server.apply_sql(url)
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    yield conn, url
+    conn.close()
+    pg_server.drop_database(url)

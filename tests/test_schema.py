@@ -6,14 +6,8 @@ import pytest
 
 
 @pytest.fixture
-def db(pg_server):
-    url = pg_server.create_database()
-    pg_server.apply_sql(url)
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    yield conn, url
-    conn.close()
-    pg_server.drop_database(url)
+def db(schema_db):
+    return schema_db
 
 
 def q(conn, sql, params=()):

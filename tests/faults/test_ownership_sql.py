@@ -2,7 +2,6 @@
 a stale attempt (presumed dead, rescued, then awake again) and a duplicate
 delivery can change nothing, and a job is finalized once."""
 
-import psycopg2
 import psycopg2.extras
 import pytest
 
@@ -11,15 +10,9 @@ HANDOFF = "60 seconds"
 
 
 @pytest.fixture
-def db(pg_server):
-    url = pg_server.create_database()
-    pg_server.apply_sql(url)
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    cur = conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor)
-    yield cur
-    conn.close()
-    pg_server.drop_database(url)
+def db(schema_db):
+    conn, _ = schema_db
+    return conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor)
 
 
 def one(cur, sql, *params):
