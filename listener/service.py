@@ -97,6 +97,7 @@ class Listener:
             self.last_turn = time.monotonic()
             try:
                 self._listen()
+                self._save_settings()
                 self._run_duty(self.duties[0], force=True)  # notifications may have been missed
                 wait = 0.5
                 self._loop()
@@ -108,6 +109,11 @@ class Listener:
                 wait = min(wait * 2, RECONNECT_MAX_WAIT)
         self._close()
         logger.info("listener stopped")
+
+    def _save_settings(self):
+        # New jobs take MAX_RETRIES as their max_retries (sql/008_settings.sql).
+        with self.rt.db.transaction() as cur:
+            queries.save_setting(cur, "max_retries", self.rt.settings.max_retries)
 
     def _listen(self):
         self._close()

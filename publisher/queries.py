@@ -37,6 +37,17 @@ JOB_CONTEXT = """
 FILE_IDS = "SELECT id, file_id::text AS file_id FROM publish_jobs WHERE id = ANY(%s)"
 
 
+SAVE_SETTING = """
+    INSERT INTO publisher_settings (name, value) VALUES (%s, %s)
+    ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+     WHERE publisher_settings.value IS DISTINCT FROM EXCLUDED.value
+"""
+
+
+def save_setting(cur, name: str, value) -> None:
+    cur.execute(SAVE_SETTING, (name, str(value)))
+
+
 def claim_pending(cur, limit: int) -> list[dict]:
     cur.execute(CLAIM_PENDING, (limit,))
     return cur.fetchall()

@@ -160,3 +160,16 @@ def test_two_listeners_never_enqueue_a_job_twice(make_stack):
     assert sorted(r["job_id"] for r in fetches) == sorted(jobs)
     assert {r["n"] for r in fetches} == {1}
     assert first.running() and second.running()
+
+
+def test_max_retries_from_the_environment_is_the_default_for_new_jobs(make_stack):
+    stack = make_stack(MAX_RETRIES=2)
+    file_id = stack.add_file("progressive.jpg")
+    before = stack.sql("INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING max_retries", (file_id,))
+    assert before[0]["max_retries"] == 5  # the contract's default, until a listener has said otherwise
+    stack.start_workers()
+    stack.start_listener()
+    stack.wait_for(stack.sql("SELECT id FROM publish_jobs")[0]["id"])
+    job_id = stack.request_publish(file_id)
+    assert stack.job(job_id)["max_retries"] == 2
+    assert stack.wait_for(job_id)["status"] == "completed"
