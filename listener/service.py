@@ -17,6 +17,7 @@ import time
 
 from publisher import db as dbmod
 from publisher import pgbroker, queries, runtime
+from publisher.broker import uses_postgres_broker
 from publisher.lifecycle import enqueue_job
 from publisher.logs import short_error
 
@@ -43,12 +44,13 @@ class Listener:
         self.stop = threading.Event()
         self._conn = None
         settings = rt.settings
-        renotifier = pgbroker.OrphanRenotifier()
         self.duties = [
             Duty("sweep", settings.worker_poll_interval_ms / 1000, self.enqueue_pending),
             Duty("rescue", max(1.0, settings.job_lease_seconds / 4), self.rescue_expired),
-            Duty("renotify", 2.0, lambda: self._in_transaction(renotifier.run)),
         ]
+        if uses_postgres_broker(broker):  # RabbitMQ redelivers by itself
+            renotifier = pgbroker.OrphanRenotifier()
+            self.duties.append(Duty("renotify", 2.0, lambda: self._in_transaction(renotifier.run)))
 
     # -- duties ---------------------------------------------------------
     def enqueue_pending(self) -> int:

@@ -1,4 +1,8 @@
-"""The Dramatiq broker the listener and the workers share, with its middleware."""
+"""The Dramatiq broker the listener and the workers share, with its middleware.
+
+The one place where the broker is chosen: RabbitMQ when BROKER_URL is set
+(publisher/rabbitbroker.py), otherwise PostgreSQL (publisher/pgbroker.py).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,25 @@ from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, Shutdow
 from . import pgbroker
 from .lifecycle import JobLifecycle
 
-#: The one queue job steps travel on; step priority keeps started jobs moving first.
+#: The queue job steps travel on unless STAGE_QUEUES names another; step
+#: priority keeps started jobs moving first.
 QUEUE = "publish"
+
+
+def queue_for(stage: str) -> str:
+    """The queue a step's actor is declared on: STAGE_QUEUES, else QUEUE.
+
+    Workers started with `dramatiq actors --queues NAME ...` take only those
+    steps, e.g. variants on the hosts with the most CPU.
+    """
+    from .runtime import worker_runtime
+
+    return dict(worker_runtime().settings.stage_queues).get(stage, QUEUE)
+
+
+def uses_postgres_broker(broker: dramatiq.Broker) -> bool:
+    """Whether dramatiq-pg carries the messages (and its repairs, e.g. re-notifying, apply)."""
+    return isinstance(broker, pgbroker.PublisherBroker)
 
 
 def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
@@ -29,8 +50,14 @@ def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
         # Last in the list, so its after-hooks run first: it decides, Retries acts.
         JobLifecycle(runtime_factory),
     ]
-    broker = pgbroker.make_broker(
-        settings.database_url, queues=1, threads=settings.concurrency, middleware=middleware
-    )
+    if settings.broker_url:
+        from . import rabbitbroker  # imports pika, which the Postgres broker does not need
+
+        broker = rabbitbroker.make_broker(settings.broker_url, middleware=middleware)
+    else:
+        queues = len({QUEUE, *(queue for _, queue in settings.stage_queues)})
+        broker = pgbroker.make_broker(
+            settings.database_url, queues=queues, threads=settings.concurrency, middleware=middleware
+        )
     dramatiq.set_broker(broker)
     return broker
