@@ -6,6 +6,8 @@ The one place where the broker is chosen: RabbitMQ when BROKER_URL is set
 
 from __future__ import annotations
 
+import logging
+
 import dramatiq
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
@@ -15,6 +17,8 @@ from .lifecycle import JobLifecycle
 #: The queue job steps travel on unless STAGE_QUEUES names another; step
 #: priority keeps started jobs moving first.
 QUEUE = "publish"
+
+logger = logging.getLogger("publisher.broker")
 
 
 def queue_for(stage: str) -> str:
@@ -54,10 +58,12 @@ def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
         from . import rabbitbroker  # imports pika, which the Postgres broker does not need
 
         broker = rabbitbroker.make_broker(settings.broker_url, middleware=middleware)
+        logger.info("steps travel on RabbitMQ at %s", rabbitbroker.describe(settings.broker_url))
     else:
         queues = len({QUEUE, *(queue for _, queue in settings.stage_queues)})
         broker = pgbroker.make_broker(
             settings.database_url, queues=queues, threads=settings.concurrency, middleware=middleware
         )
+        logger.debug("steps travel on PostgreSQL (dramatiq-pg)")
     dramatiq.set_broker(broker)
     return broker

@@ -14,6 +14,8 @@ options:
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import Middleware
@@ -42,8 +44,16 @@ class BrokerPriority(Middleware):
         message.options["broker_priority"] = broker_priority(actor.priority)
 
 
+def describe(url: str) -> str:
+    """Where the broker is, for logs: host, port and vhost, never the credentials."""
+    parts = urlsplit(url)
+    port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+    return f"{parts.scheme}://{parts.hostname}:{port}, vhost {unquote(parts.path[1:]) or '/'!r}"
+
+
 def make_broker(url: str, *, middleware) -> dramatiq.Broker:
     return RabbitmqBroker(
         url=url, confirm_delivery=True, max_priority=MAX_PRIORITY,
-        middleware=[*middleware, BrokerPriority()],
+        # First, so JobLifecycle stays last (its after-hooks must run before Retries').
+        middleware=[BrokerPriority(), *middleware],
     )
