@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit clean
+.PHONY: install run test test-unit clean bench-scale
 
 install: $(STAMP)
 
@@ -26,3 +26,8 @@ test-unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache
+
+# Scale-out figures (not part of `make test`): the same burst on one host and on
+# two (network namespaces, needs root), intake and throughput on both brokers.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale_out $(BENCH_ARGS)
