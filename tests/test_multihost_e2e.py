@@ -10,6 +10,7 @@ import pytest
 
 from devstack.netns import Hosts
 from devstack.origin import Fault
+from devstack.ports import wait_until
 from tests.multihost import MultiHost, published_objects
 from tests.stack import BROKERS, Stack
 
@@ -42,6 +43,7 @@ def one_host_objects(pg_server, s3, origin, tmp_path_factory):
 
 @pytest.fixture
 def cluster(pg_server, s3, origin, tmp_path, broker):
+    (tmp_path / "system").mkdir()
     stack = Stack(pg_server, s3, origin, tmp_path / "system", broker=broker, JOB_LEASE_SECONDS=LEASE_SECONDS)
     try:
         with Hosts(["a", "b", "c"], tmp_path / "hosts") as hosts:
@@ -94,8 +96,6 @@ def test_jobs_of_a_host_that_dies_are_finished_by_the_others(cluster, origin, or
         return any(cluster.step_runs("b", job_id, "fetch") and stack.job(job_id)["status"] == "processing"
                    for job_id in jobs)
 
-    from devstack.ports import wait_until
-
     wait_until(b_is_busy, 60, "host b to be working on a job", 0.05)
     cluster.hosts["b"].kill()  # power cut: no shutdown, no goodbye
     killed_at = time.monotonic()
@@ -115,3 +115,19 @@ def test_jobs_of_a_host_that_dies_are_finished_by_the_others(cluster, origin, or
     for job_id in jobs:
         assert stack.keys(f"_staging/{job_id}/") == []
         assert len(stack.job(job_id)["variants"]) == 2
+
+
+def test_a_burst_is_shared_by_the_hosts(cluster):
+    # What `make bench-scale` measures at size: each host takes part of one burst.
+    for name in "ab":
+        cluster.start_host(name, listener=False, threads=1, VIPS_CONCURRENCY=1)
+    for name in "ab":
+        wait_until(lambda: "ready for action" in cluster.logs(name), 120, f"host {name}'s worker")
+    stack = cluster.stack
+    stack.start_listener()
+    jobs = [stack.publish("exif-orientation-1.jpg") for _ in range(8)]
+    for job_id in jobs:
+        assert stack.wait_for(job_id)["status"] == "completed"
+    done_on = {name: sum(cluster.step_runs(name, j, "variant") for j in jobs) for name in "ab"}
+    assert sum(done_on.values()) == len(jobs)
+    assert done_on["a"] > 0 and done_on["b"] > 0, done_on
