@@ -74,6 +74,16 @@ class Host:
         """Makes target_host:port of the machine answer at gateway:port inside the host."""
         self.forwarders.append(Forwarder((self.gateway, port), (target_host, port)).start())
 
+    def unplug(self, port: int) -> None:
+        """The service on `port` becomes unreachable from this host: its connections are cut, new ones refused."""
+        for forwarder in [f for f in self.forwarders if f.listen[1] == port]:
+            forwarder.stop()
+            self.forwarders.remove(forwarder)
+
+    def plug(self, port: int) -> None:
+        """The service on `port` is reachable again."""
+        self.forward(port)
+
     def env(self, env: dict) -> dict:
         """The machine's loopback URLs in `env`, rewritten to reach the same services from this host,
         with this host's own scratch and temporary directories. Starts the forwarders they need."""
