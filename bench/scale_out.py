@@ -158,24 +158,28 @@ def main(argv=None) -> int:
             # The same ratio had each job's steps taken as long on two hosts as on one: what the
             # coordination allows, the CPU contention (ours and other people's) factored out.
             at_equal_steps = round(ratio * two["step_seconds_per_job"] / one["step_seconds_per_job"], 2)
+            # Each two-host run against the one-host run just before it (closest in time, similar load).
+            paired = [round(b["jobs_per_s"] / a["jobs_per_s"], 2) for a, b in zip(runs[1], runs[2])]
             results[broker] = {"intake": intake, "one_host": one, "two_hosts": two, "ratio": ratio,
-                               "ratio_at_equal_step_times": at_equal_steps, "runs": runs}
+                               "ratio_at_equal_step_times": at_equal_steps, "paired_ratios": paired,
+                               "runs": runs}
             print(f"[{broker}] two hosts / one host = {ratio}x (goal >= 1.8); "
-                  f"{at_equal_steps}x at equal step times", flush=True)
+                  f"{at_equal_steps}x at equal step times; run by run {paired}", flush=True)
     finally:
         origin.stop()
         s3.stop()
         pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    print("\n| broker | intake jobs/s | 1 host jobs/s | 2 hosts jobs/s | ratio | ratio at equal step times "
+    print("\n| broker | intake jobs/s | 1 host jobs/s | 2 hosts jobs/s | ratio | run by run | ratio at equal step times "
           "| step s/job 1 host, 2 hosts | worker CPU s/job 1 host, 2 hosts | loadavg 1 min (1 host, 2 hosts) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for broker in args.brokers.split(","):
         r = results[broker]
         one, two = r["one_host"], r["two_hosts"]
         print(f"| {broker} | {r['intake']['jobs_per_s']} | {one['jobs_per_s']} | {two['jobs_per_s']} | "
-              f"{r['ratio']}x | {r['ratio_at_equal_step_times']}x | {one['step_seconds_per_job']}, "
+              f"{r['ratio']}x | {', '.join(f'{p}x' for p in r['paired_ratios'])} | "
+              f"{r['ratio_at_equal_step_times']}x | {one['step_seconds_per_job']}, "
               f"{two['step_seconds_per_job']} | {one['worker_cpu_seconds_per_job']}, "
               f"{two['worker_cpu_seconds_per_job']} | {one['loadavg_after'].split()[0]}, "
               f"{two['loadavg_after'].split()[0]} |")
