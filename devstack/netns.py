@@ -196,6 +196,16 @@ class Hosts:
         return iter(self.hosts.values())
 
     def destroy(self) -> None:
+        # Every process is asked to stop at once, so their shutdowns overlap.
+        for host in self.hosts.values():
+            for process in host.processes:
+                process.signal(signal.SIGTERM)
+        for host in self.hosts.values():
+            for process in host.processes:
+                try:
+                    process.popen.wait(20)
+                except subprocess.TimeoutExpired:
+                    pass  # host.destroy() kills it
         errors = []
         for host in self.hosts.values():
             try:
