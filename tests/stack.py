@@ -76,7 +76,7 @@ class Stack:
             self.vhost.delete()
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("*.log")))
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.rglob("*.log")))
 
     # -- database -------------------------------------------------------
     def sql(self, statement: str, params=()):

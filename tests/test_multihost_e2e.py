@@ -46,7 +46,7 @@ def cluster(pg_server, s3, origin, tmp_path, broker):
     (tmp_path / "system").mkdir()
     stack = Stack(pg_server, s3, origin, tmp_path / "system", broker=broker, JOB_LEASE_SECONDS=LEASE_SECONDS)
     try:
-        with Hosts(["a", "b", "c"], tmp_path / "hosts") as hosts:
+        with Hosts(["a", "b", "c"], stack.tmp / "hosts") as hosts:
             yield MultiHost(stack, hosts)
     finally:
         stack.stop()

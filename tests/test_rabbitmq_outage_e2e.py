@@ -21,7 +21,7 @@ def host(pg_server, s3, origin, tmp_path, broker):
     (tmp_path / "system").mkdir()
     stack = Stack(pg_server, s3, origin, tmp_path / "system", broker=broker)
     try:
-        with Hosts(["a"], tmp_path / "hosts") as hosts:
+        with Hosts(["a"], stack.tmp / "hosts") as hosts:
             yield MultiHost(stack, hosts)
     finally:
         stack.stop()
@@ -52,7 +52,7 @@ def two_hosts(pg_server, s3, origin, tmp_path, broker):
     # RabbitMQ notices a silent client after missed heartbeats: 2 s apart here.
     stack.env["BROKER_URL"] += "?heartbeat=2"
     try:
-        with Hosts(["a", "b"], tmp_path / "hosts") as hosts:
+        with Hosts(["a", "b"], stack.tmp / "hosts") as hosts:
             yield MultiHost(stack, hosts)
     finally:
         stack.stop()
