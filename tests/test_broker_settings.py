@@ -72,3 +72,16 @@ def test_each_message_is_published_with_its_actors_priority():
     message = variant.message(1, "token")
     broker.emit_before("enqueue", message, None)  # what RabbitmqBroker.enqueue does before publishing
     assert message.options["broker_priority"] == rabbitbroker.broker_priority(10)
+
+
+def test_only_the_postgres_broker_gets_the_listeners_re_announce_duty():
+    from types import SimpleNamespace
+
+    from listener.service import Listener
+    from publisher import pgbroker
+
+    rt = SimpleNamespace(settings=settings())
+    rabbit = rabbitbroker.make_broker("amqp://guest:guest@127.0.0.1:5672/", middleware=[])
+    postgres = pgbroker.make_broker("postgresql://postgres@127.0.0.1:1/none", queues=1, threads=1, middleware=[])
+    assert [d.name for d in Listener(rt, rabbit).duties] == ["sweep", "rescue"]
+    assert [d.name for d in Listener(rt, postgres).duties] == ["sweep", "rescue", "renotify"]
