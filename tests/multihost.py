@@ -30,6 +30,15 @@ class MultiHost:
     def logs(self, name: str) -> str:
         return self.hosts[name].logs()
 
+    def running_step(self, name: str, jobs) -> int | None:
+        """A job whose fetch host `name` has started and not finished, as the database also says."""
+        log = self.logs(name)
+        for job_id in jobs:
+            if (f"job={job_id} stage=fetch started" in log and f"job={job_id} stage=fetch done" not in log
+                    and self.stack.job(job_id)["stage"] == "fetch"):
+                return job_id
+        return None
+
     def step_runs(self, name: str, job_id: int, stage: str) -> int:
         """How many times `stage` of the job started on host `name`."""
         return len(re.findall(rf"\bjob={job_id} stage={stage} started\b", self.logs(name)))
