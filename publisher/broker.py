@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 
 import dramatiq
-from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
+from dramatiq.common import q_name
+from dramatiq.middleware import AgeLimit, Callbacks, Middleware, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
 from . import pgbroker
 from .lifecycle import JobLifecycle
@@ -32,6 +33,18 @@ def queue_for(stage: str) -> str:
     return dict(worker_runtime().settings.stage_queues).get(stage, QUEUE)
 
 
+class QueueCheck(Middleware):
+    """Says so when `dramatiq actors --queues ...` names a queue that no step travels on
+    (a typo, or STAGE_QUEUES not set the same on every host): such a worker would idle silently."""
+
+    def after_worker_boot(self, broker, worker):
+        declared = {q_name(name) for name in broker.get_declared_queues()}  # without the .DQ delay queues
+        unknown = set(worker.consumer_whitelist or ()) - declared
+        if unknown:
+            logger.error("--queues names %s, on which no step travels (steps use %s; see STAGE_QUEUES)",
+                         ", ".join(sorted(unknown)), ", ".join(sorted(declared)))
+
+
 def uses_postgres_broker(broker: dramatiq.Broker) -> bool:
     """Whether dramatiq-pg carries the messages (and its repairs, e.g. re-notifying, apply)."""
     return isinstance(broker, pgbroker.PublisherBroker)
@@ -51,6 +64,7 @@ def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
             min_backoff=settings.retry_min_backoff_ms,
             max_backoff=settings.retry_max_backoff_ms,
         ),
+        QueueCheck(),
         # Last in the list, so its after-hooks run first: it decides, Retries acts.
         JobLifecycle(runtime_factory),
     ]

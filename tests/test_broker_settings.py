@@ -85,3 +85,22 @@ def test_only_the_postgres_broker_gets_the_listeners_re_announce_duty():
     postgres = pgbroker.make_broker("postgresql://postgres@127.0.0.1:1/none", queues=1, threads=1, middleware=[])
     assert [d.name for d in Listener(rt, rabbit).duties] == ["sweep", "rescue"]
     assert [d.name for d in Listener(rt, postgres).duties] == ["sweep", "rescue", "renotify"]
+
+
+def test_a_worker_told_to_take_a_queue_no_step_uses_says_so(caplog):
+    from types import SimpleNamespace
+
+    from dramatiq.brokers.stub import StubBroker
+
+    from publisher.broker import QueueCheck
+
+    broker = StubBroker()
+    broker.declare_queue("publish")
+    broker.declare_queue("publish-variant")
+    with caplog.at_level("ERROR"):
+        QueueCheck().after_worker_boot(broker, SimpleNamespace(consumer_whitelist={"publish-varaint"}))
+        QueueCheck().after_worker_boot(broker, SimpleNamespace(consumer_whitelist={"publish-variant"}))
+        QueueCheck().after_worker_boot(broker, SimpleNamespace(consumer_whitelist=None))
+    assert [r.getMessage() for r in caplog.records] == [
+        "--queues names publish-varaint, on which no step travels (steps use publish, publish-variant; "
+        "see STAGE_QUEUES)"]
