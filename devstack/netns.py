@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import procs
 from .forward import Forwarder
+from .ports import wait_until
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
 #: Hosts get /24 networks inside this private range.
@@ -132,18 +133,21 @@ class Host:
         out = _ip("netns", "pids", self.netns, check=False).stdout
         return [int(p) for p in out.split()]
 
-    def kill(self) -> None:
-        """Stops the host abruptly: every process in it gets SIGKILL, nothing is shut down cleanly."""
-        for pid in self.pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for process in self.processes:
-            try:
-                process.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
+    def kill(self, timeout: float = 15) -> None:
+        """Stops the host abruptly: every process in it gets SIGKILL, nothing is shut down cleanly.
+        Returns once none is left (children of the killed processes included)."""
+
+        def all_gone():
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            for process in self.processes:
+                process.popen.poll()  # reaps the ones this process started
+            return not self.pids()
+
+        wait_until(all_gone, timeout, f"the processes of host {self.name} to die", 0.05)
 
     def cut(self) -> None:
         """Takes the host off the network: its veth goes down, its processes keep running."""
@@ -154,15 +158,17 @@ class Host:
 
     def destroy(self) -> None:
         """Removes everything the host was made of; safe to call on a half-made host."""
-        for process in self.processes:
-            process.stop(timeout=20)
-        self.kill()
-        for forwarder in self.forwarders:
-            forwarder.stop()
-        _ip("link", "del", self.veth, check=False)
-        if self._created:
-            _ip("netns", "del", self.netns, check=False)
-            self._created = False
+        try:
+            for process in self.processes:
+                process.stop(timeout=20)
+            self.kill()
+        finally:
+            for forwarder in self.forwarders:
+                forwarder.stop()
+            _ip("link", "del", self.veth, check=False)
+            if self._created:
+                _ip("netns", "del", self.netns, check=False)
+                self._created = False
 
 
 class Hosts:
