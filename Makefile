@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-unit clean test-faults
+.PHONY: install run test test-unit clean test-faults bench-scale
 
 install: $(STAMP)
 
@@ -56,3 +56,8 @@ docker-image:
 # summary line per scenario (also written to .run/fault-summary.txt).
 test-faults: $(STAMP)
 	$(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
+
+# Scale-out figures (not part of `make test`): the same burst on one host and on
+# two (network namespaces, needs root), intake and throughput on both brokers.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale_out $(BENCH_ARGS)

@@ -5,7 +5,7 @@ import os
 import dramatiq
 
 from publisher import imaging, metrics
-from publisher.broker import QUEUE
+from publisher.broker import queue_for
 from publisher.errors import PermanentError
 from publisher.runtime import worker_runtime
 
@@ -13,7 +13,7 @@ from publisher.runtime import worker_runtime
 TIME_LIMIT_MS = 30 * 60 * 1000
 
 
-@dramatiq.actor(queue_name=QUEUE, priority=20, time_limit=TIME_LIMIT_MS, throws=(PermanentError,))
+@dramatiq.actor(queue_name=queue_for("fetch"), priority=20, time_limit=TIME_LIMIT_MS, throws=(PermanentError,))
 def fetch(job_id: int, token: str) -> dict:
     rt = worker_runtime()
     job = rt.load_job(job_id, token)

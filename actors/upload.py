@@ -5,7 +5,7 @@ import logging
 import dramatiq
 
 from publisher import metrics, queries
-from publisher.broker import QUEUE
+from publisher.broker import queue_for
 from publisher.errors import PermanentError
 from publisher.runtime import worker_runtime
 from publisher.storage import IMMUTABLE
@@ -13,7 +13,7 @@ from publisher.storage import IMMUTABLE
 logger = logging.getLogger("publisher.jobs")
 
 
-@dramatiq.actor(queue_name=QUEUE, priority=0, throws=(PermanentError,))
+@dramatiq.actor(queue_name=queue_for("upload"), priority=0, throws=(PermanentError,))
 def upload(job_id: int, token: str) -> None:
     rt = worker_runtime()
     job = rt.load_job(job_id, token)

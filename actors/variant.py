@@ -5,12 +5,12 @@ import os
 import dramatiq
 
 from publisher import imaging
-from publisher.broker import QUEUE
+from publisher.broker import queue_for
 from publisher.errors import PermanentError
 from publisher.runtime import worker_runtime
 
 
-@dramatiq.actor(queue_name=QUEUE, priority=10, throws=(PermanentError,))
+@dramatiq.actor(queue_name=queue_for("variant"), priority=10, throws=(PermanentError,))
 def variant(job_id: int, token: str) -> dict:
     rt = worker_runtime()
     job = rt.load_job(job_id, token)

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from publisher import db as dbmod
 from publisher import pgbroker, queries, runtime
+from publisher.broker import uses_postgres_broker
 from publisher.lifecycle import enqueue_job
 from publisher.logs import job_fields, short_error
 
@@ -46,12 +47,13 @@ class Listener:
         #: When the loop last turned (monotonic); /healthz reads it.
         self.last_turn = time.monotonic()
         settings = rt.settings
-        renotifier = pgbroker.OrphanRenotifier()
         self.duties = [
             Duty("sweep", settings.worker_poll_interval_ms / 1000, self.enqueue_pending),
             Duty("rescue", max(1.0, settings.job_lease_seconds / 4), self.rescue_expired),
-            Duty("renotify", 2.0, lambda: self._in_transaction(renotifier.run)),
         ]
+        if uses_postgres_broker(broker):  # RabbitMQ redelivers by itself
+            renotifier = pgbroker.OrphanRenotifier()
+            self.duties.append(Duty("renotify", 2.0, lambda: self._in_transaction(renotifier.run)))
         # Gauges and maintenance (listener/ops.py).
         from .ops import ListenerOps
 

@@ -7,6 +7,7 @@ Every problem is reported in one message, without a traceback.
 from __future__ import annotations
 
 import dataclasses
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from environs import Env, EnvValidationError
@@ -75,12 +76,17 @@ class Settings:
     staging_prefix: str = "_staging/"
     #: Bucket prefix of published variants.
     object_prefix: str = "media/"
+    #: amqp:// or amqps:// URL: steps travel on RabbitMQ. Empty: on PostgreSQL (dramatiq-pg).
+    broker_url: str = ""
+    #: Steps sent to a queue of their own ((stage, queue), ...); the others use "publish".
+    stage_queues: tuple[tuple[str, str], ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be logged."""
         password = urlsplit(self.database_url).password or ""
-        return tuple(s for s in (self.raid_publisher_secret, self.b2_app_key, password) if s)
+        broker_password = urlsplit(self.broker_url).password or ""
+        return tuple(s for s in (self.raid_publisher_secret, self.b2_app_key, password, broker_password) if s)
 
 
 def database_dsn(url: str) -> str:
@@ -114,6 +120,29 @@ def _check_db_url(value: str) -> str:
     if urlsplit(value).scheme not in ("postgres", "postgresql"):
         raise ValueError("expected a postgresql:// URL")
     return value
+
+
+def _check_broker_url(value: str) -> str:
+    if value and (urlsplit(value).scheme not in ("amqp", "amqps") or not urlsplit(value).hostname):
+        raise ValueError("expected an amqp:// or amqps:// URL (RabbitMQ), or nothing for the PostgreSQL broker")
+    return value
+
+
+#: A queue name RabbitMQ and dramatiq-pg both accept, without Dramatiq's .DQ/.XQ suffixes.
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+def _parse_stage_queues(raw: str) -> tuple[tuple[str, str], ...]:
+    from .lifecycle import STAGES
+
+    routes = []
+    for item in filter(None, (i.strip() for i in raw.split(","))):
+        stage, _, queue = item.partition(":")
+        if stage not in STAGES or not QUEUE_NAME.fullmatch(queue):
+            raise ValueError(f"expected stage:queue,... with a stage among {', '.join(STAGES)} and a queue "
+                             f"name of letters, digits, - or _ (e.g. variant:publish-variant), got {raw!r}")
+        routes.append((stage, queue))
+    return tuple(routes)
 
 
 def load_settings(environ: dict | None = None) -> Settings:
@@ -176,6 +205,8 @@ def _read(env: Env) -> Settings:
         scratch_dir=env.str("SCRATCH_DIR", ""),
         staging_prefix=env.str("STAGING_PREFIX", Settings.staging_prefix),
         object_prefix=env.str("OBJECT_PREFIX", Settings.object_prefix),
+        broker_url=env.str("BROKER_URL", "", validate=_validated(_check_broker_url)),
+        stage_queues=env.str("STAGE_QUEUES", "", validate=_validated(_parse_stage_queues)),
     )
     try:
         env.seal()
@@ -184,6 +215,7 @@ def _read(env: Env) -> Settings:
     values["log_level"] = values["log_level"].lower()
     values["variants"] = _parse_variants(values["variants"])
     values["variant_formats"] = imaging.parse_formats(values["variant_formats"])
+    values["stage_queues"] = _parse_stage_queues(values["stage_queues"])
     values["cdn_base_url"] = values["cdn_base_url"].rstrip("/")
     return Settings(**values)
 

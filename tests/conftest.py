@@ -46,11 +46,18 @@ def origin(origin_root):
 
 
 @pytest.fixture
-def make_stack(pg_server, s3, origin, tmp_path):
+def broker(request):
+    """The broker of the systems a test makes: "postgres" unless the test
+    parametrizes it (`@pytest.mark.parametrize("broker", BROKERS, indirect=True)`)."""
+    return getattr(request, "param", "postgres")
+
+
+@pytest.fixture
+def make_stack(pg_server, s3, origin, tmp_path, broker):
     stacks = []
 
     def make(**env):
-        stack = Stack(pg_server, s3, origin, Path(tempfile.mkdtemp(dir=tmp_path)), **env)
+        stack = Stack(pg_server, s3, origin, Path(tempfile.mkdtemp(dir=tmp_path)), broker=broker, **env)
         stacks.append(stack)
         return stack
 

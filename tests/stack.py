@@ -12,17 +12,25 @@ import psycopg2
 import psycopg2.extras
 
 from devstack import procs
+from devstack.rabbitmq import Vhost
 from devstack.ports import wait_until
 
 CDN = "https://cdn.example.test"
 TOKEN = "raid-token-" + "s3cr3t-7f3a9c"
 
 
+#: The brokers a system can run on: "postgres" (dramatiq-pg, the default) or "rabbitmq".
+BROKERS = ("postgres", "rabbitmq")
+
+
 class Stack:
-    def __init__(self, pg, s3, origin, tmp: Path, **env):
+    def __init__(self, pg, s3, origin, tmp: Path, broker: str = "postgres", **env):
         self.pg, self.s3, self.origin, self.tmp = pg, s3, origin, tmp
+        self.broker = broker
         self.db_url = pg.create_database()
         pg.apply_sql(self.db_url)
+        # RabbitMQ: a vhost of its own, so no other system sees its queues.
+        self.vhost = Vhost().create() if broker == "rabbitmq" else None
         self.env = {
             "PATH": str(procs.BIN) + ":/usr/bin:/bin",
             "HOME": str(tmp),
@@ -48,6 +56,8 @@ class Stack:
             "WORKER_METRICS_PORT": "0",
             "WORKER_HEALTH_PORT": "0",
         }
+        if self.vhost is not None:
+            self.env["BROKER_URL"] = self.vhost.url
         self.env.update({k: str(v) for k, v in env.items()})
         self.workers = None
         self.listener = None
@@ -67,9 +77,11 @@ class Stack:
             if p is not None:
                 p.stop()
         self.pg.drop_database(self.db_url)
+        if self.vhost is not None:
+            self.vhost.delete()
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.glob("*.log")))
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.rglob("*.log")))
 
     # -- database -------------------------------------------------------
     def sql(self, statement: str, params=()):

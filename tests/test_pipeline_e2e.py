@@ -6,7 +6,7 @@ import re
 import pytest
 import pyvips
 
-from tests.stack import CDN, TOKEN
+from tests.stack import BROKERS, CDN, TOKEN
 
 pytestmark = pytest.mark.e2e
 
@@ -43,11 +43,11 @@ def assert_published(stack, job_id, expected_sizes):
     return job, images
 
 
-@pytest.fixture(scope="module")
-def system(pg_server, s3, origin, tmp_path_factory):
+@pytest.fixture(scope="module", params=BROKERS)
+def system(request, pg_server, s3, origin, tmp_path_factory):
     from tests.stack import Stack
 
-    s = Stack(pg_server, s3, origin, tmp_path_factory.mktemp("system"))
+    s = Stack(pg_server, s3, origin, tmp_path_factory.mktemp("system"), broker=request.param)
     s.start_workers()
     s.start_listener()
     yield s
@@ -115,6 +115,7 @@ def test_one_active_job_per_file(system):
         system.sql("UPDATE publish_jobs SET status = 'failed' WHERE file_id = %s", (file_id,))
 
 
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
 def test_job_inserted_while_no_listener_runs(make_stack):
     stack = make_stack()
     stack.start_workers()
@@ -124,6 +125,7 @@ def test_job_inserted_while_no_listener_runs(make_stack):
     assert_published(stack, job_id, {"display": (1600, 1067), "thumb": (400, 267)})
 
 
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
 def test_wrong_bearer_token_fails_clearly_without_printing_it(make_stack, origin):
     wrong = "wrong-token-0123456789"
     stack = make_stack(RAID_PUBLISHER_SECRET=wrong)
