@@ -34,14 +34,19 @@ class MultiHost:
         """A job whose fetch host `name` has started and not finished, as the database also says."""
         log = self.logs(name)
         for job_id in jobs:
-            if (f"job={job_id} stage=fetch started" in log and f"job={job_id} stage=fetch done" not in log
+            if (step_events(log, job_id, "fetch", "started") and not step_events(log, job_id, "fetch", "done")
                     and self.stack.job(job_id)["stage"] == "fetch"):
                 return job_id
         return None
 
     def step_runs(self, name: str, job_id: int, stage: str) -> int:
         """How many times `stage` of the job started on host `name`."""
-        return len(re.findall(rf"\bjob={job_id} stage={stage} started\b", self.logs(name)))
+        return step_events(self.logs(name), job_id, stage, "started")
+
+
+def step_events(log: str, job_id: int, stage: str, event: str) -> int:
+    """Job log lines read `job=ID file=UUID stage=STAGE EVENT ...`."""
+    return len(re.findall(rf"\bjob={job_id} (?:file=\S+ )?stage={stage} {event}\b", log))
 
 
 def published_objects(stack: Stack, job_id: int) -> dict:
