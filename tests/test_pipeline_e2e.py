@@ -6,6 +6,8 @@ import re
 import pytest
 import pyvips
 
+from devstack.ports import wait_until
+
 from tests.stack import BROKERS, CDN, TOKEN
 
 pytestmark = pytest.mark.e2e
@@ -38,8 +40,8 @@ def assert_published(stack, job_id, expected_sizes):
         assert image.get("vips-loader") == "webpload_buffer"
         assert (image.width, image.height) == (width, height)
         images[name] = image
-    # nothing left behind in the staging area
-    assert stack.keys(f"_staging/{job_id}/") == []
+    # nothing left behind in the staging area (cleaned up just after the job is finalized)
+    wait_until(lambda: stack.keys(f"_staging/{job_id}/") == [], 30, f"job {job_id}'s staging area to be emptied")
     return job, images
 
 
