@@ -69,7 +69,7 @@ def test_steps_of_one_job_on_different_hosts_publish_the_same_objects_once(clust
         assert [cluster.step_runs("a", job_id, s) for s in ("fetch", "variant", "upload")] == [1, 0, 1]
         assert [cluster.step_runs("b", job_id, s) for s in ("fetch", "variant", "upload")] == [0, 1, 0]
         assert published_objects(stack, job_id) == one_host_objects[image], image
-        assert stack.keys(f"_staging/{job_id}/") == []
+        wait_until(lambda: stack.keys(f"_staging/{job_id}/") == [], 30, f"job {job_id}'s staging clean-up")
     # one published file per request, nothing else in the bucket for these files
     files = stack.sql("SELECT f.id::text, f.publish_status, count(j.*) AS jobs FROM auction_files f "
                       "JOIN publish_jobs j ON j.file_id = f.id GROUP BY f.id")
@@ -110,7 +110,7 @@ def test_jobs_of_a_host_that_dies_are_finished_by_the_others(cluster, origin, or
     assert "lease ran out" in job["last_error"] or "did not finish" in job["last_error"], job["last_error"]
     assert cluster.step_runs("b", held, "fetch") == 1 and cluster.step_runs("b", held, "upload") == 0
     for job_id in jobs:
-        assert stack.keys(f"_staging/{job_id}/") == []
+        wait_until(lambda: stack.keys(f"_staging/{job_id}/") == [], 30, f"job {job_id}'s staging clean-up")
         assert len(stack.job(job_id)["variants"]) == 2
 
 
