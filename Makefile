@@ -26,3 +26,25 @@ test-unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache
+
+# Benchmarks (issue #5, BENCHMARKS.md). `make bench` is the full run (about
+# 10 minutes); it installs the profilers (the `bench` extra) and sharp from the
+# npm registry into bench/node_modules. BENCH_ARGS passes options to
+# `python -m bench.run` (see --help), e.g. BENCH_ARGS="--parts variant --runs 3".
+BENCH_STAMP := $(VENV)/.bench-installed
+SHARP       := bench/node_modules/sharp/package.json
+
+.PHONY: bench bench-install
+
+bench-install: $(BENCH_STAMP) $(SHARP)
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+$(SHARP): bench/package.json bench/package-lock.json
+	npm ci --prefix bench --no-audit --no-fund
+	touch $(SHARP)
+
+bench: bench-install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
