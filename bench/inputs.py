@@ -30,7 +30,7 @@ def photo(megapixels: int) -> Path:
     """A JPEG of about `megapixels` MP made from the 12 MP corpus photo; generated once, then cached."""
     if megapixels == 12:
         return PHOTO_12MP
-    path = CACHE / f"photo-{megapixels}mp-seed{SEED}.jpg"
+    path = CACHE / f"photo-{megapixels}mp-seed{SEED}-420.jpg"
     if not path.exists():
         _generate(path, megapixels)
     return path
@@ -46,7 +46,8 @@ def _generate(path: Path, megapixels: int) -> None:
     out = (big + grain).cast("uchar").copy(interpretation="srgb")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.jpg")
-    out.jpegsave(str(tmp), Q=JPEG_QUALITY, keep="none")
+    # 4:2:0 chroma like the camera's original (libvips would turn subsampling off at Q >= 90).
+    out.jpegsave(str(tmp), Q=JPEG_QUALITY, keep="none", subsample_mode="on")
     os.replace(tmp, path)  # a run cut short never leaves half a file in the cache
 
 

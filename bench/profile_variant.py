@@ -1,63 +1,79 @@
-"""Our variant step in a loop, for a profiler to look at:
+"""Where the variant step's CPU goes, stage by stage (median of several runs,
+CPU seconds of all threads):
 
-    py-spy record --native --format raw -o /tmp/variant.folded -- \\
-        python -m bench.profile_variant PATH [REPEAT]
-    python -m bench.profile_variant --summary /tmp/variant.folded
+    python -m bench.profile_variant PATH [RUNS]
 
-py-spy's --native mode sees into libvips and libwebp, where the time goes
-(pyinstrument only sees the Python frames, which are a thin layer here).
+A sampling profiler does not help much here: py-spy sees only Python threads,
+and the work happens in libvips' own threads (pyvips-binary's libvips has no
+symbols either). So the stages are timed one by one, with the calls
+publisher.imaging makes.
 """
 
 from __future__ import annotations
 
-import collections
+import math
+import resource
+import statistics
 import sys
 
+import pyvips
 
-def loop(path: str, repeat: int) -> None:
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(fn, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = cpu()
+        fn()
+        samples.append(cpu() - start)
+    return statistics.median(samples)
+
+
+def main(path: str, runs: int) -> None:
     from publisher import imaging
     from publisher.config import Settings
 
-    for _ in range(repeat):
-        probed = imaging.probe(path, Settings.max_source_pixels)
-        imaging.render(path, probed, Settings.variants, Settings.webp_quality)
+    pyvips.cache_set_max(0)  # every stage really runs
+    size = max(s for _, s in Settings.variants)
+    q = Settings.webp_quality
+
+    def decode(**profiles):
+        return pyvips.Image.thumbnail(path, size, height=size, size="down", fail_on="truncated",
+                                      **profiles).copy_memory()
+
+    base = decode()
+    rows = [
+        ("probe (header only)", lambda: imaging.probe(path, Settings.max_source_pixels)),
+        (f"decode + shrink to {size}, sRGB fallback profile (as render)",
+         lambda: decode(input_profile="srgb", output_profile="srgb")),
+        (f"decode + shrink to {size}, no profile transform", lambda: decode()),
+    ]
+    for effort in (4, 2, 1, 0):
+        rows.append((f"WebP encode {base.width}x{base.height}, effort {effort}",
+                     lambda effort=effort: base.webpsave_buffer(Q=q, keep="none", effort=effort)))
+    rows.append(("thumb 400 from the decoded base + encode", lambda: imaging._encode_webp(
+        base.thumbnail_image(400, height=400, size="down"), q)))
+    probed = imaging.probe(path, Settings.max_source_pixels)
+    rows.append(("whole render (publisher.imaging as it is now)",
+                 lambda: imaging.render(path, probed, Settings.variants, q)))
+    print(f"{path}: CPU seconds, median of {runs}, libvips concurrency {pyvips.concurrency_get()}")
+    for label, fn in rows:
+        print(f"  {timed(fn, runs):6.3f}  {label}")
+    for effort in (4, 2, 1, 0):
+        data = base.webpsave_buffer(Q=q, keep="none", effort=effort)
+        print(f"  effort {effort}: {len(data)} bytes, PSNR {psnr(base, pyvips.Image.new_from_buffer(data, '')):.2f} dB "
+              "against the decoded base")
 
 
-#: Native libraries by the symbol prefixes that identify them in a stack.
-LIBRARIES = (
-    ("libwebp (encode)", ("VP8", "WebP", "Encode", "Quantize", "ReconstructRow", "TrellisQuantize", "GetResidualCost",
-                          "ITransform", "FTransform", "Disto", "SSE", "CollectHistogram", "ImportYUVA",
-                          "ConvertRGB", "RGB24PackedToPlanar", "AccumulateRGB", "SharpYUV")),
-    ("libjpeg (decode)", ("jpeg_", "decode_mcu", "jsimd", "ycc_", "h2v", "process_data", "decompress",
-                          "read_jpeg", "jpeg_idct", "jsimd_idct", "sep_upsample")),
-    ("libvips resize", ("vips_reduce", "reduce", "vips_shrink", "shrink")),
-    ("lcms (colour)", ("cmsDo", "Eval", "PrelinEval", "_cms", "cms")),
-)
-
-
-def summary(folded_path: str) -> None:
-    """Share of samples whose stack contains each library (by leaf-most match)."""
-    totals = collections.Counter()
-    all_samples = 0
-    for line in open(folded_path):
-        stack, _, count = line.rstrip().rpartition(" ")
-        count = int(count)
-        all_samples += count
-        frames = stack.split(";")
-        label = "other (python, glib, threads)"
-        for frame in reversed(frames):
-            name = frame.split(" ")[0]
-            hit = next((lib for lib, prefixes in LIBRARIES if name.startswith(prefixes)), None)
-            if hit:
-                label = hit
-                break
-        totals[label] += count
-    for label, count in totals.most_common():
-        print(f"{count / all_samples * 100:5.1f} %  {label}")
+def psnr(reference: pyvips.Image, image: pyvips.Image) -> float:
+    """Peak signal-to-noise ratio in dB: what the encoder lost (higher is closer)."""
+    mse = ((reference.cast("float") - image.cast("float")) ** 2).avg()
+    return 10 * math.log10(255**2 / mse) if mse else float("inf")
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--summary":
-        summary(sys.argv[2])
-    else:
-        loop(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 20)
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 7)
