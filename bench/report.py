@@ -73,6 +73,11 @@ def table(result: dict) -> str:
         lines.append(f"  variant only  {b['images']:5d} imgs in {b['seconds']:7.1f} s = {b['jobs_per_min']:6.1f} /min"
                      f"  (loadavg {b['loadavg_before']} -> {b['loadavg_after']})")
         lines.append(f"  system/bound {t['system_over_bound']:.2f} (overhead {t['overhead_pct']:.1f} %)")
+        lines.append(f"  CPU s per job: variant step alone {b['cpu_s_per_image']:.3f}; whole system by component:")
+        for name, value in s["cpu_s_per_job"].items():
+            lines.append(f"    {value:7.3f}  {name}")
+        lines.append(f"  in CPU terms: bound/system {t['cpu_bound_over_system']:.2f}, "
+                     f"bound/workers alone {t['cpu_bound_over_workers']:.2f}")
         lines.append("")
     if "memory" in result:
         m = result["memory"]

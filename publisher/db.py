@@ -35,6 +35,10 @@ class Database:
         self._pool = psycopg2.pool.ThreadedConnectionPool(
             0, maxconn, database_dsn(url), application_name=application_name, **KEEPALIVES
         )
+        # Opened on demand (minconn=0 above: nothing at start), but kept once
+        # opened: psycopg2 closes every returned connection beyond minconn, which
+        # made each transaction open a new connection (BENCHMARKS.md).
+        self._pool.minconn = maxconn
         self._lock = threading.Lock()
 
     @contextlib.contextmanager

@@ -59,7 +59,9 @@ def broker_url(database_url: str, queues: int, threads: int) -> str:
     parts = urlsplit(database_dsn(database_url))
     query = dict(parse_qsl(parts.query))
     query.setdefault("maxconn", str(CONNECTIONS_PER_QUEUE * queues + threads + 4))
-    query.setdefault("minconn", "0")
+    # dramatiq-pg opens connections on demand and keeps up to `minconn` of them
+    # idle (its default: maxconn). minconn=0 closed every connection on its
+    # return, so each ack and enqueue opened a new one (BENCHMARKS.md).
     query.setdefault("application_name", "media-publisher-broker")
     return urlunsplit(parts._replace(query=urlencode(query)))
 
