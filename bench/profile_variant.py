@@ -41,23 +41,26 @@ def main(path: str, runs: int) -> None:
     size = max(s for _, s in Settings.variants)
     q = Settings.webp_quality
 
-    def decode(**profiles):
-        return pyvips.Image.thumbnail(path, size, height=size, size="down", fail_on="truncated",
-                                      **profiles).copy_memory()
-
-    base = decode()
+    probed = imaging.probe(path, Settings.max_source_pixels)
+    fallback = "cmyk" if probed.interpretation == "cmyk" else "srgb"
+    base = imaging._decode(path, probed, size, fallback).copy_memory()
     rows = [
         ("probe (header only)", lambda: imaging.probe(path, Settings.max_source_pixels)),
-        (f"decode + shrink to {size}, sRGB fallback profile (as render)",
-         lambda: decode(input_profile="srgb", output_profile="srgb")),
-        (f"decode + shrink to {size}, no profile transform", lambda: decode()),
+        (f"decode to {size} as render does (libjpeg shrink "
+         f"{imaging._jpeg_shrink_on_load(probed, size) if probed.format == 'jpeg' else 1})",
+         lambda: imaging._decode(path, probed, size, fallback).copy_memory()),
+        (f"decode to {size} with libvips thumbnail alone, sRGB fallback profile (before)",
+         lambda: pyvips.Image.thumbnail(path, size, height=size, size="down", fail_on="truncated",
+                                        input_profile=fallback, output_profile="srgb").copy_memory()),
+        (f"decode to {size} with libvips thumbnail alone, output profile only (slower!)",
+         lambda: pyvips.Image.thumbnail(path, size, height=size, size="down", fail_on="truncated",
+                                        output_profile="srgb").copy_memory()),
     ]
     for effort in (4, 2, 1, 0):
         rows.append((f"WebP encode {base.width}x{base.height}, effort {effort}",
                      lambda effort=effort: base.webpsave_buffer(Q=q, keep="none", effort=effort)))
     rows.append(("thumb 400 from the decoded base + encode", lambda: imaging._encode_webp(
         base.thumbnail_image(400, height=400, size="down"), q)))
-    probed = imaging.probe(path, Settings.max_source_pixels)
     rows.append(("whole render (publisher.imaging as it is now)",
                  lambda: imaging.render(path, probed, Settings.variants, q)))
     print(f"{path}: CPU seconds, median of {runs}, libvips concurrency {pyvips.concurrency_get()}")

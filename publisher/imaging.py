@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 
 import pyvips
 
@@ -123,12 +124,7 @@ def render(path: str, probed: Probe, variants: tuple[tuple[str, int], ...], qual
         base = None
         for name, size in by_size:
             if base is None:
-                # Shrink-on-load decode, EXIF orientation applied, converted to sRGB.
-                image = pyvips.Image.thumbnail(
-                    path, size, height=size, size="down", fail_on="truncated",
-                    input_profile=fallback_profile, output_profile="srgb",
-                )
-                image = _to_srgb8(image).copy_memory()
+                image = _to_srgb8(_decode(path, probed, size, fallback_profile)).copy_memory()
                 base = image
             else:
                 image = base.thumbnail_image(size, height=size, size="down")
@@ -136,6 +132,32 @@ def render(path: str, probed: Probe, variants: tuple[tuple[str, int], ...], qual
     except pyvips.Error as e:
         raise PermanentError(f"corrupt or truncated {probed.format}: {_first_line(e)}") from None
     return out
+
+
+def _decode(path: str, probed: Probe, size: int, fallback_profile: str) -> pyvips.Image:
+    """Shrink-on-load decode to fit size x size, EXIF orientation applied, converted to sRGB."""
+    options = dict(height=size, size="down", input_profile=fallback_profile, output_profile="srgb")
+    shrink = _jpeg_shrink_on_load(probed, size) if probed.format == "jpeg" else 1
+    if shrink == 1:
+        return pyvips.Image.thumbnail(path, size, fail_on="truncated", **options)
+    # libvips' thumbnail leaves a factor of 2 to its own resize, so it decodes a
+    # 12 or 24 MP JPEG at full size for a 1600 px variant. libjpeg can shrink
+    # while it decodes: sharp takes the largest such shrink that still leaves the
+    # target size, and so do we (a quarter less CPU and memory; PSNR 47 dB
+    # against the full-size decode; BENCHMARKS.md).
+    source = pyvips.Image.new_from_file(path, access="sequential", fail_on="truncated", shrink=shrink)
+    return source.thumbnail_image(size, **options)
+
+
+def _jpeg_shrink_on_load(probed: Probe, size: int) -> int:
+    """The largest libjpeg shrink (8, 4, 2) whose decoded image still covers the fitted variant."""
+    long_edge, short_edge = max(probed.width, probed.height), min(probed.width, probed.height)
+    target_long = min(size, long_edge)
+    target_short = math.ceil(short_edge * target_long / long_edge)
+    for shrink in (8, 4, 2):
+        if long_edge // shrink >= target_long and short_edge // shrink >= target_short:
+            return shrink
+    return 1
 
 
 def _to_srgb8(image: pyvips.Image) -> pyvips.Image:
