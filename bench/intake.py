@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import psycopg2
 
+from . import cpu
 from .system import add_files, loadavg, seconds, wait_done
 
 
-def intake(stack, raid_key: str, n: int) -> dict:
+def intake(stack, s3_pid: int, raid_key: str, n: int) -> dict:
     load = loadavg()
     file_ids = add_files(stack, raid_key, n)
+    before = cpu.snapshot(stack, s3_pid)
     conn = psycopg2.connect(stack.db_url)
     conn.autocommit = True
     job_ids = []
@@ -27,6 +29,7 @@ def intake(stack, raid_key: str, n: int) -> dict:
             job_ids.append(cur.fetchone()[0])
     conn.close()
     rows = wait_done(stack, job_ids, timeout=1800)
+    used = cpu.spent(before, cpu.snapshot(stack, s3_pid))
     first = min(r["created_at"] for r in rows)
 
     def rate(column):
@@ -34,4 +37,5 @@ def intake(stack, raid_key: str, n: int) -> dict:
 
     return {"jobs": n, "insert_per_s": rate("created_at"), "claimed_enqueued_per_s": rate("queued_at"),
             "started_per_s": rate("started_at"), "completed_per_s": rate("completed_at"),
-            "loadavg_before": load, "loadavg_after": loadavg()}
+            "loadavg_before": load, "loadavg_after": loadavg(),
+            "cpu_ms_per_job": {k: v / n * 1000 for k, v in used.items()}}

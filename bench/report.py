@@ -93,6 +93,7 @@ def table(result: dict) -> str:
                      f"(loadavg {i['loadavg_before']} -> {i['loadavg_after']})")
         lines.append(f"  inserted {i['insert_per_s']:.0f}/s, claimed+enqueued {i['claimed_enqueued_per_s']:.0f}/s, "
                      f"started {i['started_per_s']:.0f}/s, completed {i['completed_per_s']:.0f}/s")
+        lines.append("  CPU ms per job: " + ", ".join(f"{name} {ms:.1f}" for name, ms in i["cpu_ms_per_job"].items()))
         lines.append("")
     if result.get("targets"):
         lines.append("targets (issue #5)")

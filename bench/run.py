@@ -157,7 +157,7 @@ def run_system_parts(args, services, result) -> None:
 
         with services.system(workers_module="bench.noop_actors", **shape) as stack:
             print(f"intake: {args.intake_jobs} jobs, no-op steps ...", flush=True)
-            result["intake"] = intake(stack, SMALL_KEY, args.intake_jobs)
+            result["intake"] = intake(stack, services.s3.process.pid, SMALL_KEY, args.intake_jobs)
 
 
 if __name__ == "__main__":
