@@ -76,6 +76,8 @@ def table(result: dict) -> str:
         lines.append(f"  CPU s per job: variant step alone {b['cpu_s_per_image']:.3f}; whole system by component:")
         for name, value in s["cpu_s_per_job"].items():
             lines.append(f"    {value:7.3f}  {name}")
+        lines.append(f"  (other users of the machine took {b['other_users_cpu_s_per_image']:.3f} CPU s per image "
+                     "during the variant-only run)")
         lines.append(f"  in CPU terms: bound/system {t['cpu_bound_over_system']:.2f}, "
                      f"bound/workers alone {t['cpu_bound_over_workers']:.2f}")
         lines.append("")

@@ -26,7 +26,10 @@ def burst(stack, s3_pid: int, raid_key: str, n: int, timeout: float = 3600) -> d
 
 def in_process_bound(path: str, count: int, processes: int, threads: int) -> dict:
     load = loadavg()
+    machine_before = cpu.machine_busy_s()
     result = measure.run_child([sys.executable, "-m", "bench.inprocess", str(path), str(count),
                                 str(processes), str(threads)])
-    result.update(loadavg_before=load, loadavg_after=loadavg(), cpu_s_per_image=result["process_cpu_s"] / count)
+    others = max(0.0, cpu.machine_busy_s() - machine_before - result["process_cpu_s"])
+    result.update(loadavg_before=load, loadavg_after=loadavg(), cpu_s_per_image=result["process_cpu_s"] / count,
+                  other_users_cpu_s_per_image=others / count)
     return result
