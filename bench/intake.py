@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import psycopg2
 
-from . import cpu
+from . import cpu, queries
 from .system import add_files, loadavg, seconds, wait_done
 
 
@@ -25,7 +25,7 @@ def intake(stack, s3_pid: int, raid_key: str, n: int) -> dict:
     job_ids = []
     with conn.cursor() as cur:
         for file_id in file_ids:
-            cur.execute("INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING id", (file_id,))
+            cur.execute(queries.REQUEST_ONE, (file_id,))
             job_ids.append(cur.fetchone()[0])
     conn.close()
     rows = wait_done(stack, job_ids, timeout=1800)

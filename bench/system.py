@@ -17,7 +17,7 @@ from devstack.ports import wait_until
 from devstack.s3 import SeaweedS3
 from tests.stack import TOKEN, Stack
 
-
+from . import queries
 
 #: Production defaults where tests/stack.py shortens them for speed: the
 #: benchmark measures the system as it is deployed (NOTIFY is the fast path;
@@ -88,8 +88,7 @@ def wait_for_workers(stack: Stack, processes: int, timeout: float = 120) -> None
 
 
 def add_files(stack: Stack, raid_key: str, n: int) -> list[str]:
-    rows = stack.sql("INSERT INTO auction_files (raid_key) SELECT %s FROM generate_series(1, %s) "
-                     "RETURNING id::text", (raid_key, n))
+    rows = stack.sql(queries.ADD_FILES, (raid_key, n))
     return [r["id"] for r in rows]
 
 
@@ -97,8 +96,7 @@ def wait_done(stack: Stack, job_ids: list[int], timeout: float) -> list[dict]:
     """Until every job is completed or failed; returns their rows. Raises if any failed."""
 
     def all_done():
-        rows = stack.sql("SELECT id, status, last_error, created_at, queued_at, started_at, completed_at "
-                         "FROM publish_jobs WHERE id = ANY(%s) ORDER BY id", (job_ids,))
+        rows = stack.sql(queries.JOB_TIMES, (job_ids,))
         return rows if all(r["status"] in ("completed", "failed") for r in rows) else None
 
     rows = wait_until(all_done, timeout, f"{len(job_ids)} jobs to finish", 0.25)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from . import cpu, measure
+from . import cpu, measure, queries
 from .system import add_files, loadavg, seconds, wait_done
 
 
@@ -16,7 +16,7 @@ def burst(stack, s3_pid: int, raid_key: str, n: int, timeout: float = 3600) -> d
     load = loadavg()
     file_ids = add_files(stack, raid_key, n)
     before = cpu.snapshot(stack, s3_pid)
-    rows = stack.sql("INSERT INTO publish_jobs (file_id) SELECT unnest(%s::uuid[]) RETURNING id", (file_ids,))
+    rows = stack.sql(queries.REQUEST_MANY, (file_ids,))
     done = wait_done(stack, [r["id"] for r in rows], timeout)
     used = cpu.spent(before, cpu.snapshot(stack, s3_pid))
     span = seconds(max(r["completed_at"] for r in done) - min(r["created_at"] for r in done))
