@@ -27,9 +27,9 @@ test-unit: $(STAMP)
 clean:
 	rm -rf $(VENV) .run .pytest_cache
 
-# Benchmarks (issue #5, BENCHMARKS.md). `make bench` is the full run (about
-# 10 minutes); it installs the profilers (the `bench` extra) and sharp from the
-# npm registry into bench/node_modules. BENCH_ARGS passes options to
+# Benchmarks (issue #5, BENCHMARKS.md). `make bench` is the full run (7-16
+# minutes on the shared 2-core machine); it installs the profilers (the `bench`
+# extra) and sharp from the npm registry into bench/node_modules. BENCH_ARGS passes options to
 # `python -m bench.run` (see --help), e.g. BENCH_ARGS="--parts variant --runs 3".
 BENCH_STAMP := $(VENV)/.bench-installed
 SHARP       := bench/node_modules/sharp/package.json
