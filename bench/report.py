@@ -39,7 +39,8 @@ def targets(result: dict) -> list[dict]:
 
 def table(result: dict) -> str:
     lines = [f"media-publisher benchmarks  {result['date']}  {result['machine']['nproc']} x "
-             f"{result['machine']['cpu_model']}  libvips {result['machine']['libvips']}",
+             f"{result['machine']['cpu_model']}  libvips {result['machine']['libvips']}  "
+             f"commit {result['machine']['git_commit']}",
              f"command: {result['command']}", f"loadavg start {result['loadavg_start']}, end {result['loadavg_end']}",
              ""]
     for label, r in result.get("variant_cost", {}).items():
