@@ -27,7 +27,7 @@ test-unit: $(STAMP)
 clean:
 	rm -rf $(VENV) .run .pytest_cache
 
-# Benchmarks (issue #5, BENCHMARKS.md). `make bench` is the full run (7-16
+# Benchmarks (issue #5, BENCHMARKS.md). `make bench` is the full run (4-16
 # minutes on the shared 2-core machine); it installs the profilers (the `bench`
 # extra) and sharp from the npm registry into bench/node_modules. BENCH_ARGS passes options to
 # `python -m bench.run` (see --help), e.g. BENCH_ARGS="--parts variant --runs 3".
