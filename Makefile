@@ -61,3 +61,25 @@ test-faults: $(STAMP)
 # two (network namespaces, needs root), intake and throughput on both brokers.
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale_out $(BENCH_ARGS)
+
+# Benchmarks (issue #5, BENCHMARKS.md). `make bench` is the full run (4-16
+# minutes on the shared 2-core machine); it installs the profilers (the `bench`
+# extra) and sharp from the npm registry into bench/node_modules. BENCH_ARGS passes options to
+# `python -m bench.run` (see --help), e.g. BENCH_ARGS="--parts variant --runs 3".
+BENCH_STAMP := $(VENV)/.bench-installed
+SHARP       := bench/node_modules/sharp/package.json
+
+.PHONY: bench bench-install
+
+bench-install: $(BENCH_STAMP) $(SHARP)
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+$(SHARP): bench/package.json bench/package-lock.json
+	npm ci --prefix bench --no-audit --no-fund
+	touch $(SHARP)
+
+bench: bench-install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -24,6 +24,7 @@ from dramatiq_pg.broker import PostgresConsumer, message_lock
 from dramatiq_pg.utils import wait_for_notifies
 
 from .config import database_dsn
+from .db import KEEPALIVES, LivePool
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +60,26 @@ def broker_url(database_url: str, queues: int, threads: int) -> str:
     parts = urlsplit(database_dsn(database_url))
     query = dict(parse_qsl(parts.query))
     query.setdefault("maxconn", str(CONNECTIONS_PER_QUEUE * queues + threads + 4))
-    query.setdefault("minconn", "0")
     query.setdefault("application_name", "media-publisher-broker")
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def make_pool(url: str) -> LivePool:
+    """The broker's pool from a broker URL (dramatiq-pg's convention: connection
+    options and maxconn in the query). A LivePool rather than dramatiq-pg's own:
+    with minconn=0 every ack and enqueue opened a new connection, and with its
+    default (keep them) a server restart left stale ones that its getconn
+    retries one by one with growing waits (BENCHMARKS.md)."""
+    parts = urlsplit(url)
+    options = dict(parse_qsl(parts.query))
+    maxconn = int(options.pop("maxconn"))
+    options.pop("minconn", None)
+    return LivePool(maxconn, urlunsplit(parts._replace(query="")), **{**KEEPALIVES, **options})
+
+
 def make_broker(database_url: str, *, queues: int, threads: int, middleware) -> PublisherBroker:
     return PublisherBroker(
-        url=broker_url(database_url, queues, threads), results=False, middleware=middleware
+        pool=make_pool(broker_url(database_url, queues, threads)), results=False, middleware=middleware
     )
 
 

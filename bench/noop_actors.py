@@ -1,0 +1,34 @@
+"""Actors named like the real steps (fetch, variant, upload) that do no image
+work: only the job lifecycle runs (begin step, end step, finalize). Workers
+started on this module measure what the trigger, the listener and the broker
+sustain on their own:
+
+    dramatiq bench.noop_actors --processes 2 --threads 3
+
+Benchmark-only; production code has no hook for it.
+"""
+
+import dramatiq
+
+from publisher import queries
+from publisher.broker import QUEUE, setup_broker
+from publisher.runtime import worker_runtime
+
+broker = setup_broker(worker_runtime(), worker_runtime)
+
+
+# Same queue and priorities as actors/.
+@dramatiq.actor(queue_name=QUEUE, priority=20)
+def fetch(job_id: int, token: str) -> dict:
+    return {"source": {"width": 0, "height": 0}}
+
+
+@dramatiq.actor(queue_name=QUEUE, priority=10)
+def variant(job_id: int, token: str) -> dict:
+    return {"variants": {}}
+
+
+@dramatiq.actor(queue_name=QUEUE, priority=0)
+def upload(job_id: int, token: str) -> None:
+    with worker_runtime().db.transaction() as cur:
+        queries.finalize(cur, job_id, token, {}, 0, 0)

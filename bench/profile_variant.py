@@ -1,0 +1,89 @@
+"""Where the variant step's CPU goes, stage by stage (median of several runs,
+CPU seconds of all threads):
+
+    python -m bench.profile_variant PATH [RUNS]
+
+A sampling profiler does not help much here: py-spy sees only Python threads,
+and the work happens in libvips' own threads (pyvips-binary's libvips has no
+symbols either). So the stages are timed one by one, with the calls
+publisher.imaging makes.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import statistics
+import sys
+
+import pyvips
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(fn, runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = cpu()
+        fn()
+        samples.append(cpu() - start)
+    return statistics.median(samples)
+
+
+def main(path: str, runs: int) -> None:
+    from publisher import imaging
+    from publisher.config import Settings
+    from publisher.imaging import colour, output, resize
+    from publisher.imaging.input import open_source
+    from publisher.imaging.options import InputOptions, OutputOptions
+
+    def decode():  # what render does for the largest variant
+        source = open_source(path, probed, InputOptions())
+        return colour.to_srgb8(resize.first_variant(source, size, colour.conversion_options(probed.interpretation)))
+
+    pyvips.cache_set_max(0)  # every stage really runs
+    size = max(s for _, s in Settings.variants)
+    q = Settings.webp_quality
+
+    probed = imaging.probe(path, Settings.max_source_pixels)
+    fallback = "cmyk" if probed.interpretation == "cmyk" else "srgb"
+    base = decode().copy_memory()
+    rows = [
+        ("probe (header only)", lambda: imaging.probe(path, Settings.max_source_pixels)),
+        (f"decode to {size} as render does (libjpeg shrink "
+         f"{resize.jpeg_shrink_on_load(probed, size) if probed.format == 'jpeg' else 1})",
+         lambda: decode().copy_memory()),
+        (f"decode to {size} with libvips thumbnail alone, sRGB fallback profile (before)",
+         lambda: pyvips.Image.thumbnail(path, size, height=size, size="down", fail_on="truncated",
+                                        input_profile=fallback, output_profile="srgb").copy_memory()),
+        (f"decode to {size} with libvips thumbnail alone, output profile only (slower!)",
+         lambda: pyvips.Image.thumbnail(path, size, height=size, size="down", fail_on="truncated",
+                                        output_profile="srgb").copy_memory()),
+    ]
+    for effort in (4, 2, 1, 0):
+        rows.append((f"WebP encode {base.width}x{base.height}, effort {effort}",
+                     lambda effort=effort: base.webpsave_buffer(Q=q, keep="none", effort=effort)))
+    rows.append(("thumb 400 from the decoded base + encode", lambda: output.encode(
+        base.thumbnail_image(400, height=400, size="down"), "webp", OutputOptions(webp_quality=q))))
+    rows.append(("whole render (publisher.imaging as it is now)",
+                 lambda: imaging.render(path, probed, Settings.variants, q)))
+    print(f"{path}: CPU seconds, median of {runs}, libvips concurrency {pyvips.concurrency_get()}")
+    for label, fn in rows:
+        print(f"  {timed(fn, runs):6.3f}  {label}")
+    for effort in (4, 2, 1, 0):
+        data = base.webpsave_buffer(Q=q, keep="none", effort=effort)
+        print(f"  effort {effort}: {len(data)} bytes, PSNR {psnr(base, pyvips.Image.new_from_buffer(data, '')):.2f} dB "
+              "against the decoded base")
+
+
+def psnr(reference: pyvips.Image, image: pyvips.Image) -> float:
+    """Peak signal-to-noise ratio in dB: what the encoder lost (higher is closer)."""
+    mse = ((reference.cast("float") - image.cast("float")) ** 2).avg()
+    return 10 * math.log10(255**2 / mse) if mse else float("inf")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 7)

@@ -1,0 +1,106 @@
+"""The issue's targets checked against one run's figures, and the printed table."""
+
+from __future__ import annotations
+
+# Targets of issue #5.
+TARGET_CPU_VS_SHARP = 0.6
+TARGET_RSS_VS_PILLOW = 1 / 3
+TARGET_PICKUP_P50_MS = 100
+TARGET_PICKUP_P99_MS = 1000
+TARGET_THROUGHPUT_VS_BOUND = 0.85
+TARGET_100MP_GROWTH_MB = 150
+
+
+def targets(result: dict) -> list[dict]:
+    out = []
+
+    def add(name, measured, limit, at_most=True, unit=""):
+        met = measured <= limit if at_most else measured >= limit
+        out.append({"target": name, "measured": round(measured, 3), "limit": round(limit, 3),
+                    "rule": "<=" if at_most else ">=", "unit": unit, "met": met})
+
+    for label, r in result.get("variant_cost", {}).items():
+        ratios = r["ours_over"]
+        if "sharp" in ratios:
+            add(f"variant CPU ours/sharp ({label})", ratios["sharp"]["work_cpu_s"], TARGET_CPU_VS_SHARP)
+        if "pillow" in ratios:
+            add(f"peak RSS ours/Pillow ({label})", ratios["pillow"]["peak_rss_mb"], TARGET_RSS_VS_PILLOW)
+    if "pickup" in result:
+        add("pickup p50", result["pickup"]["p50_ms"], TARGET_PICKUP_P50_MS, unit="ms")
+        add("pickup p99", result["pickup"]["p99_ms"], TARGET_PICKUP_P99_MS, unit="ms")
+    if "throughput" in result:
+        add("throughput system/bound", result["throughput"]["system_over_bound"], TARGET_THROUGHPUT_VS_BOUND,
+            at_most=False)
+    if "memory" in result:
+        add("100 MP worker RSS growth", result["memory"]["single"]["max_growth_mb"], TARGET_100MP_GROWTH_MB,
+            unit="MB")
+    return out
+
+
+def table(result: dict) -> str:
+    lines = [f"media-publisher benchmarks  {result['date']}  {result['machine']['nproc']} x "
+             f"{result['machine']['cpu_model']}  libvips {result['machine']['libvips']}  "
+             f"commit {result['machine']['git_commit']}",
+             f"command: {result['command']}", f"loadavg start {result['loadavg_start']}, end {result['loadavg_end']}",
+             ""]
+    for label, r in result.get("variant_cost", {}).items():
+        lines.append(f"variant cost, {label} ({r['runs']} runs, medians; loadavg {r['loadavg']})")
+        lines.append(f"  {'':8} {'work CPU s':>10} {'proc CPU s':>10} {'peak RSS MB':>11} {'RSS growth MB':>13}")
+        for impl, f in r["by_implementation"].items():
+            lines.append(f"  {impl:8} {f['work_cpu_s']:10.3f} {f['process_cpu_s']:10.3f} {f['peak_rss_mb']:11.1f} "
+                         f"{f['rss_growth_mb']:13.1f}")
+        for other, q in r["ours_over"].items():
+            lines.append(f"  ours/{other:<6}{q['work_cpu_s']:9.2f}x {q['process_cpu_s']:9.2f}x "
+                         f"{q['peak_rss_mb']:10.2f}x {q['rss_growth_mb']:12.2f}x")
+        lines.append("")
+    if "pickup" in result:
+        p = result["pickup"]
+        lines.append(f"pickup latency, INSERT -> fetch started ({p['n']} jobs one at a time, {p['image']}; "
+                     f"loadavg {p['loadavg']})")
+        lines.append(f"  p50 {p['p50_ms']:.1f} ms  p90 {p['p90_ms']:.1f} ms  p99 {p['p99_ms']:.1f} ms  "
+                     f"max {p['max_ms']:.1f} ms; INSERT -> completed p50 {p['insert_to_completed']['p50_ms']:.0f} ms")
+        lines.append("")
+    if "single_12mp" in result:
+        s = result["single_12mp"]
+        lines.append(f"one 12 MP photo on an idle system, INSERT -> completed: median {s['median_s']:.2f} s "
+                     f"of {s['n']} ({', '.join(f'{x:.2f}' for x in s['runs_s'])}); loadavg {s['loadavg']}")
+        lines.append("")
+    if "throughput" in result:
+        t = result["throughput"]
+        s, b = t["system"], t["in_process_bound"]
+        lines.append(f"throughput, 12 MP, {t['processes']} processes x {t['threads']} threads")
+        lines.append(f"  whole system  {s['jobs']:5d} jobs in {s['seconds']:7.1f} s = {s['jobs_per_min']:6.1f} jobs/min"
+                     f"  (loadavg {s['loadavg_before']} -> {s['loadavg_after']})")
+        lines.append(f"  variant only  {b['images']:5d} imgs in {b['seconds']:7.1f} s = {b['jobs_per_min']:6.1f} /min"
+                     f"  (loadavg {b['loadavg_before']} -> {b['loadavg_after']})")
+        lines.append(f"  system/bound {t['system_over_bound']:.2f} (overhead {t['overhead_pct']:.1f} %)")
+        lines.append(f"  CPU s per job: variant step alone {b['cpu_s_per_image']:.3f}; whole system by component:")
+        for name, value in s["cpu_s_per_job"].items():
+            lines.append(f"    {value:7.3f}  {name}")
+        lines.append(f"  (other users of the machine took {b['other_users_cpu_s_per_image']:.3f} CPU s per image "
+                     "during the variant-only run)")
+        lines.append(f"  in CPU terms: bound/system {t['cpu_bound_over_system']:.2f}, "
+                     f"bound/workers alone {t['cpu_bound_over_workers']:.2f}")
+        lines.append("")
+    if "memory" in result:
+        m = result["memory"]
+        lines.append(f"worker memory (VmHWM of each worker process; baseline VmRSS {m['baseline_rss_mb']:.0f} MB)")
+        for phase in ("single", "burst"):
+            x = m[phase]
+            lines.append(f"  {x['jobs']:3d} x {x['image']:16} peak {x['peak_rss_mb']:6.0f} MB, growth "
+                         f"{x['max_growth_mb']:6.0f} MB (loadavg {x['loadavg']})")
+        lines.append("")
+    if "intake" in result:
+        i = result["intake"]
+        lines.append(f"intake, no-op steps, {i['jobs']} jobs inserted one per transaction "
+                     f"(loadavg {i['loadavg_before']} -> {i['loadavg_after']})")
+        lines.append(f"  inserted {i['insert_per_s']:.0f}/s, claimed+enqueued {i['claimed_enqueued_per_s']:.0f}/s, "
+                     f"started {i['started_per_s']:.0f}/s, completed {i['completed_per_s']:.0f}/s")
+        lines.append("  CPU ms per job: " + ", ".join(f"{name} {ms:.1f}" for name, ms in i["cpu_ms_per_job"].items()))
+        lines.append("")
+    if result.get("targets"):
+        lines.append("targets (issue #5)")
+        for t in result["targets"]:
+            lines.append(f"  {'MET ' if t['met'] else 'MISS'}  {t['target']:32} {t['measured']:>9} {t['unit']:2} "
+                         f"{t['rule']} {t['limit']}")
+    return "\n".join(lines)

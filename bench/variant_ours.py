@@ -1,0 +1,29 @@
+"""One image through our variant step (publisher.imaging probe + render, as
+actors/variant.py calls it), in a process of its own. Prints one JSON line.
+
+    python -m bench.variant_ours PATH
+"""
+
+from __future__ import annotations
+
+import sys
+
+from bench import measure
+
+
+def main(path: str) -> None:
+    from publisher import imaging
+    from publisher.config import Settings
+
+    variants, quality = Settings.variants, Settings.webp_quality
+    max_pixels = Settings.max_source_pixels
+
+    def work():
+        probed = imaging.probe(path, max_pixels)
+        return [(v.name, v.width, v.height, len(v.data)) for v in imaging.render(path, probed, variants, quality)]
+
+    measure.report(work)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,67 @@
+"""The benchmark harness (bench/, `make bench`) with tiny counts: every part
+runs against the real system and the JSON it writes is well formed. Figures
+are not checked here (no timing assertions); BENCHMARKS.md holds them."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from bench import stats
+from devstack.procs import ROOT
+
+PARTS = ("variant_cost", "pickup", "single_12mp", "throughput", "memory", "intake")
+
+
+def numbers(tree):
+    if isinstance(tree, bool):
+        return
+    if isinstance(tree, (int, float)):
+        yield tree
+    elif isinstance(tree, dict):
+        for value in tree.values():
+            yield from numbers(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from numbers(value)
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_quick_run_writes_well_formed_results(tmp_path):
+    out = tmp_path / "results.json"
+    run = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--no-sharp", "--out", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=590)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "targets (issue #5)" in run.stdout  # the table was printed
+    result = json.loads(out.read_text())
+
+    assert set(PARTS) <= set(result)
+    assert all(math.isfinite(x) for x in numbers(result))  # (overhead_pct may be negative with 3 jobs)
+    for label in ("12mp", "24mp"):
+        by_impl = result["variant_cost"][label]["by_implementation"]
+        assert set(by_impl) == {"ours", "pillow"}  # sharp left out: no npm in CI
+        for impl, figures in by_impl.items():
+            assert figures["work_cpu_s"] > 0 and figures["peak_rss_mb"] > 0, impl
+            # both produced the default variants of a 4:3 photo
+            assert sorted(tuple(o[1:3]) for o in figures["outputs"]) == [(400, 300), (1600, 1200)], impl
+        assert result["variant_cost"][label]["ours_over"]["pillow"]["work_cpu_s"] > 0
+    assert result["pickup"]["n"] == 3 and result["pickup"]["p50_ms"] <= result["pickup"]["p99_ms"]
+    assert result["single_12mp"]["n"] == 1
+    assert result["throughput"]["system"]["jobs"] == 3 and result["throughput"]["in_process_bound"]["images"] == 3
+    assert result["memory"]["single"]["image"] == "photo-100mp.jpg"
+    assert len(result["memory"]["single"]["per_process"]) == 2  # both worker processes were read
+    assert result["intake"]["jobs"] == 20
+    assert {t["target"] for t in result["targets"]} >= {"pickup p50", "pickup p99", "throughput system/bound",
+                                                          "100 MP worker RSS growth"}
+    assert all(isinstance(t["met"], bool) for t in result["targets"])
+
+
+def test_percentile_is_nearest_rank():
+    values = list(range(1, 201))  # 1..200
+    assert stats.percentile(values, 50) == 100
+    assert stats.percentile(values, 99) == 198
+    assert stats.percentile(values, 100) == 200
+    assert stats.percentile([7], 99) == 7
