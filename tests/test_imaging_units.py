@@ -286,3 +286,37 @@ def test_truncation_is_told_from_the_missing_end_of_each_format(tmp_path):
         cut.write_bytes(data[: len(data) * 2 // 3])
         assert truncation(str(cut), fmt).startswith("the file ends before its"), name
     assert truncation(corpus("truncated.jpg"), "jpeg") == "the file ends before its end-of-image marker"
+
+
+def test_cmyk_jpeg_with_an_embedded_profile_is_converted_through_it(tmp_path):
+    """The corpus has CMYK without a profile only; this one carries its CMYK profile
+    (libvips' built-in press profile, embedded by icc_export). Reference: LittleCMS
+    through Pillow's ImageCms, from the same embedded profile. (The fallback for CMYK
+    without a profile is that same press profile: this checks the conversion is right,
+    not which of the two was read.)"""
+    import io
+
+    from PIL import Image, ImageCms, ImageStat
+
+    patches = [(0, 0, 0), (255, 255, 255), (200, 30, 40), (30, 160, 60), (40, 70, 190), (128, 128, 128)]
+    tiles = [(pyvips.Image.black(100, 100) + list(rgb)).cast("uchar") for rgb in patches]
+    srgb = pyvips.Image.arrayjoin(tiles, across=len(tiles)).copy(interpretation="srgb")
+    path = str(tmp_path / "cmyk-icc.jpg")
+    srgb.icc_export(output_profile="cmyk", intent="perceptual").jpegsave(path, Q=95, keep="icc")
+
+    probed = imaging.probe(path, 10_000_000)
+    assert probed.interpretation == "cmyk"
+    display = next(v for v in imaging.render(path, probed, options.Recipe()).variants if v.name == "display")
+    out = pyvips.Image.new_from_buffer(display.data, "")
+    assert out.bands == 3 and (out.width, out.height) == (600, 100)
+
+    source = Image.open(path)
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(source.info["icc_profile"]))
+    reference = ImageCms.profileToProfile(source, profile, ImageCms.createProfile("sRGB"),
+                                          renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode="RGB")
+    for i in range(len(patches)):
+        box = (i * 100 + 30, 30, i * 100 + 70, 70)
+        want = ImageStat.Stat(reference.crop(box)).mean
+        got = [out.crop(box[0], 30, 40, 40)[band].avg() for band in range(3)]
+        assert max(abs(g - w) for g, w in zip(got, want)) < 6, (patches[i], got, want)
+    assert out.crop(30, 30, 40, 40).avg() < 30  # black stays black
