@@ -6,7 +6,6 @@ listener and workers started by the operator's commands."""
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 from pathlib import Path

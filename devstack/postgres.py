@@ -20,6 +20,19 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 
+def query(url: str, statement: str, params=()):
+    """Runs one statement in its own connection; the rows (as dicts), if it returns any."""
+    import psycopg2.extras
+
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
 def _answers(url: str) -> bool:
     try:
         psycopg2.connect(url, connect_timeout=2).close()

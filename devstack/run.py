@@ -27,9 +27,6 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg2
-import psycopg2.extras
-
 from . import postgres, procs
 from .origin import Origin
 from .ports import free_port
@@ -218,13 +215,7 @@ def demo_env(db_url: str, s3: SeaweedS3, origin: Origin, demo_dir: Path) -> dict
 
 
 def _sql(db_url: str, statement: str, params=()):
-    conn = psycopg2.connect(db_url)
-    try:
-        with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else None
-    finally:
-        conn.close()
+    return postgres.query(db_url, statement, params)
 
 
 def queue_samples(db_url: str, keys: list[str]) -> list[int]:

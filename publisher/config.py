@@ -7,6 +7,7 @@ Every problem is reported in one message, without a traceback.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -24,6 +25,15 @@ LOG_FORMATS = ("text", "json")
 
 class ConfigError(Exception):
     """The environment is missing or has invalid variables; the message names each."""
+
+
+def or_exit(load):
+    """load()'s validated settings; on a bad environment, one clear message and exit status 2."""
+    try:
+        return load()
+    except ConfigError as e:
+        print(f"media-publisher: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 @dataclasses.dataclass(frozen=True)

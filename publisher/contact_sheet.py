@@ -19,7 +19,6 @@ import argparse
 import html
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from . import queries

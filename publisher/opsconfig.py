@@ -14,7 +14,7 @@ import tempfile
 from environs import Env, EnvValidationError
 from marshmallow.validate import Range
 
-from .config import ConfigError, _describe
+from .config import ConfigError, _describe, or_exit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,10 +87,4 @@ def _read(env: Env) -> OpsSettings:
 
 def ops_settings_or_exit() -> OpsSettings:
     """The validated settings; on a bad environment, one clear message and exit status 2."""
-    import sys
-
-    try:
-        return load_ops_settings()
-    except ConfigError as e:
-        print(f"media-publisher: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    return or_exit(load_ops_settings)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import sys
 import tempfile
 
 from . import logs, queries
-from .config import ConfigError, Settings, load_settings
+from .config import Settings, load_settings, or_exit
 from .db import Database
 from .errors import StaleAttempt
 from .origin import OriginClient
@@ -52,11 +51,7 @@ class Runtime:
 
 def settings_or_exit() -> Settings:
     """The validated settings; on a bad environment, one clear message and exit status 2."""
-    try:
-        return load_settings()
-    except ConfigError as e:
-        print(f"media-publisher: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    return or_exit(load_settings)
 
 
 #: How this process names itself to PostgreSQL (pg_stat_activity.application_name).

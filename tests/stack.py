@@ -3,15 +3,10 @@ and origin, and the listener and workers started as an operator starts them."""
 
 from __future__ import annotations
 
-import io
-import time
 import uuid
 from pathlib import Path
 
-import psycopg2
-import psycopg2.extras
-
-from devstack import procs
+from devstack import postgres, procs
 from devstack.rabbitmq import Vhost
 from devstack.ports import wait_until
 
@@ -85,13 +80,7 @@ class Stack:
 
     # -- database -------------------------------------------------------
     def sql(self, statement: str, params=()):
-        conn = psycopg2.connect(self.db_url)
-        try:
-            with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-                cur.execute(statement, params)
-                return cur.fetchall() if cur.description else None
-        finally:
-            conn.close()
+        return postgres.query(self.db_url, statement, params)
 
     def add_file(self, raid_key: str) -> str:
         return self.sql("INSERT INTO auction_files (raid_key) VALUES (%s) RETURNING id::text", (raid_key,))[0]["id"]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from devstack.ports import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -79,7 +79,8 @@ def test_retries_exhausted_then_operator_runs_them_again(fault_stack, batch, ori
 def test_a_retry_repeats_only_the_failed_step(fault_stack, batch, origin):
     stack = fault_stack()
     jobs = batch(stack, "upload-retry-only")
-    ids = [jobs.add(jobs.source("exif-orientation-1.jpg", UPLOAD_FAILS_ONCE_MARK + "-")) for _ in range(3)]
+    for _ in range(3):
+        jobs.add(jobs.source("exif-orientation-1.jpg", UPLOAD_FAILS_ONCE_MARK + "-"))
     jobs.faults = 3
     workers = harness.start_workers(stack, hooks=True)
     stack.start_listener()
