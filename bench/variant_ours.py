@@ -15,6 +15,10 @@ def main(path: str) -> None:
     from publisher import imaging
     from publisher.config import Settings
 
+    # A worker imports these once; publisher.imaging loads its stages (and libvips)
+    # on first use, which must not be billed to the image.
+    imaging.probe, imaging.render  # noqa: B018
+
     variants, quality = Settings.variants, Settings.webp_quality
     max_pixels = Settings.max_source_pixels
 
