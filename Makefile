@@ -31,8 +31,15 @@ clean:
 # -- imaging (issue #4) ------------------------------------------------------
 # Headless Chromium renders the contact sheet in tests (Debian's package; as root).
 .PHONY: chromium test-imaging contact-sheet
+# Elsewhere (not root, no apt-get) it says what to install instead of failing obscurely.
 chromium:
-	@test -x /usr/bin/chromium || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "make test needs headless Chromium for the contact-sheet test: install Debian's 'chromium'" \
+	         "package (as root: make chromium), or set CHROMIUM=/path/to/chromium"; exit 1; \
+	  fi; }
 
 test: chromium
 

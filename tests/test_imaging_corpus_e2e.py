@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import struct
 from pathlib import Path
@@ -316,7 +317,7 @@ def test_bombs_and_broken_files_fail_permanently_with_a_clear_error(published, n
 
 # -- the contact sheet, rendered by a real browser -------------------------------------
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 
 def test_contact_sheet_shows_every_original_and_variant_in_chromium(published, tmp_path):
