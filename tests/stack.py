@@ -8,6 +8,7 @@ from pathlib import Path
 
 from devstack import postgres, procs
 from devstack.rabbitmq import Vhost
+from tests.prerequisites import need_rabbitmq
 from devstack.ports import wait_until
 
 CDN = "https://cdn.example.test"
@@ -25,6 +26,8 @@ class Stack:
         self.db_url = pg.create_database()
         pg.apply_sql(self.db_url)
         # RabbitMQ: a vhost of its own, so no other system sees its queues.
+        if broker == "rabbitmq":
+            need_rabbitmq()
         self.vhost = Vhost().create() if broker == "rabbitmq" else None
         self.env = {
             "PATH": str(procs.BIN) + ":/usr/bin:/bin",

@@ -11,6 +11,7 @@ import pytest
 from devstack.netns import Hosts
 from devstack.origin import Fault
 from devstack.ports import wait_until
+from tests.prerequisites import need_network_namespaces
 from tests.multihost import MultiHost, published_objects
 from tests.stack import BROKERS, Stack
 
@@ -46,6 +47,7 @@ def cluster(pg_server, s3, origin, tmp_path, broker):
     (tmp_path / "system").mkdir()
     stack = Stack(pg_server, s3, origin, tmp_path / "system", broker=broker, JOB_LEASE_SECONDS=LEASE_SECONDS)
     try:
+        need_network_namespaces()
         with Hosts(["a", "b", "c"], stack.tmp / "hosts") as hosts:
             yield MultiHost(stack, hosts)
     finally:

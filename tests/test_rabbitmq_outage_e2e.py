@@ -7,6 +7,7 @@ import pytest
 
 from devstack.netns import Hosts
 from devstack.ports import wait_until
+from tests.prerequisites import need_network_namespaces
 from tests.multihost import MultiHost
 from devstack.origin import Fault
 from tests.stack import Stack
@@ -21,6 +22,7 @@ def host(pg_server, s3, origin, tmp_path, broker):
     (tmp_path / "system").mkdir()
     stack = Stack(pg_server, s3, origin, tmp_path / "system", broker=broker)
     try:
+        need_network_namespaces()
         with Hosts(["a"], stack.tmp / "hosts") as hosts:
             yield MultiHost(stack, hosts)
     finally:
@@ -52,6 +54,7 @@ def two_hosts(pg_server, s3, origin, tmp_path, broker):
     # RabbitMQ notices a silent client after missed heartbeats: 2 s apart here.
     stack.env["BROKER_URL"] += "?heartbeat=2"
     try:
+        need_network_namespaces()
         with Hosts(["a", "b"], stack.tmp / "hosts") as hosts:
             yield MultiHost(stack, hosts)
     finally:
