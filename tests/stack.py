@@ -59,20 +59,24 @@ class Stack:
         self.env.update({k: str(v) for k, v in env.items()})
         self.workers = None
         self.listener = None
+        #: Every process started, so that stop() ends them all (also when a test starts two).
+        self.processes: list[procs.Process] = []
 
     # -- processes ------------------------------------------------------
     def start_workers(self, processes: int = 2, threads: int = 3):
         self.workers = procs.start_workers(self.env, self.tmp / f"workers-{uuid.uuid4().hex[:6]}.log",
                                            processes, threads)
+        self.processes.append(self.workers)
         return self.workers
 
     def start_listener(self):
         self.listener = procs.start_listener(self.env, self.tmp / f"listener-{uuid.uuid4().hex[:6]}.log")
+        self.processes.append(self.listener)
         return self.listener
 
     def stop(self):
-        for p in (self.listener, self.workers):
-            if p is not None:
+        for p in reversed(self.processes):  # listeners stop before the workers they feed
+            if p.running():
                 p.stop()
         self.pg.drop_database(self.db_url)
         if self.vhost is not None:
