@@ -75,8 +75,10 @@ class Stack:
         return self.listener
 
     def stop(self):
-        for p in reversed(self.processes):  # listeners stop before the workers they feed
-            if p.running():
+        # Listeners stop before the workers they feed; a harness may also have set
+        # .workers itself or kept its own in .extra_processes.
+        for p in [*reversed(self.processes), self.listener, self.workers, *getattr(self, "extra_processes", [])]:
+            if p is not None and p.running():
                 p.stop()
         self.pg.drop_database(self.db_url)
         if self.vhost is not None:
