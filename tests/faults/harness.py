@@ -167,6 +167,20 @@ def start_workers(stack, processes: int = 2, threads: int = 3, shutdown_timeout_
     return proc
 
 
+def run_marked_batch(stack, jobs: "Batch", source: str, mark: str, count: int = 3) -> tuple[Outcome, procs.Process]:
+    """`count` jobs whose raid_key carries a worker-hook mark, run to the end by hooked
+    workers and a listener; the clean outcome and the workers (for their log)."""
+    for _ in range(count):
+        jobs.add(jobs.source(source, mark + "-"))
+    jobs.faults = count
+    workers = start_workers(stack, hooks=True)
+    stack.start_listener()
+    jobs.wait()
+    result = jobs.outcome()
+    result.assert_clean()
+    return result, workers
+
+
 class Supervisor:
     """Restarts the workers whenever they exit, as systemd or Kubernetes would."""
 

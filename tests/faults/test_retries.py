@@ -79,14 +79,7 @@ def test_retries_exhausted_then_operator_runs_them_again(fault_stack, batch, ori
 def test_a_retry_repeats_only_the_failed_step(fault_stack, batch, origin):
     stack = fault_stack()
     jobs = batch(stack, "upload-retry-only")
-    for _ in range(3):
-        jobs.add(jobs.source("exif-orientation-1.jpg", UPLOAD_FAILS_ONCE_MARK + "-"))
-    jobs.faults = 3
-    workers = harness.start_workers(stack, hooks=True)
-    stack.start_listener()
-    jobs.wait()
-    result = jobs.outcome()
-    result.assert_clean()
+    result, workers = harness.run_marked_batch(stack, jobs, "exif-orientation-1.jpg", UPLOAD_FAILS_ONCE_MARK)
     log = workers.log()
     for row in result.rows:
         assert row["retry_count"] == 1 and "503 Slow Down" in row["last_error"], row
@@ -101,14 +94,7 @@ def test_a_failure_that_cannot_be_recorded_still_ends_in_completion(fault_stack,
     step's lease (its retried message is skipped as busy) until the rescue takes it."""
     stack = fault_stack()
     jobs = batch(stack, "failure-not-recorded")
-    for _ in range(3):
-        jobs.add(jobs.source("progressive.jpg", FAILURE_NOT_RECORDED_MARK + "-"))
-    jobs.faults = 3
-    workers = harness.start_workers(stack, hooks=True)
-    stack.start_listener()
-    jobs.wait()
-    result = jobs.outcome()
-    result.assert_clean()
+    result, workers = harness.run_marked_batch(stack, jobs, "progressive.jpg", FAILURE_NOT_RECORDED_MARK)
     assert "the failure could not be recorded" in workers.log()
     for row in result.rows:
         assert row["retry_count"] == 1 and "lease ran out" in row["last_error"], row
