@@ -4,7 +4,7 @@ times, in turn (so a change in machine load hits all three alike).
 
 Per run: CPU seconds of the image work (all threads; measured inside the
 process, after the imports), CPU seconds of the whole process (start-up
-included, from os.wait4), and the process's peak RSS (ru_maxrss).
+included, from os.wait4), and the process's peak RSS (its own VmHWM, see bench/measure.py).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ async function main(file) {
     work_cpu_s: (cpu.user + cpu.system) / 1e6,
     work_wall_s: Number(process.hrtime.bigint() - wallBefore) / 1e9,
     rss_before_work_mb: rssBefore / 1024,
+    peak_rss_mb: statusKb("VmHWM") / 1024,  // see bench/measure.py: not the parent's ru_maxrss
     outputs,
   }));
 }

@@ -8,6 +8,7 @@
   placeholder.py  inline LQIP and dominant colour for the front end
   options.py      every stage's options, defaults and validation (no pyvips: config reads it)
   pipeline.py     the stages in order, and the recipe version
+  engine.py       how libvips runs in a worker process (cache, threads, malloc arenas)
 
 Attributes are imported on first use, so importing publisher.imaging.options
 (as publisher.config does) does not load libvips.

@@ -19,6 +19,7 @@ import zlib
 import pyvips
 
 from ..errors import PermanentError
+from . import engine  # noqa: F401 (libvips set up before its first use)
 from .detect import sniff
 from .options import InputOptions
 

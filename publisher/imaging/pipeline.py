@@ -11,15 +11,9 @@ import pyvips
 
 from .. import metrics
 from ..errors import PermanentError
-from . import colour, output, placeholder, resize
+from . import colour, engine, output, placeholder, resize  # noqa: F401 (engine: libvips set up)
 from .input import Probe, open_source, truncation, vips_error
 from .options import OutputOptions, Recipe, ResizeOptions
-
-
-# Every job reads a different file, so libvips' operation cache never hits; it
-# only keeps finished images' memory alive (7 MB more peak RSS per 12 MP photo,
-# measured by the benchmarks issue (#5), BENCHMARKS.md).
-pyvips.cache_set_max(0)
 
 
 @dataclasses.dataclass(frozen=True)
