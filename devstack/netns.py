@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import procs
+from .cpulimit import CpuLimit
 from .forward import Forwarder
 from .ports import wait_until
 
@@ -43,7 +44,7 @@ def _networks_in_use() -> set[ipaddress.IPv4Network]:
 class Host:
     """One namespace and its veth pair: `gateway` (machine side) and `address` (inside)."""
 
-    def __init__(self, name: str, network: ipaddress.IPv4Network, root: Path):
+    def __init__(self, name: str, network: ipaddress.IPv4Network, root: Path, cores: float | None = None):
         self.name = name
         self.run_id = uuid.uuid4().hex[:6]
         self.netns = f"mp-{self.run_id}-{name}"
@@ -57,9 +58,13 @@ class Host:
         self.processes: list[procs.Process] = []
         self.forwarders: list[Forwarder] = []
         self._created = False
+        #: The host's CPU budget (None: it competes for the whole machine).
+        self.cpu_limit = CpuLimit(f"host-{name}", cores) if cores else None
 
     def create(self) -> "Host":
         self.scratch.mkdir(parents=True, exist_ok=True)
+        if self.cpu_limit:
+            self.cpu_limit.create()
         _ip("netns", "add", self.netns)
         self._created = True
         _ip("link", "add", self.veth, "type", "veth", "peer", "name", self.peer, "netns", self.netns)
@@ -114,7 +119,10 @@ class Host:
     # -- processes --------------------------------------------------------
     def start(self, name: str, args: list[str], env: dict) -> procs.Process:
         log = self.root / f"{self.name}-{name}-{uuid.uuid4().hex[:4]}.log"
-        process = procs.Process(f"{self.name}/{name}", [IP, "netns", "exec", self.netns, *args], env, log)
+        args = [IP, "netns", "exec", self.netns, *args]
+        if self.cpu_limit:
+            args = self.cpu_limit.wrap(args)
+        process = procs.Process(f"{self.name}/{name}", args, env, log)
         self.processes.append(process)
         return process
 
@@ -169,13 +177,16 @@ class Host:
             if self._created:
                 _ip("netns", "del", self.netns, check=False)
                 self._created = False
+            if self.cpu_limit:
+                self.cpu_limit.remove()
 
 
 class Hosts:
     """Several hosts, made together and always removed together (a context manager)."""
 
-    def __init__(self, names: list[str], root: str | os.PathLike):
+    def __init__(self, names: list[str], root: str | os.PathLike, cores_per_host: float | None = None):
         self.root = Path(root)
+        self.cores_per_host = cores_per_host
         self.hosts: dict[str, Host] = {}
         self._names = names
 
@@ -184,7 +195,7 @@ class Hosts:
             used = _networks_in_use()
             free = [n for n in NETWORKS.subnets(new_prefix=24) if n not in used]
             for name, network in zip(self._names, random.sample(free, len(self._names))):
-                host = Host(name, network, self.root / name)
+                host = Host(name, network, self.root / name, self.cores_per_host)
                 self.hosts[name] = host
                 host.create()
         except BaseException:

@@ -53,7 +53,7 @@ def test_compose_runs_the_procfile_commands(compose):
 
 def test_compose_starts_things_in_order_with_health_checks(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "s3", "migrate", "listener", "worker"}
+    assert set(services) == {"postgres", "s3", "rabbitmq", "migrate", "listener", "worker"}
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     for name in ("listener", "worker"):
         assert services[name]["depends_on"] == {
@@ -190,3 +190,26 @@ def test_alert_rules_use_metrics_the_service_exports():
         used = set(re.findall(r"\b((?:publisher|dramatiq)_[a-z_]+|up)\b", rule["expr"]))
         used = {re.sub(r"_(bucket|count|sum)$", "", name) for name in used}
         assert used and used <= exported, (rule["alert"], used - exported)
+
+
+def test_compose_offers_rabbitmq_as_the_broker(compose):
+    """RabbitMQ only with its profile; BROKER_URL from the shell reaches both processes,
+    and the URL the header shows is one the configuration accepts, for the user the
+    service creates (RabbitMQ's guest may not log in from another container)."""
+    from urllib.parse import urlsplit
+
+    from publisher.config import load_settings
+
+    services = compose["services"]
+    rabbit = services["rabbitmq"]
+    assert rabbit["profiles"] == ["rabbitmq"] and rabbit["healthcheck"]["test"][0] == "CMD"
+    for name in ("listener", "worker"):
+        assert services[name]["environment"]["BROKER_URL"] == "${BROKER_URL:-}"
+    shown = re.search(r"BROKER_URL=(\S+) docker compose --profile rabbitmq up",
+                      (ROOT / "docker-compose.yml").read_text()).group(1)
+    url = urlsplit(shown)
+    assert url.hostname == "rabbitmq" and url.port == 5672
+    assert (url.username, url.password) == (rabbit["environment"]["RABBITMQ_DEFAULT_USER"],
+                                            rabbit["environment"]["RABBITMQ_DEFAULT_PASS"])
+    settings = load_settings({**read_env(ROOT / ".env.compose"), "BROKER_URL": shown})
+    assert settings.broker_url == shown

@@ -130,3 +130,26 @@ def test_a_burst_is_shared_by_the_hosts(cluster):
     done_on = {name: sum(cluster.step_runs(name, j, "variant") for j in jobs) for name in "ab"}
     assert sum(done_on.values()) == len(jobs)
     assert done_on["a"] > 0 and done_on["b"] > 0, done_on
+
+
+def test_a_host_with_a_cpu_budget_runs_every_process_inside_it(pg_server, s3, origin, tmp_path, broker):
+    # `make bench-scale` gives each host a CPU budget (a cgroup quota), as separate
+    # machines of one size have: the workers dramatiq forks must be counted too.
+    need_network_namespaces()
+    stack = Stack(pg_server, s3, origin, tmp_path, broker=broker)
+    try:
+        with Hosts(["a"], tmp_path / "hosts", cores_per_host=0.5) as hosts:
+            budget = hosts["a"].cpu_limit
+            quota = budget.path / ("cpu.max" if budget.v2 else "cpu.cfs_quota_us")
+            assert quota.read_text().split()[0] == "50000"
+            MultiHost(stack, hosts).start_host("a", listener=False, processes=2, threads=1)
+            wait_until(lambda: hosts["a"].logs().count("ready for action") >= 2, 120, "host a's workers")
+            stack.start_listener()
+            job = stack.wait_for(stack.publish("exif-orientation-6.jpg"))
+            assert job["status"] == "completed", job["last_error"]
+            host_pids = set(hosts["a"].pids())
+            assert len(host_pids) >= 3  # dramatiq's main process and its two worker processes
+            assert host_pids <= set(map(int, (budget.path / "cgroup.procs").read_text().split()))
+        assert not budget.path.exists()  # removed with the host
+    finally:
+        stack.stop()
