@@ -1,16 +1,16 @@
 """Scale-out benchmark: the same burst on one host and on two, on each broker.
 
-    make bench-scale                      # both brokers, 40 jobs per burst
+    make bench-scale                      # both brokers, 40 jobs per burst, 0.5 cores per host
     python -m bench.scale_out --jobs 60 --brokers rabbitmq
 
 Hosts are network namespaces (devstack/netns.py), as in tests/test_multihost_e2e.py;
 each runs one worker process with one thread and one libvips thread
 (VIPS_CONCURRENCY=1). Each host also gets a CPU budget of --host-cpus cores (a
-cgroup quota, devstack/cpulimit.py; 0.6 by default): two unbudgeted hosts take
-both cores and starve PostgreSQL, SeaweedFS and the origin that every job also
-needs, which real worker machines would not share (measured: steps 20 % slower
-on two hosts than on one, 1.66x). With 0.6 each, two hosts use 1.2 cores and the
-services keep the rest, as separate machines would; --host-cpus 0 measures
+cgroup quota, devstack/cpulimit.py; 0.5 by default): two unbudgeted hosts take
+both cores and starve PostgreSQL, SeaweedFS, RabbitMQ and the origin that every
+job also needs, which real worker machines would not share (measured: steps 20 %
+slower on two hosts than on one, 1.66x). With 0.5 each, two hosts use one core and
+the services keep the other, as separate machines would; --host-cpus 0 measures
 without budgets. The listener runs on the machine itself in both runs. Reported
 per broker:
 
@@ -136,8 +136,8 @@ def main(argv=None) -> int:
     parser.add_argument("--brokers", default="postgres,rabbitmq")
     parser.add_argument("--repeat", type=int, default=2,
                         help="runs of each burst, alternating one and two hosts; the fastest counts (default 2)")
-    parser.add_argument("--host-cpus", type=float, default=0.6,
-                        help="CPU budget of each host in cores (a cgroup quota); 0: none (default 0.6)")
+    parser.add_argument("--host-cpus", type=float, default=0.5,
+                        help="CPU budget of each host in cores (a cgroup quota); 0: none (default 0.5)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
 

@@ -59,6 +59,28 @@ def test_quick_run_writes_well_formed_results(tmp_path):
     assert all(isinstance(t["met"], bool) for t in result["targets"])
 
 
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_scale_out_quick_run_writes_well_formed_results(tmp_path):
+    # `make bench-scale` with tiny counts: hosts in network namespaces with CPU budgets.
+    from tests.prerequisites import need_network_namespaces
+
+    need_network_namespaces()
+    out = tmp_path / "scale.json"
+    run = subprocess.run([sys.executable, "-m", "bench.scale_out", "--jobs", "2", "--intake", "10", "--repeat", "1",
+                          "--brokers", "postgres", "--host-cpus", "0.5", "--json", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=590)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "| postgres |" in run.stdout  # the table was printed
+    result = json.loads(out.read_text())
+    assert all(math.isfinite(x) for x in numbers(result))
+    assert result["host_cpus"] == 0.5 and result["postgres"]["intake"]["jobs"] == 10
+    one, two = result["postgres"]["one_host"], result["postgres"]["two_hosts"]
+    assert (one["hosts"], one["jobs"], one["failed"]) == (1, 2, 0)
+    assert (two["hosts"], two["jobs"], two["failed"]) == (2, 2, 0)
+    assert sum(two["variants_per_host"].values()) == 2
+
+
 def test_percentile_is_nearest_rank():
     values = list(range(1, 201))  # 1..200
     assert stats.percentile(values, 50) == 100
