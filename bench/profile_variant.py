@@ -36,7 +36,7 @@ def timed(fn, runs: int) -> float:
 def main(path: str, runs: int) -> None:
     from publisher import imaging
     from publisher.config import Settings
-    from publisher.imaging import colour, output, resize
+    from publisher.imaging import colour, output, placeholder, resize
     from publisher.imaging.input import open_source
     from publisher.imaging.options import InputOptions, OutputOptions
 
@@ -44,7 +44,8 @@ def main(path: str, runs: int) -> None:
         source = open_source(path, probed, InputOptions())
         return colour.to_srgb8(resize.first_variant(source, size, colour.conversion_options(probed.interpretation)))
 
-    pyvips.cache_set_max(0)  # every stage really runs
+    # publisher.imaging.engine (imported with the stages) sets libvips up as a worker has it:
+    # no operation cache (every stage really runs), one thread per image.
     size = max(s for _, s in Settings.variants)
     q = Settings.webp_quality
 
@@ -63,20 +64,35 @@ def main(path: str, runs: int) -> None:
          lambda: pyvips.Image.thumbnail(path, size, height=size, size="down", fail_on="truncated",
                                         output_profile="srgb").copy_memory()),
     ]
-    for effort in (4, 2, 1, 0):
-        rows.append((f"WebP encode {base.width}x{base.height}, effort {effort}",
-                     lambda effort=effort: base.webpsave_buffer(Q=q, keep="none", effort=effort)))
+    rows.append((f"decode to {size} as render does, but random access (whole decode in memory)",
+                 lambda: pyvips.Image.new_from_file(path, access="random", shrink=resize.jpeg_shrink_on_load(
+                     probed, size) if probed.format == "jpeg" else 1).thumbnail_image(size, height=size,
+                                                                                    size="down").copy_memory()))
+    for effort, preset in ENCODINGS:
+        rows.append((f"WebP encode {base.width}x{base.height}, effort {effort}{', preset ' + preset if preset else ''}",
+                     lambda effort=effort, preset=preset: encode(base, q, effort, preset)))
     rows.append(("thumb 400 from the decoded base + encode", lambda: output.encode(
         base.thumbnail_image(400, height=400, size="down"), "webp", OutputOptions(webp_quality=q))))
+    thumb = base.thumbnail_image(400, height=400, size="down").copy_memory()
+    rows.append(("LQIP placeholder from the 400 px thumb", lambda: placeholder.lqip_data_uri(thumb)))
+    rows.append(("dominant colour from the 400 px thumb", lambda: placeholder.dominant_colour(thumb)))
     rows.append(("whole render (publisher.imaging as it is now)",
                  lambda: imaging.render(path, probed, Settings.variants, q)))
     print(f"{path}: CPU seconds, median of {runs}, libvips concurrency {pyvips.concurrency_get()}")
     for label, fn in rows:
         print(f"  {timed(fn, runs):6.3f}  {label}")
-    for effort in (4, 2, 1, 0):
-        data = base.webpsave_buffer(Q=q, keep="none", effort=effort)
-        print(f"  effort {effort}: {len(data)} bytes, PSNR {psnr(base, pyvips.Image.new_from_buffer(data, '')):.2f} dB "
-              "against the decoded base")
+    for effort, preset in ENCODINGS:
+        data = encode(base, q, effort, preset)
+        print(f"  effort {effort}{', preset ' + preset if preset else ''}: {len(data)} bytes, "
+              f"PSNR {psnr(base, pyvips.Image.new_from_buffer(data, '')):.2f} dB against the decoded base")
+
+
+#: WebP settings compared: (effort, libwebp preset or None for libvips' default).
+ENCODINGS = ((4, None), (3, None), (2, None), (2, "photo"), (1, None), (0, None))
+
+
+def encode(image: pyvips.Image, quality: int, effort: int, preset: str | None) -> bytes:
+    return image.webpsave_buffer(Q=quality, keep="none", effort=effort, **({"preset": preset} if preset else {}))
 
 
 def psnr(reference: pyvips.Image, image: pyvips.Image) -> float:
