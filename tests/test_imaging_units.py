@@ -320,3 +320,20 @@ def test_cmyk_jpeg_with_an_embedded_profile_is_converted_through_it(tmp_path):
         got = [out.crop(box[0], 30, 40, 40)[band].avg() for band in range(3)]
         assert max(abs(g - w) for g, w in zip(got, want)) < 6, (patches[i], got, want)
     assert out.crop(30, 30, 40, 40).avg() < 30  # black stays black
+
+
+# -- how libvips runs in a worker process ----------------------------------------
+
+@pytest.mark.parametrize("environment, expected", [({}, "1 0"), ({"VIPS_CONCURRENCY": "2"}, "2 0")])
+def test_a_worker_process_runs_libvips_with_one_thread_per_image_unless_told_otherwise(environment, expected):
+    # In a fresh process, as a worker starts: the stages set libvips up when they load.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("VIPS_CONCURRENCY", "MALLOC_ARENA_MAX")}
+    code = ("import pyvips; from publisher.imaging import input; "
+            "print(pyvips.concurrency_get(), pyvips.cache_get_max())")
+    done = subprocess.run([sys.executable, "-c", code], env={**env, **environment},
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split() == expected.split()
