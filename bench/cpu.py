@@ -51,15 +51,34 @@ def _children(pid: int) -> list[int]:
     return kids + [g for k in kids for g in _children(k)]
 
 
+def _rabbitmq_server() -> list[int]:
+    """The machine's RabbitMQ node (Erlang's beam.smp running the rabbit application)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    args = f.read().split(b"\0")
+            except OSError:
+                continue
+            if args and args[0].endswith(b"beam.smp") and b"rabbit" in args:
+                pids.append(int(entry))
+    return pids
+
+
 def component_pids(stack, s3_pid: int) -> dict[str, list[int]]:
     dbname = urlsplit(stack.db_url).path.lstrip("/")
-    return {
+    components = {
         "workers": [stack.workers.pid, *_children(stack.workers.pid)],
         "listener": [stack.listener.pid],
         "postgres (this database)": _backends_of(dbname),
         "s3 server": [s3_pid, *_children(s3_pid)],
         "origin + harness": [os.getpid()],
     }
+    if stack.broker == "rabbitmq":
+        # The whole node: the test's vhost is the only busy one while the benchmark runs.
+        components["rabbitmq (the node)"] = _rabbitmq_server()
+    return components
 
 
 def snapshot(stack, s3_pid: int) -> dict:

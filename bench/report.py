@@ -68,7 +68,8 @@ def table(result: dict) -> str:
     if "throughput" in result:
         t = result["throughput"]
         s, b = t["system"], t["in_process_bound"]
-        lines.append(f"throughput, 12 MP, {t['processes']} processes x {t['threads']} threads")
+        lines.append(f"throughput, 12 MP, {t['processes']} processes x {t['threads']} threads, "
+                     f"{t.get('broker', 'postgres')} broker")
         lines.append(f"  whole system  {s['jobs']:5d} jobs in {s['seconds']:7.1f} s = {s['jobs_per_min']:6.1f} jobs/min"
                      f"  (loadavg {s['loadavg_before']} -> {s['loadavg_after']})")
         lines.append(f"  variant only  {b['images']:5d} imgs in {b['seconds']:7.1f} s = {b['jobs_per_min']:6.1f} /min"
@@ -92,7 +93,8 @@ def table(result: dict) -> str:
         lines.append("")
     if "intake" in result:
         i = result["intake"]
-        lines.append(f"intake, no-op steps, {i['jobs']} jobs inserted one per transaction "
+        broker = result.get("settings", {}).get("broker", "postgres")
+        lines.append(f"intake, no-op steps, {broker} broker, {i['jobs']} jobs inserted one per transaction "
                      f"(loadavg {i['loadavg_before']} -> {i['loadavg_after']})")
         lines.append(f"  inserted {i['insert_per_s']:.0f}/s, claimed+enqueued {i['claimed_enqueued_per_s']:.0f}/s, "
                      f"started {i['started_per_s']:.0f}/s, completed {i['completed_per_s']:.0f}/s")

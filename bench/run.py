@@ -40,6 +40,9 @@ def parse_args(argv=None):
     p.add_argument("--intake-jobs", type=int, default=2000)
     p.add_argument("--processes", type=int, default=2, help="worker processes, as the Procfile default")
     p.add_argument("--threads", type=int, default=3, help="threads per worker process (CONCURRENCY default)")
+    p.add_argument("--broker", choices=("postgres", "rabbitmq"), default="postgres",
+                   help="broker of the system parts (pickup, single, throughput, memory, intake); "
+                        "rabbitmq needs the machine's RabbitMQ at 127.0.0.1:5672")
     p.add_argument("--no-sharp", action="store_true", help="leave sharp out (no node/npm needed)")
     p.add_argument("--quick", action="store_true", help="tiny counts everywhere: checks the harness, not the machine")
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -117,7 +120,7 @@ def main(argv=None) -> dict:
 
 
 def run_system_parts(args, services, result) -> None:
-    shape = dict(processes=args.processes, threads=args.threads)
+    shape = dict(processes=args.processes, threads=args.threads, broker=args.broker)
     if {"pickup", "single", "throughput"} & set(args.parts):
         with services.system(**shape) as stack:
             if "pickup" in args.parts:

@@ -51,9 +51,11 @@ class Services:
         self._exit.close()
 
     @contextlib.contextmanager
-    def system(self, workers_module: str = "actors", processes: int = 2, threads: int = 3, **env):
-        """A fresh database with the listener and workers running; stopped afterwards."""
-        stack = Stack(self.pg, self.s3, self.origin, Path(tempfile.mkdtemp(dir=self.tmp)),
+    def system(self, workers_module: str = "actors", processes: int = 2, threads: int = 3,
+               broker: str = "postgres", **env):
+        """A fresh database (and, on RabbitMQ, a fresh vhost) with the listener and workers
+        running; stopped afterwards."""
+        stack = Stack(self.pg, self.s3, self.origin, Path(tempfile.mkdtemp(dir=self.tmp)), broker=broker,
                       **{**PRODUCTION_ENV, **env})
         try:
             stack.workers = procs.Process(
