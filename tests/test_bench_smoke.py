@@ -61,6 +61,26 @@ def test_quick_run_writes_well_formed_results(tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
+def test_quick_run_of_the_system_parts_on_rabbitmq(tmp_path):
+    from tests.prerequisites import need_rabbitmq
+
+    need_rabbitmq()
+    out = tmp_path / "results.json"
+    run = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--no-sharp", "--parts", "throughput,intake",
+                          "--broker", "rabbitmq", "--out", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=590)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "rabbitmq broker" in run.stdout
+    result = json.loads(out.read_text())
+    assert result["settings"]["broker"] == "rabbitmq" and result["throughput"]["broker"] == "rabbitmq"
+    assert result["throughput"]["system"]["jobs"] == 3 and result["intake"]["jobs"] == 20
+    # the broker's own CPU is accounted for, not lumped with other users of the machine
+    assert "rabbitmq (the node)" in result["throughput"]["system"]["cpu_s_per_job"]
+    assert "rabbitmq (the node)" in result["intake"]["cpu_ms_per_job"]
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
 def test_scale_out_quick_run_writes_well_formed_results(tmp_path):
     # `make bench-scale` with tiny counts: hosts in network namespaces with CPU budgets.
     from tests.prerequisites import need_network_namespaces
