@@ -324,7 +324,8 @@ def test_cmyk_jpeg_with_an_embedded_profile_is_converted_through_it(tmp_path):
 
 # -- how libvips runs in a worker process ----------------------------------------
 
-@pytest.mark.parametrize("environment, expected", [({}, "1 0"), ({"VIPS_CONCURRENCY": "2"}, "2 0")])
+@pytest.mark.parametrize("environment, expected", [({}, "1 0"), ({"VIPS_CONCURRENCY": "2"}, "2 0"),
+                                                    ({"VIPS_CONCURRENCY": "lots"}, "1 0")])
 def test_a_worker_process_runs_libvips_with_one_thread_per_image_unless_told_otherwise(environment, expected):
     # In a fresh process, as a worker starts: the stages set libvips up when they load.
     import os

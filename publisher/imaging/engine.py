@@ -7,6 +7,7 @@ Measured for the benchmarks issue (#5); figures and commands in BENCHMARKS.md.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import platform
 
@@ -20,19 +21,33 @@ pyvips.cache_set_max(0)
 #: CONCURRENCY threads), which keeps the cores busy already; libvips' own pool
 #: (one thread per core by default) then only adds synchronisation: one thread
 #: measured 7 % less CPU and 3 MB less RSS for a 24 MP JPEG at the same wall time
-#: (the JPEG decode and the WebP encode run sequentially anyway). libvips'
-#: VIPS_CONCURRENCY still decides when an operator sets it.
+#: (the JPEG decode and the WebP encode run sequentially anyway).
 DEFAULT_VIPS_CONCURRENCY = 1
-if not os.environ.get("VIPS_CONCURRENCY"):
-    pyvips.concurrency_set(DEFAULT_VIPS_CONCURRENCY)
 
 #: glibc malloc arenas per process. glibc gives each thread that allocates
 #: concurrently an arena of its own, and a freed image buffer stays in its arena's
 #: pages: the 1600 px WebP encode of a 12 MP photo then peaked at 68 MB instead
 #: of 63 MB. One arena measured the same throughput within noise (2 processes x
-#: 3 threads, 80 images). glibc's own MALLOC_ARENA_MAX still decides when set.
+#: 3 threads, 80 images).
 DEFAULT_MALLOC_ARENA_MAX = 1
 _M_ARENA_MAX = -8  # from glibc's malloc.h
 
-if platform.libc_ver()[0] == "glibc" and not os.environ.get("MALLOC_ARENA_MAX"):
-    ctypes.CDLL(None).mallopt(_M_ARENA_MAX, DEFAULT_MALLOC_ARENA_MAX)
+logger = logging.getLogger(__name__)
+
+
+def _operator_setting(name: str, default: int) -> int:
+    """The library's own variable when an operator set it (it may have come from a
+    .env file read after the library started, so it is applied here, not left to
+    the library), else the worker's default."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    logger.warning("%s=%r is not a positive whole number; using %s", name, raw, default)
+    return default
+
+
+pyvips.concurrency_set(_operator_setting("VIPS_CONCURRENCY", DEFAULT_VIPS_CONCURRENCY))
+if platform.libc_ver()[0] == "glibc":
+    ctypes.CDLL(None).mallopt(_M_ARENA_MAX, _operator_setting("MALLOC_ARENA_MAX", DEFAULT_MALLOC_ARENA_MAX))
