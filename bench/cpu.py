@@ -27,19 +27,30 @@ def machine_busy_s() -> float:
     return (sum(values[:8]) - idle) / TICKS
 
 
-def _backends_of(dbname: str) -> list[int]:
-    """PostgreSQL server processes serving this database (their title names it)."""
+def _processes_whose_command(matches) -> list[int]:
+    """Pids of the machine's processes whose command line (a list of bytes) `matches`."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    title = f.read()
+                    args = f.read().split(b"\0")
             except OSError:
                 continue
-            if title.startswith(b"postgres: ") and f" {dbname} ".encode() in title:
+            if matches(args):
                 pids.append(int(entry))
     return pids
+
+
+def _backends_of(dbname: str) -> list[int]:
+    """PostgreSQL server processes serving this database (their title names it)."""
+    return _processes_whose_command(lambda args: args[0].startswith(b"postgres: ") and
+                                    f" {dbname} ".encode() in b" ".join(args))
+
+
+def _rabbitmq_server() -> list[int]:
+    """The machine's RabbitMQ node (Erlang's beam.smp running the rabbit application)."""
+    return _processes_whose_command(lambda args: args[0].endswith(b"beam.smp") and b"rabbit" in args)
 
 
 def _children(pid: int) -> list[int]:
@@ -49,21 +60,6 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
     return kids + [g for k in kids for g in _children(k)]
-
-
-def _rabbitmq_server() -> list[int]:
-    """The machine's RabbitMQ node (Erlang's beam.smp running the rabbit application)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    args = f.read().split(b"\0")
-            except OSError:
-                continue
-            if args and args[0].endswith(b"beam.smp") and b"rabbit" in args:
-                pids.append(int(entry))
-    return pids
 
 
 def component_pids(stack, s3_pid: int) -> dict[str, list[int]]:
