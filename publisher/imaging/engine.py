@@ -1,5 +1,6 @@
-"""How libvips runs in this process. Imported for its effect by the stages
-that call libvips, so every worker process is configured the same way.
+"""How libvips runs in this process. Imported for its effect by input.py, which
+makes every job's first libvips call (the probe; render needs its result), so
+every worker process is configured before it decodes anything.
 
 Measured for the benchmarks issue (#5); figures and commands in BENCHMARKS.md.
 """

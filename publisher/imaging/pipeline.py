@@ -11,7 +11,7 @@ import pyvips
 
 from .. import metrics
 from ..errors import PermanentError
-from . import colour, engine, output, placeholder, resize  # noqa: F401 (engine: libvips set up)
+from . import colour, output, placeholder, resize
 from .input import Probe, open_source, truncation, vips_error
 from .options import OutputOptions, Recipe, ResizeOptions
 
