@@ -51,29 +51,27 @@ def main(path: str, runs: int) -> None:
 
     probed = imaging.probe(path, Settings.max_source_pixels)
     fallback = "cmyk" if probed.interpretation == "cmyk" else "srgb"
+    shrink = resize.jpeg_shrink_on_load(probed, size) if probed.format == "jpeg" else 1
     base = decode().copy_memory()
+    thumb = base.thumbnail_image(400, height=400, size="down").copy_memory()
     rows = [
         ("probe (header only)", lambda: imaging.probe(path, Settings.max_source_pixels)),
-        (f"decode to {size} as render does (libjpeg shrink "
-         f"{resize.jpeg_shrink_on_load(probed, size) if probed.format == 'jpeg' else 1})",
-         lambda: decode().copy_memory()),
+        (f"decode to {size} as render does (libjpeg shrink {shrink})", lambda: decode().copy_memory()),
         (f"decode to {size} with libvips thumbnail alone, sRGB fallback profile (before)",
          lambda: pyvips.Image.thumbnail(path, size, height=size, size="down", fail_on="truncated",
                                         input_profile=fallback, output_profile="srgb").copy_memory()),
         (f"decode to {size} with libvips thumbnail alone, output profile only (slower!)",
          lambda: pyvips.Image.thumbnail(path, size, height=size, size="down", fail_on="truncated",
                                         output_profile="srgb").copy_memory()),
+        (f"decode to {size} as render does, but random access (whole decode in memory)",
+         lambda: pyvips.Image.new_from_file(path, access="random", shrink=shrink)
+         .thumbnail_image(size, height=size, size="down").copy_memory()),
     ]
-    rows.append((f"decode to {size} as render does, but random access (whole decode in memory)",
-                 lambda: pyvips.Image.new_from_file(path, access="random", shrink=resize.jpeg_shrink_on_load(
-                     probed, size) if probed.format == "jpeg" else 1).thumbnail_image(size, height=size,
-                                                                                    size="down").copy_memory()))
     for effort, preset in ENCODINGS:
-        rows.append((f"WebP encode {base.width}x{base.height}, effort {effort}{', preset ' + preset if preset else ''}",
+        rows.append((f"WebP encode {base.width}x{base.height}, {encoding(effort, preset)}",
                      lambda effort=effort, preset=preset: encode(base, q, effort, preset)))
     rows.append(("thumb 400 from the decoded base + encode", lambda: output.encode(
         base.thumbnail_image(400, height=400, size="down"), "webp", OutputOptions(webp_quality=q))))
-    thumb = base.thumbnail_image(400, height=400, size="down").copy_memory()
     rows.append(("LQIP placeholder from the 400 px thumb", lambda: placeholder.lqip_data_uri(thumb)))
     rows.append(("dominant colour from the 400 px thumb", lambda: placeholder.dominant_colour(thumb)))
     rows.append(("whole render (publisher.imaging as it is now)",
@@ -83,12 +81,16 @@ def main(path: str, runs: int) -> None:
         print(f"  {timed(fn, runs):6.3f}  {label}")
     for effort, preset in ENCODINGS:
         data = encode(base, q, effort, preset)
-        print(f"  effort {effort}{', preset ' + preset if preset else ''}: {len(data)} bytes, "
+        print(f"  {encoding(effort, preset)}: {len(data)} bytes, "
               f"PSNR {psnr(base, pyvips.Image.new_from_buffer(data, '')):.2f} dB against the decoded base")
 
 
 #: WebP settings compared: (effort, libwebp preset or None for libvips' default).
 ENCODINGS = ((4, None), (3, None), (2, None), (2, "photo"), (1, None), (0, None))
+
+
+def encoding(effort: int, preset: str | None) -> str:
+    return f"effort {effort}" + (f", preset {preset}" if preset else "")
 
 
 def encode(image: pyvips.Image, quality: int, effort: int, preset: str | None) -> bytes:

@@ -43,6 +43,8 @@ def table(result: dict) -> str:
              f"commit {result['machine']['git_commit']}",
              f"command: {result['command']}", f"loadavg start {result['loadavg_start']}, end {result['loadavg_end']}",
              ""]
+    # Runs before the --broker option were all on PostgreSQL.
+    broker = result.get("settings", {}).get("broker", "postgres")
     for label, r in result.get("variant_cost", {}).items():
         lines.append(f"variant cost, {label} ({r['runs']} runs, medians; loadavg {r['loadavg']})")
         lines.append(f"  {'':8} {'work CPU s':>10} {'proc CPU s':>10} {'peak RSS MB':>11} {'RSS growth MB':>13}")
@@ -68,8 +70,7 @@ def table(result: dict) -> str:
     if "throughput" in result:
         t = result["throughput"]
         s, b = t["system"], t["in_process_bound"]
-        lines.append(f"throughput, 12 MP, {t['processes']} processes x {t['threads']} threads, "
-                     f"{t.get('broker', 'postgres')} broker")
+        lines.append(f"throughput, 12 MP, {t['processes']} processes x {t['threads']} threads, {broker} broker")
         lines.append(f"  whole system  {s['jobs']:5d} jobs in {s['seconds']:7.1f} s = {s['jobs_per_min']:6.1f} jobs/min"
                      f"  (loadavg {s['loadavg_before']} -> {s['loadavg_after']})")
         lines.append(f"  variant only  {b['images']:5d} imgs in {b['seconds']:7.1f} s = {b['jobs_per_min']:6.1f} /min"
@@ -93,7 +94,6 @@ def table(result: dict) -> str:
         lines.append("")
     if "intake" in result:
         i = result["intake"]
-        broker = result.get("settings", {}).get("broker", "postgres")
         lines.append(f"intake, no-op steps, {broker} broker, {i['jobs']} jobs inserted one per transaction "
                      f"(loadavg {i['loadavg_before']} -> {i['loadavg_after']})")
         lines.append(f"  inserted {i['insert_per_s']:.0f}/s, claimed+enqueued {i['claimed_enqueued_per_s']:.0f}/s, "
