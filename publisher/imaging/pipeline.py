@@ -84,7 +84,9 @@ def _render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
                     image = resize.first_variant(source, size, colour.conversion_options(probed.interpretation))
                     base = image = colour.to_srgb8(image).copy_memory()
             else:
-                image = resize.smaller_variant(base, (probed.width, probed.height), size)
+                # In memory: the placeholder and the dominant colour read the smallest
+                # variant again, and would otherwise redo its resize twice more.
+                image = resize.smaller_variant(base, (probed.width, probed.height), size).copy_memory()
             for fmt in recipe.output.formats:
                 if source.frames > 1 and not output.can_animate(fmt):
                     continue
