@@ -84,6 +84,8 @@ def table(result: dict) -> str:
         lines.append(f"  in CPU terms: bound/system {t['cpu_bound_over_system']:.2f}, "
                      f"bound/workers alone {t['cpu_bound_over_workers']:.2f}")
         lines.append("")
+    if "floor" in result:
+        lines += floor_lines(result["floor"], result.get("throughput"), broker)
     if "memory" in result:
         m = result["memory"]
         lines.append(f"worker memory (VmHWM of each worker process; baseline VmRSS {m['baseline_rss_mb']:.0f} MB)")
@@ -105,4 +107,25 @@ def table(result: dict) -> str:
         for t in result["targets"]:
             lines.append(f"  {'MET ' if t['met'] else 'MISS'}  {t['target']:32} {t['measured']:>9} {t['unit']:2} "
                          f"{t['rule']} {t['limit']}")
+        if "floor" in result:
+            lines.append(f"  (the most system/bound can reach on this machine: "
+                         f"{result['floor']['ceiling_system_over_bound']:.2f}, see floor above)")
     return "\n".join(lines)
+
+
+def floor_lines(f: dict, throughput: dict | None, broker: str) -> list[str]:
+    lines = [f"floor: the contract's work without images (bench/floor_actors.py), 12 MP, {broker} broker",
+             f"  {f['jobs']:5d} jobs in {f['seconds']:7.1f} s = {f['jobs_per_min']:6.1f} jobs/min"
+             f"  (loadavg {f['loadavg_before']} -> {f['loadavg_after']})",
+             "  CPU s per job by component:"]
+    lines += [f"    {value:7.3f}  {name}" for name, value in f["cpu_s_per_job"].items()]
+    lines.append(f"  floor {f['floor_cpu_s_per_job']:.3f} CPU s per job (other users left out) against the image "
+                 f"work's {f['image_cpu_s_per_job']:.3f}: system/bound can reach at most "
+                 f"{f['ceiling_system_over_bound']:.2f} here")
+    if throughput:
+        ours = sum(v for k, v in throughput["system"]["cpu_s_per_job"].items() if k != "other users of the machine")
+        beyond = ours - f["image_cpu_s_per_job"] - f["floor_cpu_s_per_job"]
+        lines.append(f"  the system above spent {ours:.3f} CPU s per job: image work + floor + {beyond:.3f} of its own "
+                     "(staging for hand-off between hosts, probes, checks, clean-up)")
+    lines.append("")
+    return lines

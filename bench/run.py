@@ -20,7 +20,7 @@ from pathlib import Path
 from . import inputs, report
 from .system import loadavg
 
-PARTS = ("variant", "pickup", "single", "throughput", "memory", "intake")
+PARTS = ("variant", "pickup", "single", "throughput", "floor", "memory", "intake")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 #: Keys the origin serves the bench inputs under.
@@ -36,6 +36,8 @@ def parse_args(argv=None):
     p.add_argument("--single-jobs", type=int, default=5, help="12 MP jobs one at a time: INSERT to completed")
     p.add_argument("--throughput-jobs", type=int, default=500)
     p.add_argument("--bound-images", type=int, default=None, help="in-process bound images (default: as many as jobs)")
+    p.add_argument("--floor-jobs", type=int, default=500,
+                   help="jobs of the floor burst (the contract's work without images, bench/floor.py)")
     p.add_argument("--memory-burst", type=int, default=12, help="24 MP jobs in the memory burst")
     p.add_argument("--intake-jobs", type=int, default=2000)
     p.add_argument("--processes", type=int, default=2, help="worker processes, as the Procfile default")
@@ -53,7 +55,7 @@ def parse_args(argv=None):
         p.error(f"unknown parts: {', '.join(sorted(unknown))}")
     if args.quick:
         args.runs, args.pickup_jobs, args.single_jobs = 1, 3, 1
-        args.throughput_jobs, args.memory_burst, args.intake_jobs = 3, 2, 20
+        args.throughput_jobs, args.memory_burst, args.intake_jobs, args.floor_jobs = 3, 2, 20, 3
     if args.bound_images is None:
         args.bound_images = args.throughput_jobs
     return args
@@ -149,6 +151,16 @@ def run_system_parts(args, services, result) -> None:
                 ours = {k: v for k, v in system["cpu_s_per_job"].items() if k != "other users of the machine"}
                 result["throughput"]["cpu_bound_over_system"] = bound["cpu_s_per_image"] / sum(ours.values())
                 result["throughput"]["cpu_bound_over_workers"] = bound["cpu_s_per_image"] / ours["workers"]
+    if "floor" in args.parts:
+        from .floor import floor
+        from .throughput import in_process_bound
+
+        bound = result.get("throughput", {}).get("in_process_bound")
+        if bound is None:  # the floor run alone: the image work's CPU from a shorter bound
+            print(f"floor: in-process bound, {min(args.bound_images, 120)} images ...", flush=True)
+            bound = in_process_bound(inputs.photo(12), min(args.bound_images, 120), args.processes, args.threads)
+        print(f"floor: burst of {args.floor_jobs} 12 MP jobs, no image work ...", flush=True)
+        result["floor"] = floor(services, shape, inputs.photo(12), KEY_12MP, args.floor_jobs, bound["cpu_s_per_image"])
     if "memory" in args.parts:
         from .memory import worker_memory
 

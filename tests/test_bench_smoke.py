@@ -12,7 +12,7 @@ import pytest
 from bench import stats
 from devstack.procs import ROOT
 
-PARTS = ("variant_cost", "pickup", "single_12mp", "throughput", "memory", "intake")
+PARTS = ("variant_cost", "pickup", "single_12mp", "throughput", "floor", "memory", "intake")
 
 
 def numbers(tree):
@@ -51,6 +51,12 @@ def test_quick_run_writes_well_formed_results(tmp_path):
     assert result["pickup"]["n"] == 3 and result["pickup"]["p50_ms"] <= result["pickup"]["p99_ms"]
     assert result["single_12mp"]["n"] == 1
     assert result["throughput"]["system"]["jobs"] == 3 and result["throughput"]["in_process_bound"]["images"] == 3
+    floor = result["floor"]
+    assert floor["jobs"] == 3 and set(floor["variant_bytes"]) == {"thumb", "display"}
+    # the floor's image work is the bound's, and its ceiling is computed from the two
+    assert floor["image_cpu_s_per_job"] == result["throughput"]["in_process_bound"]["cpu_s_per_image"]
+    assert 0 < floor["ceiling_system_over_bound"] < 1
+    assert "the most system/bound can reach on this machine" in run.stdout
     assert result["memory"]["single"]["image"] == "photo-100mp.jpg"
     assert len(result["memory"]["single"]["per_process"]) == 2  # both worker processes were read
     assert result["intake"]["jobs"] == 20
@@ -66,7 +72,7 @@ def test_quick_run_of_the_system_parts_on_rabbitmq(tmp_path):
 
     need_rabbitmq()
     out = tmp_path / "results.json"
-    run = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--no-sharp", "--parts", "throughput,intake",
+    run = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--no-sharp", "--parts", "throughput,floor,intake",
                           "--broker", "rabbitmq", "--out", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=590)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -77,6 +83,7 @@ def test_quick_run_of_the_system_parts_on_rabbitmq(tmp_path):
     # the broker's own CPU is accounted for, not lumped with other users of the machine
     assert "rabbitmq (the node)" in result["throughput"]["system"]["cpu_s_per_job"]
     assert "rabbitmq (the node)" in result["intake"]["cpu_ms_per_job"]
+    assert "rabbitmq (the node)" in result["floor"]["cpu_s_per_job"] and result["floor"]["jobs"] == 3
 
 
 @pytest.mark.e2e

@@ -1,0 +1,60 @@
+"""Actors named like the real steps (fetch, variant, upload) that do what any
+implementation of the contract must do besides the image work, and nothing else:
+
+- fetch downloads the original from RAID with the production client (all its bytes);
+- variant makes no image: it reads the bytes the real step makes for this photo
+  (rendered beforehand by the harness into BENCH_FLOOR_VARIANTS) and puts them in
+  the bucket under their final keys: no staging hop, no checks;
+- upload records the published variants and completes the job.
+
+The job lifecycle (claims, step transactions, three broker messages) is the real
+one. A burst on these workers measures the floor under the system's overhead on
+this machine; `bench/floor.py` sets it against the image work.
+
+    BENCH_FLOOR_VARIANTS=DIR dramatiq bench.floor_actors --processes 2 --threads 3
+
+Benchmark-only; production code has no hook for it.
+"""
+
+import os
+from pathlib import Path
+
+import dramatiq
+
+from publisher import queries
+from publisher.broker import QUEUE, setup_broker
+from publisher.runtime import worker_runtime
+from publisher.storage import IMMUTABLE
+
+broker = setup_broker(worker_runtime(), worker_runtime)
+VARIANTS = Path(os.environ.get("BENCH_FLOOR_VARIANTS", "."))
+
+
+# Same queue and priorities as actors/.
+@dramatiq.actor(queue_name=QUEUE, priority=20)
+def fetch(job_id: int, token: str) -> dict:
+    rt = worker_runtime()
+    job = rt.load_job(job_id, token)
+    path = os.path.join(rt.job_dir(job_id), "source")
+    size = rt.origin.download(job["raid_key"], path)
+    os.unlink(path)
+    return {"source": {"bytes": size, "width": 0, "height": 0}}
+
+
+@dramatiq.actor(queue_name=QUEUE, priority=10)
+def variant(job_id: int, token: str) -> dict:
+    rt = worker_runtime()
+    published = {}
+    for path in sorted(VARIANTS.glob("*.webp")):
+        key = f"{rt.settings.object_prefix}floor/{job_id}/{path.name}"
+        rt.storage.put_bytes(key, path.read_bytes(), "image/webp", IMMUTABLE)
+        published[path.stem] = {"key": key, "url": rt.storage.url(key)}
+    return {"variants": published}
+
+
+@dramatiq.actor(queue_name=QUEUE, priority=0)
+def upload(job_id: int, token: str) -> None:
+    rt = worker_runtime()
+    job = rt.load_job(job_id, token)
+    with rt.db.transaction() as cur:
+        queries.finalize(cur, job_id, token, job["artifacts"]["variants"], 0, 0)
