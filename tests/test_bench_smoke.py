@@ -114,3 +114,16 @@ def test_percentile_is_nearest_rank():
     assert stats.percentile(values, 99) == 198
     assert stats.percentile(values, 100) == 200
     assert stats.percentile([7], 99) == 7
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(300)
+def test_s3_costs_prices_every_request_a_job_makes():
+    run = subprocess.run([sys.executable, "-m", "bench.s3_costs", "2"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=280)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = [line.split()[-6:] for line in run.stdout.splitlines() if " client " in line]
+    assert len(rows) == 7, run.stdout
+    for row in rows:  # each request ran and was priced
+        assert row[0::2] == ["server", "client", "wall"], row
+        assert all(float(x) >= 0 for x in row[1::2]), row
