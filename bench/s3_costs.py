@@ -6,13 +6,12 @@ the system benchmarks) and in the client (publisher.storage, as the workers use 
 A job of the real pipeline stages its original (one PUT of the whole file), stages
 its variants (PUT), and the upload step checks, reads and publishes each variant
 (HEAD, GET, PUT, HEAD) and removes the staging area (LIST + DELETE); the floor
-(bench/floor_actors.py) makes only the final PUTs. Prints CPU ms per request,
-medians are not needed: each figure is the total over N requests divided by N.
+(bench/floor_actors.py) makes only the final PUTs. Prints CPU ms per request:
+the CPU of N requests in a row divided by N (N = 60 by default).
 """
 
 from __future__ import annotations
 
-import io
 import os
 import resource
 import sys
