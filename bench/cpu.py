@@ -83,6 +83,15 @@ def snapshot(stack, s3_pid: int) -> dict:
             "machine": machine_busy_s()}
 
 
+#: The component that is not the system under test: everything else the machine ran.
+OTHERS = "other users of the machine"
+
+
+def system_total(per_component: dict) -> float:
+    """The system under test's share of a per-component figure (other users left out)."""
+    return sum(value for name, value in per_component.items() if name != OTHERS)
+
+
 def spent(before: dict, after: dict) -> dict:
     """CPU seconds per component between two snapshots, and what the rest of the machine used."""
     out = {}
@@ -90,5 +99,5 @@ def spent(before: dict, after: dict) -> dict:
         old = before["components"].get(name, {})
         out[name] = sum(cpu - old.get(pid, 0.0) for pid, cpu in pids.items())
     ours = sum(out.values())
-    out["other users of the machine"] = max(0.0, after["machine"] - before["machine"] - ours)
+    out[OTHERS] = max(0.0, after["machine"] - before["machine"] - ours)
     return out

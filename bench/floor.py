@@ -19,9 +19,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from .cpu import system_total
 from .throughput import burst
-
-OTHERS = "other users of the machine"
 
 
 def prerender(photo: Path, out_dir: Path) -> dict[str, int]:
@@ -44,7 +43,7 @@ def floor(services, shape: dict, photo: Path, raid_key: str, n: int, image_cpu_s
         sizes = prerender(photo, Path(variants))
         with services.system(workers_module="bench.floor_actors", BENCH_FLOOR_VARIANTS=variants, **shape) as stack:
             result = burst(stack, services.s3.process.pid, raid_key, n)
-    floor_cpu = sum(v for k, v in result["cpu_s_per_job"].items() if k != OTHERS)
+    floor_cpu = system_total(result["cpu_s_per_job"])
     return {**result, "variant_bytes": sizes, "image_cpu_s_per_job": image_cpu_s_per_job,
             "floor_cpu_s_per_job": floor_cpu,
             "ceiling_system_over_bound": image_cpu_s_per_job / (image_cpu_s_per_job + floor_cpu)}

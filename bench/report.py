@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .cpu import system_total
+
 # Targets of issue #5.
 TARGET_CPU_VS_SHARP = 0.6
 TARGET_RSS_VS_PILLOW = 1 / 3
@@ -123,7 +125,7 @@ def floor_lines(f: dict, throughput: dict | None, broker: str) -> list[str]:
                  f"work's {f['image_cpu_s_per_job']:.3f}: system/bound can reach at most "
                  f"{f['ceiling_system_over_bound']:.2f} here")
     if throughput:
-        ours = sum(v for k, v in throughput["system"]["cpu_s_per_job"].items() if k != "other users of the machine")
+        ours = system_total(throughput["system"]["cpu_s_per_job"])
         beyond = ours - f["image_cpu_s_per_job"] - f["floor_cpu_s_per_job"]
         lines.append(f"  the system above spent {ours:.3f} CPU s per job: image work + floor + {beyond:.3f} of its own "
                      "(staging for hand-off between hosts, probes, checks, clean-up)")

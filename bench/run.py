@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from . import inputs, report
+from .cpu import system_total
 from .system import loadavg
 
 PARTS = ("variant", "pickup", "single", "throughput", "floor", "memory", "intake")
@@ -150,9 +151,9 @@ def run_system_parts(args, services, result) -> None:
                     "overhead_pct": (1 - system["jobs_per_min"] / bound["jobs_per_min"]) * 100}
                 # The same comparison in CPU seconds per job: what other users of a
                 # shared machine took does not enter it.
-                ours = {k: v for k, v in system["cpu_s_per_job"].items() if k != "other users of the machine"}
-                result["throughput"]["cpu_bound_over_system"] = bound["cpu_s_per_image"] / sum(ours.values())
-                result["throughput"]["cpu_bound_over_workers"] = bound["cpu_s_per_image"] / ours["workers"]
+                per_job = system["cpu_s_per_job"]
+                result["throughput"]["cpu_bound_over_system"] = bound["cpu_s_per_image"] / system_total(per_job)
+                result["throughput"]["cpu_bound_over_workers"] = bound["cpu_s_per_image"] / per_job["workers"]
     if "floor" in args.parts:
         from .floor import floor
         from .throughput import in_process_bound
