@@ -27,7 +27,9 @@ from publisher.runtime import worker_runtime
 from publisher.storage import IMMUTABLE
 
 broker = setup_broker(worker_runtime(), worker_runtime)
-VARIANTS = Path(os.environ.get("BENCH_FLOOR_VARIANTS", "."))
+#: name -> bytes, read once at start: a real variant step has them in memory, not on disk.
+VARIANTS = {path.name: path.read_bytes()
+            for path in sorted(Path(os.environ.get("BENCH_FLOOR_VARIANTS", ".")).glob("*.webp"))}
 
 
 # Same queue and priorities as actors/.
@@ -45,10 +47,10 @@ def fetch(job_id: int, token: str) -> dict:
 def variant(job_id: int, token: str) -> dict:
     rt = worker_runtime()
     published = {}
-    for path in sorted(VARIANTS.glob("*.webp")):
-        key = f"{rt.settings.object_prefix}floor/{job_id}/{path.name}"
-        rt.storage.put_bytes(key, path.read_bytes(), "image/webp", IMMUTABLE)
-        published[path.stem] = {"key": key, "url": rt.storage.url(key)}
+    for filename, data in VARIANTS.items():
+        key = f"{rt.settings.object_prefix}floor/{job_id}/{filename}"
+        rt.storage.put_bytes(key, data, "image/webp", IMMUTABLE)
+        published[filename.removesuffix(".webp")] = {"key": key, "url": rt.storage.url(key)}
     return {"variants": published}
 
 

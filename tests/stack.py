@@ -61,6 +61,8 @@ class Stack:
         self.listener = None
         #: Every process started, so that stop() ends them all (also when a test starts two).
         self.processes: list[procs.Process] = []
+        #: Processes a harness started on its own (the fault suite's workers); stop() ends them too.
+        self.extra_processes: list[procs.Process] = []
 
     # -- processes ------------------------------------------------------
     def start_workers(self, processes: int = 2, threads: int = 3):
@@ -75,9 +77,8 @@ class Stack:
         return self.listener
 
     def stop(self):
-        # Listeners stop before the workers they feed; a harness may also have set
-        # .workers itself or kept its own in .extra_processes.
-        for p in [*reversed(self.processes), self.listener, self.workers, *getattr(self, "extra_processes", [])]:
+        # Listeners stop before the workers they feed; a harness may also have set .workers itself.
+        for p in [*reversed(self.processes), self.listener, self.workers, *self.extra_processes]:
             if p is not None and p.running():
                 p.stop()
         self.pg.drop_database(self.db_url)

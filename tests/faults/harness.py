@@ -163,7 +163,7 @@ def start_workers(stack, processes: int = 2, threads: int = 3, shutdown_timeout_
     args = [str(procs.BIN / "dramatiq"), *modules, "--processes", str(processes), "--threads", str(threads),
             "--worker-shutdown-timeout", str(shutdown_timeout_ms)]
     proc = procs.Process("workers", args, stack.env, stack.tmp / f"workers-{uuid.uuid4().hex[:6]}.log")
-    stack.extra_processes = getattr(stack, "extra_processes", []) + [proc]
+    stack.extra_processes.append(proc)
     return proc
 
 
@@ -205,7 +205,7 @@ class Supervisor:
 
 
 def stop_all(stack) -> None:
-    for proc in getattr(stack, "extra_processes", []):
+    for proc in stack.extra_processes:
         if proc.running():
             proc.stop()
 
