@@ -1,39 +1,36 @@
-"""Step 2: decode the original once and stage every variant, in every format, for upload."""
+"""Step 2: decode the original once and write every variant, in every format,
+beside it in the attempt's scratch folder (same host as the fetch)."""
 
 import os
 
 import dramatiq
 
 from publisher import imaging
-from publisher.broker import queue_for
 from publisher.errors import PermanentError
+from publisher.locality import QUEUE
 from publisher.runtime import worker_runtime
 
 
-@dramatiq.actor(queue_name=queue_for("variant"), priority=10, throws=(PermanentError,))
+@dramatiq.actor(queue_name=QUEUE, priority=10, throws=(PermanentError,))
 def variant(job_id: int, token: str) -> dict:
     rt = worker_runtime()
     job = rt.load_job(job_id, token)
-    source = job["artifacts"]["source"]
-    path = os.path.join(rt.job_dir(job_id), "source")
-    # Same host as the fetch: the file is still here. Another host: take the staged copy.
-    if not (os.path.exists(path) and os.path.getsize(path) == source["bytes"]):
-        rt.storage.get_file(source["key"], path)
+    source = rt.scratch.path(job_id, token, job["artifacts"]["source"]["file"])
     recipe = imaging.Recipe.from_settings(rt.settings)
-    probed = imaging.probe(path, rt.settings.max_source_pixels)
-    rendition = imaging.render(path, probed, recipe)
-    staged: dict[str, dict[str, dict]] = {}  # name -> format -> staged object
+    probed = imaging.probe(source, rt.settings.max_source_pixels)
+    rendition = imaging.render(source, probed, recipe)
+    written: dict[str, dict[str, dict]] = {}  # name -> format -> file
     for v in rendition.variants:
-        key = rt.storage.staging_key(job_id, f"{token}/{v.name}.{v.extension}")  # per attempt: a late older attempt cannot overwrite it
-        rt.storage.put_bytes(key, v.data, v.content_type)
-        staged.setdefault(v.name, {})[v.format] = {
-            "staged_key": key, "width": v.width, "height": v.height, "bytes": len(v.data),
-            "sha256": v.sha256, "content_type": v.content_type, "extension": v.extension,
-            "frames": v.frames,
+        name = f"{v.name}.{v.format}"
+        with open(rt.scratch.path(job_id, token, name), "wb") as out:
+            out.write(v.data)
+        written.setdefault(v.name, {})[v.format] = {
+            "file": name, "width": v.width, "height": v.height, "bytes": len(v.data),
+            "sha256": v.sha256, "content_type": v.content_type, "frames": v.frames,
         }
-    os.unlink(path)
+    os.unlink(source)  # the variants are all the upload needs
     return {
-        "variants": staged,
+        "variants": written,
         "imaging": {"recipe": imaging.recipe_version(recipe), "placeholder": rendition.placeholder,
                     "dominant_color": rendition.dominant_color, "frames": rendition.frames},
     }

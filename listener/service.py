@@ -4,7 +4,10 @@ NOTIFY is not durable, so the listener also sweeps for pending jobs when it
 starts, after every reconnect, and every WORKER_POLL_INTERVAL ms. Claiming
 uses FOR UPDATE SKIP LOCKED inside the transaction that enqueues, so two
 listeners never enqueue one job twice, and a crash mid-way leaves the job
-pending. Its other duties each run on their own interval.
+pending. It claims only as many jobs as the live workers can start soon
+(QUEUED_JOBS_PER_THREAD per worker thread): a burst waits as `pending`, where
+waiting charges nothing, and each job that starts (a NOTIFY) lets another in.
+Its other duties each run on their own interval.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from datetime import timedelta
 from publisher import db as dbmod
 from publisher import pgbroker, queries, runtime
 from publisher.broker import uses_postgres_broker
-from publisher.lifecycle import enqueue_job
+from publisher.lifecycle import send_first_step
 from publisher.logs import job_fields, short_error
 
 logger = logging.getLogger("publisher.listener")
@@ -62,12 +65,18 @@ class Listener:
 
     # -- duties ---------------------------------------------------------
     def enqueue_pending(self) -> int:
-        return self._claim_and_enqueue(queries.claim_pending, "enqueued")
+        settings = self.rt.settings
+        alive = timedelta(seconds=settings.job_lease_seconds)
+        return self._claim_and_enqueue(
+            lambda cur, limit: queries.claim_pending(cur, limit, settings.queued_jobs_per_thread, alive),
+            "enqueued")
 
     def rescue_expired(self) -> int:
-        handoff = timedelta(seconds=self.rt.settings.job_handoff_seconds)
-        return self._claim_and_enqueue(lambda cur, limit: queries.rescue_expired(cur, limit, handoff),
-                                       "rescued (lease expired or message lost)")
+        settings = self.rt.settings
+        alive = timedelta(seconds=settings.job_lease_seconds)
+        handoff = timedelta(seconds=settings.job_handoff_seconds)
+        return self._claim_and_enqueue(lambda cur, limit: queries.rescue(cur, limit, alive, handoff),
+                                       "rescued (step lost its lease, host lost, or message lost)")
 
     def _claim_and_enqueue(self, claim, verb: str) -> int:
         total = 0
@@ -78,7 +87,7 @@ class Listener:
                 for job in jobs:
                     # Enqueued before the claim commits: if this fails, the
                     # claim rolls back and the messages sent so far are stale.
-                    enqueue_job(self.broker, job["job_id"], job["token"], job["stage"])
+                    send_first_step(self.broker, job["job_id"], job["token"], self.rt.settings)
             for job in jobs:
                 logger.info("job=%s file=%s %s from stage %s", job["job_id"], files.get(job["job_id"]), verb,
                             job["stage"], extra=job_fields(job["job_id"], files.get(job["job_id"]), job["stage"],

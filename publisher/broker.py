@@ -1,5 +1,8 @@
 """The Dramatiq broker the listener and the workers share, with its middleware.
 
+Steps travel on the shared queue (first steps) and each worker host's own queue
+(later steps): publisher/locality.py.
+
 The one place where the broker is chosen: RabbitMQ when BROKER_URL is set
 (publisher/rabbitbroker.py), otherwise PostgreSQL (publisher/pgbroker.py).
 """
@@ -14,38 +17,27 @@ from dramatiq.middleware import AgeLimit, Callbacks, Middleware, Pipelines, Retr
 
 from . import pgbroker
 from .lifecycle import JobLifecycle
+from .locality import QUEUE, HostQueue
 from .metrics import WorkerPrometheus
 from .opsconfig import ops_settings_or_exit
 from .stored_tracebacks import RedactStoredTracebacks
 from .worker_health import WorkerHealth
 
-#: The queue job steps travel on unless STAGE_QUEUES names another; step
-#: priority keeps started jobs moving first.
-QUEUE = "publish"
-
 logger = logging.getLogger("publisher.broker")
 
-
-def queue_for(stage: str) -> str:
-    """The queue a step's actor is declared on: STAGE_QUEUES, else QUEUE.
-
-    Workers started with `dramatiq actors --queues NAME ...` take only those
-    steps, e.g. variants on the hosts with the most CPU.
-    """
-    from .runtime import worker_runtime
-
-    return dict(worker_runtime().settings.stage_queues).get(stage, QUEUE)
+#: Queues each worker process consumes: the shared one and its host's.
+QUEUES_PER_WORKER = 2
 
 
 class QueueCheck(Middleware):
     """Says so when `dramatiq actors --queues ...` names a queue that no step travels on
-    (a typo, or STAGE_QUEUES not set the same on every host): such a worker would idle silently."""
+    (a typo): such a worker would idle silently."""
 
     def after_worker_boot(self, broker, worker):
         declared = {q_name(name) for name in broker.get_declared_queues()}  # without the .DQ delay queues
         unknown = set(worker.consumer_whitelist or ()) - declared
         if unknown:
-            logger.error("--queues names %s, on which no step travels (steps use %s; see STAGE_QUEUES)",
+            logger.error("--queues names %s, on which no step travels (steps use %s)",
                          ", ".join(sorted(unknown)), ", ".join(sorted(declared)))
 
 
@@ -57,6 +49,7 @@ def uses_postgres_broker(broker: dramatiq.Broker) -> bool:
 def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
     settings = runtime.settings
     ops = ops_settings_or_exit()
+    lifecycle = JobLifecycle(runtime_factory)
     middleware = [
         # Dramatiq's defaults; Prometheus with our host, port and directory (publisher/metrics.py).
         WorkerPrometheus(ops),
@@ -71,23 +64,25 @@ def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
             max_backoff=settings.retry_max_backoff_ms,
         ),
         # /healthz and /readyz of each worker process (publisher/worker_health.py).
-        WorkerHealth(ops, runtime_factory),
+        WorkerHealth(ops, runtime_factory, stuck_step=lifecycle.stuck_step),
         # Retries stores tracebacks in broker messages: no secret may reach them.
         RedactStoredTracebacks(runtime_factory),
+        # Each worker process consumes its host's queue too (publisher/locality.py).
+        HostQueue(settings.worker_host_id),
         # Warns about `--queues` naming a queue no step travels on.
         QueueCheck(),
         # Last in the list, so its after-hooks run first: it decides, Retries acts.
-        JobLifecycle(runtime_factory),
+        lifecycle,
     ]
     if settings.broker_url:
         from . import rabbitbroker  # imports pika, which the Postgres broker does not need
 
-        broker = rabbitbroker.make_broker(settings.broker_url, middleware=middleware)
+        broker = rabbitbroker.make_broker(settings.broker_url, middleware=middleware,
+                                          host_queue_expiry_ms=settings.worker_host_expiry_seconds * 1000)
         logger.info("steps travel on RabbitMQ at %s", rabbitbroker.describe(settings.broker_url))
     else:
-        queues = len({QUEUE, *(queue for _, queue in settings.stage_queues)})
         broker = pgbroker.make_broker(
-            settings.database_url, queues=queues, threads=settings.concurrency, middleware=middleware
+            settings.database_url, queues=QUEUES_PER_WORKER, threads=settings.concurrency, middleware=middleware
         )
         logger.debug("steps travel on PostgreSQL (dramatiq-pg)")
     dramatiq.set_broker(broker)

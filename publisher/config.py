@@ -7,8 +7,9 @@ Every problem is reported in one message, without a traceback.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import re
+import socket
+import sys
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from environs import Env, EnvValidationError
@@ -70,26 +71,33 @@ class Settings:
     avif_quality: int = imaging.DEFAULT_AVIF_QUALITY
     #: Animations with more frames are published as their first frame.
     max_animation_frames: int = imaging.DEFAULT_MAX_ANIMATION_FRAMES
-    #: A processing step with no heartbeat for this many seconds is presumed dead.
+    #: A processing step with no heartbeat for this many seconds is presumed dead,
+    #: and so is a worker host none of whose processes has beaten for as long.
     job_lease_seconds: int = 60
-    #: How long the next step of a job may wait in the queue before it is presumed lost.
+    #: How long a job's message may wait untouched in a queue before it is presumed lost
+    #: (the job is handed out again; no retry is charged).
     job_handoff_seconds: int = 900
+    #: The most a step may run (Dramatiq's time limit); past it and JOB_LEASE_SECONDS more,
+    #: its lease is no longer renewed and the job is rescued.
+    step_time_limit_seconds: int = 1800
+    #: The listener keeps at most this many claimed-but-not-started jobs per live worker thread.
+    queued_jobs_per_thread: int = 2
+    #: This worker host's name: the steps of a job run on the host that fetched it.
+    worker_host_id: str = ""
+    #: A worker host silent this long is gone for good: its queue and heartbeat rows are removed.
+    worker_host_expiry_seconds: int = 86400
     #: First and largest wait between retries of a failed step, in milliseconds.
     retry_min_backoff_ms: int = 5000
     retry_max_backoff_ms: int = 600_000
     #: Origin timeouts in seconds: to connect, and between two received bytes.
     origin_connect_timeout: float = 5.0
     origin_read_timeout: float = 60.0
-    #: Where the worker keeps files while it works on them.
+    #: Where the worker keeps a job's files while its steps run (one directory per attempt).
     scratch_dir: str = ""
-    #: Bucket prefix of the files the steps hand each other; removed when a job ends.
-    staging_prefix: str = "_staging/"
     #: Bucket prefix of published variants.
     object_prefix: str = "media/"
     #: amqp:// or amqps:// URL: steps travel on RabbitMQ. Empty: on PostgreSQL (dramatiq-pg).
     broker_url: str = ""
-    #: Steps sent to a queue of their own ((stage, queue), ...); the others use "publish".
-    stage_queues: tuple[tuple[str, str], ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -138,21 +146,21 @@ def _check_broker_url(value: str) -> str:
     return value
 
 
-#: A queue name RabbitMQ and dramatiq-pg both accept, without Dramatiq's .DQ/.XQ suffixes.
-QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+#: A worker host id: letters, digits, dots, - and _ (a hostname qualifies).
+HOST_ID = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
-def _parse_stage_queues(raw: str) -> tuple[tuple[str, str], ...]:
-    from .lifecycle import STAGES
+def _check_host_id(value: str) -> str:
+    if value and not HOST_ID.fullmatch(value):
+        raise ValueError(f"expected letters, digits, '.', '-' or '_' (a hostname), got {value!r}")
+    return value
 
-    routes = []
-    for item in filter(None, (i.strip() for i in raw.split(","))):
-        stage, _, queue = item.partition(":")
-        if stage not in STAGES or not QUEUE_NAME.fullmatch(queue):
-            raise ValueError(f"expected stage:queue,... with a stage among {', '.join(STAGES)} and a queue "
-                             f"name of letters, digits, - or _ (e.g. variant:publish-variant), got {raw!r}")
-        routes.append((stage, queue))
-    return tuple(routes)
+
+def _refuse_stage_queues(value: str) -> str:
+    if value.strip():
+        raise ValueError("no longer supported: every step of a job runs on the worker host that fetched it "
+                         "(docs: Scaling out); unset it, and start every worker without --queues")
+    return value
 
 
 def load_settings(environ: dict | None = None) -> Settings:
@@ -208,15 +216,21 @@ def _read(env: Env) -> Settings:
         max_animation_frames=env.int("MAX_ANIMATION_FRAMES", Settings.max_animation_frames, validate=positive),
         job_lease_seconds=env.int("JOB_LEASE_SECONDS", Settings.job_lease_seconds, validate=Range(min=3)),
         job_handoff_seconds=env.int("JOB_HANDOFF_SECONDS", Settings.job_handoff_seconds, validate=positive),
+        step_time_limit_seconds=env.int("STEP_TIME_LIMIT_SECONDS", Settings.step_time_limit_seconds,
+                                        validate=positive),
+        queued_jobs_per_thread=env.int("QUEUED_JOBS_PER_THREAD", Settings.queued_jobs_per_thread,
+                                       validate=positive),
+        worker_host_id=env.str("WORKER_HOST_ID", "", validate=_validated(_check_host_id)),
+        worker_host_expiry_seconds=env.int("WORKER_HOST_EXPIRY_SECONDS", Settings.worker_host_expiry_seconds,
+                                           validate=Range(min=60)),
         retry_min_backoff_ms=env.int("RETRY_MIN_BACKOFF_MS", Settings.retry_min_backoff_ms, validate=positive),
         retry_max_backoff_ms=env.int("RETRY_MAX_BACKOFF_MS", Settings.retry_max_backoff_ms, validate=positive),
         origin_connect_timeout=env.float("ORIGIN_CONNECT_TIMEOUT", Settings.origin_connect_timeout),
         origin_read_timeout=env.float("ORIGIN_READ_TIMEOUT", Settings.origin_read_timeout),
         scratch_dir=env.str("SCRATCH_DIR", ""),
-        staging_prefix=env.str("STAGING_PREFIX", Settings.staging_prefix),
         object_prefix=env.str("OBJECT_PREFIX", Settings.object_prefix),
         broker_url=env.str("BROKER_URL", "", validate=_validated(_check_broker_url)),
-        stage_queues=env.str("STAGE_QUEUES", "", validate=_validated(_parse_stage_queues)),
+        stage_queues=env.str("STAGE_QUEUES", "", validate=_validated(_refuse_stage_queues)),
     )
     try:
         env.seal()
@@ -225,9 +239,15 @@ def _read(env: Env) -> Settings:
     values["log_level"] = values["log_level"].lower()
     values["variants"] = _parse_variants(values["variants"])
     values["variant_formats"] = imaging.parse_formats(values["variant_formats"])
-    values["stage_queues"] = _parse_stage_queues(values["stage_queues"])
+    del values["stage_queues"]
+    values["worker_host_id"] = values["worker_host_id"] or _default_host_id()
     values["cdn_base_url"] = values["cdn_base_url"].rstrip("/")
     return Settings(**values)
+
+
+def _default_host_id() -> str:
+    """The hostname, with any character a host id may not hold replaced."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:200] or "localhost"
 
 
 def _describe(errors: dict) -> str:

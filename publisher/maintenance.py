@@ -4,9 +4,11 @@
 - Dramatiq's broker rows done or rejected longer ago than BROKER_RETENTION_HOURS are deleted;
 - files soft-deleted (auction_files.deleted_at) longer ago than
   DELETED_FILE_RETENTION_DAYS are purged: their objects leave the bucket first
-  (the keys recorded in variants, everything under media/<file id>/, and any
-  staging leftovers of their jobs), then their job rows and the file row. A
-  file with an active job is never touched.
+  (the keys recorded in variants, and everything under media/<file id>/), then
+  their job rows and the file row. A file with an active job is never touched;
+- worker hosts silent longer than WORKER_HOST_EXPIRY_SECONDS are forgotten: their
+  heartbeat rows, and the messages left in their queues (PostgreSQL broker; on
+  RabbitMQ such a queue expires by itself). Their jobs were handed out again long before.
 
 The first two are plain SQL (sql/006_operations.sql) and run under pg_cron
 where it is installed (sql/006_pg_cron.sql); the listener runs them otherwise.
@@ -44,7 +46,7 @@ class Maintenance:
         except Exception as e:
             logger.warning("could not ask whether pg_cron runs maintenance: %s", short_error(e, self.redact))
             by_pg_cron = False
-        parts = [("files", self.purge_deleted_files)]
+        parts = [("files", self.purge_deleted_files), ("lost_hosts", self.forget_lost_hosts)]
         if not by_pg_cron:
             parts[:0] = [("completed_jobs", self.purge_completed_jobs),
                          ("broker_messages", self.purge_broker_messages)]
@@ -79,6 +81,11 @@ class Maintenance:
             if n < BATCH:
                 return total
 
+    def forget_lost_hosts(self) -> int:
+        with self.db.transaction() as cur:
+            cur.execute(queries.FORGET_LOST_HOSTS, (timedelta(seconds=self.settings.worker_host_expiry_seconds),))
+            return cur.fetchone()["n"]
+
     def purge_deleted_files(self) -> int:
         older = timedelta(days=self.ops.deleted_file_retention_days)
         with self.db.transaction() as cur:
@@ -107,8 +114,6 @@ class Maintenance:
             for error in errors:  # removing a key that is not there is no error in S3
                 raise RuntimeError(f"could not remove {error.name}: {error.message}")
         self.storage.remove_prefix(f"{self.settings.object_prefix}{row['file_id']}/")
-        for job_id in row["job_ids"]:
-            self.storage.remove_prefix(self.storage.staging_key(job_id, ""))
 
 
 class MaintenanceError(Exception):

@@ -11,14 +11,21 @@ from datetime import timedelta
 
 CHANNEL = "publish_jobs"
 
-CLAIM_PENDING = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_claim_pending(%s)"
-RESCUE_EXPIRED = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_rescue_expired(%s, %s)"
-BEGIN_STEP = "SELECT publisher_begin_step(%s, %s, %s, %s) AS outcome"
-HEARTBEAT = "SELECT publisher_heartbeat(%s::bigint[], %s::uuid[], %s) AS renewed"
+CLAIM_PENDING = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_claim_pending(%s, %s, %s)"
+RESCUE = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_rescue(%s, %s, %s)"
+BEGIN_STEP = "SELECT publisher_begin_step(%s, %s, %s, %s, %s, %s) AS outcome"
+HEARTBEAT = "SELECT job_id, renewed FROM publisher_heartbeat(%s::bigint[], %s::uuid[], %s)"
+WORKER_BEAT = "SELECT publisher_worker_beat(%s, %s, %s)"
 END_STEP = "SELECT publisher_end_step(%s, %s, %s, %s, %s) AS owned"
 RECORD_FAILURE = "SELECT publisher_record_failure(%s, %s, %s, %s) AS outcome"
 SCHEDULE_RETRY = "SELECT publisher_schedule_retry(%s, %s, %s)"
-FINALIZE = "SELECT publisher_finalize(%s, %s, %s, %s, %s) AS owned"
+FINALIZE = "SELECT publisher_finalize(%s, %s, %s, %s, %s) AS outcome"
+# The attempts among those given that are current on this host: their scratch folders are kept.
+CURRENT_ATTEMPTS = """
+    SELECT id, attempt_token::text AS token FROM publish_jobs
+     WHERE id = ANY(%s) AND attempt_token::text = ANY(%s) AND host_id = %s
+       AND status IN ('queued', 'processing')
+"""
 RAID_KEY = "SELECT f.raid_key FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id WHERE j.id = %s"
 LOAD_JOB = """
     SELECT j.id, j.file_id::text AS file_id, f.raid_key, j.stage, j.artifacts,
@@ -48,19 +55,30 @@ def save_setting(cur, name: str, value) -> None:
     cur.execute(SAVE_SETTING, (name, str(value)))
 
 
-def claim_pending(cur, limit: int) -> list[dict]:
-    cur.execute(CLAIM_PENDING, (limit,))
+def claim_pending(cur, limit: int, per_thread: int, alive: timedelta) -> list[dict]:
+    """Up to `limit` pending jobs, as far as the live workers have room for them."""
+    cur.execute(CLAIM_PENDING, (limit, per_thread, alive))
     return cur.fetchall()
 
 
-def rescue_expired(cur, limit: int, handoff: timedelta) -> list[dict]:
-    cur.execute(RESCUE_EXPIRED, (limit, handoff))
+def rescue(cur, limit: int, alive: timedelta, handoff: timedelta) -> list[dict]:
+    cur.execute(RESCUE, (limit, alive, handoff))
     return cur.fetchall()
 
 
-def begin_step(cur, job_id: int, token: str, stage: str, lease: timedelta) -> str:
-    cur.execute(BEGIN_STEP, (job_id, token, stage, lease))
+def begin_step(cur, job_id: int, token: str, stage: str, lease: timedelta, host_id: str,
+               time_limit: timedelta) -> str:
+    cur.execute(BEGIN_STEP, (job_id, token, stage, lease, host_id, time_limit))
     return cur.fetchone()["outcome"]
+
+
+def worker_beat(cur, worker_id: str, host_id: str, threads: int) -> None:
+    cur.execute(WORKER_BEAT, (worker_id, host_id, threads))
+
+
+def current_attempts(cur, attempts: list[tuple[int, str]], host_id: str) -> set[tuple[int, str]]:
+    cur.execute(CURRENT_ATTEMPTS, ([j for j, _ in attempts], [t for _, t in attempts], host_id))
+    return {(r["id"], r["token"]) for r in cur.fetchall()}
 
 
 def job_context(cur, job_id: int) -> dict:
@@ -74,13 +92,14 @@ def file_ids(cur, job_ids: list[int]) -> dict[int, str]:
     return {r["id"]: r["file_id"] for r in cur.fetchall()}
 
 
-def heartbeat(cur, running: list[tuple[int, str]], lease: timedelta) -> int:
+def heartbeat(cur, running: list[tuple[int, str]], lease: timedelta) -> dict[int, bool]:
+    """Renews the leases of the running steps; each job with whether its lease was renewed."""
     cur.execute(HEARTBEAT, ([j for j, _ in running], [t for _, t in running], lease))
-    return cur.fetchone()["renewed"]
+    return {r["job_id"]: r["renewed"] for r in cur.fetchall()}
 
 
-def end_step(cur, job_id: int, token: str, next_stage: str, handoff: timedelta, artifacts: dict | None) -> bool:
-    cur.execute(END_STEP, (job_id, token, next_stage, handoff, json.dumps(artifacts or {})))
+def end_step(cur, job_id: int, token: str, stage: str, next_stage: str, artifacts: dict | None) -> bool:
+    cur.execute(END_STEP, (job_id, token, stage, next_stage, json.dumps(artifacts or {})))
     return cur.fetchone()["owned"]
 
 
@@ -99,9 +118,10 @@ def schedule_retry(cur, job_id: int, token: str, delay: timedelta) -> None:
     cur.execute(SCHEDULE_RETRY, (job_id, token, delay))
 
 
-def finalize(cur, job_id: int, token: str, variants: dict, width: int, height: int) -> bool:
+def finalize(cur, job_id: int, token: str, variants: dict, width: int, height: int) -> str:
+    """'completed', 'stale' (another attempt owns the job) or 'deleted' (the file was deleted: job failed)."""
     cur.execute(FINALIZE, (job_id, token, json.dumps(variants), width, height))
-    return cur.fetchone()["owned"]
+    return cur.fetchone()["outcome"]
 
 
 def load_job(cur, job_id: int, token: str) -> dict | None:
@@ -197,6 +217,7 @@ PURGE_BROKER_MESSAGES = "SELECT publisher_purge_broker_messages(%s, %s) AS n"
 FILES_TO_PURGE = "SELECT file_id::text AS file_id FROM publisher_files_to_purge(%s, %s)"
 LOCK_FILE_FOR_PURGE = "SELECT file_id::text AS file_id, variants, job_ids FROM publisher_lock_file_for_purge(%s, %s)"
 DELETE_FILE = "SELECT publisher_delete_file(%s) AS n"
+FORGET_LOST_HOSTS = "SELECT publisher_forget_lost_hosts(%s) AS n"
 # Whether pg_cron runs the database side of maintenance (sql/006_pg_cron.sql).
 PG_CRON_SCHEDULED = """
     SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') AS installed

@@ -17,8 +17,11 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 import dramatiq
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
+from dramatiq.common import q_name, xq_name
 from dramatiq.middleware import Middleware
+
+from .locality import is_host_queue
 
 #: Priority levels of the queues (x-max-priority). RabbitMQ advises few levels:
 #: each costs memory and CPU per queue.
@@ -51,8 +54,29 @@ def describe(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{port}, vhost {unquote(parts.path[1:]) or '/'!r}"
 
 
-def make_broker(url: str, *, middleware) -> dramatiq.Broker:
-    return RabbitmqBroker(
+class PublisherRabbitmqBroker(RabbitmqBroker):
+    """Host queues (and their delay and dead-letter queues) expire once no consumer has
+    used them for WORKER_HOST_EXPIRY_SECONDS (x-expires): a host that is gone for good
+    leaves nothing behind. Its jobs were handed out again long before (publisher_rescue)."""
+
+    def __init__(self, *, host_queue_expiry_ms: int, **kwargs):
+        self.host_queue_expiry_ms = host_queue_expiry_ms
+        super().__init__(**kwargs)
+
+    def _expiry(self, queue_name) -> dict:
+        return {"x-expires": self.host_queue_expiry_ms} if is_host_queue(q_name(queue_name)) else {}
+
+    def _build_queue_arguments(self, queue_name):
+        return {**super()._build_queue_arguments(queue_name), **self._expiry(queue_name)}
+
+    def _declare_xq_queue(self, queue_name):
+        arguments = {"x-message-ttl": DEAD_MESSAGE_TTL, **self._expiry(queue_name)}
+        return self.channel.queue_declare(queue=xq_name(queue_name), durable=True, arguments=arguments)
+
+
+def make_broker(url: str, *, middleware, host_queue_expiry_ms: int) -> dramatiq.Broker:
+    return PublisherRabbitmqBroker(
+        host_queue_expiry_ms=host_queue_expiry_ms,
         url=url, confirm_delivery=True, max_priority=MAX_PRIORITY,
         # First, so JobLifecycle stays last (its after-hooks must run before Retries').
         middleware=[BrokerPriority(), *middleware],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import tempfile
 
 from . import logs, queries
@@ -12,6 +11,7 @@ from .config import Settings, load_settings, or_exit
 from .db import Database
 from .errors import StaleAttempt
 from .origin import OriginClient
+from .scratch import Scratch
 from .storage import Storage
 
 
@@ -28,8 +28,7 @@ class Runtime:
             read_timeout=settings.origin_read_timeout,
             max_bytes=settings.max_source_bytes,
         )
-        self.scratch_dir = settings.scratch_dir or os.path.join(tempfile.gettempdir(), "media-publisher")
-        os.makedirs(self.scratch_dir, exist_ok=True)
+        self.scratch = Scratch(settings.scratch_dir or os.path.join(tempfile.gettempdir(), "media-publisher"))
 
     def load_job(self, job_id: int, token: str) -> dict:
         with self.db.transaction() as cur:
@@ -37,16 +36,6 @@ class Runtime:
         if job is None:
             raise StaleAttempt(f"job {job_id} was taken over by a newer attempt")
         return job
-
-    def cleanup(self, job_id: int) -> None:
-        """Removes what a job left in scratch and in the staging area; best effort."""
-        shutil.rmtree(os.path.join(self.scratch_dir, str(job_id)), ignore_errors=True)
-        self.storage.remove_prefix(self.storage.staging_key(job_id, ""))
-
-    def job_dir(self, job_id: int) -> str:
-        path = os.path.join(self.scratch_dir, str(job_id))
-        os.makedirs(path, exist_ok=True)
-        return path
 
 
 def settings_or_exit() -> Settings:

@@ -48,23 +48,20 @@ def make_client(settings: Settings) -> Minio:
 
 
 class Storage:
+    """The bucket sees only published objects: one PUT each, whose 200 is trusted
+    (S3 reads are consistent after a write), and no read on the way."""
+
     def __init__(self, settings: Settings, client: Minio | None = None):
         self.client = client or make_client(settings)
         self.bucket = settings.b2_bucket
         self.cdn_base_url = settings.cdn_base_url
-        self.staging_prefix = settings.staging_prefix
 
     def url(self, key: str) -> str:
         return f"{self.cdn_base_url}/{key}"
 
-    def staging_key(self, job_id: int, name: str) -> str:
-        return f"{self.staging_prefix}{job_id}/{name}"
-
-    def put_file(self, key: str, path: str, content_type: str = "application/octet-stream") -> None:
-        self.client.fput_object(self.bucket, key, path, content_type=content_type)
-
-    def get_file(self, key: str, path: str) -> None:
-        self.client.fget_object(self.bucket, key, path)
+    def put_file(self, key: str, path: str, content_type: str, cache_control: str | None = None) -> None:
+        headers = {"Cache-Control": cache_control} if cache_control else None
+        self.client.fput_object(self.bucket, key, path, content_type=content_type, metadata=headers)
 
     def get_bytes(self, key: str) -> bytes:
         response = self.client.get_object(self.bucket, key)
@@ -79,15 +76,6 @@ class Storage:
         self.client.put_object(
             self.bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=headers
         )
-
-    def size_of(self, key: str) -> int | None:
-        """The object's size, or None when there is no such object."""
-        try:
-            return self.client.stat_object(self.bucket, key).size
-        except S3Error as e:
-            if e.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
-                return None
-            raise
 
     def remove_prefix(self, prefix: str) -> None:
         objects = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)

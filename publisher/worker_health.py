@@ -34,8 +34,10 @@ def process_index() -> int:
 
 
 class WorkerHealth(Middleware):
-    def __init__(self, ops, runtime_factory):
+    def __init__(self, ops, runtime_factory, stuck_step=lambda: None):
         self.ops = ops
+        #: A step of this process stuck past its time limit, if any (JobLifecycle.stuck_step).
+        self._stuck_step = stuck_step
         self._runtime_factory = runtime_factory
         self._server: HealthServer | None = None
         self._worker = None
@@ -68,4 +70,6 @@ class WorkerHealth(Middleware):
             return "shutting down"
         worker = self._worker
         dead = [t.name for t in (*worker.consumers.values(), *worker.workers) if not t.is_alive()]
-        return f"threads died: {', '.join(dead)}" if dead else None
+        if dead:
+            return f"threads died: {', '.join(dead)}"
+        return self._stuck_step()

@@ -42,8 +42,14 @@ ALTER TABLE publish_jobs
     ADD COLUMN IF NOT EXISTS next_attempt_at    timestamptz,
     ADD COLUMN IF NOT EXISTS queued_at          timestamptz,
     ADD COLUMN IF NOT EXISTS updated_at         timestamptz NOT NULL DEFAULT now(),
-    -- What the steps hand each other: the staged source and variants.
-    ADD COLUMN IF NOT EXISTS artifacts          jsonb;
+    -- What the steps hand each other: the source's and the variants' files on the host.
+    ADD COLUMN IF NOT EXISTS artifacts          jsonb,
+    -- The worker host that ran the attempt's fetch: its scratch directory holds the
+    -- attempt's files, and its queue the attempt's next message.
+    ADD COLUMN IF NOT EXISTS host_id            text,
+    -- Past this, the running step's lease is no longer renewed (a step stuck in
+    -- native code, which Dramatiq's time limit cannot interrupt): the job is rescued.
+    ADD COLUMN IF NOT EXISTS step_deadline      timestamptz;
 
 ALTER TABLE auction_files
     ADD COLUMN IF NOT EXISTS width  int,
@@ -80,5 +86,18 @@ CREATE INDEX IF NOT EXISTS publish_jobs_lease_idx
 CREATE INDEX IF NOT EXISTS publish_jobs_status_completed_idx
     ON publish_jobs (status, completed_at);
 CREATE INDEX IF NOT EXISTS publish_jobs_file_idx ON publish_jobs (file_id);
+-- Jobs waiting on a worker host (between steps, or for a retry there).
+CREATE INDEX IF NOT EXISTS publish_jobs_host_idx
+    ON publish_jobs (host_id) WHERE status IN ('queued', 'processing');
+
+-- Every worker process beats here; a host is alive while one of its processes does.
+CREATE TABLE IF NOT EXISTS publisher_workers (
+    worker_id  text PRIMARY KEY,               -- host id, pid and start time
+    host_id    text NOT NULL,                  -- WORKER_HOST_ID
+    threads    int NOT NULL,                   -- steps it runs at once
+    started_at timestamptz NOT NULL DEFAULT now(),
+    seen_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS publisher_workers_host_idx ON publisher_workers (host_id, seen_at);
 
 COMMIT;

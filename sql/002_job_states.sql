@@ -2,14 +2,27 @@
 --
 --   pending ──claim──▶ queued ──begin_step──▶ processing ──finalize──▶ completed
 --                        ▲                        │
---                        └──── transient failure ─┤ (retry_count < max_retries,
---                              or lease expired   │  a new attempt resumes at its stage)
+--                        └──── transient failure ─┤ (retry_count < max_retries)
+--                              or rescue          │
 --                                                 ▼
 --                                               failed  (permanent error, or retries used up)
 --   failed/completed ──operator sets pending, or raises max_retries──▶ pending
 --
 -- Every attempt carries a token (attempt_token). A message whose token is not
 -- the job's current one is stale: it may run no step and finalize nothing.
+--
+-- Locality: the worker host that runs an attempt's fetch (host_id) runs its
+-- other steps too. The files pass between the steps in that host's scratch
+-- directory and the next message goes to that host's queue; nothing is staged
+-- in the bucket. Steps only move forward: a step runs only when it is the job's
+-- current stage.
+--
+-- Waiting is not failing: no time spent in a queue charges a retry. The
+-- listener claims no more jobs than the live workers can start soon
+-- (publisher_claim_pending); a job is handed out again from its first step,
+-- under a new token, when the step it was running lost its lease (counts as an
+-- attempt), or when the host it waits on is gone or its message was lost (no
+-- attempt ran, nothing is counted) (publisher_rescue).
 -- Re-runnable: CREATE OR REPLACE only.
 BEGIN;
 SET LOCAL client_min_messages = warning;
@@ -41,6 +54,8 @@ BEGIN
         NEW.next_attempt_at := NULL;
         NEW.completed_at := NULL;
         NEW.artifacts := NULL;
+        NEW.host_id := NULL;
+        NEW.step_deadline := NULL;
     END IF;
     RETURN NEW;
 END $$;
@@ -55,7 +70,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.status = 'pending' AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'pending') THEN
         UPDATE auction_files SET publish_status = 'pending'
-         WHERE id = NEW.file_id AND publish_status <> 'pending';
+         WHERE id = NEW.file_id AND publish_status NOT IN ('pending', 'published');
         PERFORM pg_notify('publish_jobs', NEW.id::text);
     END IF;
     RETURN NULL;
@@ -66,29 +81,78 @@ DROP TRIGGER IF EXISTS publish_jobs_notify_runnable ON publish_jobs;
 CREATE TRIGGER publish_jobs_notify_runnable AFTER INSERT OR UPDATE ON publish_jobs
     FOR EACH ROW WHEN (NEW.status = 'pending') EXECUTE FUNCTION publish_jobs_notify_runnable();
 
--- pending -> queued. Run inside the transaction that also enqueues the
+-- Published stays published: while a re-run of a published file runs, and if
+-- it fails, the file keeps 'published' and its current variants (whose objects
+-- are never deleted by a re-run); the new variants replace them when the re-run
+-- completes. Only a soft delete takes a file off the site.
+CREATE OR REPLACE FUNCTION auction_files_keep_published() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.publish_status = 'published' AND NEW.publish_status <> 'published'
+       AND OLD.variants IS NOT NULL AND NEW.deleted_at IS NULL THEN
+        NEW.publish_status := 'published';
+    END IF;
+    RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS auction_files_keep_published ON auction_files;
+CREATE TRIGGER auction_files_keep_published BEFORE UPDATE OF publish_status ON auction_files
+    FOR EACH ROW EXECUTE FUNCTION auction_files_keep_published();
+
+-- Whether a worker host has beaten within p_alive.
+CREATE OR REPLACE FUNCTION publisher_host_alive(p_host text, p_alive interval)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM publisher_workers w WHERE w.host_id = p_host AND w.seen_at > now() - p_alive);
+$$;
+
+-- A worker process is alive; the first beat of a process wakes the listener,
+-- which may now claim jobs for it.
+CREATE OR REPLACE FUNCTION publisher_worker_beat(p_worker text, p_host text, p_threads int)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE publisher_workers SET seen_at = now(), threads = p_threads WHERE worker_id = p_worker;
+    IF NOT FOUND THEN
+        INSERT INTO publisher_workers (worker_id, host_id, threads) VALUES (p_worker, p_host, p_threads)
+        ON CONFLICT (worker_id) DO UPDATE SET seen_at = now();
+        PERFORM pg_notify('publish_jobs', '');
+    END IF;
+END $$;
+
+-- pending -> queued, for at most as many jobs as the live workers can start
+-- soon: p_per_thread queued (not yet started, not waiting for a retry) jobs per
+-- live worker thread. Run inside the transaction that also enqueues the
 -- messages: if enqueueing fails, the claim rolls back and the job stays pending.
-CREATE OR REPLACE FUNCTION publisher_claim_pending(p_limit int)
+DROP FUNCTION IF EXISTS publisher_claim_pending(int);
+CREATE OR REPLACE FUNCTION publisher_claim_pending(p_limit int, p_per_thread int, p_alive interval)
 RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
 LANGUAGE sql AS $$
-    WITH picked AS (
+    WITH room AS (
+        SELECT greatest(0, least(p_limit::bigint,
+                   (SELECT coalesce(sum(w.threads), 0) FROM publisher_workers w
+                     WHERE w.seen_at > now() - p_alive) * p_per_thread
+                   - (SELECT count(*) FROM publish_jobs q
+                       WHERE q.status = 'queued' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now()))
+               )) AS n
+    ),
+    picked AS (
         SELECT id FROM publish_jobs WHERE status = 'pending'
-         ORDER BY id LIMIT p_limit FOR UPDATE SKIP LOCKED
+         ORDER BY id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
     )
     UPDATE publish_jobs j
-       SET status = 'queued', attempt_token = gen_random_uuid(), stage = 'fetch',
+       SET status = 'queued', attempt_token = gen_random_uuid(), stage = 'fetch', host_id = NULL,
            queued_at = now(), last_error = NULL
       FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.attempt_token, j.stage;
 $$;
 
--- Marks a job failed for good, with its file.
+-- Marks a job failed for good. A file that was published stays published with
+-- its variants (auction_files_keep_published); otherwise it is marked failed.
 CREATE OR REPLACE FUNCTION publisher_fail(p_job bigint, p_error text)
 RETURNS void LANGUAGE sql AS $$
     WITH j AS (
         UPDATE publish_jobs
            SET status = 'failed', last_error = p_error, step_started_at = NULL,
-               lease_expires_at = NULL, next_attempt_at = NULL
+               lease_expires_at = NULL, step_deadline = NULL, next_attempt_at = NULL
          WHERE id = p_job
         RETURNING file_id
     )
@@ -97,14 +161,19 @@ $$;
 
 -- A worker starts a step. Returns
 --   'run'    the worker owns the step and holds the lease;
---   'stale'  the message belongs to an older attempt, or the job is no longer active;
+--   'stale'  the message belongs to an older attempt, to a stage the job has not
+--            reached, or to another host than the one holding the attempt's files;
+--            or the job is no longer active;
 --   'busy'   another delivery of this attempt holds a live lease (a duplicate);
 --   'done'   this attempt already finished this step (a duplicate delivered later);
 --   'failed' the job failed here (file deleted, or a step that died used up the retries).
-CREATE OR REPLACE FUNCTION publisher_begin_step(p_job bigint, p_token uuid, p_stage text, p_lease interval)
+DROP FUNCTION IF EXISTS publisher_begin_step(bigint, uuid, text, interval);
+CREATE OR REPLACE FUNCTION publisher_begin_step(
+    p_job bigint, p_token uuid, p_stage text, p_lease interval, p_host text, p_time_limit interval)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
+    stages constant text[] := ARRAY['fetch', 'variant', 'upload'];
     file_deleted boolean;
 BEGIN
     SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
@@ -112,10 +181,14 @@ BEGIN
        OR j.status NOT IN ('queued', 'processing') THEN
         RETURN 'stale';
     END IF;
-    -- The job is past this step: running it again would move the job back.
-    IF array_position(ARRAY['fetch', 'variant', 'upload'], p_stage)
-       < array_position(ARRAY['fetch', 'variant', 'upload'], j.stage) THEN
-        RETURN 'done';
+    IF p_stage IS DISTINCT FROM j.stage THEN
+        -- Behind: this step is done. Ahead: the job has not got there; running it
+        -- would skip a step.
+        RETURN CASE WHEN array_position(stages, p_stage) < array_position(stages, j.stage)
+                    THEN 'done' ELSE 'stale' END;
+    END IF;
+    IF p_stage <> 'fetch' AND j.host_id IS DISTINCT FROM p_host THEN
+        RETURN 'stale';
     END IF;
     IF j.step_started_at IS NOT NULL THEN
         IF j.lease_expires_at > now() THEN
@@ -139,47 +212,57 @@ BEGIN
     END IF;
     UPDATE publish_jobs
        SET status = 'processing', stage = p_stage, step_started_at = now(),
-           lease_expires_at = now() + p_lease, next_attempt_at = NULL,
+           lease_expires_at = now() + p_lease, step_deadline = now() + p_time_limit,
+           next_attempt_at = NULL, host_id = p_host,
            retry_count = j.retry_count, last_error = j.last_error,
            started_at = CASE WHEN p_stage = 'fetch' THEN now() ELSE started_at END
      WHERE id = p_job;
     UPDATE auction_files SET publish_status = 'processing'
-     WHERE id = j.file_id AND publish_status <> 'processing';
+     WHERE id = j.file_id AND publish_status NOT IN ('processing', 'published');
+    IF p_stage = 'fetch' THEN
+        PERFORM pg_notify('publish_jobs', '');  -- a queued job started: the listener may claim another
+    END IF;
     RETURN 'run';
 END $$;
 
--- Keeps the leases of the steps a worker is running alive.
+-- Keeps the leases of the steps a worker is running alive, up to each step's
+-- deadline: a step stuck past it (in native code that no time limit can
+-- interrupt) loses its lease and is rescued. Returns each job with whether its
+-- lease was renewed.
+DROP FUNCTION IF EXISTS publisher_heartbeat(bigint[], uuid[], interval);
 CREATE OR REPLACE FUNCTION publisher_heartbeat(p_jobs bigint[], p_tokens uuid[], p_lease interval)
-RETURNS int LANGUAGE sql AS $$
+RETURNS TABLE (job_id bigint, renewed boolean) LANGUAGE sql AS $$
     WITH running AS (SELECT * FROM unnest(p_jobs, p_tokens) AS r(job_id, token)),
     renewed AS (
         UPDATE publish_jobs j SET lease_expires_at = now() + p_lease
           FROM running r
          WHERE j.id = r.job_id AND j.attempt_token = r.token
            AND j.status = 'processing' AND j.step_started_at IS NOT NULL
-        RETURNING 1
+           AND (j.step_deadline IS NULL OR j.step_deadline > now())
+        RETURNING j.id
     )
-    SELECT count(*)::int FROM renewed;
+    SELECT r.job_id, r.job_id IN (SELECT id FROM renewed) FROM running r;
 $$;
 
--- A step finished; the next one is queued. The lease now covers the hand-off,
--- which normally takes moments: it only expires if the next message is lost.
+-- A step finished; the job moves to the next stage, on the same host. The
+-- caller sends the next message only after this committed.
+DROP FUNCTION IF EXISTS publisher_end_step(bigint, uuid, text, interval, jsonb);
 CREATE OR REPLACE FUNCTION publisher_end_step(
-    p_job bigint, p_token uuid, p_next_stage text, p_handoff interval, p_artifacts jsonb)
+    p_job bigint, p_token uuid, p_stage text, p_next_stage text, p_artifacts jsonb)
 RETURNS boolean LANGUAGE sql AS $$
     WITH done AS (
         UPDATE publish_jobs
-           SET stage = p_next_stage, step_started_at = NULL,
-               lease_expires_at = now() + p_handoff,
+           SET stage = p_next_stage, step_started_at = NULL, lease_expires_at = NULL, step_deadline = NULL,
                artifacts = coalesce(artifacts, '{}'::jsonb) || coalesce(p_artifacts, '{}'::jsonb)
          WHERE id = p_job AND attempt_token = p_token AND status = 'processing'
+           AND stage = p_stage AND step_started_at IS NOT NULL
         RETURNING 1
     )
     SELECT EXISTS (SELECT 1 FROM done);
 $$;
 
--- A step raised. Returns 'retry' (the same step runs again after a backoff),
--- 'failed' (permanent, or retries used up) or 'stale'.
+-- A step raised. Returns 'retry' (the same step runs again after a backoff, on
+-- the same host), 'failed' (permanent, or retries used up) or 'stale'.
 CREATE OR REPLACE FUNCTION publisher_record_failure(
     p_job bigint, p_token uuid, p_error text, p_permanent boolean)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -197,7 +280,7 @@ BEGIN
     END IF;
     UPDATE publish_jobs
        SET status = 'queued', retry_count = retry_count + 1, last_error = p_error,
-           step_started_at = NULL, lease_expires_at = NULL
+           step_started_at = NULL, lease_expires_at = NULL, step_deadline = NULL
      WHERE id = p_job;
     RETURN 'retry';
 END $$;
@@ -208,47 +291,69 @@ RETURNS void LANGUAGE sql AS $$
      WHERE id = p_job AND attempt_token = p_token AND status = 'queued';
 $$;
 
--- The last step: job completed and file published, in one statement, and only
--- by the attempt that owns the job.
+-- The last step: job completed and file published, in one transaction, and
+-- only by the attempt that owns the upload step. Returns 'completed', 'stale'
+-- (another attempt owns the job), or 'deleted' (the file was soft-deleted while
+-- the job ran: it is not published and the job fails).
+DROP FUNCTION IF EXISTS publisher_finalize(bigint, uuid, jsonb, int, int);
 CREATE OR REPLACE FUNCTION publisher_finalize(
     p_job bigint, p_token uuid, p_variants jsonb, p_width int, p_height int)
-RETURNS boolean LANGUAGE sql AS $$
-    WITH j AS (
-        UPDATE publish_jobs
-           SET status = 'completed', completed_at = now(), step_started_at = NULL,
-               lease_expires_at = NULL, next_attempt_at = NULL
-         WHERE id = p_job AND attempt_token = p_token AND status = 'processing'
-        RETURNING file_id
-    ),
-    f AS (
-        UPDATE auction_files f
-           SET publish_status = 'published', published_at = now(), variants = p_variants,
-               width = p_width, height = p_height
-          FROM j WHERE f.id = j.file_id
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM f);
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    j publish_jobs%ROWTYPE;
+BEGIN
+    SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
+    IF NOT FOUND OR j.attempt_token IS DISTINCT FROM p_token OR j.status <> 'processing'
+       OR j.stage <> 'upload' OR j.step_started_at IS NULL THEN
+        RETURN 'stale';
+    END IF;
+    PERFORM 1 FROM auction_files f WHERE f.id = j.file_id AND f.deleted_at IS NULL FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM publisher_fail(p_job, 'the file was deleted while its job ran; not published');
+        RETURN 'deleted';
+    END IF;
+    UPDATE publish_jobs
+       SET status = 'completed', completed_at = now(), step_started_at = NULL,
+           lease_expires_at = NULL, step_deadline = NULL, next_attempt_at = NULL
+     WHERE id = p_job;
+    UPDATE auction_files
+       SET publish_status = 'published', published_at = now(), variants = p_variants,
+           width = p_width, height = p_height
+     WHERE id = j.file_id;
+    RETURN 'completed';
+END $$;
+
+-- Starts a job again from its first step under a new token, on any host.
+CREATE OR REPLACE FUNCTION publisher_restart(p_job bigint, p_retry_count int, p_error text)
+RETURNS TABLE (job_id bigint, attempt_token uuid, stage text) LANGUAGE sql AS $$
+    UPDATE publish_jobs p
+       SET status = 'queued', stage = 'fetch', attempt_token = gen_random_uuid(), host_id = NULL,
+           artifacts = NULL, retry_count = p_retry_count, last_error = p_error,
+           step_started_at = NULL, lease_expires_at = NULL, step_deadline = NULL,
+           next_attempt_at = NULL, queued_at = now()
+     WHERE p.id = p_job
+    RETURNING p.id, p.attempt_token, p.stage;
 $$;
 
--- Processing jobs whose lease ran out: the worker died or lost the database.
--- Each counts as a failed attempt; the survivors resume at the stage they
--- reached, under a new token.
--- Queued jobs untouched for p_handoff (past their next attempt time): their
--- message never reached a worker (the broker lost it, or a retry could not be
--- enqueued while the database was away). No attempt ran, so none is counted;
--- they are handed out again under a new token, and the old message, should it
--- turn up, is stale.
-DROP FUNCTION IF EXISTS publisher_rescue_expired(int);
-CREATE OR REPLACE FUNCTION publisher_rescue_expired(p_limit int, p_handoff interval DEFAULT '15 minutes')
+-- Jobs to hand out again, each from its first step under a new token:
+-- 1. a running step whose lease ran out (its worker died, lost the database, or
+--    is stuck past the step's deadline): counts as an attempt;
+-- 2. a job waiting on a worker host (its next step, or a retry there) whose host
+--    stopped beating for p_alive, or whose message has waited p_handoff (lost):
+--    no step ran, nothing is counted;
+-- 3. a queued first step untouched for p_handoff (the broker lost its message):
+--    no step ran, nothing is counted; the old message, should it turn up, is stale.
+DROP FUNCTION IF EXISTS publisher_rescue_expired(int, interval);
+CREATE OR REPLACE FUNCTION publisher_rescue(p_limit int, p_alive interval, p_handoff interval)
 RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
 LANGUAGE plpgsql AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
 BEGIN
     FOR j IN
-        SELECT * FROM publish_jobs
-         WHERE status = 'processing' AND lease_expires_at < now()
-         ORDER BY lease_expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED
+        SELECT * FROM publish_jobs r
+         WHERE r.status = 'processing' AND r.step_started_at IS NOT NULL AND r.lease_expires_at < now()
+         ORDER BY r.lease_expires_at LIMIT p_limit FOR UPDATE SKIP LOCKED
     LOOP
         IF j.retry_count >= j.max_retries THEN
             PERFORM publisher_fail(j.id, format(
@@ -256,21 +361,26 @@ BEGIN
                 j.stage, j.retry_count + 1));
             CONTINUE;
         END IF;
-        UPDATE publish_jobs p
-           SET status = 'queued', attempt_token = gen_random_uuid(),
-               retry_count = p.retry_count + 1, step_started_at = NULL, lease_expires_at = NULL,
-               last_error = format('no worker finished the %s step before its lease ran out (worker lost?)', j.stage)
-         WHERE p.id = j.id
-        RETURNING p.id, p.attempt_token, p.stage INTO job_id, attempt_token, stage;
-        RETURN NEXT;
+        RETURN QUERY SELECT * FROM publisher_restart(j.id, j.retry_count + 1, format(
+            'the %s step on host %s did not finish before its lease ran out (worker lost, or stuck past '
+            'its time limit); started again', j.stage, coalesce(j.host_id, '?')));
+    END LOOP;
+    FOR j IN
+        SELECT * FROM publish_jobs p
+         WHERE p.status IN ('queued', 'processing') AND p.stage <> 'fetch' AND p.step_started_at IS NULL
+           AND (NOT publisher_host_alive(p.host_id, p_alive)
+                OR greatest(p.updated_at, p.next_attempt_at) < now() - p_handoff)
+         ORDER BY p.id LIMIT p_limit FOR UPDATE SKIP LOCKED
+    LOOP
+        RETURN QUERY SELECT * FROM publisher_restart(j.id, j.retry_count, j.last_error);
     END LOOP;
     RETURN QUERY
         UPDATE publish_jobs p
            SET attempt_token = gen_random_uuid(), next_attempt_at = NULL, queued_at = now()
-          FROM (SELECT id FROM publish_jobs
-                 WHERE status = 'queued'
-                   AND greatest(updated_at, next_attempt_at) < now() - p_handoff
-                 ORDER BY id LIMIT p_limit FOR UPDATE SKIP LOCKED) lost
+          FROM (SELECT q.id FROM publish_jobs q
+                 WHERE q.status = 'queued' AND q.stage = 'fetch'
+                   AND greatest(q.updated_at, q.next_attempt_at) < now() - p_handoff
+                 ORDER BY q.id LIMIT p_limit FOR UPDATE SKIP LOCKED) lost
          WHERE p.id = lost.id
         RETURNING p.id, p.attempt_token, p.stage;
 END $$;

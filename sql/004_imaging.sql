@@ -74,23 +74,4 @@ RETURNS int LANGUAGE sql AS $$
     SELECT count(*)::int FROM ins;
 $$;
 
--- Re-publishing causes no downtime: while a re-publish job runs (and if it
--- fails) the file stays 'published' with its current variants, whose objects
--- are never deleted; the new variants replace them when the job completes.
-CREATE OR REPLACE FUNCTION auction_files_keep_published() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF OLD.publish_status = 'published' AND NEW.publish_status <> 'published'
-       AND OLD.variants IS NOT NULL AND NEW.deleted_at IS NULL
-       AND (SELECT j.republish_recipe IS NOT NULL FROM publish_jobs j
-             WHERE j.file_id = NEW.id ORDER BY j.id DESC LIMIT 1) THEN
-        NEW.publish_status := 'published';
-    END IF;
-    RETURN NEW;
-END $$;
-
-DROP TRIGGER IF EXISTS auction_files_keep_published ON auction_files;
-CREATE TRIGGER auction_files_keep_published BEFORE UPDATE OF publish_status ON auction_files
-    FOR EACH ROW EXECUTE FUNCTION auction_files_keep_published();
-
 COMMIT;

@@ -209,6 +209,27 @@ BEGIN
           FROM auction_files f WHERE f.id = p_file;
 END $$;
 
+-- Worker hosts silent longer than p_older are gone for good: their heartbeat rows
+-- go, and so do messages still waiting in host queues for as long (the PostgreSQL
+-- broker's; RabbitMQ expires such queues itself). Their jobs were rescued long ago.
+-- Returns the hosts forgotten.
+CREATE OR REPLACE FUNCTION publisher_forget_lost_hosts(p_older interval)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    hosts int;
+BEGIN
+    WITH gone AS (
+        DELETE FROM publisher_workers w
+         WHERE NOT EXISTS (SELECT 1 FROM publisher_workers l
+                            WHERE l.host_id = w.host_id AND l.seen_at > now() - p_older)
+        RETURNING host_id
+    )
+    SELECT count(DISTINCT host_id) INTO hosts FROM gone;
+    DELETE FROM dramatiq.queue
+     WHERE queue_name LIKE 'publish-host-%' AND state = 'queued' AND mtime < now() - p_older;
+    RETURN hosts;
+END $$;
+
 -- Deletes a locked file's rows (its jobs, then the file); its objects are gone already.
 CREATE OR REPLACE FUNCTION publisher_delete_file(p_file uuid)
 RETURNS int LANGUAGE sql AS $$

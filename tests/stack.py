@@ -85,6 +85,11 @@ class Stack:
         if self.vhost is not None:
             self.vhost.delete()
 
+    @property
+    def scratch(self) -> Path:
+        """The worker host's scratch directory."""
+        return Path(self.env["SCRATCH_DIR"])
+
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.rglob("*.log")))
 

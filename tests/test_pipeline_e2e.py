@@ -40,8 +40,12 @@ def assert_published(stack, job_id, expected_sizes):
         assert image.get("vips-loader") == "webpload_buffer"
         assert (image.width, image.height) == (width, height)
         images[name] = image
-    # nothing left behind in the staging area (cleaned up just after the job is finalized)
-    wait_until(lambda: stack.keys(f"_staging/{job_id}/") == [], 30, f"job {job_id}'s staging area to be emptied")
+    # The bucket holds the published objects of the file and nothing else: nothing
+    # is staged there; the steps passed the files in the worker host's scratch folder,
+    # which is emptied once the job is finalized.
+    assert stack.keys(f"media/{job['file_id']}/") == sorted(v["key"] for v in job["variants"].values())
+    assert stack.keys("_staging/") == []
+    wait_until(lambda: not list(stack.scratch.glob(f"{job_id}-*")), 30, f"job {job_id}'s scratch folder to go")
     return job, images
 
 

@@ -4,6 +4,9 @@ import psycopg2
 import psycopg2.extras
 import pytest
 
+from tests.job_sql import (begin, claim, claimed_job, cursor, expire_lease, fail, file_of, finalize, job, new_job,
+                           rescue, rows, run_to_upload, worker_beat)
+
 
 @pytest.fixture
 def db(schema_db):
@@ -16,14 +19,9 @@ def q(conn, sql, params=()):
         return cur.fetchall() if cur.description else None
 
 
-def new_job(conn):
-    file_id = q(conn, "INSERT INTO auction_files (raid_key) VALUES ('k') RETURNING id")[0]["id"]
-    return q(conn, "INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING id", (file_id,))[0]["id"]
-
-
 def test_sql_can_be_applied_again_without_losing_data(db, pg_server):
     conn, url = db
-    job = new_job(conn)
+    job = new_job(cursor(conn))
     q(conn, "UPDATE publish_jobs SET last_error = 'kept' WHERE id = %s", (job,))
     pg_server.apply_sql(url)
     pg_server.apply_sql(url)
@@ -35,68 +33,63 @@ def test_sql_can_be_applied_again_without_losing_data(db, pg_server):
 def test_insert_notifies_the_listener_channel(db):
     conn, _ = db
     q(conn, "LISTEN publish_jobs")
-    job = new_job(conn)
+    job = new_job(cursor(conn))
     conn.poll()
     assert [n.payload for n in conn.notifies] == [str(job)]
 
 
-def claim(conn):
-    return q(conn, "SELECT job_id, attempt_token::text AS token FROM publisher_claim_pending(10)")
-
-
 def test_a_claimed_job_is_not_claimed_again(db):
     conn, _ = db
-    job = new_job(conn)
-    first = claim(conn)
-    assert [r["job_id"] for r in first] == [job]
-    assert claim(conn) == []
+    cur = cursor(conn)
+    worker_beat(cur)
+    job_id = new_job(cur)
+    assert [r["job_id"] for r in claim(cur)] == [job_id]
+    assert claim(cur) == []
 
 
 def test_a_stale_attempt_can_neither_run_nor_finalize(db):
-    conn, _ = db
-    job = new_job(conn)
-    old = claim(conn)[0]["token"]
-    assert q(conn, "SELECT publisher_begin_step(%s, %s, 'fetch', '1 minute') AS o", (job, old))[0]["o"] == "run"
+    cur = cursor(db[0])
+    job_id, old = claimed_job(cur)
+    assert begin(cur, job_id, old, "fetch") == "run"
     # The lease runs out: the rescuer hands the job to a new attempt.
-    q(conn, "UPDATE publish_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %s", (job,))
-    rescued = q(conn, "SELECT job_id, attempt_token::text AS token, stage FROM publisher_rescue_expired(10)")
-    assert [(r["job_id"], r["stage"]) for r in rescued] == [(job, "fetch")]
+    expire_lease(cur, job_id)
+    rescued = rescue(cur)
+    assert [(r["job_id"], r["stage"]) for r in rescued] == [(job_id, "fetch")]
     new = rescued[0]["token"]
     assert new != old
     # The old worker wakes up: it may not start a step, nor finalize.
-    assert q(conn, "SELECT publisher_begin_step(%s, %s, 'variant', '1 minute') AS o", (job, old))[0]["o"] == "stale"
-    assert q(conn, "SELECT publisher_finalize(%s, %s, '{}', 1, 1) AS o", (job, old))[0]["o"] is False
-    row = q(conn, "SELECT status, retry_count FROM publish_jobs WHERE id = %s", (job,))[0]
-    assert row == {"status": "queued", "retry_count": 1}
+    assert begin(cur, job_id, old, "variant") == "stale"
+    assert finalize(cur, job_id, old, {}) == "stale"
+    row = job(cur, job_id)
+    assert (row["status"], row["retry_count"]) == ("queued", 1)
     # The new attempt finalizes once; a duplicate delivery changes nothing.
-    assert q(conn, "SELECT publisher_begin_step(%s, %s, 'fetch', '1 minute') AS o", (job, new))[0]["o"] == "run"
-    assert q(conn, "SELECT publisher_finalize(%s, %s, '{\"thumb\": {}}', 1, 1) AS o", (job, new))[0]["o"] is True
-    assert q(conn, "SELECT publisher_finalize(%s, %s, '{}', 1, 1) AS o", (job, new))[0]["o"] is False
-    file = q(conn, "SELECT f.publish_status, f.variants FROM auction_files f JOIN publish_jobs j ON j.file_id = f.id "
-                   "WHERE j.id = %s", (job,))[0]
-    assert file == {"publish_status": "published", "variants": {"thumb": {}}}
+    run_to_upload(cur, job_id, new)
+    assert finalize(cur, job_id, new, {"thumb": {}}) == "completed"
+    assert finalize(cur, job_id, new, {}) == "stale"
+    file = file_of(cur, job_id)
+    assert (file["publish_status"], file["variants"]) == ("published", {"thumb": {}})
 
 
 def test_retries_are_counted_per_job_and_then_fail(db):
-    conn, _ = db
-    job = new_job(conn)
-    q(conn, "UPDATE publish_jobs SET max_retries = 1 WHERE id = %s", (job,))
-    token = claim(conn)[0]["token"]
+    cur = cursor(db[0])
+    job_id, token = claimed_job(cur)
+    cur.execute("UPDATE publish_jobs SET max_retries = 1 WHERE id = %s", (job_id,))
     outcomes = []
     for _ in range(2):
-        q(conn, "SELECT publisher_begin_step(%s, %s, 'fetch', '1 minute')", (job, token))
-        outcomes.append(q(conn, "SELECT publisher_record_failure(%s, %s, 'fetch: origin 503', false) AS o",
-                          (job, token))[0]["o"])
+        begin(cur, job_id, token, "fetch")
+        outcomes.append(fail(cur, job_id, token, "fetch: origin 503", False))
     assert outcomes == ["retry", "failed"]
-    row = q(conn, "SELECT status, retry_count, max_retries, last_error FROM publish_jobs WHERE id = %s", (job,))[0]
-    assert row == {"status": "failed", "retry_count": 1, "max_retries": 1, "last_error": "fetch: origin 503"}
+    row = job(cur, job_id)
+    assert (row["status"], row["retry_count"], row["max_retries"], row["last_error"]) == (
+        "failed", 1, 1, "fetch: origin 503")
     # The replaced system's query for jobs that used up their retries finds it.
-    assert q(conn, "SELECT id FROM publish_jobs WHERE status = 'failed' AND retry_count >= max_retries") == [{"id": job}]
+    assert rows(cur, "SELECT id FROM publish_jobs WHERE status = 'failed' AND retry_count >= max_retries") == [
+        {"id": job_id}]
 
 
 def test_raising_max_retries_runs_an_exhausted_job_again(db):
     conn, _ = db
-    job = new_job(conn)
+    job = new_job(cursor(conn))
     q(conn, "UPDATE publish_jobs SET status = 'failed', retry_count = 5 WHERE id = %s", (job,))
     q(conn, "LISTEN publish_jobs")
     q(conn, "UPDATE publish_jobs SET max_retries = 10 WHERE status = 'failed'")
@@ -107,30 +100,27 @@ def test_raising_max_retries_runs_an_exhausted_job_again(db):
 
 
 def test_setting_a_job_back_to_pending_starts_over(db):
-    conn, _ = db
-    job = new_job(conn)
-    token = claim(conn)[0]["token"]
-    q(conn, "SELECT publisher_begin_step(%s, %s, 'fetch', '1 minute')", (job, token))
-    q(conn, "SELECT publisher_record_failure(%s, %s, 'fetch: 404', true)", (job, token))
-    q(conn, "UPDATE publish_jobs SET status = 'pending' WHERE id = %s", (job,))
-    row = q(conn, "SELECT status, retry_count, attempt_token FROM publish_jobs WHERE id = %s", (job,))[0]
-    assert row == {"status": "pending", "retry_count": 0, "attempt_token": None}
-    assert q(conn, "SELECT publish_status FROM auction_files")[0]["publish_status"] == "pending"
+    cur = cursor(db[0])
+    job_id, token = claimed_job(cur)
+    begin(cur, job_id, token, "fetch")
+    fail(cur, job_id, token, "fetch: 404", True)
+    cur.execute("UPDATE publish_jobs SET status = 'pending' WHERE id = %s", (job_id,))
+    row = job(cur, job_id)
+    assert (row["status"], row["retry_count"], row["attempt_token"], row["host_id"]) == ("pending", 0, None, None)
+    assert file_of(cur, job_id)["publish_status"] == "pending"
 
 
 def test_a_step_that_died_counts_as_an_attempt(db):
-    conn, _ = db
-    job = new_job(conn)
-    q(conn, "UPDATE publish_jobs SET max_retries = 1 WHERE id = %s", (job,))
-    token = claim(conn)[0]["token"]
-    begin = "SELECT publisher_begin_step(%s, %s, 'variant', '1 minute') AS o"
-    assert q(conn, begin, (job, token))[0]["o"] == "run"
+    cur = cursor(db[0])
+    job_id, token = claimed_job(cur)
+    cur.execute("UPDATE publish_jobs SET max_retries = 1 WHERE id = %s", (job_id,))
+    assert begin(cur, job_id, token, "fetch") == "run"
     # A second delivery while the first holds a live lease is a duplicate.
-    assert q(conn, begin, (job, token))[0]["o"] == "busy"
+    assert begin(cur, job_id, token, "fetch") == "busy"
     for expected in ("run", "failed"):  # the worker died each time: the lease ran out
-        q(conn, "UPDATE publish_jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %s", (job,))
-        assert q(conn, begin, (job, token))[0]["o"] == expected
-    row = q(conn, "SELECT status, last_error FROM publish_jobs WHERE id = %s", (job,))[0]
+        expire_lease(cur, job_id)
+        assert begin(cur, job_id, token, "fetch") == expected
+    row = job(cur, job_id)
     assert row["status"] == "failed" and "never finished" in row["last_error"]
 
 
@@ -147,7 +137,7 @@ def test_the_pip_installed_postgres_runs_the_schema(tmp_path):
         conn = psycopg2.connect(url)
         conn.autocommit = True
         q(conn, "LISTEN publish_jobs")
-        job = new_job(conn)
+        job = new_job(cursor(conn))
         conn.poll()
         assert [n.payload for n in conn.notifies] == [str(job)]
         conn.close()

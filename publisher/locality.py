@@ -1,0 +1,58 @@
+"""Locality: every step of a job runs on the worker host that ran its fetch.
+
+Each worker host has an id (WORKER_HOST_ID, by default the hostname) and a
+queue of its own. A job's first step travels on the shared queue and runs on
+any host; its later steps, and their retries, travel on the queue of the host
+that fetched it, so the original and the variants pass between the steps in
+that host's scratch directory and never through the bucket. Every worker
+process consumes both queues, and beats in `publisher_workers`, from which the
+listener learns which hosts are alive and how many jobs they can start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+
+from dramatiq.middleware import Middleware
+
+#: The shared queue: first steps, taken by any worker host.
+QUEUE = "publish"
+#: A host's queue is this prefix and the host id.
+HOST_QUEUE_PREFIX = "publish-host-"
+#: Characters of the host id kept in its queue name. dramatiq-pg LISTENs on
+#: "dramatiq.<queue>.DQ.enqueue", and PostgreSQL channel names hold 63 bytes.
+HOST_QUEUE_ID_CHARS = 32
+
+
+def host_queue(host_id: str) -> str:
+    """The queue of a worker host. A host id that does not fit as it is gets a digest,
+    so that two long host names sharing a prefix still get queues of their own."""
+    part = re.sub(r"[^A-Za-z0-9_-]", "-", host_id)
+    if part != host_id or len(part) > HOST_QUEUE_ID_CHARS:
+        digest = hashlib.sha256(host_id.encode()).hexdigest()[:8]
+        part = f"{part[:HOST_QUEUE_ID_CHARS - 9]}-{digest}"
+    return HOST_QUEUE_PREFIX + part
+
+
+def is_host_queue(queue_name: str) -> bool:
+    return queue_name.startswith(HOST_QUEUE_PREFIX)
+
+
+def worker_id(host_id: str) -> str:
+    """Names one worker process for its heartbeat row: host, pid and start time (pids are reused)."""
+    return f"{host_id}:{os.getpid()}:{time.time_ns() // 1_000_000}"
+
+
+class HostQueue(Middleware):
+    """Every worker process consumes its host's queue, also when `--queues` names only others."""
+
+    def __init__(self, host_id: str):
+        self.queue = host_queue(host_id)
+
+    def before_worker_boot(self, broker, worker):
+        if worker.consumer_whitelist:
+            worker.consumer_whitelist.add(self.queue)
+        broker.declare_queue(self.queue)
