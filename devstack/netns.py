@@ -92,7 +92,7 @@ class Host:
 
     def env(self, env: dict) -> dict:
         """The machine's loopback URLs in `env`, rewritten to reach the same services from this host,
-        with this host's own scratch and temporary directories. Starts the forwarders they need."""
+        with this host's own name, scratch and temporary directories. Starts the forwarders they need."""
         env = dict(env)
         for name in ("DATABASE_URL", "BROKER_URL", "B2_ENDPOINT", "RAID_PUB_ENDPOINT"):
             if env.get(name):
@@ -102,7 +102,9 @@ class Host:
             parts = urlsplit(env["DATABASE_URL"])
             query = dict(parse_qsl(parts.query), sslmode="disable")
             env["DATABASE_URL"] = urlunsplit(parts._replace(query=urlencode(query)))
-        env.update(SCRATCH_DIR=str(self.scratch), TMPDIR=str(self.root), HOME=str(self.root))
+        # Namespaces share the machine's hostname: each host is named after its namespace.
+        env.update(SCRATCH_DIR=str(self.scratch), TMPDIR=str(self.root), HOME=str(self.root),
+                   WORKER_HOST_ID=self.netns)
         return env
 
     def _through_gateway(self, url: str) -> str:

@@ -24,7 +24,7 @@ QUEUE = "publish"
 HOST_QUEUE_PREFIX = "publish-host-"
 #: Characters of the host id kept in its queue name. dramatiq-pg LISTENs on
 #: "dramatiq.<queue>.DQ.enqueue", and PostgreSQL channel names hold 63 bytes.
-HOST_QUEUE_ID_CHARS = 32
+HOST_QUEUE_ID_CHARS = 30
 
 
 def host_queue(host_id: str) -> str:

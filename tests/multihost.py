@@ -39,6 +39,12 @@ class MultiHost:
                 return job_id
         return None
 
+    def unfinished_steps(self, name: str, job_id: int) -> list[str]:
+        """The steps of the job that host `name` started and never finished (it died in them)."""
+        log = self.logs(name)
+        return [stage for stage in ("fetch", "variant", "upload")
+                if step_events(log, job_id, stage, "started") > step_events(log, job_id, stage, "done")]
+
     def step_runs(self, name: str, job_id: int, stage: str) -> int:
         """How many times `stage` of the job started on host `name`."""
         return step_events(self.logs(name), job_id, stage, "started")

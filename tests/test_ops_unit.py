@@ -211,8 +211,9 @@ def test_maintenance_leaves_the_database_side_to_pg_cron_when_it_is_scheduled(pg
     monkeypatch.setattr(m, "purge_completed_jobs", lambda: ran.append("jobs") or 0)
     monkeypatch.setattr(m, "purge_broker_messages", lambda: ran.append("broker") or 0)
     monkeypatch.setattr(m, "purge_deleted_files", lambda: ran.append("files") or 0)
+    monkeypatch.setattr(m, "forget_lost_hosts", lambda: ran.append("hosts") or 0)
     m.run()
-    assert ran == (["files"] if pg_cron else ["jobs", "broker", "files"])
+    assert ran == (["files", "hosts"] if pg_cron else ["jobs", "broker", "files", "hosts"])
 
 
 def test_one_failing_maintenance_part_does_not_stop_the_others(monkeypatch):
@@ -227,6 +228,7 @@ def test_one_failing_maintenance_part_does_not_stop_the_others(monkeypatch):
     monkeypatch.setattr(m, "purge_completed_jobs", broken)
     monkeypatch.setattr(m, "purge_broker_messages", lambda: ran.append("broker") or 3)
     monkeypatch.setattr(m, "purge_deleted_files", lambda: ran.append("files") or 1)
+    monkeypatch.setattr(m, "forget_lost_hosts", lambda: ran.append("hosts") or 0)
     with pytest.raises(MaintenanceError, match="completed_jobs"):
         m.run()
-    assert ran == ["broker", "files"]
+    assert ran == ["broker", "files", "hosts"]
