@@ -3,6 +3,7 @@ with the right Bearer token. Tests can script faults per key."""
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import threading
 import time
@@ -44,6 +45,8 @@ class Origin:
         self.token = token
         self.faults: dict[str, Fault] = {}
         self.requests: list[dict] = []
+        #: Body bytes sent, by key.
+        self.bytes_served: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
         self.port = free_port()
         self._server = _Server(("127.0.0.1", self.port), self._handler())
@@ -60,6 +63,10 @@ class Origin:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def _served(self, key: str, nbytes: int) -> None:
+        with self._lock:
+            self.bytes_served[key] += nbytes
 
     def _take_fault(self, key: str) -> Fault | None:
         with self._lock:
@@ -99,7 +106,7 @@ class Origin:
                     self.end_headers()
                     return
                 if fault and fault.body is not None:
-                    return self._send(200, fault.body, "image/jpeg")
+                    return self._send(200, fault.body, "image/jpeg", key)
                 path = (origin.root / key).resolve()
                 if not key or origin.root.resolve() not in path.parents or not path.is_file():
                     return self._send(404, b"no such key")
@@ -109,6 +116,7 @@ class Origin:
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data[: fault.truncate_at])
+                    origin._served(key, fault.truncate_at)
                     self.wfile.flush()
                     self.close_connection = True
                     return
@@ -117,15 +125,18 @@ class Origin:
                     self.send_header("Content-Type", "image/jpeg")
                     self.end_headers()
                     self.wfile.write(data)
+                    origin._served(key, len(data))
                     self.close_connection = True
                     return
-                self._send(200, data, "application/octet-stream")
+                self._send(200, data, "application/octet-stream", key)
 
-            def _send(self, status, body, content_type="text/plain"):
+            def _send(self, status, body, content_type="text/plain", key=None):
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                if key is not None:
+                    origin._served(key, len(body))
 
         return Handler
