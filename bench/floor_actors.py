@@ -22,7 +22,8 @@ from pathlib import Path
 import dramatiq
 
 from publisher import queries
-from publisher.broker import QUEUE, setup_broker
+from publisher.broker import setup_broker
+from publisher.locality import QUEUE
 from publisher.runtime import worker_runtime
 from publisher.storage import IMMUTABLE
 
@@ -37,9 +38,9 @@ VARIANTS = {path.name: path.read_bytes()
 def fetch(job_id: int, token: str) -> dict:
     rt = worker_runtime()
     job = rt.load_job(job_id, token)
-    path = os.path.join(rt.job_dir(job_id), "source")
+    path = rt.scratch.path(job_id, token, "source")
     size = rt.origin.download(job["raid_key"], path)
-    os.unlink(path)
+    rt.scratch.remove(job_id, token)
     return {"source": {"bytes": size, "width": 0, "height": 0}}
 
 

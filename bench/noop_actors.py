@@ -11,7 +11,8 @@ Benchmark-only; production code has no hook for it.
 import dramatiq
 
 from publisher import queries
-from publisher.broker import QUEUE, setup_broker
+from publisher.broker import setup_broker
+from publisher.locality import QUEUE
 from publisher.runtime import worker_runtime
 
 broker = setup_broker(worker_runtime(), worker_runtime)

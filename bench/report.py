@@ -11,6 +11,12 @@ TARGET_PICKUP_P50_MS = 100
 TARGET_PICKUP_P99_MS = 1000
 TARGET_THROUGHPUT_VS_BOUND = 0.85
 TARGET_100MP_GROWTH_MB = 150
+# Targets of the data-path issue: what a job may cost on the wire, and the throughput it allows.
+TARGET_S3_REQUESTS_PER_OBJECT = 2
+TARGET_SENT_OVER_PUBLISHED = 1.1
+TARGET_READ_OVER_PUBLISHED = 0.1
+TARGET_RAID_OVER_SOURCE = 1.1
+TARGET_THROUGHPUT_VS_BOUND_DATA_PATH = 0.72
 
 
 def targets(result: dict) -> list[dict]:
@@ -33,6 +39,16 @@ def targets(result: dict) -> list[dict]:
     if "throughput" in result:
         add("throughput system/bound", result["throughput"]["system_over_bound"], TARGET_THROUGHPUT_VS_BOUND,
             at_most=False)
+        add("throughput system/bound (data path)", result["throughput"]["system_over_bound"],
+            TARGET_THROUGHPUT_VS_BOUND_DATA_PATH, at_most=False)
+    for hosts, t in result.get("traffic", {}).items():
+        if "skipped" in t or hosts.startswith("baseline"):
+            continue
+        add(f"S3 requests per object ({hosts})", t["requests_per_published_object"], TARGET_S3_REQUESTS_PER_OBJECT)
+        add(f"bytes to bucket/published ({hosts})", t["sent_over_published"], TARGET_SENT_OVER_PUBLISHED)
+        add(f"bytes from bucket/published ({hosts})", t["read_over_published"], TARGET_READ_OVER_PUBLISHED)
+        add(f"RAID bytes/source ({hosts})", t["raid_over_source"], TARGET_RAID_OVER_SOURCE)
+        add(f"bucket keys outside media/ ({hosts})", t["bucket_keys_outside_media"], 0)
     if "memory" in result:
         add("100 MP worker RSS growth", result["memory"]["single"]["max_growth_mb"], TARGET_100MP_GROWTH_MB,
             unit="MB")
@@ -96,6 +112,28 @@ def table(result: dict) -> str:
             lines.append(f"  {x['jobs']:3d} x {x['image']:16} peak {x['peak_rss_mb']:6.0f} MB, growth "
                          f"{x['max_growth_mb']:6.0f} MB (loadavg {x['loadavg']})")
         lines.append("")
+    for hosts, t in result.get("traffic", {}).items():
+        if "skipped" in t:
+            lines += [f"traffic, {hosts}: {t['skipped']}", ""]
+            continue
+        lines.append(f"traffic per job, {t['jobs']} 12 MP jobs, {hosts.replace('_', ' ')} "
+                     f"(published {t['published_bytes_per_job'] / 1000:.0f} kB per job)")
+        lines.append("  S3 requests: " + ", ".join(f"{m} {c:.2f}" for m, c in t["requests_per_job"].items())
+                     + f"  ({t['requests_per_published_object']:.2f} per published object)")
+        lines.append(f"  to the bucket {t['sent_over_published']:.2f}x, from the bucket {t['read_over_published']:.2f}x "
+                     f"the published bytes; from RAID {t['raid_over_source']:.2f}x the source bytes")
+        lines.append("")
+    if "wan" in result:
+        w = result["wan"]
+        lines.append(f"WAN to the bucket (+{w['delay_s'] * 1000:.0f} ms per request, "
+                     f"{w['bandwidth_bps'] / 1e6:.0f} Mbit/s): one 12 MP photo, INSERT -> completed, median of "
+                     f"{w['runs']}")
+        for name in ("this", "baseline"):
+            if name in w:
+                x = w[name]
+                lines.append(f"  {name:8} ({x['ref']}): {x['median_s']:.2f} s, {x['s3_requests_per_job']:.0f} S3 "
+                             f"requests per job (runs {', '.join(f'{v:.2f}' for v in x['runs_s'])})")
+        lines.append("")
     if "intake" in result:
         i = result["intake"]
         lines.append(f"intake, no-op steps, {broker} broker, {i['jobs']} jobs inserted one per transaction "
@@ -128,6 +166,6 @@ def floor_lines(f: dict, throughput: dict | None, broker: str) -> list[str]:
         ours = system_total(throughput["system"]["cpu_s_per_job"])
         beyond = ours - f["image_cpu_s_per_job"] - f["floor_cpu_s_per_job"]
         lines.append(f"  the system above spent {ours:.3f} CPU s per job: image work + floor + {beyond:.3f} of its own "
-                     "(staging for hand-off between hosts, probes, checks, clean-up)")
+                     "(probes, checks, clean-up)")
     lines.append("")
     return lines

@@ -21,7 +21,7 @@ from . import inputs, report
 from .cpu import system_total
 from .system import loadavg
 
-PARTS = ("variant", "pickup", "single", "throughput", "floor", "memory", "intake")
+PARTS = ("variant", "pickup", "single", "throughput", "floor", "memory", "intake", "traffic", "wan")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 #: Keys the origin serves the bench inputs under.
@@ -43,6 +43,10 @@ def parse_args(argv=None):
                    help="jobs of the floor burst (the contract's work without images, bench/floor.py)")
     p.add_argument("--memory-burst", type=int, default=12, help="24 MP jobs in the memory burst")
     p.add_argument("--intake-jobs", type=int, default=2000)
+    p.add_argument("--traffic-jobs", type=int, default=20, help="12 MP jobs counted on one host, then on two")
+    p.add_argument("--wan-runs", type=int, default=5, help="12 MP jobs one at a time through the WAN proxy")
+    p.add_argument("--baseline-ref", default=None,
+                   help="git ref of a release to run the traffic and wan parts against too (e.g. the previous main)")
     p.add_argument("--processes", type=int, default=2, help="worker processes, as the Procfile default")
     p.add_argument("--threads", type=int, default=3, help="threads per worker process (CONCURRENCY default)")
     p.add_argument("--broker", choices=("postgres", "rabbitmq"), default="postgres",
@@ -59,6 +63,7 @@ def parse_args(argv=None):
     if args.quick:
         args.runs, args.pickup_jobs, args.single_jobs = 1, 3, 1
         args.throughput_jobs, args.memory_burst, args.intake_jobs, args.floor_jobs = 3, 2, 20, 3
+        args.traffic_jobs, args.wan_runs = 2, 1
     if args.bound_images is None:
         args.bound_images = args.throughput_jobs
     return args
@@ -170,6 +175,17 @@ def run_system_parts(args, services, result) -> None:
         with services.system(**shape) as stack:
             print(f"memory: one 100 MP job, then {args.memory_burst} 24 MP jobs ...", flush=True)
             result["memory"] = worker_memory(stack, KEY_100MP, KEY_24MP, args.memory_burst)
+    if "traffic" in args.parts:
+        from .traffic import traffic
+
+        print(f"traffic: {args.traffic_jobs} 12 MP jobs on one host, then on two ...", flush=True)
+        result["traffic"] = traffic(services, shape, KEY_12MP, inputs.photo(12).stat().st_size, args.traffic_jobs,
+                                    two_hosts=not args.quick, baseline_ref=args.baseline_ref)
+    if "wan" in args.parts:
+        from .traffic import wan
+
+        print(f"wan: {args.wan_runs} 12 MP jobs one at a time through a WAN-like link to the bucket ...", flush=True)
+        result["wan"] = wan(services, shape, KEY_12MP, args.wan_runs, args.baseline_ref)
     if "intake" in args.parts:
         from .intake import intake
 

@@ -52,15 +52,15 @@ class Services:
 
     @contextlib.contextmanager
     def system(self, workers_module: str = "actors", processes: int = 2, threads: int = 3,
-               broker: str = "postgres", **env):
+               broker: str = "postgres", root: Path | None = None, **env):
         """A fresh database (and, on RabbitMQ, a fresh vhost) with the listener and workers
-        running; stopped afterwards."""
+        running; stopped afterwards. root: another source tree to run (a baseline)."""
         stack = Stack(self.pg, self.s3, self.origin, Path(tempfile.mkdtemp(dir=self.tmp)), broker=broker,
-                      **{**PRODUCTION_ENV, **env})
+                      root=root, **{**PRODUCTION_ENV, **env})
         try:
             stack.workers = procs.Process(
                 "workers", [str(procs.BIN / "dramatiq"), workers_module, "--processes", str(processes),
-                            "--threads", str(threads)], stack.env, stack.tmp / "workers.log")
+                            "--threads", str(threads)], stack.env, stack.tmp / "workers.log", stack.root)
             stack.start_listener()
             wait_for_workers(stack, processes)
             yield stack

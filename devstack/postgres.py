@@ -75,9 +75,9 @@ class Server:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
 
-    def apply_sql(self, url: str) -> None:
+    def apply_sql(self, url: str, sql_dir: Path = SQL_DIR) -> None:
         """Applies sql/ in name order, exactly as the README tells operators to."""
-        for path in sorted(SQL_DIR.glob("*.sql")):
+        for path in sorted(Path(sql_dir).glob("*.sql")):
             subprocess.run([self.psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
                            check=True, capture_output=True, text=True)
 

@@ -13,11 +13,12 @@ BIN = Path(sys.executable).parent
 
 
 class Process:
-    def __init__(self, name: str, args: list[str], env: dict, log_path: Path):
+    def __init__(self, name: str, args: list[str], env: dict, log_path: Path, cwd: Path = ROOT):
+        """cwd: the source tree it runs (another checkout, for a benchmark's baseline)."""
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "ab")
-        self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+        self.popen = subprocess.Popen(args, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
 
     @property
@@ -49,10 +50,10 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
 
-def start_workers(env: dict, log_path: Path, processes: int = 2, threads: int = 3) -> Process:
+def start_workers(env: dict, log_path: Path, processes: int = 2, threads: int = 3, cwd: Path = ROOT) -> Process:
     return Process("workers", [str(BIN / "dramatiq"), "actors", "--processes", str(processes),
-                               "--threads", str(threads)], env, log_path)
+                               "--threads", str(threads)], env, log_path, cwd)
 
 
-def start_listener(env: dict, log_path: Path) -> Process:
-    return Process("listener", [sys.executable, "-m", "listener"], env, log_path)
+def start_listener(env: dict, log_path: Path, cwd: Path = ROOT) -> Process:
+    return Process("listener", [sys.executable, "-m", "listener"], env, log_path, cwd)

@@ -20,11 +20,13 @@ BROKERS = ("postgres", "rabbitmq")
 
 
 class Stack:
-    def __init__(self, pg, s3, origin, tmp: Path, broker: str = "postgres", **env):
+    def __init__(self, pg, s3, origin, tmp: Path, broker: str = "postgres", root: Path | None = None, **env):
+        """root: the source tree whose schema and processes run (default this one)."""
         self.pg, self.s3, self.origin, self.tmp = pg, s3, origin, tmp
         self.broker = broker
+        self.root = Path(root or procs.ROOT)
         self.db_url = pg.create_database()
-        pg.apply_sql(self.db_url)
+        pg.apply_sql(self.db_url, self.root / "sql")
         # RabbitMQ: a vhost of its own, so no other system sees its queues.
         if broker == "rabbitmq":
             need_rabbitmq()
@@ -56,6 +58,8 @@ class Stack:
         }
         if self.vhost is not None:
             self.env["BROKER_URL"] = self.vhost.url
+        if self.root != procs.ROOT:
+            self.env["PYTHONPATH"] = str(self.root)
         self.env.update({k: str(v) for k, v in env.items()})
         self.workers = None
         self.listener = None
@@ -67,12 +71,12 @@ class Stack:
     # -- processes ------------------------------------------------------
     def start_workers(self, processes: int = 2, threads: int = 3):
         self.workers = procs.start_workers(self.env, self.tmp / f"workers-{uuid.uuid4().hex[:6]}.log",
-                                           processes, threads)
+                                           processes, threads, self.root)
         self.processes.append(self.workers)
         return self.workers
 
     def start_listener(self):
-        self.listener = procs.start_listener(self.env, self.tmp / f"listener-{uuid.uuid4().hex[:6]}.log")
+        self.listener = procs.start_listener(self.env, self.tmp / f"listener-{uuid.uuid4().hex[:6]}.log", self.root)
         self.processes.append(self.listener)
         return self.listener
 

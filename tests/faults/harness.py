@@ -27,6 +27,11 @@ KILL_MARK = "kill-worker"
 LEAK_MARK = "leak-secrets"
 UPLOAD_FAILS_ONCE_MARK = "upload-fails-once"
 FAILURE_NOT_RECORDED_MARK = "failure-not-recorded"
+END_STEP_FAILS_ONCE_MARK = "end-step-fails-once"
+DELETED_WHILE_RUNNING_MARK = "deleted-while-running"
+HANG_MARK = "hangs-in-native-code"
+#: How long a HANG_MARK step sleeps in native code.
+HANG_SECONDS = 30
 
 #: Settings every fault stack runs with: leases of a few seconds so rescue is quick.
 FAST_ENV = {
@@ -82,8 +87,10 @@ class Batch:
         shutil.copy(CORPUS / fixture, self.origin_root / key)
         return key
 
-    def add(self, raid_key: str, expect: str = "completed", max_retries: int | None = None) -> int:
-        file_id = self.stack.add_file(raid_key)
+    def add(self, raid_key: str, expect: str = "completed", max_retries: int | None = None,
+            file_id: str | None = None) -> int:
+        """A job for a new file of raid_key (or for an existing file: a re-run)."""
+        file_id = file_id or self.stack.add_file(raid_key)
         if max_retries is None:
             job_id = self.stack.request_publish(file_id)
         else:
@@ -95,7 +102,7 @@ class Batch:
     def rows(self) -> list[dict]:
         return self.stack.sql(
             """SELECT j.id, j.status, j.retry_count, j.max_retries, j.last_error, j.file_id::text AS file_id,
-                      f.raid_key, f.publish_status, f.variants,
+                      f.raid_key, f.publish_status, f.variants, f.published_at,
                       (SELECT count(*) FROM publish_job_events e
                         WHERE e.job_id = j.id AND e.to_status = 'completed') AS completions
                  FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id
@@ -146,7 +153,9 @@ class Batch:
                 return "completed although it should have failed"
             counts["completed"] += 1
             return None
-        if row["publish_status"] != "failed":
+        # A failed job leaves a file that was published before as it was.
+        was_published = row["published_at"] is not None and row["variants"] is not None
+        if row["publish_status"] != ("published" if was_published else "failed"):
             counts["lost"] += 1
             return f"job failed but file is {row['publish_status']}"
         if expect == "completed":
@@ -167,11 +176,12 @@ def start_workers(stack, processes: int = 2, threads: int = 3, shutdown_timeout_
     return proc
 
 
-def run_marked_batch(stack, jobs: "Batch", source: str, mark: str, count: int = 3) -> tuple[Outcome, procs.Process]:
+def run_marked_batch(stack, jobs: "Batch", source: str, mark: str, count: int = 3,
+                     expect: str = "completed") -> tuple[Outcome, procs.Process]:
     """`count` jobs whose raid_key carries a worker-hook mark, run to the end by hooked
     workers and a listener; the clean outcome and the workers (for their log)."""
     for _ in range(count):
-        jobs.add(jobs.source(source, mark + "-"))
+        jobs.add(jobs.source(source, mark + "-"), expect=expect)
     jobs.faults = count
     workers = start_workers(stack, hooks=True)
     stack.start_listener()

@@ -13,12 +13,23 @@ each step's function, and acts on files whose raid_key carries a marker:
 - LEAK_MARK: the step raises an exception that quotes every secret the
   process knows, the way a careless library would (a URL with a password, a
   dump of request headers, the S3 key pair).
+- END_STEP_FAILS_ONCE_MARK: recording the end of the fetch step fails once (the
+  database is lost just then), on the job's first attempt.
+- DELETED_WHILE_RUNNING_MARK: the file is soft-deleted (as the auction
+  application would) while its upload step runs.
+- HANG_MARK: the variant step hangs in native code (a libc sleep no time limit
+  interrupts) on the job's first attempt.
+
+Each injected fault writes a line `injected: <what> job=<id>` to the worker's
+log, so a scenario can prove the fault fired.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
+import sys
 
 import actors
 from publisher.lifecycle import STAGES
@@ -27,7 +38,8 @@ from publisher.errors import TransientError
 import psycopg2
 
 from publisher import queries
-from tests.faults.harness import FAILURE_NOT_RECORDED_MARK, KILL_MARK, LEAK_MARK, UPLOAD_FAILS_ONCE_MARK
+from tests.faults.harness import (DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE_MARK, FAILURE_NOT_RECORDED_MARK,
+                                  HANG_MARK, HANG_SECONDS, KILL_MARK, LEAK_MARK, UPLOAD_FAILS_ONCE_MARK)
 
 #: Jobs whose next failure cannot be recorded.
 _unrecordable: set[int] = set()
@@ -46,6 +58,13 @@ def _with_faults(stage: str, step):
             raise TransientError("S3 answered 503 Slow Down (injected by the fault suite)")
         if KILL_MARK in key and stage == "variant":
             os._exit(137)
+        if DELETED_WHILE_RUNNING_MARK in key and stage == "upload":
+            with rt.db.transaction() as cur:
+                cur.execute("UPDATE auction_files SET deleted_at = now() WHERE id = %s", (job["file_id"],))
+            _injected("file deleted", job_id)
+        if HANG_MARK in key and stage == "variant" and job["retry_count"] == 0:
+            _injected("native hang", job_id)
+            ctypes.CDLL(None).sleep(HANG_SECONDS)
         if LEAK_MARK in key:
             s = rt.settings
             raise RuntimeError(
@@ -58,6 +77,20 @@ def _with_faults(stage: str, step):
     return faulty_step
 
 
+def _injected(what: str, job_id: int) -> None:
+    print(f"injected: {what} job={job_id}", file=sys.stderr, flush=True)
+
+
+def _end_step(cur, job_id, token, stage, *args):
+    key = queries.raid_key(cur, job_id) or ""
+    cur.execute("SELECT retry_count FROM publish_jobs WHERE id = %s", (job_id,))
+    first_attempt = cur.fetchone()["retry_count"] == 0  # read from the job: any worker process may run it
+    if END_STEP_FAILS_ONCE_MARK in key and stage == "fetch" and first_attempt:
+        _injected("end_step failed", job_id)
+        raise psycopg2.OperationalError("server closed the connection unexpectedly (injected by the fault suite)")
+    return _real_end_step(cur, job_id, token, stage, *args)
+
+
 def _record_failure(cur, job_id, *args):
     if job_id in _unrecordable:
         _unrecordable.discard(job_id)
@@ -67,6 +100,8 @@ def _record_failure(cur, job_id, *args):
 
 _real_record_failure = queries.record_failure
 queries.record_failure = _record_failure
+_real_end_step = queries.end_step
+queries.end_step = _end_step
 
 for _stage in STAGES:
     _actor = actors.broker.get_actor(_stage)

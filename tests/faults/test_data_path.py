@@ -1,0 +1,133 @@
+"""The data path under faults, on both brokers: a burst larger than the workers
+drains with no retry charged, a published file stays published through a failed
+re-run, a file deleted while its job runs is never published, a step whose end
+cannot be recorded sends no next step, and a step stuck in native code loses its
+lease while its worker reports unhealthy."""
+
+import json
+import urllib.request
+
+import pytest
+
+from devstack.origin import Fault
+from devstack.ports import free_port, wait_until
+from tests.faults import harness
+from tests.faults.harness import DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE_MARK, HANG_MARK
+from tests.multihost import step_events
+from tests.stack import BROKERS
+
+pytestmark = pytest.mark.parametrize("broker", BROKERS, indirect=True)
+
+#: Scaled down from an auction's 10,000 photos: the hand-off window is 3 s instead of
+#: 15 min, one worker thread, and any retry charged fails the job (MAX_RETRIES=0).
+BURST = {"JOB_HANDOFF_SECONDS": 3, "MAX_RETRIES": 0}
+
+
+def run_burst(fault_stack, batch, broker, jobs_in_burst: int):
+    stack = fault_stack(**BURST)
+    jobs = batch(stack, f"burst-{jobs_in_burst}-{broker}")
+    key = jobs.source("progressive.jpg")
+    for _ in range(jobs_in_burst):
+        jobs.add(key)
+    stack.start_listener()  # the whole burst is pending before a worker exists
+    harness.start_workers(stack, processes=1, threads=1)
+    jobs.wait(timeout=60 + jobs_in_burst)
+    result = jobs.outcome()
+    result.assert_clean()
+    assert result.completed == jobs_in_burst
+    assert [r for r in result.rows if r["retry_count"]] == []  # waiting charged nothing
+
+
+def test_a_burst_that_waits_longer_than_the_hand_off_window_completes_without_a_retry(fault_stack, batch, broker):
+    run_burst(fault_stack, batch, broker, 60)
+
+
+@pytest.mark.faults_slow
+def test_a_large_burst_completes_without_a_retry(fault_stack, batch, broker):
+    run_burst(fault_stack, batch, broker, 600)
+
+
+def test_a_failed_re_run_of_a_published_file_leaves_it_as_it_was(fault_stack, batch, origin, broker):
+    stack = fault_stack()
+    jobs = batch(stack, f"failed-re-run-{broker}")
+    keys = [jobs.source("exif-orientation-6.jpg") for _ in range(3)]
+    harness.start_workers(stack)
+    stack.start_listener()
+    first = [jobs.add(key) for key in keys]
+    published = {}
+    for job_id in first:
+        row = stack.wait_for(job_id)
+        assert row["status"] == "completed", row["last_error"]
+        published[row["file_id"]] = (row["variants"], row["published_at"])
+    for key in keys:
+        origin.faults[key] = Fault(status=404)  # RAID lost the original meanwhile
+    reruns = [jobs.add(key, expect="failed", file_id=file_id) for key, file_id in zip(keys, published)]
+    jobs.faults = len(reruns)
+    jobs.wait()
+    for key in keys:
+        del origin.faults[key]
+    result = jobs.outcome()
+    result.assert_clean()
+    for job_id in reruns:
+        row = stack.job(job_id)
+        assert row["status"] == "failed" and "404" in row["last_error"]
+        # The file is still on the site, with the variants it had, and their objects.
+        assert row["publish_status"] == "published"
+        assert (row["variants"], row["published_at"]) == published[row["file_id"]]
+        for variant in row["variants"].values():
+            assert stack.object(variant["key"])[0]
+
+
+def test_a_file_deleted_while_its_job_runs_is_never_published(fault_stack, batch, broker):
+    stack = fault_stack()
+    jobs = batch(stack, f"deleted-while-running-{broker}")
+    result, workers = harness.run_marked_batch(stack, jobs, "exif-orientation-1.jpg", DELETED_WHILE_RUNNING_MARK,
+                                               expect="failed")
+    assert result.failed == 3
+    for row in result.rows:
+        assert row["publish_status"] == "failed" and row["published_at"] is None and row["variants"] is None
+        assert "deleted while its job ran" in row["last_error"]
+    assert workers.log().count("injected: file deleted") == 3
+
+
+def test_a_step_whose_end_cannot_be_recorded_sends_no_next_step(fault_stack, batch, broker):
+    stack = fault_stack()
+    jobs = batch(stack, f"end-step-fails-once-{broker}")
+    result, workers = harness.run_marked_batch(stack, jobs, "exif-orientation-1.jpg", END_STEP_FAILS_ONCE_MARK)
+    assert result.completed == 3
+    log = workers.log()
+    for row in result.rows:
+        assert f"injected: end_step failed job={row['id']}" in log
+        # The fetch finished but its end was not recorded: no variant ran for that
+        # attempt; the job was rescued when its lease ran out, and ran once more.
+        assert row["retry_count"] == 1 and "lease ran out" in row["last_error"], row
+        assert step_events(log, row["id"], "variant", "started") == 1
+        assert step_events(log, row["id"], "fetch", "started") == 2
+
+
+def test_a_step_stuck_in_native_code_loses_its_lease_and_its_worker_says_so(fault_stack, batch, broker):
+    port = free_port()
+    stack = fault_stack(STEP_TIME_LIMIT_SECONDS=2, WORKER_HEALTH_PORT=port)
+    jobs = batch(stack, f"native-hang-{broker}")
+    job_id = jobs.add(jobs.source("progressive.jpg", HANG_MARK + "-"))
+    jobs.faults = 1
+    workers = harness.start_workers(stack, processes=1, threads=2, hooks=True)
+    stack.start_listener()
+
+    def health():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+
+    status, body = wait_until(lambda: (h := health())[0] == 503 and h, harness.HANG_SECONDS,
+                              "the worker to report its stuck step")
+    assert f"the variant step of job {job_id} has run past its time limit" in body["reason"]
+    jobs.wait(timeout=harness.HANG_SECONDS)
+    result = jobs.outcome()
+    result.assert_clean()
+    row = stack.job(job_id)
+    # Rescued while its thread still slept: the other thread published it.
+    assert row["status"] == "completed" and row["retry_count"] == 1
+    assert "injected: native hang" in workers.log()
