@@ -17,13 +17,14 @@ from urllib.parse import quote, urlsplit, urlunsplit
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
-def _rabbitmqctl(*args: str) -> None:
+def _rabbitmqctl(*args: str) -> str:
     ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
     if not os.path.exists(ctl):
         raise RuntimeError("rabbitmqctl is missing: the RabbitMQ tests need the machine's RabbitMQ server")
     done = subprocess.run([ctl, "-q", *args], capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
 
 
 class Vhost:
@@ -43,6 +44,11 @@ class Vhost:
         _rabbitmqctl("add_vhost", self.name)
         _rabbitmqctl("set_permissions", "-p", self.name, self.user, ".*", ".*", ".*")
         return self
+
+    def queues(self) -> dict[str, int]:
+        """The vhost's queues and how many messages each holds."""
+        out = _rabbitmqctl("list_queues", "-p", self.name, "--no-table-headers", "name", "messages")
+        return {name: int(n) for name, n in (line.split("\t") for line in out.splitlines() if "\t" in line)}
 
     def delete(self) -> None:
         _rabbitmqctl("delete_vhost", self.name)

@@ -222,7 +222,7 @@ def _read(env: Env) -> Settings:
                                        validate=positive),
         worker_host_id=env.str("WORKER_HOST_ID", "", validate=_validated(_check_host_id)),
         worker_host_expiry_seconds=env.int("WORKER_HOST_EXPIRY_SECONDS", Settings.worker_host_expiry_seconds,
-                                           validate=Range(min=60)),
+                                           validate=Range(min=5)),
         retry_min_backoff_ms=env.int("RETRY_MIN_BACKOFF_MS", Settings.retry_min_backoff_ms, validate=positive),
         retry_max_backoff_ms=env.int("RETRY_MAX_BACKOFF_MS", Settings.retry_max_backoff_ms, validate=positive),
         origin_connect_timeout=env.float("ORIGIN_CONNECT_TIMEOUT", Settings.origin_connect_timeout),

@@ -3,7 +3,6 @@ directories) against one database and one bucket, on both brokers.
 
 Needs root, to make network namespaces (CI runs as root)."""
 
-import shutil
 import time
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from devstack.netns import Hosts
 from devstack.origin import Fault
 from devstack.ports import wait_until
+from tests.faults import harness
 from tests.prerequisites import need_network_namespaces
 from tests.multihost import MultiHost, published_objects
 from tests.stack import BROKERS, Stack
@@ -88,13 +88,14 @@ def test_jobs_of_a_host_that_dies_are_finished_by_the_others(cluster, origin, or
     for name in "abc":
         cluster.start_host(name, threads=2)
     stack = cluster.stack
+    batch = harness.Batch(stack, f"host-killed-{stack.broker}", origin_root)
     keys = []
     for i in range(9):
-        key = f"lot-{cluster.hosts['a'].run_id}-{i}.jpg"
-        shutil.copy(origin_root / "exif-orientation-1.jpg", origin_root / key)
+        key = batch.source("exif-orientation-1.jpg")
         origin.faults[key] = Fault(delay=2.0, times=1)  # the first download is slow: steps are in flight
         keys.append(key)
-    jobs = [stack.publish(key) for key in keys]
+    jobs = [batch.add(key) for key in keys]
+    batch.faults = 1
 
     held = wait_until(lambda: cluster.running_step("b", jobs), 60, "host b to be working on a job", 0.05)
     cluster.hosts["b"].kill()  # power cut: no shutdown, no goodbye
@@ -121,6 +122,7 @@ def test_jobs_of_a_host_that_dies_are_finished_by_the_others(cluster, origin, or
         assert len(job["variants"]) == 2
         assert job["retry_count"] == (1 if job_id in running_on_b else 0), job
         assert sum(cluster.step_runs(name, job_id, "upload") for name in "ac") == 1
+    batch.outcome().assert_clean()  # in the fault summary: nothing lost, stuck or duplicated
 
 
 def test_a_burst_is_shared_by_the_hosts(cluster):

@@ -166,12 +166,14 @@ class Batch:
 
 
 def start_workers(stack, processes: int = 2, threads: int = 3, shutdown_timeout_ms: int = 30000,
-                  hooks: bool = False) -> procs.Process:
-    """The worker command of the Procfile, optionally with the test-only fault hooks."""
+                  hooks: bool = False, env: dict | None = None) -> procs.Process:
+    """The worker command of the Procfile, optionally with the test-only fault hooks
+    and settings of their own (another WORKER_HOST_ID: another host)."""
     modules = ["actors"] + (["tests.faults.worker_hooks"] if hooks else [])
     args = [str(procs.BIN / "dramatiq"), *modules, "--processes", str(processes), "--threads", str(threads),
             "--worker-shutdown-timeout", str(shutdown_timeout_ms)]
-    proc = procs.Process("workers", args, stack.env, stack.tmp / f"workers-{uuid.uuid4().hex[:6]}.log")
+    proc = procs.Process("workers", args, {**stack.env, **(env or {})},
+                         stack.tmp / f"workers-{uuid.uuid4().hex[:6]}.log")
     stack.extra_processes.append(proc)
     return proc
 

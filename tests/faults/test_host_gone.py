@@ -1,0 +1,38 @@
+"""A worker host that is gone for good, on RabbitMQ: its queue, holding the next
+step of a job, expires (x-expires), and the job is published all the same by
+another host, started over from its first step."""
+
+import pytest
+
+from devstack.ports import wait_until
+from tests.faults import harness
+from tests.faults.harness import KILL_MARK
+from tests.stack import BROKERS
+
+pytestmark = pytest.mark.parametrize("broker", [b for b in BROKERS if b == "rabbitmq"], indirect=True)
+
+DOOMED = "doomed-host"
+DOOMED_QUEUE = "publish-host-doomed-host"
+
+
+def test_a_host_gone_for_good_leaves_no_queue_and_loses_no_job(fault_stack, batch, broker):
+    stack = fault_stack(WORKER_HOST_EXPIRY_SECONDS=10)
+    jobs = batch(stack, f"host-gone-for-good-{broker}")
+    # The doomed host fetches, then dies in the variant step: that message goes back to its queue.
+    job_id = jobs.add(jobs.source("progressive.jpg", KILL_MARK + "-"))
+    jobs.faults = 1
+    stack.start_listener()
+    doomed = harness.start_workers(stack, processes=1, threads=1, hooks=True, env={"WORKER_HOST_ID": DOOMED})
+    wait_until(lambda: not doomed.running(), 120, "the doomed host's worker to die in the variant step")
+    assert stack.vhost.queues().get(DOOMED_QUEUE) == 1  # the variant step, waiting for a host that is gone
+
+    harness.start_workers(stack, processes=1, threads=2)  # another host: the machine's hostname
+    jobs.wait()
+    result = jobs.outcome()
+    result.assert_clean()
+    row = stack.job(job_id)
+    assert row["status"] == "completed" and row["retry_count"] == 1, row  # the step that died counts once
+    # The queue, its message and its delay queue expire; nothing else is needed for that.
+    wait_until(lambda: not any(q.startswith(DOOMED_QUEUE) for q in stack.vhost.queues()), 60,
+               "the doomed host's queues to expire")
+    assert stack.job(job_id)["status"] == "completed"
