@@ -81,6 +81,11 @@ def workdir(path: Path) -> Path:
 def measure_intake(services, broker: str, n: int, tmp: Path) -> dict:
     stack = Stack(*services, workdir(tmp / f"intake-{broker}"), broker=broker, WORKER_POLL_INTERVAL=15000)
     try:
+        # No workers: the listener's claim-and-enqueue rate alone. A stand-in worker row gives
+        # it room for every job (it claims only what live workers can start).
+        stack.sql("INSERT INTO publisher_workers (worker_id, host_id, queue, threads, seen_at) "
+                  "VALUES ('intake-bench', 'intake-bench', 'publish-host-intake-bench', %s, "
+                  "now() + interval '1 hour')", (n,))
         stack.start_listener()
         wait_until(lambda: "listening on channel" in stack.listener.log(), 60, "the listener")
         started = insert_burst(stack, "never-fetched.jpg", n)

@@ -113,7 +113,8 @@ class JobLifecycle(Middleware):
         with self._lock:
             running = list(self._running)
         with rt.db.transaction() as cur:
-            queries.worker_beat(cur, self._worker_id, rt.settings.worker_host_id, self._threads)
+            queries.worker_beat(cur, self._worker_id, rt.settings.worker_host_id,
+                                host_queue(rt.settings.worker_host_id), self._threads)
             if running:
                 queries.heartbeat(cur, running, timedelta(seconds=rt.settings.job_lease_seconds))
         if time.monotonic() >= self._next_sweep:

@@ -84,12 +84,18 @@ def make_broker(database_url: str, *, queues: int, threads: int, middleware) -> 
 
 
 # Messages waiting ('queued') for a while, or taken ('consumed') by a consumer
-# whose session no longer holds the message's advisory lock.
+# whose session no longer holds the message's advisory lock; not those in the
+# queue of a worker host that stopped beating (no one would take them, and
+# the jobs they belong to were handed out again).
 ORPHAN_CANDIDATES = """
     SELECT message_id::text, queue_name, state::text,
            octet_length(message::text) >= 8000 AS large
-      FROM dramatiq.queue
+      FROM dramatiq.queue q
      WHERE state IN ('queued', 'consumed') AND mtime < now() - %s::interval
+       AND (q.queue_name NOT LIKE 'publish-host-%%' OR EXISTS (
+            SELECT 1 FROM publisher_workers w
+             WHERE w.seen_at > now() - interval '5 minutes'
+               AND q.queue_name IN (w.queue, w.queue || '.DQ')))
      ORDER BY mtime LIMIT %s
 """
 # pg_locks shows a bigint advisory key as two 32-bit halves.

@@ -15,7 +15,7 @@ CLAIM_PENDING = "SELECT job_id, attempt_token::text AS token, stage FROM publish
 RESCUE = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_rescue(%s, %s, %s)"
 BEGIN_STEP = "SELECT publisher_begin_step(%s, %s, %s, %s, %s, %s) AS outcome"
 HEARTBEAT = "SELECT job_id, renewed FROM publisher_heartbeat(%s::bigint[], %s::uuid[], %s)"
-WORKER_BEAT = "SELECT publisher_worker_beat(%s, %s, %s)"
+WORKER_BEAT = "SELECT publisher_worker_beat(%s, %s, %s, %s)"
 END_STEP = "SELECT publisher_end_step(%s, %s, %s, %s, %s) AS owned"
 RECORD_FAILURE = "SELECT publisher_record_failure(%s, %s, %s, %s) AS outcome"
 SCHEDULE_RETRY = "SELECT publisher_schedule_retry(%s, %s, %s)"
@@ -72,8 +72,8 @@ def begin_step(cur, job_id: int, token: str, stage: str, lease: timedelta, host_
     return cur.fetchone()["outcome"]
 
 
-def worker_beat(cur, worker_id: str, host_id: str, threads: int) -> None:
-    cur.execute(WORKER_BEAT, (worker_id, host_id, threads))
+def worker_beat(cur, worker_id: str, host_id: str, queue: str, threads: int) -> None:
+    cur.execute(WORKER_BEAT, (worker_id, host_id, queue, threads))
 
 
 def current_attempts(cur, attempts: list[tuple[int, str]], host_id: str) -> set[tuple[int, str]]:

@@ -94,6 +94,7 @@ CREATE INDEX IF NOT EXISTS publish_jobs_host_idx
 CREATE TABLE IF NOT EXISTS publisher_workers (
     worker_id  text PRIMARY KEY,               -- host id, pid and start time
     host_id    text NOT NULL,                  -- WORKER_HOST_ID
+    queue      text NOT NULL,                  -- the host's queue
     threads    int NOT NULL,                   -- steps it runs at once
     started_at timestamptz NOT NULL DEFAULT now(),
     seen_at    timestamptz NOT NULL DEFAULT now()

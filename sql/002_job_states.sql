@@ -107,12 +107,13 @@ $$;
 
 -- A worker process is alive; the first beat of a process wakes the listener,
 -- which may now claim jobs for it.
-CREATE OR REPLACE FUNCTION publisher_worker_beat(p_worker text, p_host text, p_threads int)
+CREATE OR REPLACE FUNCTION publisher_worker_beat(p_worker text, p_host text, p_queue text, p_threads int)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE publisher_workers SET seen_at = now(), threads = p_threads WHERE worker_id = p_worker;
     IF NOT FOUND THEN
-        INSERT INTO publisher_workers (worker_id, host_id, threads) VALUES (p_worker, p_host, p_threads)
+        INSERT INTO publisher_workers (worker_id, host_id, queue, threads)
+        VALUES (p_worker, p_host, p_queue, p_threads)
         ON CONFLICT (worker_id) DO UPDATE SET seen_at = now();
         PERFORM pg_notify('publish_jobs', '');
     END IF;

@@ -35,7 +35,8 @@ def new_job(cur, file_id=None) -> int:
 
 
 def worker_beat(cur, host=HOST, threads=3, worker=None):
-    one(cur, "SELECT publisher_worker_beat(%s, %s, %s)", worker or f"{host}:1:1", host, threads)
+    one(cur, "SELECT publisher_worker_beat(%s, %s, %s, %s)", worker or f"{host}:1:1", host, f"publish-host-{host}",
+        threads)
 
 
 def claim(cur, limit=10, per_thread=2) -> list[dict]:

@@ -142,3 +142,15 @@ def test_a_file_deleted_while_its_job_runs_is_never_published(db):
     assert row["status"] == "failed" and "deleted" in row["last_error"]
     assert (file["publish_status"], file["variants"], file["published_at"]) == ("failed", None, None)
     assert one(db, "SELECT count(*) FROM publish_job_events WHERE to_status = 'completed'") == 0
+
+
+def test_messages_waiting_for_a_lost_host_are_not_re_announced(db):
+    from publisher.pgbroker import OrphanRenotifier
+
+    worker_beat(db, "live-host")
+    worker_beat(db, "lost-host")
+    silence_host(db, "lost-host")
+    for queue in ("publish", "publish-host-live-host", "publish-host-live-host.DQ", "publish-host-lost-host"):
+        db.execute("INSERT INTO dramatiq.queue (message_id, queue_name, state, mtime, message) "
+                   "VALUES (gen_random_uuid(), %s, 'queued', now() - interval '1 minute', '{}')", (queue,))
+    assert OrphanRenotifier().run(db) == 3

@@ -43,8 +43,9 @@ def broker_row(stack, state, hours_ago, queue="publish"):
 
 
 def worker_row(stack, host, hours_ago):
-    stack.sql("INSERT INTO publisher_workers (worker_id, host_id, threads, seen_at) "
-              "VALUES (%s, %s, 3, now() - %s * interval '1 hour')", (f"{host}:1:1", host, hours_ago))
+    stack.sql("INSERT INTO publisher_workers (worker_id, host_id, queue, threads, seen_at) "
+              "VALUES (%s, %s, %s, 3, now() - %s * interval '1 hour')",
+              (f"{host}:1:1", host, f"publish-host-{host}", hours_ago))
 
 
 def test_listener_purges_what_is_old_and_keeps_the_rest(make_stack):

@@ -124,10 +124,7 @@ class Batch:
         for row in rows:
             row["problem"] = self._problem(row, counts)
         result = Outcome(self.scenario, len(rows), self.faults, rows=rows, **counts)
-        SUMMARY.append(result.line())
-        SUMMARY_FILE.parent.mkdir(parents=True, exist_ok=True)
-        with open(SUMMARY_FILE, "a") as f:
-            f.write(result.line() + "\n")
+        record_line(result.line())
         return result
 
     def _problem(self, row, counts) -> str | None:
@@ -165,11 +162,19 @@ class Batch:
         return None
 
 
+def record_line(line: str) -> None:
+    """One line of the fault summary (printed at the end of the run, and kept in SUMMARY_FILE)."""
+    SUMMARY.append(line)
+    SUMMARY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with open(SUMMARY_FILE, "a") as f:
+        f.write(line + "\n")
+
+
 def start_workers(stack, processes: int = 2, threads: int = 3, shutdown_timeout_ms: int = 30000,
-                  hooks: bool = False, env: dict | None = None) -> procs.Process:
+                  hooks: bool = False, env: dict | None = None, module: str = "actors") -> procs.Process:
     """The worker command of the Procfile, optionally with the test-only fault hooks
     and settings of their own (another WORKER_HOST_ID: another host)."""
-    modules = ["actors"] + (["tests.faults.worker_hooks"] if hooks else [])
+    modules = [module] + (["tests.faults.worker_hooks"] if hooks else [])
     args = [str(procs.BIN / "dramatiq"), *modules, "--processes", str(processes), "--threads", str(threads),
             "--worker-shutdown-timeout", str(shutdown_timeout_ms)]
     proc = procs.Process("workers", args, {**stack.env, **(env or {})},

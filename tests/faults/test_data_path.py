@@ -47,6 +47,33 @@ def test_a_large_burst_completes_without_a_retry(fault_stack, batch, broker):
     run_burst(fault_stack, batch, broker, 600)
 
 
+@pytest.mark.faults_slow
+@pytest.mark.timeout(3600)
+def test_an_auction_sized_burst_of_lifecycles_drains_without_a_retry(fault_stack, broker):
+    """10,000 jobs at the scaled-down window, on workers whose steps do no image work
+    (bench/noop_actors.py): the job lifecycle, the listener's backpressure and the
+    broker alone, at the size of an auction's upload."""
+    from bench import queries as bench_queries
+
+    stack = fault_stack(**BURST)
+    files = [r["id"] for r in stack.sql(bench_queries.ADD_FILES, ("noop.jpg", 10_000))]
+    jobs = [r["id"] for r in stack.sql(bench_queries.REQUEST_MANY, (files,))]
+    stack.start_listener()
+    harness.start_workers(stack, processes=1, threads=1, module="bench.noop_actors")
+
+    def drained():
+        return stack.sql("SELECT count(*) FILTER (WHERE status IN ('completed', 'failed')) AS done FROM publish_jobs"
+                         )[0]["done"] == len(jobs)
+
+    wait_until(drained, 3000, "10,000 jobs to drain", 1)
+    row = stack.sql("SELECT count(*) FILTER (WHERE status = 'completed') AS completed, "
+                    "count(*) FILTER (WHERE retry_count > 0) AS charged FROM publish_jobs")[0]
+    line = (f"{f'lifecycle-burst-10000-{broker}':<34} jobs={len(jobs)} completed={row['completed']} "
+            f"charged a retry={row['charged']}")
+    harness.record_line(line)
+    assert row == {"completed": len(jobs), "charged": 0}
+
+
 def test_a_failed_re_run_of_a_published_file_leaves_it_as_it_was(fault_stack, batch, origin, broker):
     stack = fault_stack()
     jobs = batch(stack, f"failed-re-run-{broker}")
@@ -88,6 +115,8 @@ def test_a_file_deleted_while_its_job_runs_is_never_published(fault_stack, batch
         assert row["publish_status"] == "failed" and row["published_at"] is None and row["variants"] is None
         assert "deleted while its job ran" in row["last_error"]
     assert workers.log().count("injected: file deleted") == 3
+    # The failed jobs' scratch folders went with them.
+    wait_until(lambda: list(stack.scratch.iterdir()) == [], 30, "the scratch folders of the failed jobs to go")
 
 
 def test_a_step_whose_end_cannot_be_recorded_sends_no_next_step(fault_stack, batch, broker):
@@ -103,6 +132,26 @@ def test_a_step_whose_end_cannot_be_recorded_sends_no_next_step(fault_stack, bat
         assert row["retry_count"] == 1 and "lease ran out" in row["last_error"], row
         assert step_events(log, row["id"], "variant", "started") == 1
         assert step_events(log, row["id"], "fetch", "started") == 2
+    # The rescued attempts' folders (their originals) were swept; the finished ones removed.
+    wait_until(lambda: list(stack.scratch.iterdir()) == [], 90, "the scratch folders of replaced attempts to go")
+
+
+def test_a_restarted_worker_host_sweeps_what_its_scratch_kept_of_ended_attempts(fault_stack, batch, broker):
+    stack = fault_stack()
+    jobs = batch(stack, f"scratch-after-restart-{broker}")
+    job_id = jobs.add(jobs.source("progressive.jpg"))
+    # What a host that crashed mid-step keeps: the folder of an attempt that was
+    # rescued meanwhile, and a folder of the release that kept files by job id only.
+    stale = stack.scratch / f"{job_id}-00000000-0000-4000-8000-000000000000"
+    legacy = stack.scratch / "17"
+    for folder in (stale, legacy):
+        folder.mkdir(parents=True)
+        (folder / "source").write_bytes(b"x" * 1000)
+    harness.start_workers(stack)
+    stack.start_listener()
+    jobs.wait()
+    jobs.outcome().assert_clean()
+    wait_until(lambda: list(stack.scratch.iterdir()) == [], 30, "the workers to sweep their scratch at start")
 
 
 def test_a_step_stuck_in_native_code_loses_its_lease_and_its_worker_says_so(fault_stack, batch, broker):
