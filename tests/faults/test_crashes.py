@@ -126,7 +126,10 @@ def test_broker_messages_lost_while_jobs_wait(fault_stack, batch):
     jobs = batch(stack, "broker-messages-lost")
     for _ in range(4):
         jobs.add(jobs.source("progressive.jpg"))
-    stack.start_listener()  # no workers yet: the jobs wait in the queue
+    # A worker that beats but takes nothing: the listener claims the jobs for it, and they wait in the queue.
+    stack.sql("INSERT INTO publisher_workers (worker_id, host_id, queue, threads, seen_at) "
+              "VALUES ('silent', 'silent', 'publish-host-silent', 4, now() + interval '1 hour')")
+    stack.start_listener()
     wait_until(lambda: all(r["status"] == "queued" for r in jobs.rows()), 60, "every job queued")
     jobs.faults = stack.sql("WITH gone AS (DELETE FROM dramatiq.queue RETURNING 1) SELECT count(*) AS n FROM gone")[0]["n"]
     harness.start_workers(stack)
