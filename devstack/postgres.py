@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -17,7 +16,6 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 
 def query(url: str, statement: str, params=()):
@@ -76,10 +74,10 @@ class Server:
         conn.close()
 
     def apply_sql(self, url: str) -> None:
-        """Applies sql/ in name order, exactly as the README tells operators to."""
-        for path in sorted(SQL_DIR.glob("*.sql")):
-            subprocess.run([self.psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
-                           check=True, capture_output=True, text=True)
+        """Applies the schema as `publisher-admin migrate` does (publisher/schema.py)."""
+        from publisher import schema
+
+        schema.apply(url, self.psql)
 
     def stop(self) -> None:
         if self._embedded is not None:

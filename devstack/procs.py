@@ -13,11 +13,11 @@ BIN = Path(sys.executable).parent
 
 
 class Process:
-    def __init__(self, name: str, args: list[str], env: dict, log_path: Path):
+    def __init__(self, name: str, args: list[str], env: dict, log_path: Path, cwd: Path = ROOT):
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "ab")
-        self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+        self.popen = subprocess.Popen(args, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
 
     @property

@@ -8,8 +8,8 @@
   staging leftovers of their jobs), then their job rows and the file row. A
   file with an active job is never touched.
 
-The first two are plain SQL (sql/006_operations.sql) and run under pg_cron
-where it is installed (sql/006_pg_cron.sql); the listener runs them otherwise.
+The first two are plain SQL (publisher/sql/006_operations.sql) and run under pg_cron
+where it is installed (publisher/sql/007_pg_cron.sql); the listener runs them otherwise.
 The file purge needs the bucket, so the listener always runs it.
 """
 

@@ -1,6 +1,6 @@
 """Every statement the Python side runs against the job tables, by name.
 
-The state transitions themselves are SQL functions in sql/002_job_states.sql;
+The state transitions themselves are SQL functions in publisher/sql/002_job_states.sql;
 this module only calls them.
 """
 
@@ -109,7 +109,7 @@ def load_job(cur, job_id: int, token: str) -> dict | None:
     return cur.fetchone()
 
 
-# -- imaging (sql/004_imaging.sql) -------------------------------------------
+# -- imaging (publisher/sql/004_imaging.sql) -------------------------------------------
 RECORD_IMAGING = "SELECT publisher_record_imaging(%s, %s, %s, %s, %s) AS owned"
 REQUEST_REPUBLISH = "SELECT publisher_request_republish(%s, %s) AS created"
 COUNT_STALE = "SELECT count(*)::int AS stale FROM publisher_stale_files(%s)"
@@ -156,7 +156,7 @@ def published_files(cur, limit: int) -> list[dict]:
     cur.execute(PUBLISHED_FILES, (limit,))
     return cur.fetchall()
 
-# -- operations: status, operator actions, maintenance (sql/006_operations.sql) --
+# -- operations: status, operator actions, maintenance (publisher/sql/006_operations.sql) --
 STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY status"
 # Without 'completed', which holds the history (up to COMPLETED_JOB_RETENTION_DAYS): cheap
 # enough for the listener's gauges every few seconds, through the status indexes.
@@ -197,7 +197,7 @@ PURGE_BROKER_MESSAGES = "SELECT publisher_purge_broker_messages(%s, %s) AS n"
 FILES_TO_PURGE = "SELECT file_id::text AS file_id FROM publisher_files_to_purge(%s, %s)"
 LOCK_FILE_FOR_PURGE = "SELECT file_id::text AS file_id, variants, job_ids FROM publisher_lock_file_for_purge(%s, %s)"
 DELETE_FILE = "SELECT publisher_delete_file(%s) AS n"
-# Whether pg_cron runs the database side of maintenance (sql/006_pg_cron.sql).
+# Whether pg_cron runs the database side of maintenance (publisher/sql/007_pg_cron.sql).
 PG_CRON_SCHEDULED = """
     SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') AS installed
 """

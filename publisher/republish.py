@@ -9,7 +9,7 @@ they are for, at most --rate per second and never more than --max-active at
 once (so new uploads are not queued behind a wall of re-publishes), and exits
 when no published file has another recipe. Nothing goes offline meanwhile:
 a file stays 'published' with its current variants until the new ones replace
-them, and old objects are never deleted (sql/004_imaging.sql). Each file gets
+them, and old objects are never deleted (publisher/sql/004_imaging.sql). Each file gets
 one re-publish job per recipe: one that fails keeps its variants and its
 job's last_error says why (reset the job to run it again).
 """

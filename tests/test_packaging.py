@@ -1,0 +1,84 @@
+"""The project as it is installed in production: the built wheel in a fresh
+virtualenv (dependencies from requirements.lock), run from outside the checkout,
+where nothing of the source tree can be imported by accident."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from devstack import procs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(args, **kwargs):
+    done = subprocess.run([str(a) for a in args], capture_output=True, text=True, **kwargs)
+    assert done.returncode == 0, f"{args}: {done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def test_declared_dependencies_are_the_imported_ones():
+    """deptry: every third-party import of the production code is declared, and
+    every declared dependency is imported (pyproject.toml names the one exception)."""
+    done = subprocess.run([str(procs.BIN / "deptry"), "."], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The wheel, built once, installed into a fresh venv: (wheel path, venv bin)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", tmp / "dist", ROOT])
+    wheel = next((tmp / "dist").glob("media_publisher-*.whl"))
+    run([sys.executable, "-m", "venv", tmp / "venv"])
+    pip = tmp / "venv" / "bin" / "pip"
+    run([pip, "install", "--quiet", "--require-hashes", "-r", ROOT / "requirements.lock"])
+    run([pip, "install", "--quiet", "--no-deps", wheel])
+    return wheel, tmp / "venv" / "bin"
+
+
+def source_packages() -> set[str]:
+    return {str(init.parent.relative_to(ROOT)).replace("/", ".")
+            for top in ("publisher", "actors", "listener") for init in (ROOT / top).rglob("__init__.py")}
+
+
+def test_the_wheel_holds_every_package_and_the_schema_but_not_devstack(installed):
+    wheel, _ = installed
+    names = zipfile.ZipFile(wheel).namelist()
+    packaged = {n.rsplit("/", 1)[0].replace("/", ".") for n in names if n.endswith("/__init__.py")}
+    assert "publisher.imaging" in source_packages()
+    assert packaged == source_packages()
+    schema_files = sorted(p.name for p in (ROOT / "publisher" / "sql").glob("*.sql"))
+    assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("publisher/sql/")) == schema_files
+    assert not any(n.startswith(("devstack/", "tests/", "bench/")) for n in names)
+
+
+@pytest.mark.e2e
+def test_the_installed_wheel_publishes_a_job_from_outside_the_checkout(installed, make_stack, tmp_path):
+    _, bin_dir = installed
+    stack = make_stack()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**stack.env, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+    imported = subprocess.run([bin_dir / "python", "-c", "import publisher.imaging; print(publisher.imaging.__file__)"],
+                              cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert imported.returncode == 0 and imported.stdout.startswith(str(bin_dir.parent)), imported.stderr
+    assert subprocess.run([bin_dir / "python", "-c", "import devstack"], cwd=elsewhere, env=env,
+                          capture_output=True).returncode != 0, "devstack is not installed"
+
+    assert "publisher-admin" in run([bin_dir / "publisher-admin", "--help"], cwd=elsewhere, env=env).stdout
+    # The schema ships in the wheel: migrate from it, and it matches what the checkout applied.
+    run([bin_dir / "publisher-admin", "migrate"], cwd=elsewhere, env=env)
+    assert "up to date" in run([bin_dir / "publisher-admin", "schema"], cwd=elsewhere, env=env).stdout
+
+    stack.processes.append(procs.Process("workers", [bin_dir / "dramatiq", "actors", "--processes", "1",
+                                                     "--threads", "2"], env, tmp_path / "workers.log", elsewhere))
+    stack.processes.append(procs.Process("listener", [bin_dir / "python", "-m", "listener"], env,
+                                         tmp_path / "listener.log", elsewhere))
+    job = stack.wait_for(stack.publish("progressive.jpg"))
+    assert job["status"] == "completed", job["last_error"]
+    assert job["publish_status"] == "published" and job["variants"]
