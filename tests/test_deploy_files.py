@@ -136,9 +136,11 @@ def test_compose_demo_publishes_the_samples_where_the_host_can_open_them(compose
     env = read_env(ROOT / ".env.compose")
     raid, jobs = services["raid"], services["demo-jobs"]
     assert raid["profiles"] == jobs["profiles"] == ["demo"]
-    assert env["RAID_PUB_ENDPOINT"] == "http://raid:8080"
-    assert raid["command"][-3:] == ["8080", "--directory", "/samples"]
-    assert raid["volumes"] == ["./tests/fixtures/corpus:/samples:ro"]
+    # devstack/origin.py, mounted (it is not in the image), with the token of .env.compose.
+    assert env["RAID_PUB_ENDPOINT"] == "http://raid:8080/raid" and raid["env_file"] == [".env.compose"]
+    assert raid["command"][:3] == ["python", "-m", "devstack.origin"]
+    assert raid["volumes"] == ["./tests/fixtures/corpus:/samples:ro", "./devstack:/var/lib/media-publisher/devstack:ro"]
+    assert "WORKDIR /var/lib/media-publisher" in (ROOT / "Dockerfile").read_text()  # where -m finds devstack
     seeded = re.findall(r"'([\w-]+\.jpg)'", (ROOT / "deploy" / "demo" / "seed.sql").read_text())
     assert seeded and all((ROOT / "tests" / "fixtures" / "corpus" / key).is_file() for key in seeded)
     assert jobs["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
