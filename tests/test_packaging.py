@@ -33,10 +33,12 @@ def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", tmp / "dist", ROOT])
     wheel = next((tmp / "dist").glob("media_publisher-*.whl"))
-    run([sys.executable, "-m", "venv", tmp / "venv"])
-    pip = tmp / "venv" / "bin" / "pip"
-    run([pip, "install", "--quiet", "--require-hashes", "-r", ROOT / "requirements.lock"])
-    run([pip, "install", "--quiet", "--no-deps", wheel])
+    # uv installs like pip (hash-checked, from the same lock) in a few seconds, not half a minute.
+    run([sys.executable, "-m", "venv", "--without-pip", tmp / "venv"])
+    python = tmp / "venv" / "bin" / "python"
+    uv = [procs.BIN / "uv", "pip", "install", "--quiet", "--python", python]
+    run([*uv, "--require-hashes", "-r", ROOT / "requirements.lock"])
+    run([*uv, "--no-deps", wheel])
     return wheel, tmp / "venv" / "bin"
 
 
