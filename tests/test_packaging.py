@@ -84,3 +84,36 @@ def test_the_installed_wheel_publishes_a_job_from_outside_the_checkout(installed
     job = stack.wait_for(stack.publish("progressive.jpg"))
     assert job["status"] == "completed", job["last_error"]
     assert job["publish_status"] == "published" and job["variants"]
+
+
+def locked(path: Path) -> dict[str, tuple[str, int]]:
+    """name -> (version, number of hashes) of a `uv pip compile --generate-hashes` file."""
+    import re
+
+    entries, name = {}, None
+    for line in path.read_text().splitlines():
+        if m := re.match(r"^([A-Za-z0-9._-]+)==([^ ;\\]+)", line):
+            name = m.group(1).lower()
+            entries[name] = (m.group(2), 0)
+        elif name and line.strip().startswith("--hash=sha256:"):
+            version, hashes = entries[name]
+            entries[name] = (version, hashes + 1)
+    return entries
+
+
+def test_the_lock_files_pin_what_pyproject_declares_with_hashes():
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    prod, dev = locked(ROOT / "requirements.lock"), locked(ROOT / "requirements-dev.lock")
+    for lock, declared in ((prod, project["dependencies"]),
+                           (dev, project["dependencies"] + project["optional-dependencies"]["dev"])):
+        for line in declared:
+            req = Requirement(line)
+            assert req.name.lower() in lock, f"{req.name} is not in the lock: make lock"
+            assert lock[req.name.lower()][0] in req.specifier, f"{req.name}: lock and pyproject differ: make lock"
+    assert all(hashes for _, hashes in [*prod.values(), *dev.values()]), "every requirement carries its hashes"
+    # The dev lock is the production lock plus the dev tools, at the same versions.
+    assert {name: dev[name] for name in prod} == prod
