@@ -30,8 +30,15 @@ def test_declared_dependencies_are_the_imported_ones():
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The wheel, built once, installed into a fresh venv: (wheel path, venv bin)."""
+    import shutil
+
     tmp = tmp_path_factory.mktemp("wheel")
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", tmp / "dist", ROOT])
+    # From a copy: pip builds in the tree, and setuptools packs whatever an earlier build
+    # left in build/lib (a module deleted since would ship). devstack/ stays in the copy.
+    source = tmp / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".run", "build", "*.egg-info", "__pycache__", "tests", "bench", "node_modules"))
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", tmp / "dist", source])
     wheel = next((tmp / "dist").glob("media_publisher-*.whl"))
     # uv installs like pip (hash-checked, from the same lock) in a few seconds, not half a minute.
     run([sys.executable, "-m", "venv", "--without-pip", tmp / "venv"])
