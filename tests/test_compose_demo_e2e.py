@@ -27,6 +27,10 @@ def test_the_demo_profile_publishes_the_samples_where_anyone_can_open_them(make_
     s3 = SeaweedS3(tmp_path / "s3", env["B2_BUCKET"], env["B2_KEY_ID"], env["B2_APP_KEY"],
                    s3_config=ROOT / "deploy" / "compose-s3.json").start()
     try:
+        # Its health check answers without credentials (the listener and workers wait for it).
+        health = compose["s3"]["healthcheck"]["test"][-1].replace(":8333/", f":{s3.port}/")
+        assert urllib.request.urlopen(health).status == 200
+
         # raid: the compose command, on a free port, serving what compose mounts at /samples,
         # from the directory its devstack/ is mounted in.
         port = free_port()
