@@ -1,19 +1,28 @@
 # `make run` and `make test` work on a fresh clone: each creates .venv and
-# installs what it needs from pyproject.toml.
+# installs exactly the versions of requirements-dev.lock (hash-checked), then
+# the project itself. `make lock` refreshes the lock files from pyproject.toml.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK_ARGS := --universal --generate-hashes --python-version 3.11 --quiet --custom-compile-command "make lock"
 
-.PHONY: install run test test-unit clean test-faults bench-scale
+.PHONY: install run test test-unit clean test-faults bench-scale lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# requirements.lock: production (the Dockerfile, the wheel test); requirements-dev.lock:
+# the same versions plus the dev extra. uv resolves (and hashes) in seconds.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_ARGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements.lock $(LOCK_ARGS) -o requirements-dev.lock
 
 run: $(STAMP)
 	$(BIN)/python -m devstack.run

@@ -1,5 +1,9 @@
 """A stand-in for RAID: serves files from a folder at GET /raid?key=NAME, only
-with the right Bearer token. Tests can script faults per key."""
+with the right Bearer token. Tests can script faults per key.
+
+The compose demo profile runs it on its own (the token from RAID_PUBLISHER_SECRET):
+    python -m devstack.origin --root /samples --host 0.0.0.0 --port 8080
+"""
 
 from __future__ import annotations
 
@@ -40,7 +44,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class Origin:
-    def __init__(self, root: str | Path, token: str):
+    def __init__(self, root: str | Path, token: str, host: str = "127.0.0.1", port: int | None = None):
         self.root = Path(root)
         self.token = token
         self.faults: dict[str, Fault] = {}
@@ -48,8 +52,8 @@ class Origin:
         #: Body bytes sent, by key.
         self.bytes_served: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
-        self.port = free_port()
-        self._server = _Server(("127.0.0.1", self.port), self._handler())
+        self.port = port or free_port()
+        self._server = _Server((host, self.port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -140,3 +144,22 @@ class Origin:
                     origin._served(key, len(body))
 
         return Handler
+
+
+def main(argv=None) -> int:
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description="A RAID stand-in (the token from RAID_PUBLISHER_SECRET)")
+    parser.add_argument("--root", required=True, help="the folder whose files it serves")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    origin = Origin(args.root, os.environ["RAID_PUBLISHER_SECRET"], args.host, args.port)
+    print(f"serving {args.root} at http://{args.host}:{origin.port}/raid?key=NAME", flush=True)
+    origin._server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

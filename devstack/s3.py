@@ -28,8 +28,10 @@ def weed_binary() -> str:
 
 class SeaweedS3:
     def __init__(self, data_dir: str | os.PathLike, bucket: str, access_key: str = "test-key-id",
-                 secret_key: str = "test-app-key-secret"):
+                 secret_key: str = "test-app-key-secret", s3_config: Path | None = None):
         self.data_dir = Path(data_dir)
+        #: SeaweedFS's identities file (-s3.config), e.g. compose's, which lets anyone read.
+        self.s3_config = s3_config
         self.bucket = bucket
         self.access_key = access_key
         self.secret_key = secret_key
@@ -60,6 +62,8 @@ class SeaweedS3:
         ]
         for name, port in ports.items():
             args += [f"-{name}.port={port}", f"-{name}.port.grpc={grpc_ports[name]}"]
+        if self.s3_config:
+            args.append(f"-s3.config={self.s3_config}")
         env = dict(os.environ, AWS_ACCESS_KEY_ID=self.access_key, AWS_SECRET_ACCESS_KEY=self.secret_key)
         self._log = open(self.data_dir / "weed.out", "ab")
         self.process = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT,

@@ -6,10 +6,13 @@
     publisher-admin republish FILE_ID
     publisher-admin cancel JOB_ID
     publisher-admin maintain            (one maintenance round now; needs the bucket settings)
+    publisher-admin schema              (the schema version applied, and the files pending)
+    publisher-admin migrate             (applies the schema files; the release step; needs psql)
 
 Needs only DATABASE_URL (except `maintain`). Every action prints what it
 changed, and exits 1 when it changed nothing. The actions are SQL functions
-(sql/006_operations.sql) that take the same row locks as the workers.
+(sql/006_operations.sql)
+that take the same row locks as the workers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import uuid
 import psycopg2
 import psycopg2.extras
 
-from . import queries
+from . import queries, schema
 from .db import connect
 
 
@@ -35,6 +38,8 @@ def main(argv=None) -> int:
         return 2
     if args.command == "maintain":
         return _maintain()
+    if args.command == "migrate":
+        return _migrate(url)
     try:
         conn = connect(url, "media-publisher-admin", connect_timeout=10)
     except psycopg2.OperationalError as e:
@@ -62,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("cancel", help="cancel a job that is pending or waiting in the queue")
     s.add_argument("job_id", type=int)
     sub.add_parser("maintain", help="run one maintenance round now (old jobs, broker rows, deleted files)")
+    sub.add_parser("schema", help="the schema version applied and the files pending (exit 1 when some are)")
+    sub.add_parser("migrate", help="apply the schema files in order (re-runnable; the release step; needs psql)")
     return p
 
 
@@ -166,8 +173,32 @@ def _maintain() -> int:
     return 0
 
 
+# -- schema ---------------------------------------------------------------
+def schema_status(cur, args) -> int:
+    files = schema.schema_files()
+    recorded = schema.applied(cur)
+    todo = schema.pending(files, recorded)
+    version = max(recorded, default=None)
+    print(f"schema version: {version:03d}" if version is not None else "schema version: none (never migrated)")
+    for f, why in todo:
+        print(f"pending: {f.name} ({why})")
+    if not todo:
+        print(f"up to date: {len(files)} files applied")
+    return 1 if todo else 0
+
+
+def _migrate(url: str) -> int:
+    try:
+        schema.apply(url, echo=print)
+    except schema.SchemaError as e:
+        print(f"publisher-admin: {e}", file=sys.stderr)
+        return 1
+    print("schema up to date")
+    return 0
+
+
 COMMANDS = {"status": status, "retry": retry, "retry-failed": retry_failed, "republish": republish,
-            "cancel": cancel}
+            "cancel": cancel, "schema": schema_status}
 
 if __name__ == "__main__":
     sys.exit(main())

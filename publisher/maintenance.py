@@ -11,7 +11,7 @@
   RabbitMQ such a queue expires by itself). Their jobs were handed out again long before.
 
 The first two are plain SQL (sql/006_operations.sql) and run under pg_cron
-where it is installed (sql/006_pg_cron.sql); the listener runs them otherwise.
+where it is installed (sql/007_pg_cron.sql); the listener runs them otherwise.
 The file purge needs the bucket, so the listener always runs it.
 """
 

@@ -64,7 +64,8 @@ $$;
 -- Up to p_limit re-publish jobs for files of another recipe. A file that got
 -- a job meanwhile is skipped (the one-active-job index), never doubled.
 CREATE OR REPLACE FUNCTION publisher_request_republish(p_recipe text, p_limit int)
-RETURNS int LANGUAGE sql AS $$
+RETURNS int LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH ins AS (
         INSERT INTO publish_jobs (file_id, republish_recipe)
         SELECT s.file_id, p_recipe FROM publisher_stale_files(p_recipe) AS s(file_id) LIMIT p_limit

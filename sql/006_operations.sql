@@ -1,6 +1,9 @@
 -- Operating the service: the operator's actions (publisher-admin) and maintenance.
 -- Every action is a function that changes only what it says, under the same
 -- row locks as the workers, and tells what it did.
+-- The functions that change rows run with their owner's rights (SECURITY DEFINER,
+-- search_path fixed so a caller's schema cannot stand in for ours): the on-call
+-- role may run them without any right to change the tables (900_roles.sql).
 -- Re-runnable: CREATE OR REPLACE only.
 BEGIN;
 SET LOCAL client_min_messages = warning;
@@ -18,7 +21,8 @@ CREATE INDEX IF NOT EXISTS auction_files_deleted_idx ON auction_files (deleted_a
 -- deleted, or when the file has another active job.
 CREATE OR REPLACE FUNCTION publisher_admin_retry(p_job bigint)
 RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
     other bigint;
@@ -54,7 +58,8 @@ END $$;
 -- active job. Returns the jobs it changed.
 CREATE OR REPLACE FUNCTION publisher_admin_retry_failed(p_reason text)
 RETURNS TABLE (job_id bigint, file_id uuid, last_error text)
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH picked AS (
         SELECT j.id, j.last_error FROM publish_jobs j
           JOIN auction_files f ON f.id = j.file_id AND f.deleted_at IS NULL
@@ -74,7 +79,8 @@ $$;
 -- Publishes a file again: a new job, unless one is active (then nothing changes).
 CREATE OR REPLACE FUNCTION publisher_admin_republish(p_file uuid)
 RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     f auction_files%ROWTYPE;
     active bigint;
@@ -106,7 +112,8 @@ END $$;
 -- uploading; let it finish or fail.
 CREATE OR REPLACE FUNCTION publisher_admin_cancel(p_job bigint)
 RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
 BEGIN
@@ -146,7 +153,8 @@ CREATE OR REPLACE FUNCTION publisher_purge_completed_jobs(
     p_older interval DEFAULT coalesce(
         nullif(current_setting('publisher.completed_job_retention', true), '')::interval, interval '90 days'),
     p_limit int DEFAULT 10000)
-RETURNS int LANGUAGE sql AS $$
+RETURNS int LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH gone AS (
         DELETE FROM publish_jobs WHERE id IN (
             SELECT id FROM publish_jobs
@@ -163,7 +171,8 @@ CREATE OR REPLACE FUNCTION publisher_purge_broker_messages(
     p_older interval DEFAULT coalesce(
         nullif(current_setting('publisher.broker_retention', true), '')::interval, interval '24 hours'),
     p_limit int DEFAULT 50000)
-RETURNS int LANGUAGE sql AS $$
+RETURNS int LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH gone AS (
         DELETE FROM dramatiq.queue WHERE message_id IN (
             SELECT message_id FROM dramatiq.queue
@@ -192,7 +201,8 @@ $$;
 -- must be kept (restored, not old enough, or an active job).
 CREATE OR REPLACE FUNCTION publisher_lock_file_for_purge(p_file uuid, p_older interval)
 RETURNS TABLE (file_id uuid, variants jsonb, job_ids bigint[])
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
 BEGIN
     PERFORM 1 FROM auction_files f WHERE f.id = p_file AND f.deleted_at < now() - p_older
         FOR UPDATE SKIP LOCKED;
@@ -214,7 +224,7 @@ END $$;
 -- broker's; RabbitMQ expires such queues itself). Their jobs were rescued long ago.
 -- Returns the hosts forgotten.
 CREATE OR REPLACE FUNCTION publisher_forget_lost_hosts(p_older interval)
-RETURNS int LANGUAGE plpgsql AS $$
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     hosts int;
 BEGIN
@@ -232,7 +242,8 @@ END $$;
 
 -- Deletes a locked file's rows (its jobs, then the file); its objects are gone already.
 CREATE OR REPLACE FUNCTION publisher_delete_file(p_file uuid)
-RETURNS int LANGUAGE sql AS $$
+RETURNS int LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
     DELETE FROM publish_jobs WHERE file_id = p_file;
     WITH file AS (DELETE FROM auction_files WHERE id = p_file RETURNING 1)
     SELECT count(*)::int FROM file;

@@ -118,7 +118,7 @@ def test_admin_maintain_runs_one_round_and_says_what_it_removed(make_stack):
 
 
 def test_schedule_file_is_a_no_op_without_pg_cron(make_stack):
-    stack = make_stack()  # sql/ applied, 006_pg_cron.sql included
+    stack = make_stack()  # sql/ applied, 007_pg_cron.sql included
     assert not stack.sql("SELECT 1 FROM pg_extension WHERE extname = 'pg_cron'")
     assert not stack.sql("SELECT 1 FROM pg_namespace WHERE nspname = 'cron'")
     # The functions pg_cron would call work without arguments (retention from database settings).

@@ -77,7 +77,7 @@ def test_make_run_with_configuration_runs_the_service_until_ctrl_c(make_stack, t
     log.seek(0)
     out = log.read()
     assert code == 0, out
-    assert "applying sql/" in out and "stopping" in out
+    assert "applying the schema" in out and "stopping" in out
     # The listener and the workers it started are gone, and so are their sessions.
     wait_until(lambda: not stack.sql(
         "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "

@@ -144,3 +144,66 @@ def test_the_pip_installed_postgres_runs_the_schema(tmp_path):
     finally:
         server.drop_database(url)
         server.stop()
+
+
+# -- schema versions (publisher/schema.py, publisher-admin schema / migrate) --
+def test_schema_files_are_numbered_once_each():
+    from publisher.schema import SQL_DIR, schema_files
+
+    files = schema_files()  # refuses a number used twice
+    assert len(files) == len(list(SQL_DIR.glob("*.sql"))) > 5
+    assert [f.version for f in files] == sorted({f.version for f in files})
+
+
+def test_two_files_with_one_number_are_refused(tmp_path):
+    from publisher.schema import SchemaError, schema_files
+
+    (tmp_path / "006_operations.sql").write_text("SELECT 1;")
+    (tmp_path / "006_pg_cron.sql").write_text("SELECT 1;")
+    with pytest.raises(SchemaError, match="share the number 006"):
+        schema_files(tmp_path)
+
+
+def admin(url, psql_dir, *args):
+    import subprocess
+    import sys
+
+    from devstack import procs
+
+    env = {"DATABASE_URL": url, "PATH": f"{psql_dir}:/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "publisher.admin", *args], env=env, cwd=procs.ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_publisher_admin_shows_the_schema_version_and_the_pending_files(pg_server):
+    from pathlib import Path
+
+    from devstack.postgres import query
+    from publisher.schema import schema_files
+
+    files = schema_files()
+    psql_dir = Path(pg_server.psql).parent
+    url = pg_server.create_database()
+    try:
+        before = admin(url, psql_dir, "schema")
+        assert before.returncode == 1 and "schema version: none" in before.stdout
+        assert [l for l in before.stdout.splitlines() if l.startswith("pending: ")] == \
+            [f"pending: {f.name} (never applied)" for f in files]
+
+        migrate = admin(url, psql_dir, "migrate")
+        assert migrate.returncode == 0, migrate.stderr
+        assert [l for l in migrate.stdout.splitlines() if l.startswith("applying ")] == \
+            [f"applying {f.name}" for f in files]  # in number order
+        after = admin(url, psql_dir, "schema")
+        assert after.returncode == 0
+        assert after.stdout.splitlines() == [f"schema version: {files[-1].version:03d}",
+                                             f"up to date: {len(files)} files applied"]
+
+        # A file edited since it was applied is pending again; migrating again applies it.
+        query(url, "UPDATE publisher_schema_versions SET checksum = 'older' WHERE version = 2")
+        edited = admin(url, psql_dir, "schema")
+        assert edited.returncode == 1 and "pending: 002_job_states.sql (changed since applied" in edited.stdout
+        assert admin(url, psql_dir, "migrate").returncode == 0
+        assert admin(url, psql_dir, "schema").returncode == 0
+    finally:
+        pg_server.drop_database(url)
