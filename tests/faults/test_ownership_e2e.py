@@ -2,7 +2,6 @@
 frozen past its lease that wakes up after its job was given to another."""
 
 import signal
-import threading
 
 import pytest
 
@@ -10,41 +9,28 @@ from devstack.origin import Fault
 from devstack.ports import wait_until
 from tests.faults import harness
 
-# Copies a broker message under a new id, as a broker that redelivers would, and announces it.
-DUPLICATE = """
-    WITH copy AS (
+# Every message the broker stores is stored a second time under a new id, and
+# announced, as a broker that redelivers would: a trigger, so no message escapes it.
+DUPLICATE_EVERY_MESSAGE = """
+    CREATE FUNCTION test_duplicate_message() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        copy_id uuid := gen_random_uuid();
+        copy jsonb;
+    BEGIN
+        IF coalesce((NEW.message -> 'options' ->> 'test_duplicate')::boolean, false) THEN
+            RETURN NULL;
+        END IF;
+        copy := jsonb_set(jsonb_set(NEW.message, '{message_id}', to_jsonb(copy_id::text)),
+                          '{options,test_duplicate}', 'true');
         INSERT INTO dramatiq.queue (message_id, queue_name, state, mtime, message)
-        SELECT n.id, q.queue_name, 'queued', now(), jsonb_set(q.message, '{message_id}', to_jsonb(n.id::text))
-          FROM dramatiq.queue q, (SELECT gen_random_uuid() AS id) n
-         WHERE q.message_id = %s
-        RETURNING message_id, queue_name, message
-    )
-    SELECT message_id::text, pg_notify('dramatiq.' || queue_name || '.enqueue', message::text) FROM copy
+        VALUES (copy_id, NEW.queue_name, 'queued', now(), copy);
+        PERFORM pg_notify('dramatiq.' || NEW.queue_name || '.enqueue', copy::text);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER test_duplicate_message AFTER INSERT ON dramatiq.queue
+        FOR EACH ROW EXECUTE FUNCTION test_duplicate_message();
 """
-
-
-class Duplicator:
-    """Delivers every message of the stack's broker a second time."""
-
-    def __init__(self, stack):
-        self.stack, self.copies, self._seen = stack, 0, set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.wait(0.05):
-            for row in self.stack.sql("SELECT message_id::text AS id FROM dramatiq.queue"):
-                if row["id"] in self._seen:
-                    continue
-                self._seen.add(row["id"])
-                for copy in self.stack.sql(DUPLICATE, (row["id"],)):
-                    self._seen.add(copy["message_id"])
-                    self.copies += 1
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
+COPIES = "SELECT count(*) AS n FROM dramatiq.queue WHERE (message -> 'options' ->> 'test_duplicate')::boolean"
 
 
 def test_every_message_delivered_twice_publishes_once(fault_stack, batch, origin):
@@ -55,16 +41,15 @@ def test_every_message_delivered_twice_publishes_once(fault_stack, batch, origin
         if i % 4 == 0:
             origin.faults[key] = Fault(status=503, times=1)  # its retry races the duplicate of its fetch
         jobs.add(key)
-    duplicator = Duplicator(stack)
+    stack.sql(DUPLICATE_EVERY_MESSAGE)
     harness.start_workers(stack)
     stack.start_listener()
     jobs.wait()
-    duplicator.stop()
-    jobs.faults = duplicator.copies
+    jobs.faults = stack.sql(COPIES)[0]["n"]
     result = jobs.outcome()
     result.assert_clean()
     assert result.completed == 8
-    assert duplicator.copies >= 8 * 3  # at least every step's first message was delivered twice
+    assert jobs.faults >= 8 * 3  # at least every step's first message was delivered twice
 
 
 @pytest.mark.faults_slow
