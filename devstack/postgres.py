@@ -76,9 +76,9 @@ class Server:
     def apply_sql(self, url: str, sql_dir: Path | None = None) -> None:
         """Applies the schema as `publisher-admin migrate` does (publisher/schema.py); or
         another tree's sql/ (a benchmark's baseline release), in name order, as it was applied."""
-        if sql_dir is None or Path(sql_dir).resolve() == SQL_DIR.resolve():
-            from publisher import schema
+        from publisher import schema
 
+        if sql_dir is None or Path(sql_dir).resolve() == schema.SQL_DIR.resolve():
             schema.apply(url, self.psql)
             return
         for path in sorted(Path(sql_dir).glob("*.sql")):
