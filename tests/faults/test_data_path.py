@@ -16,7 +16,10 @@ from tests.faults.harness import DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE
 from tests.multihost import step_events
 from tests.stack import BROKERS
 
-pytestmark = pytest.mark.parametrize("broker", BROKERS, indirect=True)
+# Both brokers in `make test-faults`; the PostgreSQL broker (the default) in `make test`.
+pytestmark = pytest.mark.parametrize(
+    "broker", [pytest.param(b, marks=[pytest.mark.faults_slow] if b != "postgres" else []) for b in BROKERS],
+    indirect=True)
 
 #: Scaled down from an auction's 10,000 photos: the hand-off window is 3 s instead of
 #: 15 min, one worker thread, and any retry charged fails the job (MAX_RETRIES=0).
