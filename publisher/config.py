@@ -90,6 +90,10 @@ class Settings:
     broker_url: str = ""
     #: Steps sent to a queue of their own ((stage, queue), ...); the others use "publish".
     stage_queues: tuple[tuple[str, str], ...] = ()
+    #: Allow an http:// RAID_PUB_ENDPOINT on another host than this one (the token then travels in clear text).
+    raid_allow_plain_http: bool = False
+    #: Seconds a whole download may take; by default MAX_SOURCE_BYTES at MIN_DOWNLOAD_BYTES_PER_SECOND.
+    origin_download_timeout: float = 0.0
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -110,6 +114,59 @@ def database_dsn(url: str) -> str:
 
 
 _parse_variants = imaging.parse_variants
+
+#: The slowest origin the default download deadline waits for, and the time
+#: added for the answer to start: a download slower than this ties up a worker.
+MIN_DOWNLOAD_BYTES_PER_SECOND = 1024 * 1024
+DOWNLOAD_START_SECONDS = 60
+#: Origin timeouts above this many seconds are a typo, not a policy.
+MAX_TIMEOUT_SECONDS = 24 * 3600
+#: An S3 key prefix: path segments of safe characters, ending in "/" (or none at all).
+OBJECT_PREFIX = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9._-]*/)*")
+
+
+def default_download_timeout(max_source_bytes: int) -> float:
+    return DOWNLOAD_START_SECONDS + max_source_bytes / MIN_DOWNLOAD_BYTES_PER_SECOND
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_object_prefix(value: str) -> str:
+    if len(value) > 200 or not OBJECT_PREFIX.fullmatch(value) or any(
+            part in (".", "..") for part in value.split("/")):
+        raise ValueError("expected path segments of letters, digits, '.', '-' or '_', each ending in '/' "
+                         "(e.g. media/), no '.' or '..' segment, or nothing for the bucket's root")
+    return value
+
+
+def _check_scratch_dir(value: str) -> str:
+    """An absolute path this process can create and write into (checked now, not at the first job)."""
+    import os
+
+    if not value:
+        return value
+    if not os.path.isabs(value):
+        raise ValueError("expected an absolute path")
+    try:
+        os.makedirs(value, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot be created: {e.strerror}") from None
+    if not os.access(value, os.W_OK | os.X_OK):
+        raise ValueError("is not a directory this process may write into")
+    return value
+
+
+def _timeout(value: float) -> bool:
+    return 0 < value <= MAX_TIMEOUT_SECONDS
 
 
 def _check_endpoint(value: str) -> str:
@@ -183,6 +240,7 @@ def _validated(check):
 
 def _read(env: Env) -> Settings:
     positive = Range(min=1)
+    seconds = _validated_by(_timeout, f"expected seconds, more than 0 and at most {MAX_TIMEOUT_SECONDS}")
     values = dict(
         database_url=env.str("DATABASE_URL", validate=_validated(_check_db_url)),
         raid_pub_endpoint=env.str("RAID_PUB_ENDPOINT", validate=_validated(_check_url)),
@@ -210,24 +268,50 @@ def _read(env: Env) -> Settings:
         job_handoff_seconds=env.int("JOB_HANDOFF_SECONDS", Settings.job_handoff_seconds, validate=positive),
         retry_min_backoff_ms=env.int("RETRY_MIN_BACKOFF_MS", Settings.retry_min_backoff_ms, validate=positive),
         retry_max_backoff_ms=env.int("RETRY_MAX_BACKOFF_MS", Settings.retry_max_backoff_ms, validate=positive),
-        origin_connect_timeout=env.float("ORIGIN_CONNECT_TIMEOUT", Settings.origin_connect_timeout),
-        origin_read_timeout=env.float("ORIGIN_READ_TIMEOUT", Settings.origin_read_timeout),
-        scratch_dir=env.str("SCRATCH_DIR", ""),
+        origin_connect_timeout=env.float("ORIGIN_CONNECT_TIMEOUT", Settings.origin_connect_timeout, validate=seconds),
+        origin_read_timeout=env.float("ORIGIN_READ_TIMEOUT", Settings.origin_read_timeout, validate=seconds),
+        scratch_dir=env.str("SCRATCH_DIR", "", validate=_validated(_check_scratch_dir)),
         staging_prefix=env.str("STAGING_PREFIX", Settings.staging_prefix),
-        object_prefix=env.str("OBJECT_PREFIX", Settings.object_prefix),
+        object_prefix=env.str("OBJECT_PREFIX", Settings.object_prefix, validate=_validated(_check_object_prefix)),
         broker_url=env.str("BROKER_URL", "", validate=_validated(_check_broker_url)),
         stage_queues=env.str("STAGE_QUEUES", "", validate=_validated(_parse_stage_queues)),
+        raid_allow_plain_http=env.bool("RAID_ALLOW_PLAIN_HTTP", False),
+        origin_download_timeout=env.float("ORIGIN_DOWNLOAD_TIMEOUT", None, validate=seconds),
     )
     try:
         env.seal()
     except EnvValidationError as e:
         raise ConfigError(_describe(e.error_messages)) from None
+    cleartext = _cleartext_problem(values["raid_pub_endpoint"], values["raid_allow_plain_http"])
+    if cleartext:
+        raise ConfigError(_describe({"RAID_PUB_ENDPOINT": [cleartext]}))
+    if values["origin_download_timeout"] is None:
+        values["origin_download_timeout"] = default_download_timeout(values["max_source_bytes"])
     values["log_level"] = values["log_level"].lower()
     values["variants"] = _parse_variants(values["variants"])
     values["variant_formats"] = imaging.parse_formats(values["variant_formats"])
     values["stage_queues"] = _parse_stage_queues(values["stage_queues"])
     values["cdn_base_url"] = values["cdn_base_url"].rstrip("/")
     return Settings(**values)
+
+
+def _cleartext_problem(endpoint: str, allowed: bool) -> str | None:
+    parts = urlsplit(endpoint)
+    if parts.scheme != "http" or allowed or is_loopback(parts.hostname or ""):
+        return None
+    return (f"http:// to {parts.hostname}: the token would cross the network in clear text; use https://, "
+            "or set RAID_ALLOW_PLAIN_HTTP=true if this network is trusted")
+
+
+def _validated_by(predicate, message: str):
+    def validate(value):
+        if not predicate(value):
+            from marshmallow import ValidationError
+
+            raise ValidationError(message)
+        return True
+
+    return validate
 
 
 def _describe(errors: dict) -> str:

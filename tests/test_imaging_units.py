@@ -39,7 +39,7 @@ def test_variants_need_unique_names_and_positive_sizes():
 
 
 def test_bad_imaging_environment_is_reported_by_name():
-    env = {"DATABASE_URL": "postgresql://localhost/x", "RAID_PUB_ENDPOINT": "http://raid", "RAID_PUBLISHER_SECRET": "s",
+    env = {"DATABASE_URL": "postgresql://localhost/x", "RAID_PUB_ENDPOINT": "https://raid", "RAID_PUBLISHER_SECRET": "s",
            "B2_KEY_ID": "k", "B2_APP_KEY": "a", "B2_BUCKET": "b", "B2_ENDPOINT": "s3.example", "B2_REGION": "r",
            "CDN_BASE_URL": "https://cdn"}
     settings = load_settings(env)
