@@ -45,3 +45,19 @@ def _describe_content(head: bytes) -> str:
     if text.startswith((b"{", b"[")):
         return "it is JSON text"
     return f"unrecognised content starting with {head[:8].hex(' ')}"
+
+
+#: Markup that, found near the start of a file claiming an image format, tells what it really is.
+HIDDEN_CONTENT = ((b"<svg", "an SVG drawing"), (b"<html", "an HTML page"), (b"<!doctype html", "an HTML page"),
+                  (b"<script", "a script"), (b"<?xml", "XML text"), (b"<?php", "PHP code"))
+
+
+def hidden_content(path: str) -> str | None:
+    """What a file whose first bytes claim an image seems to hold instead (for the
+    message that refuses it), from markup in its first KiB; None if nothing shows."""
+    with open(path, "rb") as f:
+        head = f.read(1024).lower()
+    for marker, what in HIDDEN_CONTENT:
+        if marker in head:
+            return what
+    return None

@@ -20,7 +20,7 @@ import pyvips
 
 from ..errors import PermanentError
 from . import engine  # noqa: F401 (libvips set up before its first use)
-from .detect import sniff
+from .detect import hidden_content, sniff
 from .options import InputOptions
 
 #: EXIF orientations that swap width and height when applied.
@@ -75,18 +75,40 @@ def probe(path: str, max_pixels: int) -> Probe:
 def _probe_vips(path: str, fmt: str) -> Probe:
     try:
         image = pyvips.Image.new_from_file(path, access="sequential")
+        _check_loader(path, fmt, image)
         width = image.width
         pages = image.get("n-pages") if image.get_typeof("n-pages") else 1
         height = image.get("page-height") if image.get_typeof("page-height") else image.height
         orientation = image.get("orientation") if image.get_typeof("orientation") else 1
         interpretation = str(image.interpretation)
     except pyvips.Error as e:
+        if "not a known file format" in vips_error(e, path):
+            # No decoder we allow takes it, although its first bytes claim one.
+            hidden = hidden_content(path)
+            raise PermanentError(f"not a real {fmt} file: its first bytes claim {fmt}, but "
+                                 f"{f'it holds {hidden}' if hidden else f'no {fmt} decoder recognises it'} "
+                                 "(refused: only the decoders of the formats we publish run)") from None
         raise PermanentError(f"unreadable {fmt} file: {vips_error(e, path)}") from None
     if orientation in TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     # A multi-page TIFF is a document, not an animation: only GIF and WebP animate.
     animated = fmt in ("gif", "webp")
     return Probe(fmt, width, height, max(1, pages) if animated else 1, interpretation)
+
+
+def _check_loader(path: str, fmt: str, image: pyvips.Image) -> None:
+    """The decoder libvips chose must be the one of the format the first bytes claim:
+    a file that is valid as two formats is decoded as the one we sniffed, or not at all."""
+    loader = image.get("vips-loader") if image.get_typeof("vips-loader") else "an unknown loader"
+    chosen = loader if loader.startswith(engine.LOADERS[fmt]) else None
+    if chosen and fmt == "avif" and image.get_typeof("heif-compression"):
+        compression = image.get("heif-compression")
+        chosen = loader if compression == "av1" else None
+        loader = f"{loader} ({compression}-coded, not AV1)"
+    if chosen is None:
+        hidden = hidden_content(path)
+        raise PermanentError(f"not a real {fmt} file: its first bytes claim {fmt}, but libvips would decode it "
+                             f"with {loader}{f'; it holds {hidden}' if hidden else ''} (refused)")
 
 
 def _probe_heif(path: str, fmt: str) -> Probe:
