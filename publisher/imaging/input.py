@@ -21,6 +21,7 @@ import pyvips
 from ..errors import PermanentError
 from . import engine  # noqa: F401 (libvips set up before its first use)
 from .detect import hidden_content, sniff
+from .failures import lack_of_resources, machine_failure
 from .options import InputOptions
 
 #: EXIF orientations that swap width and height when applied.
@@ -88,6 +89,8 @@ def _probe_vips(path: str, fmt: str) -> Probe:
             raise PermanentError(f"not a real {fmt} file: its first bytes claim {fmt}, but "
                                  f"{f'it holds {hidden}' if hidden else f'no {fmt} decoder recognises it'} "
                                  "(refused: only the decoders of the formats we publish run)") from None
+        if machine_failure(vips_error(e, path)):
+            raise lack_of_resources(fmt, vips_error(e, path)) from None
         raise PermanentError(f"unreadable {fmt} file: {vips_error(e, path)}") from None
     if orientation in TRANSPOSING_ORIENTATIONS:
         width, height = height, width
@@ -118,7 +121,7 @@ def _probe_heif(path: str, fmt: str) -> Probe:
         heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)  # reads the header only
         width, height = heif.size
     except Exception as e:  # pillow-heif raises ValueError/RuntimeError with libheif's message
-        raise PermanentError(f"unreadable {fmt} file: {e}") from None
+        raise _heif_failure(fmt, "unreadable", e) from None
     return Probe(fmt, width, height, 1, "srgb")
 
 
@@ -146,7 +149,7 @@ def decode_heif(path: str, fmt: str) -> pyvips.Image:
         heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)
         data, stride = heif.data, heif.stride
     except Exception as e:
-        raise PermanentError(f"corrupt {fmt} file: {e}") from None
+        raise _heif_failure(fmt, "corrupt", e) from None
     width, height = heif.size
     bands = 4 if heif.mode.startswith("RGBA") else 3
     sixteen = heif.mode.endswith(";16")
@@ -166,6 +169,12 @@ def decode_heif(path: str, fmt: str) -> pyvips.Image:
     if icc:
         image.set_type(pyvips.GValue.blob_type, "icc-profile-data", bytes(icc))
     return image.copy_memory()
+
+
+def _heif_failure(fmt: str, what: str, error: Exception) -> Exception:
+    if isinstance(error, MemoryError) or machine_failure(str(error)):
+        return lack_of_resources(fmt, str(error) or type(error).__name__)
+    return PermanentError(f"{what} {fmt} file: {error}")
 
 
 def _check_png_text_chunks(path: str) -> None:

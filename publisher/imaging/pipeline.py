@@ -12,6 +12,7 @@ import pyvips
 from .. import metrics
 from ..errors import PermanentError
 from . import colour, output, placeholder, resize
+from .failures import lack_of_resources, machine_failure
 from .input import Probe, open_source, truncation, vips_error
 from .options import OutputOptions, Recipe, ResizeOptions
 
@@ -98,5 +99,7 @@ def _render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
     except pyvips.Error as e:
         # "corrupt or truncated" is what operators (and the metrics' labels) look for
         detail = vips_error(e, path)
+        if machine_failure(detail):
+            raise lack_of_resources(probed.format, detail) from None
         cut = truncation(path, probed.format)
         raise PermanentError(f"corrupt or truncated {probed.format}: {f'{cut} ({detail})' if cut else detail}") from None
