@@ -98,9 +98,15 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be logged."""
-        password = urlsplit(self.database_url).password or ""
-        broker_password = urlsplit(self.broker_url).password or ""
-        return tuple(s for s in (self.raid_publisher_secret, self.b2_app_key, password, broker_password) if s)
+        passwords = [_url_password(self.database_url), _url_password(self.broker_url)]
+        passwords += [v for k, v in parse_qsl(urlsplit(self.database_url).query) if k == "password"]
+        return tuple(s for s in (self.raid_publisher_secret, self.b2_app_key, *passwords) if s)
+
+
+def _url_password(url: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(urlsplit(url).password or "")
 
 
 def database_dsn(url: str) -> str:

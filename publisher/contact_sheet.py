@@ -162,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="directory to write index.html and the images into")
     parser.add_argument("--limit", type=int, default=100, help="most recently published files to show (default 100)")
     args = parser.parse_args(argv)
+    from . import logs
     from .runtime import settings_or_exit
 
-    page = write_contact_sheet(args.out, settings_or_exit(), args.limit)
+    settings = settings_or_exit()
+    logs.configure_for(settings)
+    page = write_contact_sheet(args.out, settings, args.limit)
     print(page)
     return 0
 
