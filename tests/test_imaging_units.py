@@ -79,7 +79,10 @@ def test_formats_are_told_by_their_bytes(name, fmt):
 
 
 def test_not_an_image_is_refused_with_what_it_is(tmp_path):
-    for content, says in ((b"", "empty"), (b"<!doctype html><html>", "HTML page"), (b'{"a": 1}', "JSON")):
+    for content, says in ((b"", "empty"), (b"<!doctype html><html>", "HTML page"), (b'{"a": 1}', "JSON"),
+                          (b"%PDF-1.7\n%\xe2\xe3", "PDF document"), (b"PK\x03\x04\x14\x00", "ZIP archive"),
+                          (b"BM6\x00\x0c\x00\x00\x00", "BMP image"), (b"lot;price\n17;200\n", "plain text"),
+                          (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2", "brand 'isom'")):
         path = tmp_path / "f"
         path.write_bytes(content)
         with pytest.raises(PermanentError, match=says):
