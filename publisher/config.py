@@ -94,6 +94,8 @@ class Settings:
     raid_allow_plain_http: bool = False
     #: Seconds a whole download may take; by default MAX_SOURCE_BYTES at MIN_DOWNLOAD_BYTES_PER_SECOND.
     origin_download_timeout: float = 0.0
+    #: MiB the renders of one worker process may hold at once; a source needing more is refused.
+    memory_budget_mb: int = imaging.DEFAULT_MEMORY_BUDGET_MB
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -283,6 +285,7 @@ def _read(env: Env) -> Settings:
         stage_queues=env.str("STAGE_QUEUES", "", validate=_validated(_parse_stage_queues)),
         raid_allow_plain_http=env.bool("RAID_ALLOW_PLAIN_HTTP", False),
         origin_download_timeout=env.float("ORIGIN_DOWNLOAD_TIMEOUT", None, validate=seconds),
+        memory_budget_mb=env.int("MEMORY_BUDGET_MB", Settings.memory_budget_mb, validate=Range(min=64)),
     )
     try:
         env.seal()

@@ -28,6 +28,8 @@ from .options import InputOptions
 TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 #: A PNG text chunk (zTXt, iTXt) inflating past this is a decompression bomb.
 MAX_PNG_TEXT_BYTES = 1024 * 1024
+#: Bytes of one sample of each libvips band format.
+SAMPLE_BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4, "float": 4, "double": 8}
 #: Formats decoded by pillow-heif rather than libvips.
 PILLOW_HEIF_FORMATS = ("heic",)
 
@@ -39,6 +41,10 @@ class Probe:
     height: int  # of one frame
     pages: int  # frames of an animation; 1 for a still image
     interpretation: str
+    #: Bytes of one decoded pixel (bands x bytes per sample).
+    bytes_per_pixel: int = 3
+    #: Progressive JPEG or interlaced PNG: decoded whole, not streamed.
+    interlaced: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +88,8 @@ def _probe_vips(path: str, fmt: str) -> Probe:
         height = image.get("page-height") if image.get_typeof("page-height") else image.height
         orientation = image.get("orientation") if image.get_typeof("orientation") else 1
         interpretation = str(image.interpretation)
+        bytes_per_pixel = image.bands * SAMPLE_BYTES.get(image.format, 4)
+        interlaced = bool(image.get("interlaced")) if image.get_typeof("interlaced") else False
     except pyvips.Error as e:
         if "not a known file format" in vips_error(e, path):
             # No decoder we allow takes it, although its first bytes claim one.
@@ -96,7 +104,7 @@ def _probe_vips(path: str, fmt: str) -> Probe:
         width, height = height, width
     # A multi-page TIFF is a document, not an animation: only GIF and WebP animate.
     animated = fmt in ("gif", "webp")
-    return Probe(fmt, width, height, max(1, pages) if animated else 1, interpretation)
+    return Probe(fmt, width, height, max(1, pages) if animated else 1, interpretation, bytes_per_pixel, interlaced)
 
 
 def _check_loader(path: str, fmt: str, image: pyvips.Image) -> None:
@@ -120,9 +128,11 @@ def _probe_heif(path: str, fmt: str) -> Probe:
     try:
         heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)  # reads the header only
         width, height = heif.size
+        bands = 4 if heif.has_alpha else 3
+        sample = 2 if heif.info.get("bit_depth", 8) > 8 else 1
     except Exception as e:  # pillow-heif raises ValueError/RuntimeError with libheif's message
         raise _heif_failure(fmt, "unreadable", e) from None
-    return Probe(fmt, width, height, 1, "srgb")
+    return Probe(fmt, width, height, 1, "srgb", bands * sample)
 
 
 def frames_to_decode(probed: Probe, options: InputOptions) -> int:

@@ -11,9 +11,9 @@ import pyvips
 
 from .. import metrics
 from ..errors import PermanentError
-from . import colour, output, placeholder, resize
+from . import colour, memory, output, placeholder, resize
 from .failures import lack_of_resources, machine_failure
-from .input import Probe, open_source, truncation, vips_error
+from .input import Probe, frames_to_decode, open_source, truncation, vips_error
 from .options import OutputOptions, Recipe, ResizeOptions
 
 
@@ -74,7 +74,21 @@ def render(path: str, probed: Probe, recipe: Recipe, quality: int | None = None)
     return _render(path, probed, recipe)
 
 
+def reservation(probed: Probe, recipe: Recipe) -> int:
+    """The bytes a render of this source reserves from its process's memory budget."""
+    return memory.job_bytes(probed, frames_to_decode(probed, recipe.input), recipe.resize.largest_first[0][1])
+
+
 def _render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
+    what = f"{probed.format} of {probed.width}x{probed.height} pixels"
+    if probed.interlaced:
+        what = f"interlaced {what}"
+    budget = memory.process_budget(recipe.input.memory_budget)
+    with budget.reserve(reservation(probed, recipe), what):
+        return _render_within_budget(path, probed, recipe)
+
+
+def _render_within_budget(path: str, probed: Probe, recipe: Recipe) -> Rendition:
     source = open_source(path, probed, recipe.input)
     variants = []
     try:
