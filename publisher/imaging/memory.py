@@ -30,27 +30,31 @@ MIB = 1024 * 1024
 BASE_BYTES = 48 * MIB
 #: Bytes per source pixel and per byte of a decoded pixel, for the sources decoded whole.
 WHOLE_DECODE_FACTOR = {
-    "jpeg": 2.0,  # progressive: the coefficients (2 bytes per sample), then the shrunk image
+    "jpeg": 2.2,  # progressive: every DCT coefficient (2 bytes a sample), then the image
     "png": 1.5,  # interlaced: the whole image, then its conversion
-    "gif": 2.0,  # every frame as RGBA, then the strip of frames
-    "webp": 2.0,  # an animation: every frame as RGBA
-    "tiff": 1.5,
-    "heic": 2.5,  # decoded by libheif, copied into libvips, converted
-    "avif": 2.5,
+    "gif": 2.0,  # every frame, then the strip of frames
+    "webp": 2.0,  # an animation: every frame
+    "tiff": 1.5,  # never used: TIFF streams by strips or tiles
+    "heic": 3.3,  # decoded by libheif (YCbCr planes, then RGB), copied into libvips, converted
+    "avif": 5.5,  # decoded by libheif inside libvips: planes, RGB, and libvips' own copy
 }
-#: Bytes per pixel of the largest variant, for the sources that stream (the
-#: variant in memory, the next one made from it, the encoder's copy).
-STREAMING_FACTOR = 4 * 4
-#: How long a job waits for its share before it is retried later.
-WAIT_SECONDS = 600
+#: For the sources that stream: bytes per pixel of the largest variant (the
+#: variant in memory, the next one made from it, the encoder's copy), and per
+#: source pixel (the shrinking's line buffers grow with the source's width).
+STREAMING_VARIANT_FACTOR = 4 * 4
+STREAMING_SOURCE_FACTOR = 1.0
+#: How long a job waits for its share before it is retried later (well within
+#: the step's time limit).
+WAIT_SECONDS = 120
 
 
 def job_bytes(probed, frames: int, largest_variant: int) -> int:
     """The most one render of this source is expected to hold, in bytes."""
+    pixels = probed.width * probed.height * max(1, frames)
     if decoded_whole(probed, frames):
-        pixels = probed.width * probed.height * max(1, frames)
         return BASE_BYTES + int(pixels * probed.bytes_per_pixel * WHOLE_DECODE_FACTOR[probed.format])
-    return BASE_BYTES + largest_variant * largest_variant * STREAMING_FACTOR
+    return BASE_BYTES + largest_variant * largest_variant * STREAMING_VARIANT_FACTOR + \
+        int(pixels * STREAMING_SOURCE_FACTOR)
 
 
 def decoded_whole(probed, frames: int) -> bool:
