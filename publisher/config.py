@@ -287,11 +287,14 @@ def _read(env: Env) -> Settings:
         origin_download_timeout=env.float("ORIGIN_DOWNLOAD_TIMEOUT", None, validate=seconds),
         memory_budget_mb=env.int("MEMORY_BUDGET_MB", Settings.memory_budget_mb, validate=Range(min=64)),
     )
+    cleartext = _cleartext_problem(values["raid_pub_endpoint"], values["raid_allow_plain_http"])
     try:
         env.seal()
     except EnvValidationError as e:
-        raise ConfigError(_describe(e.error_messages)) from None
-    cleartext = _cleartext_problem(values["raid_pub_endpoint"], values["raid_allow_plain_http"])
+        errors = dict(e.error_messages)
+        if cleartext:
+            errors.setdefault("RAID_PUB_ENDPOINT", [cleartext])
+        raise ConfigError(_describe(errors)) from None
     if cleartext:
         raise ConfigError(_describe({"RAID_PUB_ENDPOINT": [cleartext]}))
     if values["origin_download_timeout"] is None:
@@ -304,9 +307,11 @@ def _read(env: Env) -> Settings:
     return Settings(**values)
 
 
-def _cleartext_problem(endpoint: str, allowed: bool) -> str | None:
+def _cleartext_problem(endpoint, allowed) -> str | None:
+    if not isinstance(endpoint, str) or allowed is not False:
+        return None  # missing or invalid: reported as such
     parts = urlsplit(endpoint)
-    if parts.scheme != "http" or allowed or is_loopback(parts.hostname or ""):
+    if parts.scheme != "http" or is_loopback(parts.hostname or ""):
         return None
     return (f"http:// to {parts.hostname}: the token would cross the network in clear text; use https://, "
             "or set RAID_ALLOW_PLAIN_HTTP=true if this network is trusted")

@@ -134,11 +134,6 @@ class OriginClient:
         return received
 
 
-def _urllib3_errors():
-    import urllib3.exceptions
-
-    return urllib3.exceptions.HTTPError
-
 def _remove(path: str) -> None:
     try:
         os.unlink(path)

@@ -143,3 +143,9 @@ def test_the_worker_refuses_a_bad_scratch_dir_with_one_message_and_status_2(tmp_
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     assert "SCRATCH_DIR" in output and "Traceback" not in output
+
+
+def test_a_cleartext_raid_endpoint_is_named_with_the_other_problems():
+    with pytest.raises(ConfigError) as e:
+        load_settings(dict(VALID, RAID_PUB_ENDPOINT="http://raid.internal/pub", MAX_RETRIES="many"))
+    assert "MAX_RETRIES" in str(e.value) and "clear text" in str(e.value)

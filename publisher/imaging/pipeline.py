@@ -82,7 +82,7 @@ def reservation(probed: Probe, recipe: Recipe) -> int:
 def _render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
     what = f"{probed.format} of {probed.width}x{probed.height} pixels"
     if probed.interlaced:
-        what = f"interlaced {what}"
+        what = f"{'progressive' if probed.format == 'jpeg' else 'interlaced'} {what}"
     budget = memory.process_budget(recipe.input.memory_budget)
     with budget.reserve(reservation(probed, recipe), what):
         return _render_within_budget(path, probed, recipe)
