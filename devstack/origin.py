@@ -25,6 +25,7 @@ class Fault:
     body: bytes | None = None  # serve these bytes instead of the file
     unsized: bool = False  # send no Content-Length: the body ends when the connection closes
     gzip: bool = False  # gzip the body (Content-Encoding: gzip) whatever the client asked for
+    content_encoding: str | None = None  # claim this Content-Encoding for the body as it is
     drip: float | None = None  # send the body one byte at a time, this many seconds apart
     times: int | None = None
 
@@ -111,6 +112,8 @@ class Origin:
                     data = path.read_bytes()
                 if fault and fault.gzip:
                     return self._send(200, gzip.compress(data), "image/jpeg", {"Content-Encoding": "gzip"})
+                if fault and fault.content_encoding:
+                    return self._send(200, data, "image/jpeg", {"Content-Encoding": fault.content_encoding})
                 if fault and fault.drip is not None:
                     return self._drip(data, fault.drip)
                 if fault and fault.truncate_at is not None:

@@ -17,6 +17,7 @@ from urllib.parse import urljoin
 
 import requests
 import urllib3.exceptions
+import urllib3.response
 from urllib3.util import parse_url
 
 from .errors import PermanentError, TransientError
@@ -90,7 +91,13 @@ class OriginClient:
 
     def _save(self, response: requests.Response, raid_key: str, dest: str, deadline: float | None) -> int:
         declared = response.headers.get("Content-Length")
-        encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        encodings = [e.strip().lower() for e in response.headers.get("Content-Encoding", "").split(",")]
+        encodings = [e for e in encodings if e not in ("", "identity")]
+        if any(e not in urllib3.response.HTTPResponse.CONTENT_DECODERS for e in encodings):
+            raise PermanentError(f"origin sent {raid_key!r} with Content-Encoding "
+                                 f"{response.headers['Content-Encoding']!r}, which this worker cannot decode "
+                                 "(it asks for identity)")
+        encoded = bool(encodings)
         # Content-Length counts the bytes on the wire: compressed ones when encoded,
         # so only the decoded size is held against MAX_SOURCE_BYTES.
         if declared and declared.isdigit() and int(declared) > self.max_bytes and not encoded:

@@ -105,3 +105,11 @@ def test_a_dripping_origin_is_cut_off_at_the_download_deadline(raid, tmp_path):
         client(raid, download_timeout=1.5).download(PHOTO, str(tmp_path / "out"))
     assert time.monotonic() - started < 1.5 + 2 + 1  # the deadline, at most one read timeout, slack
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("encoding", ["br", "compress", "zstd, gzip"])
+def test_an_encoding_we_cannot_decode_is_refused_not_saved_encoded(raid, tmp_path, encoding):
+    raid.faults[PHOTO] = Fault(content_encoding=encoding)
+    with pytest.raises(PermanentError, match=f"Content-Encoding {encoding!r}"):
+        client(raid).download(PHOTO, str(tmp_path / "out"))
+    assert [p.name for p in tmp_path.iterdir()] == ["raid"]  # nothing saved, not even a part file
