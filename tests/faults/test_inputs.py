@@ -129,6 +129,7 @@ def test_hostile_input_fails_cleanly_in_one_attempt(fault_stack, batch, origin, 
     # gzip that inflates past the byte limit: cut off by the decoded size.
     hostile(jobs.source("progressive.jpg", "gzip-bomb-"), "over MAX_SOURCE_BYTES=1000000; download cut off",
             Fault(body=b"\xff\xd8\xff\xe0" + bytes(30_000_000), gzip=True))
+    hostile(jobs.source("progressive.jpg", "brotli-"), "Content-Encoding 'br'", Fault(content_encoding="br"))
     # One byte every 0.3 s: each read is quick, the whole is not. A slow origin is
     # worth a retry in general; this job is given none, to be failed in one attempt.
     hostile(jobs.source("progressive.jpg", "drip-"), "took longer than 3 s", Fault(drip=0.3), max_retries=0)
