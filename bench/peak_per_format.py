@@ -54,8 +54,8 @@ def _picture(width: int, height: int, bands: int = 3):
     return image
 
 
-def sources(megapixels: int) -> dict[str, Path]:
-    """name -> file, made once per size."""
+def sources(megapixels: int, only=None) -> dict[str, Path]:
+    """name -> file (those named in `only`, default all), made once per size."""
     width = int(math.sqrt(megapixels * 1e6 * 4 / 3))
     height = int(width * 3 / 4)
     made = {}
@@ -74,6 +74,8 @@ def sources(megapixels: int) -> dict[str, Path]:
         "avif": ("avif", lambda im, p: im.heifsave(p, compression="av1", effort=0, Q=50)),
     }
     for name, (ext, save) in specs.items():
+        if only and name not in only:
+            continue
         path = CACHE / f"peak-{name}-{megapixels}mp-seed{SEED}.{ext}"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,9 +120,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     rows = {}
-    for name, path in sources(args.megapixels).items():
-        if args.only and name not in args.only:
-            continue
+    for name, path in sources(args.megapixels, args.only).items():
         row = measure(path)
         rows[name] = row
         mp = row["width"] * row["height"] / 1e6
