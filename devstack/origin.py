@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import gzip
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +29,9 @@ class Fault:
     delay: float = 0.0  # wait this long before answering
     body: bytes | None = None  # serve these bytes instead of the file
     unsized: bool = False  # send no Content-Length: the body ends when the connection closes
+    gzip: bool = False  # gzip the body (Content-Encoding: gzip) whatever the client asked for
+    content_encoding: str | None = None  # claim this Content-Encoding for the body as it is
+    drip: float | None = None  # send the body one byte at a time, this many seconds apart
     times: int | None = None
 
 
@@ -95,7 +99,8 @@ class Origin:
                 key = (parse_qs(url.query).get("key") or [""])[0]
                 auth = self.headers.get("Authorization", "")
                 with origin._lock:
-                    origin.requests.append({"path": url.path, "key": key, "authorization": auth})
+                    origin.requests.append({"path": url.path, "key": key, "authorization": auth,
+                                            "accept_encoding": self.headers.get("Accept-Encoding")})
                 if auth != f"Bearer {origin.token}":
                     return self._send(401, b"bad token")
                 fault = origin._take_fault(key)
@@ -110,11 +115,18 @@ class Origin:
                     self.end_headers()
                     return
                 if fault and fault.body is not None:
-                    return self._send(200, fault.body, "image/jpeg", key)
-                path = (origin.root / key).resolve()
-                if not key or origin.root.resolve() not in path.parents or not path.is_file():
-                    return self._send(404, b"no such key")
-                data = path.read_bytes()
+                    data = fault.body
+                else:
+                    path = (origin.root / key).resolve()
+                    if not key or origin.root.resolve() not in path.parents or not path.is_file():
+                        return self._send(404, b"no such key")
+                    data = path.read_bytes()
+                if fault and fault.gzip:
+                    return self._send(200, gzip.compress(data), "image/jpeg", {"Content-Encoding": "gzip"}, key)
+                if fault and fault.content_encoding:
+                    return self._send(200, data, "image/jpeg", {"Content-Encoding": fault.content_encoding}, key)
+                if fault and fault.drip is not None:
+                    return self._drip(data, fault.drip, key)
                 if fault and fault.truncate_at is not None:
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(data)))
@@ -132,11 +144,23 @@ class Origin:
                     origin._served(key, len(data))
                     self.close_connection = True
                     return
-                self._send(200, data, "application/octet-stream", key)
+                self._send(200, data, "application/octet-stream", key=key)
 
-            def _send(self, status, body, content_type="text/plain", key=None):
+            def _drip(self, data, interval, key):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                for i in range(len(data)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    origin._served(key, 1)
+                    time.sleep(interval)
+
+            def _send(self, status, body, content_type="text/plain", headers=None, key=None):
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

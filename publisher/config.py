@@ -98,13 +98,25 @@ class Settings:
     object_prefix: str = "media/"
     #: amqp:// or amqps:// URL: steps travel on RabbitMQ. Empty: on PostgreSQL (dramatiq-pg).
     broker_url: str = ""
+    #: Allow an http:// RAID_PUB_ENDPOINT on another host than this one (the token then travels in clear text).
+    raid_allow_plain_http: bool = False
+    #: Seconds a whole download may take; by default MAX_SOURCE_BYTES at MIN_DOWNLOAD_BYTES_PER_SECOND.
+    origin_download_timeout: float = 0.0
+    #: MiB the renders of one worker process may hold at once; a source needing more is refused.
+    memory_budget_mb: int = imaging.DEFAULT_MEMORY_BUDGET_MB
 
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be logged."""
-        password = urlsplit(self.database_url).password or ""
-        broker_password = urlsplit(self.broker_url).password or ""
-        return tuple(s for s in (self.raid_publisher_secret, self.b2_app_key, password, broker_password) if s)
+        passwords = [_url_password(self.database_url), _url_password(self.broker_url)]
+        passwords += [v for k, v in parse_qsl(urlsplit(self.database_url).query) if k == "password"]
+        return tuple(s for s in (self.raid_publisher_secret, self.b2_app_key, *passwords) if s)
+
+
+def _url_password(url: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(urlsplit(url).password or "")
 
 
 def database_dsn(url: str) -> str:
@@ -118,6 +130,59 @@ def database_dsn(url: str) -> str:
 
 
 _parse_variants = imaging.parse_variants
+
+#: The slowest origin the default download deadline waits for, and the time
+#: added for the answer to start: a download slower than this ties up a worker.
+MIN_DOWNLOAD_BYTES_PER_SECOND = 1024 * 1024
+DOWNLOAD_START_SECONDS = 60
+#: Origin timeouts above this many seconds are a typo, not a policy.
+MAX_TIMEOUT_SECONDS = 24 * 3600
+#: An S3 key prefix: path segments of safe characters, ending in "/" (or none at all).
+OBJECT_PREFIX = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9._-]*/)*")
+
+
+def default_download_timeout(max_source_bytes: int) -> float:
+    return DOWNLOAD_START_SECONDS + max_source_bytes / MIN_DOWNLOAD_BYTES_PER_SECOND
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_object_prefix(value: str) -> str:
+    if len(value) > 200 or not OBJECT_PREFIX.fullmatch(value) or any(
+            part in (".", "..") for part in value.split("/")):
+        raise ValueError("expected path segments of letters, digits, '.', '-' or '_', each ending in '/' "
+                         "(e.g. media/), no '.' or '..' segment, or nothing for the bucket's root")
+    return value
+
+
+def _check_scratch_dir(value: str) -> str:
+    """An absolute path this process can create and write into (checked now, not at the first job)."""
+    import os
+
+    if not value:
+        return value
+    if not os.path.isabs(value):
+        raise ValueError("expected an absolute path")
+    try:
+        os.makedirs(value, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot be created: {e.strerror}") from None
+    if not os.access(value, os.W_OK | os.X_OK):
+        raise ValueError("is not a directory this process may write into")
+    return value
+
+
+def _timeout(value: float) -> bool:
+    return 0 < value <= MAX_TIMEOUT_SECONDS
 
 
 def _check_endpoint(value: str) -> str:
@@ -191,6 +256,7 @@ def _validated(check):
 
 def _read(env: Env) -> Settings:
     positive = Range(min=1)
+    seconds = _validated_by(_timeout, f"expected seconds, more than 0 and at most {MAX_TIMEOUT_SECONDS}")
     values = dict(
         database_url=env.str("DATABASE_URL", validate=_validated(_check_db_url)),
         raid_pub_endpoint=env.str("RAID_PUB_ENDPOINT", validate=_validated(_check_url)),
@@ -225,17 +291,28 @@ def _read(env: Env) -> Settings:
                                            validate=Range(min=5)),
         retry_min_backoff_ms=env.int("RETRY_MIN_BACKOFF_MS", Settings.retry_min_backoff_ms, validate=positive),
         retry_max_backoff_ms=env.int("RETRY_MAX_BACKOFF_MS", Settings.retry_max_backoff_ms, validate=positive),
-        origin_connect_timeout=env.float("ORIGIN_CONNECT_TIMEOUT", Settings.origin_connect_timeout),
-        origin_read_timeout=env.float("ORIGIN_READ_TIMEOUT", Settings.origin_read_timeout),
-        scratch_dir=env.str("SCRATCH_DIR", ""),
-        object_prefix=env.str("OBJECT_PREFIX", Settings.object_prefix),
+        origin_connect_timeout=env.float("ORIGIN_CONNECT_TIMEOUT", Settings.origin_connect_timeout, validate=seconds),
+        origin_read_timeout=env.float("ORIGIN_READ_TIMEOUT", Settings.origin_read_timeout, validate=seconds),
+        scratch_dir=env.str("SCRATCH_DIR", "", validate=_validated(_check_scratch_dir)),
+        object_prefix=env.str("OBJECT_PREFIX", Settings.object_prefix, validate=_validated(_check_object_prefix)),
         broker_url=env.str("BROKER_URL", "", validate=_validated(_check_broker_url)),
         stage_queues=env.str("STAGE_QUEUES", "", validate=_validated(_refuse_stage_queues)),
+        raid_allow_plain_http=env.bool("RAID_ALLOW_PLAIN_HTTP", False),
+        origin_download_timeout=env.float("ORIGIN_DOWNLOAD_TIMEOUT", None, validate=seconds),
+        memory_budget_mb=env.int("MEMORY_BUDGET_MB", Settings.memory_budget_mb, validate=Range(min=64)),
     )
+    cleartext = _cleartext_problem(values["raid_pub_endpoint"], values["raid_allow_plain_http"])
     try:
         env.seal()
     except EnvValidationError as e:
-        raise ConfigError(_describe(e.error_messages)) from None
+        errors = dict(e.error_messages)
+        if cleartext:
+            errors.setdefault("RAID_PUB_ENDPOINT", [cleartext])
+        raise ConfigError(_describe(errors)) from None
+    if cleartext:
+        raise ConfigError(_describe({"RAID_PUB_ENDPOINT": [cleartext]}))
+    if values["origin_download_timeout"] is None:
+        values["origin_download_timeout"] = default_download_timeout(values["max_source_bytes"])
     values["log_level"] = values["log_level"].lower()
     values["variants"] = _parse_variants(values["variants"])
     values["variant_formats"] = imaging.parse_formats(values["variant_formats"])
@@ -248,6 +325,27 @@ def _read(env: Env) -> Settings:
 def _default_host_id() -> str:
     """The hostname, with any character a host id may not hold replaced."""
     return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:200] or "localhost"
+
+
+def _cleartext_problem(endpoint, allowed) -> str | None:
+    if not isinstance(endpoint, str) or allowed is not False:
+        return None  # missing or invalid: reported as such
+    parts = urlsplit(endpoint)
+    if parts.scheme != "http" or is_loopback(parts.hostname or ""):
+        return None
+    return (f"http:// to {parts.hostname}: the token would cross the network in clear text; use https://, "
+            "or set RAID_ALLOW_PLAIN_HTTP=true if this network is trusted")
+
+
+def _validated_by(predicate, message: str):
+    def validate(value):
+        if not predicate(value):
+            from marshmallow import ValidationError
+
+            raise ValidationError(message)
+        return True
+
+    return validate
 
 
 def _describe(errors: dict) -> str:

@@ -80,7 +80,8 @@ def write_contact_sheet(out_dir: str | os.PathLike, settings: Settings | None = 
     storage = Storage(settings)
     origin = OriginClient(settings.raid_pub_endpoint, settings.raid_publisher_secret,
                           connect_timeout=settings.origin_connect_timeout,
-                          read_timeout=settings.origin_read_timeout, max_bytes=settings.max_source_bytes)
+                          read_timeout=settings.origin_read_timeout, max_bytes=settings.max_source_bytes,
+                          download_timeout=settings.origin_download_timeout)
     sections = [_section(row, out, storage, origin) for row in rows]
     page = out / "index.html"
     page.write_text(PAGE.format(count=len(rows), loaded_id=LOADED_ID, sections="\n".join(sections)))
@@ -161,9 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="directory to write index.html and the images into")
     parser.add_argument("--limit", type=int, default=100, help="most recently published files to show (default 100)")
     args = parser.parse_args(argv)
+    from . import logs
     from .runtime import settings_or_exit
 
-    page = write_contact_sheet(args.out, settings_or_exit(), args.limit)
+    settings = settings_or_exit()
+    logs.configure_for(settings)
+    page = write_contact_sheet(args.out, settings, args.limit)
     print(page)
     return 0
 

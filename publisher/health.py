@@ -7,6 +7,11 @@
 /metrics  Prometheus text, where the process has metrics.
 
 Answers are JSON except /metrics. A check that raises counts as failed.
+
+Anyone who reaches the port can call these: the readiness answer is reused for
+a moment (a flood of probes costs one database connection and one S3 call per
+interval), a client gets a few seconds to send its request, and at most a few
+connections are served at once (others wait in the listen backlog).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -25,8 +31,39 @@ logger = logging.getLogger("publisher.health")
 
 #: Seconds a readiness check may take before it counts as failed.
 CHECK_TIMEOUT = 3
+#: Seconds a readiness answer is reused: probes come every few seconds, floods faster.
+READY_CACHE_SECONDS = 1.5
+#: Seconds a client may take to send its request, or to read the answer.
+REQUEST_TIMEOUT = 5
+#: Connections served at once.
+MAX_THREADS = 8
 
 Check = Callable[[], None]  # raises when the dependency is not usable
+
+
+class _BoundedThreadingServer(ThreadingHTTPServer):
+    """One thread per connection, but no more than max_threads at once: the accept
+    loop waits for a free slot, so idle connections cannot pile up threads."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_threads: int):
+        self._slots = threading.BoundedSemaphore(max_threads)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        self._slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 class HealthServer:
@@ -34,10 +71,13 @@ class HealthServer:
 
     def __init__(self, host: str, port: int, *, alive: Callable[[], str | None] | None = None,
                  ready: dict[str, Check] | None = None, metrics: Callable[[], tuple[bytes, str]] | None = None,
-                 redact: Callable[[str], str] = lambda s: s):
+                 redact: Callable[[str], str] = lambda s: s, ready_cache_seconds: float = READY_CACHE_SECONDS,
+                 request_timeout: float = REQUEST_TIMEOUT, max_threads: int = MAX_THREADS):
         self.alive, self.ready, self.metrics, self.redact = alive, ready, metrics, redact
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
+        self.ready_cache_seconds, self.request_timeout = ready_cache_seconds, request_timeout
+        self._ready_lock = threading.Lock()
+        self._ready_answer: tuple[float, tuple[int, dict]] | None = None
+        self._server = _BoundedThreadingServer((host, port), self._handler(), max_threads)
         self._thread: threading.Thread | None = None
 
     @property
@@ -62,6 +102,13 @@ class HealthServer:
         return (503, {"status": "unhealthy", "reason": problem}) if problem else (200, {"status": "ok"})
 
     def readyz(self) -> tuple[int, dict]:
+        """The checks' answer, reused for ready_cache_seconds; concurrent probes wait for one run."""
+        with self._ready_lock:
+            if self._ready_answer is None or time.monotonic() - self._ready_answer[0] >= self.ready_cache_seconds:
+                self._ready_answer = (time.monotonic(), self._check_readiness())
+            return self._ready_answer[1]
+
+    def _check_readiness(self) -> tuple[int, dict]:
         checks = {}
         for name, check in (self.ready or {}).items():
             try:
@@ -76,6 +123,8 @@ class HealthServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = server.request_timeout  # on the socket: a silent client is dropped
+
             def log_message(self, *args):
                 pass  # probes every few seconds would drown the job lines
 

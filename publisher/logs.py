@@ -11,20 +11,45 @@ from datetime import datetime, timezone
 MAX_ERROR_CHARS = 500
 #: user:password@ in any URL an exception may quote.
 URL_PASSWORD = re.compile(r"(?<=://)([^/\s:@]+):([^/\s@]+)@")
+#: password=... as a libpq keyword or a URL query parameter.
+PASSWORD_PARAM = re.compile(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^\s&'\",;)]+)")
 #: Authorization headers in dumps of requests.
 AUTH_HEADER = re.compile(r"(?i)(bearer\s+|authorization['\"]?\s*[:=]\s*['\"]?)([^\s'\",}]+)")
 REDACTED = "[redacted]"
+#: Secrets shorter than this are redacted only where they stand alone, not inside
+#: other words: "7" must not blank every 7 in the logs.
+SHORT_SECRET = 4
 
 
 class Redactor:
     def __init__(self, secrets=()):
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        forms = {form for s in secrets if s for form in _forms(s)}
+        self.secrets = sorted((s for s in forms if len(s) >= SHORT_SECRET), key=len, reverse=True)
+        short = sorted((s for s in forms if len(s) < SHORT_SECRET), key=len, reverse=True)
+        self._short = re.compile("|".join(rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])" for s in short)) \
+            if short else None
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
+        if self._short is not None:
+            text = self._short.sub(REDACTED, text)
         text = URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{REDACTED}@", text)
+        text = PASSWORD_PARAM.sub(lambda m: m.group(1) + REDACTED, text)
         return AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def _forms(secret: str) -> set[str]:
+    """A secret as it may be quoted: as is, percent-decoded, percent-encoded."""
+    from urllib.parse import quote, quote_plus, unquote
+
+    plain = unquote(secret)
+    return {secret, plain, quote(plain, safe=""), quote_plus(plain, safe="")}
+
+
+def configure_for(settings) -> "Redactor":
+    """configure() with a process's settings: every command that logs calls this first."""
+    return configure(settings.log_level, settings.secrets, settings.log_format)
 
 
 #: Fields of a job event (see job_fields); JSON lines carry them as keys.

@@ -21,7 +21,7 @@ import logging
 import sys
 import time
 
-from . import queries
+from . import logs, queries
 from .db import Database
 from .imaging import Recipe, recipe_version
 from .runtime import settings_or_exit
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rate must be above 0 and --max-active at least 1")
     settings = settings_or_exit()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
+    logs.configure_for(settings)
     recipe = recipe_version(Recipe.from_settings(settings))
     db = Database(settings.database_url, "media-publisher-republish", maxconn=2)
     try:
@@ -88,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         logger.info("interrupted; jobs already queued will complete")
+    except Exception:
+        # Logged, so redacted: a traceback printed by Python could quote a secret.
+        logger.exception("re-publish stopped")
+        return 1
     finally:
         db.close()
     return 0

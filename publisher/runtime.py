@@ -27,6 +27,7 @@ class Runtime:
             connect_timeout=settings.origin_connect_timeout,
             read_timeout=settings.origin_read_timeout,
             max_bytes=settings.max_source_bytes,
+            download_timeout=settings.origin_download_timeout,
         )
         self.scratch = Scratch(settings.scratch_dir or os.path.join(tempfile.gettempdir(), "media-publisher"))
 

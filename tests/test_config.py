@@ -80,3 +80,72 @@ def test_processes_refuse_a_bad_environment_with_one_clear_message(command):
         assert name in output, name
     assert "Traceback" not in output
     assert "hunter2-secret" not in output
+
+
+@pytest.mark.parametrize("endpoint", ["http://raid.internal/pub", "http://10.0.0.7:8080/pub", "http://[2001:db8::1]/x"])
+def test_a_cleartext_raid_endpoint_off_this_machine_is_refused_unless_allowed(endpoint):
+    with pytest.raises(ConfigError, match="RAID_PUB_ENDPOINT: .*token would cross the network in clear text"):
+        load_settings(dict(VALID, RAID_PUB_ENDPOINT=endpoint))
+    allowed = load_settings(dict(VALID, RAID_PUB_ENDPOINT=endpoint, RAID_ALLOW_PLAIN_HTTP="true"))
+    assert allowed.raid_pub_endpoint == endpoint
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:8080/raid", "http://localhost/raid", "http://[::1]:81/r",
+                                      "https://raid.internal/pub"])
+def test_loopback_or_https_raid_endpoints_need_no_permission(endpoint):
+    assert load_settings(dict(VALID, RAID_PUB_ENDPOINT=endpoint)).raid_pub_endpoint == endpoint
+
+
+def test_the_download_deadline_defaults_to_the_byte_limit_at_a_minimum_rate():
+    small = load_settings(dict(VALID, MAX_SOURCE_BYTES=str(10 * 1024 * 1024)))
+    large = load_settings(dict(VALID, MAX_SOURCE_BYTES=str(400 * 1024 * 1024)))
+    assert 0 < small.origin_download_timeout < large.origin_download_timeout
+    assert large.origin_download_timeout >= 400 * 1024 * 1024 / (1024 * 1024)  # at least 1 MiB/s of patience
+    assert load_settings(dict(VALID, ORIGIN_DOWNLOAD_TIMEOUT="90")).origin_download_timeout == 90
+
+
+@pytest.mark.parametrize("name", ["ORIGIN_CONNECT_TIMEOUT", "ORIGIN_READ_TIMEOUT", "ORIGIN_DOWNLOAD_TIMEOUT"])
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "1e9"])
+def test_origin_timeouts_must_be_a_sensible_number_of_seconds(name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_settings(dict(VALID, **{name: value}))
+
+
+@pytest.mark.parametrize("prefix", ["/media/", "media", "../media/", "media/../x/", "a//b/", "me dia/", "media\n/",
+                                    "ünï/", "./media/"])
+def test_a_bad_object_prefix_is_refused(prefix):
+    with pytest.raises(ConfigError, match="OBJECT_PREFIX"):
+        load_settings(dict(VALID, OBJECT_PREFIX=prefix))
+
+
+@pytest.mark.parametrize("prefix", ["media/", "auctions/lots-2026/img_v2/", ""])
+def test_good_object_prefixes(prefix):
+    assert load_settings(dict(VALID, OBJECT_PREFIX=prefix)).object_prefix == prefix
+
+
+def test_a_scratch_dir_that_cannot_be_used_is_named(tmp_path):
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("x")
+    for bad in (str(a_file), str(a_file / "below"), "relative/scratch"):
+        with pytest.raises(ConfigError, match="SCRATCH_DIR"):
+            load_settings(dict(VALID, SCRATCH_DIR=bad))
+    fresh = tmp_path / "new" / "scratch"
+    assert load_settings(dict(VALID, SCRATCH_DIR=str(fresh))).scratch_dir == str(fresh)
+
+
+def test_the_worker_refuses_a_bad_scratch_dir_with_one_message_and_status_2(tmp_path):
+    a_file = tmp_path / "occupied"
+    a_file.write_text("x")
+    env = dict(VALID, PATH="/usr/bin:/bin", SCRATCH_DIR=str(a_file / "scratch"),
+               DATABASE_URL="postgresql://postgres@127.0.0.1:5432/postgres", RAID_PUBLISHER_SECRET="hunter2-secret")
+    result = subprocess.run([sys.executable, "-c", "import actors"], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "SCRATCH_DIR" in output and "Traceback" not in output
+
+
+def test_a_cleartext_raid_endpoint_is_named_with_the_other_problems():
+    with pytest.raises(ConfigError) as e:
+        load_settings(dict(VALID, RAID_PUB_ENDPOINT="http://raid.internal/pub", MAX_RETRIES="many"))
+    assert "MAX_RETRIES" in str(e.value) and "clear text" in str(e.value)

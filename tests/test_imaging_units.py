@@ -39,7 +39,7 @@ def test_variants_need_unique_names_and_positive_sizes():
 
 
 def test_bad_imaging_environment_is_reported_by_name():
-    env = {"DATABASE_URL": "postgresql://localhost/x", "RAID_PUB_ENDPOINT": "http://raid", "RAID_PUBLISHER_SECRET": "s",
+    env = {"DATABASE_URL": "postgresql://localhost/x", "RAID_PUB_ENDPOINT": "https://raid", "RAID_PUBLISHER_SECRET": "s",
            "B2_KEY_ID": "k", "B2_APP_KEY": "a", "B2_BUCKET": "b", "B2_ENDPOINT": "s3.example", "B2_REGION": "r",
            "CDN_BASE_URL": "https://cdn"}
     settings = load_settings(env)
@@ -79,7 +79,10 @@ def test_formats_are_told_by_their_bytes(name, fmt):
 
 
 def test_not_an_image_is_refused_with_what_it_is(tmp_path):
-    for content, says in ((b"", "empty"), (b"<!doctype html><html>", "HTML page"), (b'{"a": 1}', "JSON")):
+    for content, says in ((b"", "empty"), (b"<!doctype html><html>", "HTML page"), (b'{"a": 1}', "JSON"),
+                          (b"%PDF-1.7\n%\xe2\xe3", "PDF document"), (b"PK\x03\x04\x14\x00", "ZIP archive"),
+                          (b"BM6\x00\x0c\x00\x00\x00", "BMP image"), (b"lot;price\n17;200\n", "plain text"),
+                          (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2", "brand 'isom'")):
         path = tmp_path / "f"
         path.write_bytes(content)
         with pytest.raises(PermanentError, match=says):

@@ -20,7 +20,7 @@ from publisher.opsconfig import load_ops_settings
 
 SECRET = "raid-token-very-secret-1234"
 REQUIRED = {
-    "DATABASE_URL": "postgresql://u:dbpass-9876@127.0.0.1/db", "RAID_PUB_ENDPOINT": "http://raid/pub",
+    "DATABASE_URL": "postgresql://u:dbpass-9876@127.0.0.1/db", "RAID_PUB_ENDPOINT": "https://raid/pub",
     "RAID_PUBLISHER_SECRET": SECRET, "B2_KEY_ID": "k", "B2_APP_KEY": "app-key-secret-5555", "B2_BUCKET": "b",
     "B2_ENDPOINT": "http://s3:8333", "B2_REGION": "us-east-1", "CDN_BASE_URL": "https://cdn.example",
 }

@@ -49,6 +49,25 @@ def _operator_setting(name: str, default: int) -> int:
     return default
 
 
+#: The libvips loaders of the formats we publish (detect.SUPPORTED), by the nickname
+#: prefix libvips records in an image's "vips-loader". HEIC is decoded by
+#: pillow-heif, but libvips' HEIF loader also reads AVIF.
+LOADERS = {"jpeg": "jpegload", "png": "pngload", "gif": "gifload", "webp": "webpload", "tiff": "tiffload",
+           "heic": "heifload", "avif": "heifload"}
+#: Their classes: every other loader (svg, csv, matrix, vips, uhdr, raw, ...) is
+#: blocked, so no file reaches a decoder we did not choose, whatever its bytes say.
+ALLOWED_LOADER_CLASSES = ("VipsForeignLoadJpeg", "VipsForeignLoadPng", "VipsForeignLoadNsgif",
+                          "VipsForeignLoadWebp", "VipsForeignLoadTiff", "VipsForeignLoadHeif")
+
+
+def allow_only_our_loaders() -> None:
+    pyvips.block_untrusted_set(True)
+    pyvips.operation_block_set("VipsForeignLoad", True)
+    for name in ALLOWED_LOADER_CLASSES:
+        pyvips.operation_block_set(name, False)
+
+
+allow_only_our_loaders()
 pyvips.concurrency_set(_operator_setting("VIPS_CONCURRENCY", DEFAULT_VIPS_CONCURRENCY))
 if platform.libc_ver()[0] == "glibc":
     ctypes.CDLL(None).mallopt(_M_ARENA_MAX, _operator_setting("MALLOC_ARENA_MAX", DEFAULT_MALLOC_ARENA_MAX))

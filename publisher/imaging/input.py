@@ -20,13 +20,16 @@ import pyvips
 
 from ..errors import PermanentError
 from . import engine  # noqa: F401 (libvips set up before its first use)
-from .detect import sniff
+from .detect import hidden_content, sniff
+from .failures import lack_of_resources, machine_failure
 from .options import InputOptions
 
 #: EXIF orientations that swap width and height when applied.
 TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 #: A PNG text chunk (zTXt, iTXt) inflating past this is a decompression bomb.
 MAX_PNG_TEXT_BYTES = 1024 * 1024
+#: Bytes of one sample of each libvips band format.
+SAMPLE_BYTES = {"uchar": 1, "char": 1, "ushort": 2, "short": 2, "uint": 4, "int": 4, "float": 4, "double": 8}
 #: Formats decoded by pillow-heif rather than libvips.
 PILLOW_HEIF_FORMATS = ("heic",)
 
@@ -38,6 +41,10 @@ class Probe:
     height: int  # of one frame
     pages: int  # frames of an animation; 1 for a still image
     interpretation: str
+    #: Bytes of one decoded pixel (bands x bytes per sample).
+    bytes_per_pixel: int = 3
+    #: Progressive JPEG or interlaced PNG: decoded whole, not streamed.
+    interlaced: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,18 +82,44 @@ def probe(path: str, max_pixels: int) -> Probe:
 def _probe_vips(path: str, fmt: str) -> Probe:
     try:
         image = pyvips.Image.new_from_file(path, access="sequential")
+        _check_loader(path, fmt, image)
         width = image.width
         pages = image.get("n-pages") if image.get_typeof("n-pages") else 1
         height = image.get("page-height") if image.get_typeof("page-height") else image.height
         orientation = image.get("orientation") if image.get_typeof("orientation") else 1
         interpretation = str(image.interpretation)
+        bytes_per_pixel = image.bands * SAMPLE_BYTES.get(image.format, 4)
+        interlaced = bool(image.get("interlaced")) if image.get_typeof("interlaced") else False
     except pyvips.Error as e:
+        if "not a known file format" in vips_error(e, path):
+            # No decoder we allow takes it, although its first bytes claim one.
+            hidden = hidden_content(path)
+            raise PermanentError(f"not a real {fmt} file: its first bytes claim {fmt}, but "
+                                 f"{f'it holds {hidden}' if hidden else f'no {fmt} decoder recognises it'} "
+                                 "(refused: only the decoders of the formats we publish run)") from None
+        if machine_failure(vips_error(e, path)):
+            raise lack_of_resources(fmt, vips_error(e, path)) from None
         raise PermanentError(f"unreadable {fmt} file: {vips_error(e, path)}") from None
     if orientation in TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     # A multi-page TIFF is a document, not an animation: only GIF and WebP animate.
     animated = fmt in ("gif", "webp")
-    return Probe(fmt, width, height, max(1, pages) if animated else 1, interpretation)
+    return Probe(fmt, width, height, max(1, pages) if animated else 1, interpretation, bytes_per_pixel, interlaced)
+
+
+def _check_loader(path: str, fmt: str, image: pyvips.Image) -> None:
+    """The decoder libvips chose must be the one of the format the first bytes claim:
+    a file that is valid as two formats is decoded as the one we sniffed, or not at all."""
+    loader = image.get("vips-loader") if image.get_typeof("vips-loader") else "an unknown loader"
+    chosen = loader if loader.startswith(engine.LOADERS[fmt]) else None
+    if chosen and fmt == "avif" and image.get_typeof("heif-compression"):
+        compression = image.get("heif-compression")
+        chosen = loader if compression == "av1" else None
+        loader = f"{loader} ({compression}-coded, not AV1)"
+    if chosen is None:
+        hidden = hidden_content(path)
+        raise PermanentError(f"not a real {fmt} file: its first bytes claim {fmt}, but libvips would decode it "
+                             f"with {loader}{f'; it holds {hidden}' if hidden else ''} (refused)")
 
 
 def _probe_heif(path: str, fmt: str) -> Probe:
@@ -95,9 +128,11 @@ def _probe_heif(path: str, fmt: str) -> Probe:
     try:
         heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)  # reads the header only
         width, height = heif.size
+        bands = 4 if heif.has_alpha else 3
+        sample = 2 if heif.info.get("bit_depth", 8) > 8 else 1
     except Exception as e:  # pillow-heif raises ValueError/RuntimeError with libheif's message
-        raise PermanentError(f"unreadable {fmt} file: {e}") from None
-    return Probe(fmt, width, height, 1, "srgb")
+        raise _heif_failure(fmt, "unreadable", e) from None
+    return Probe(fmt, width, height, 1, "srgb", bands * sample)
 
 
 def frames_to_decode(probed: Probe, options: InputOptions) -> int:
@@ -124,7 +159,7 @@ def decode_heif(path: str, fmt: str) -> pyvips.Image:
         heif = pillow_heif.open_heif(path, convert_hdr_to_8bit=False)
         data, stride = heif.data, heif.stride
     except Exception as e:
-        raise PermanentError(f"corrupt {fmt} file: {e}") from None
+        raise _heif_failure(fmt, "corrupt", e) from None
     width, height = heif.size
     bands = 4 if heif.mode.startswith("RGBA") else 3
     sixteen = heif.mode.endswith(";16")
@@ -144,6 +179,12 @@ def decode_heif(path: str, fmt: str) -> pyvips.Image:
     if icc:
         image.set_type(pyvips.GValue.blob_type, "icc-profile-data", bytes(icc))
     return image.copy_memory()
+
+
+def _heif_failure(fmt: str, what: str, error: Exception) -> Exception:
+    if isinstance(error, MemoryError) or machine_failure(str(error)):
+        return lack_of_resources(fmt, str(error) or type(error).__name__)
+    return PermanentError(f"{what} {fmt} file: {error}")
 
 
 def _check_png_text_chunks(path: str) -> None:

@@ -25,6 +25,8 @@ DEFAULT_AVIF_QUALITY = 50
 DEFAULT_MAX_ANIMATION_FRAMES = 100
 #: Sources with more pixels (per frame, from the header) are refused before decoding (MAX_SOURCE_PIXELS).
 DEFAULT_MAX_SOURCE_PIXELS = 150_000_000
+#: Memory the renders of one worker process may hold at once, in MiB (MEMORY_BUDGET_MB).
+DEFAULT_MEMORY_BUDGET_MB = 1024
 
 
 def parse_variants(raw: str) -> tuple[tuple[str, int], ...]:
@@ -57,12 +59,17 @@ class InputOptions:
     max_pixels: int = DEFAULT_MAX_SOURCE_PIXELS
     #: Animations with more frames (or more pixels in all frames than max_pixels) keep their first frame.
     max_animation_frames: int = DEFAULT_MAX_ANIMATION_FRAMES
+    #: Bytes the renders of one process may hold at once (imaging/memory.py); a
+    #: source that needs more is refused before decoding. It changes no published byte.
+    memory_budget: int = DEFAULT_MEMORY_BUDGET_MB * 1024 * 1024
 
     def __post_init__(self):
         if not isinstance(self.max_pixels, int) or self.max_pixels < 1:
             raise ValueError(f"max_pixels must be a positive integer, got {self.max_pixels!r}")
         if not isinstance(self.max_animation_frames, int) or self.max_animation_frames < 1:
             raise ValueError(f"max_animation_frames must be a positive integer, got {self.max_animation_frames!r}")
+        if not isinstance(self.memory_budget, int) or self.memory_budget < 1:
+            raise ValueError(f"memory_budget must be a positive integer, got {self.memory_budget!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,14 +126,16 @@ class Recipe:
     @classmethod
     def from_settings(cls, settings) -> "Recipe":
         return cls(
-            InputOptions(settings.max_source_pixels, settings.max_animation_frames),
+            InputOptions(settings.max_source_pixels, settings.max_animation_frames,
+                         settings.memory_budget_mb * 1024 * 1024),
             ResizeOptions(settings.variants),
             OutputOptions(settings.variant_formats, settings.webp_quality, settings.avif_quality),
         )
 
     def describe(self, decoder_versions: dict[str, str]) -> dict:
-        """The canonical description hashed into the version (max_pixels is left
-        out: it refuses files, it does not change the bytes of those it takes)."""
+        """The canonical description hashed into the version (max_pixels and
+        memory_budget are left out: they refuse files, they do not change the
+        bytes of those they take)."""
         return {
             "variants": [list(v) for v in self.resize.variants],
             "formats": list(self.output.formats),

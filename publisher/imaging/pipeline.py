@@ -11,8 +11,9 @@ import pyvips
 
 from .. import metrics
 from ..errors import PermanentError
-from . import colour, output, placeholder, resize
-from .input import Probe, open_source, truncation, vips_error
+from . import colour, memory, output, placeholder, resize
+from .failures import lack_of_resources, machine_failure
+from .input import Probe, frames_to_decode, open_source, truncation, vips_error
 from .options import OutputOptions, Recipe, ResizeOptions
 
 
@@ -73,7 +74,21 @@ def render(path: str, probed: Probe, recipe: Recipe, quality: int | None = None)
     return _render(path, probed, recipe)
 
 
+def reservation(probed: Probe, recipe: Recipe) -> int:
+    """The bytes a render of this source reserves from its process's memory budget."""
+    return memory.job_bytes(probed, frames_to_decode(probed, recipe.input), recipe.resize.largest_first[0][1])
+
+
 def _render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
+    what = f"{probed.format} of {probed.width}x{probed.height} pixels"
+    if probed.interlaced:
+        what = f"{'progressive' if probed.format == 'jpeg' else 'interlaced'} {what}"
+    budget = memory.process_budget(recipe.input.memory_budget)
+    with budget.reserve(reservation(probed, recipe), what):
+        return _render_within_budget(path, probed, recipe)
+
+
+def _render_within_budget(path: str, probed: Probe, recipe: Recipe) -> Rendition:
     source = open_source(path, probed, recipe.input)
     variants = []
     try:
@@ -98,5 +113,7 @@ def _render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
     except pyvips.Error as e:
         # "corrupt or truncated" is what operators (and the metrics' labels) look for
         detail = vips_error(e, path)
+        if machine_failure(detail):
+            raise lack_of_resources(probed.format, detail) from None
         cut = truncation(path, probed.format)
         raise PermanentError(f"corrupt or truncated {probed.format}: {f'{cut} ({detail})' if cut else detail}") from None
