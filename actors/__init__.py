@@ -4,8 +4,8 @@
 environment and declares the three actors on it.
 """
 
-from publisher.broker import setup_broker
-from publisher.runtime import worker_runtime
+from publisher.app.broker import setup_broker
+from publisher.app.runtime import worker_runtime
 
 broker = setup_broker(worker_runtime(), worker_runtime)
 

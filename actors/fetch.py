@@ -1,15 +1,17 @@
 """Step 1: download the original from RAID into this host's scratch folder of the attempt.
 
 Runs on any worker host (the shared queue); the job's later steps then run on
-this host (publisher/locality.py), which is why the original never goes to the bucket.
+this host (publisher/jobs/locality.py), which is why the original never goes to the bucket.
 """
 
 import dramatiq
 
-from publisher import imaging, metrics
+from publisher import imaging
+
+from publisher.observability import prometheus as metrics
 from publisher.errors import PermanentError
-from publisher.locality import QUEUE
-from publisher.runtime import worker_runtime
+from publisher.jobs.locality import QUEUE
+from publisher.app.runtime import worker_runtime
 
 #: The original's file name in the attempt's scratch folder.
 SOURCE = "source"

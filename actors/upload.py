@@ -4,11 +4,13 @@ import logging
 
 import dramatiq
 
-from publisher import metrics, queries
+from publisher.observability import prometheus as metrics
+
+from publisher.jobs import queries
 from publisher.errors import PermanentError
-from publisher.locality import QUEUE
-from publisher.runtime import worker_runtime
-from publisher.storage import IMMUTABLE
+from publisher.jobs.locality import QUEUE
+from publisher.app.runtime import worker_runtime
+from publisher.clients.storage import IMMUTABLE
 
 logger = logging.getLogger("publisher.jobs")
 

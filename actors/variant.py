@@ -7,8 +7,8 @@ import dramatiq
 
 from publisher import imaging
 from publisher.errors import PermanentError
-from publisher.locality import QUEUE
-from publisher.runtime import worker_runtime
+from publisher.jobs.locality import QUEUE
+from publisher.app.runtime import worker_runtime
 
 
 @dramatiq.actor(queue_name=QUEUE, priority=10, throws=(PermanentError,))

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import dramatiq
 
-from publisher import queries
-from publisher.broker import setup_broker
-from publisher.locality import QUEUE
-from publisher.runtime import worker_runtime
-from publisher.storage import IMMUTABLE
+from publisher.jobs import queries
+from publisher.app.broker import setup_broker
+from publisher.jobs.locality import QUEUE
+from publisher.app.runtime import worker_runtime
+from publisher.clients.storage import IMMUTABLE
 
 broker = setup_broker(worker_runtime(), worker_runtime)
 #: name -> bytes, read once at start: a real variant step has them in memory, not on disk.

@@ -10,10 +10,10 @@ Benchmark-only; production code has no hook for it.
 
 import dramatiq
 
-from publisher import queries
-from publisher.broker import setup_broker
-from publisher.locality import QUEUE
-from publisher.runtime import worker_runtime
+from publisher.jobs import queries
+from publisher.app.broker import setup_broker
+from publisher.jobs.locality import QUEUE
+from publisher.app.runtime import worker_runtime
 
 broker = setup_broker(worker_runtime(), worker_runtime)
 

@@ -8,11 +8,11 @@ import os
 import threading
 import time
 
-from publisher import queries
-from publisher.health import HealthServer, readiness_checks
-from publisher.maintenance import Maintenance, MaintenanceError
-from publisher.metrics import ListenerMetrics
-from publisher.opsconfig import ops_settings_or_exit
+from publisher.jobs import queries
+from publisher.observability.health import HealthServer, readiness_checks
+from publisher.ops.maintenance import Maintenance, MaintenanceError
+from publisher.observability.prometheus import ListenerMetrics
+from publisher.settings.ops import ops_settings_or_exit
 
 logger = logging.getLogger("publisher.listener")
 

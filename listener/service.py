@@ -19,10 +19,12 @@ import threading
 import time
 from datetime import timedelta
 
-from publisher import db as dbmod
-from publisher import pgbroker, queries, runtime
-from publisher.broker import uses_postgres_broker
-from publisher.lifecycle import send_first_step
+from publisher.clients import db as dbmod
+from publisher.jobs import pgbroker
+from publisher.jobs import queries
+from publisher.app import runtime
+from publisher.app.broker import uses_postgres_broker
+from publisher.jobs.lifecycle import send_first_step
 from publisher.logs import job_fields, short_error
 
 logger = logging.getLogger("publisher.listener")

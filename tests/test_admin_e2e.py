@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 def admin(stack, *args):
     env = {"PATH": str(procs.BIN) + ":/usr/bin:/bin", "DATABASE_URL": stack.db_url}
-    done = subprocess.run([sys.executable, "-m", "publisher.admin", *map(str, args)], env=env, cwd=procs.ROOT,
+    done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", *map(str, args)], env=env, cwd=procs.ROOT,
                           capture_output=True, text=True, timeout=60)
     return done.returncode, done.stdout + done.stderr
 

@@ -4,8 +4,8 @@ import dramatiq
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from publisher import rabbitbroker
-from publisher.config import ConfigError, load_settings
+from publisher.jobs import rabbitbroker
+from publisher.settings.job import ConfigError, load_settings
 
 REQUIRED = {
     "DATABASE_URL": "postgresql://publisher:pw@db.internal/auctions",
@@ -62,7 +62,7 @@ def test_the_worker_host_is_the_hostname_unless_named():
 @pytest.mark.parametrize("host", ["w1", "ip-10-0-3-17.eu-west-1.compute.internal",
                                   "a-very-long-kubernetes-pod-name-7f9c8d6b5-x2k4q", "w" * 200])
 def test_every_host_gets_a_queue_of_its_own_that_postgres_can_listen_on(host):
-    from publisher.locality import host_queue, is_host_queue
+    from publisher.jobs.locality import host_queue, is_host_queue
 
     queue = host_queue(host)
     assert is_host_queue(queue) and not is_host_queue("publish")
@@ -106,7 +106,7 @@ def test_only_the_postgres_broker_gets_the_listeners_re_announce_duty():
     from types import SimpleNamespace
 
     from listener.service import Listener
-    from publisher import pgbroker
+    from publisher.jobs import pgbroker
 
     rt = SimpleNamespace(settings=settings(), db=None, storage=None, redact=str)
     rabbit = rabbitbroker.make_broker("amqp://guest:guest@127.0.0.1:5672/", middleware=[],
@@ -121,7 +121,7 @@ def test_a_worker_told_to_take_a_queue_no_step_uses_says_so(caplog):
 
     from dramatiq.brokers.stub import StubBroker
 
-    from publisher.broker import QueueCheck
+    from publisher.app.broker import QueueCheck
 
     broker = StubBroker()
     broker.declare_queue("publish")
@@ -139,7 +139,7 @@ def test_a_worker_takes_its_hosts_queue_even_when_told_to_take_only_others():
 
     from dramatiq.brokers.stub import StubBroker
 
-    from publisher.locality import HostQueue
+    from publisher.jobs.locality import HostQueue
 
     broker = StubBroker()
     worker = SimpleNamespace(consumer_whitelist={"publish"})

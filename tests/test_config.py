@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from devstack.procs import BIN, ROOT
-from publisher.config import ConfigError, database_dsn, load_settings
-from publisher.storage import endpoint_parts
+from publisher.settings.job import ConfigError, database_dsn, load_settings
+from publisher.clients.storage import endpoint_parts
 
 VALID = {
     "DATABASE_URL": "postgresql://publisher:pw@127.0.0.1:5432/auctions",

@@ -1,4 +1,4 @@
-"""publisher.db.LivePool on a real PostgreSQL: connections are reused (not
+"""publisher.clients.db.LivePool on a real PostgreSQL: connections are reused (not
 opened per transaction, BENCHMARKS.md step 2), and one the server has ended
 while it sat idle is replaced without the caller seeing an error."""
 
@@ -6,7 +6,7 @@ import psycopg2
 import pytest
 
 from devstack.ports import wait_until
-from publisher.db import Database
+from publisher.clients.db import Database
 
 pytestmark = pytest.mark.e2e
 

@@ -68,8 +68,8 @@ def test_compose_starts_things_in_order_with_health_checks(compose):
         assert services[name]["build"] == "."
     for name in ("postgres", "s3", "listener", "worker"):
         assert services[name]["healthcheck"]["test"][0] == "CMD"
-    # The probes ask the endpoints the processes serve (defaults of publisher/opsconfig.py).
-    from publisher.opsconfig import OpsSettings
+    # The probes ask the endpoints the processes serve (defaults of publisher/settings/ops.py).
+    from publisher.settings.ops import OpsSettings
 
     assert services["listener"]["healthcheck"]["test"][-1] == \
         f"http://127.0.0.1:{OpsSettings.listener_port}/healthz"
@@ -77,7 +77,7 @@ def test_compose_starts_things_in_order_with_health_checks(compose):
         f"http://127.0.0.1:{OpsSettings.worker_health_port}/healthz"
     # Each process gets the full configuration.
     env_file = read_env(ROOT / ".env.compose")
-    from publisher.config import load_settings
+    from publisher.settings.job import load_settings
 
     settings = load_settings(env_file)
     assert settings.b2_endpoint == "http://s3:8333" and "@postgres:5432/" in settings.database_url
@@ -156,7 +156,7 @@ def test_compose_demo_publishes_the_samples_where_the_host_can_open_them(compose
 
 def env_names_read_by_the_code() -> set[str]:
     names = set()
-    for path in [*ROOT.glob("publisher/*.py"), *ROOT.glob("listener/*.py"), *ROOT.glob("actors/*.py")]:
+    for path in [*ROOT.glob("publisher/**/*.py"), *ROOT.glob("listener/*.py"), *ROOT.glob("actors/*.py")]:
         names |= set(re.findall(r"env\.\w+\(\s*\"([A-Z][A-Z0-9_]+)\"", path.read_text()))
     return names
 
@@ -267,7 +267,7 @@ def test_systemd_units_pass_systemd_analyze(tmp_path):
 
 def test_alert_rules_use_metrics_the_service_exports():
     rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
-    exported = set(re.findall(r'"((?:publisher|dramatiq)_[a-z_]+)"', (ROOT / "publisher" / "metrics.py").read_text()))
+    exported = set(re.findall(r'"((?:publisher|dramatiq)_[a-z_]+)"', (ROOT / "publisher" / "observability" / "prometheus.py").read_text()))
     exported |= {"dramatiq_messages_total", "up"}  # Dramatiq's own; Prometheus's
     alerts = [rule for group in rules["groups"] for rule in group["rules"]]
     assert len(alerts) >= 5
@@ -284,7 +284,7 @@ def test_compose_offers_rabbitmq_as_the_broker(compose):
     service creates (RabbitMQ's guest may not log in from another container)."""
     from urllib.parse import urlsplit
 
-    from publisher.config import load_settings
+    from publisher.settings.job import load_settings
 
     services = compose["services"]
     rabbit = services["rabbitmq"]

@@ -8,10 +8,10 @@ import pytest
 
 from devstack.origin import Fault, Origin
 from publisher.errors import PermanentError, TransientError
-from publisher.lifecycle import _naming_the_file
+from publisher.jobs.lifecycle import _naming_the_file
 from publisher.logs import Redactor
-from publisher.origin import OriginClient
-from publisher.stored_tracebacks import RedactStoredTracebacks
+from publisher.clients.origin import OriginClient
+from publisher.jobs.stored_tracebacks import RedactStoredTracebacks
 
 SECRET = "raid-token-unit-1234"
 

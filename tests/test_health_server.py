@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.request
 
-from publisher.health import HealthServer
+from publisher.observability.health import HealthServer
 
 
 def get(url: str) -> tuple[int, dict]:

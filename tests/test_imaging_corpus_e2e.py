@@ -327,8 +327,8 @@ def test_contact_sheet_shows_every_original_and_variant_in_chromium(published, t
     import threading
 
     from devstack.ports import free_port
-    from publisher.config import load_settings
-    from publisher.contact_sheet import LOADED_ID, write_contact_sheet
+    from publisher.settings.job import load_settings
+    from publisher.ops.contact_sheet import LOADED_ID, write_contact_sheet
 
     system, rows = published
     page = write_contact_sheet(tmp_path / "sheet", load_settings(system.env))

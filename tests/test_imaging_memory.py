@@ -20,7 +20,7 @@ from tests.conftest import CORPUS
 #: (MEMORY_BUDGET_MB from the environment); prints how much the process's peak grew.
 CONCURRENT_RENDERS = """
 import json, sys, threading
-from publisher.config import load_settings
+from publisher.settings.job import load_settings
 from publisher.imaging import Recipe, probe, render
 
 def hwm():

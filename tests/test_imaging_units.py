@@ -7,7 +7,7 @@ import pytest
 import pyvips
 
 from publisher import imaging
-from publisher.config import ConfigError, load_settings
+from publisher.settings.job import ConfigError, load_settings
 from publisher.errors import PermanentError
 from publisher.imaging import options, placeholder, resize
 from publisher.imaging.input import frames_to_decode
@@ -230,7 +230,9 @@ def test_libvips_error_lines_about_other_files_are_dropped():
 def test_republish_never_exceeds_the_rate_or_the_active_limit(monkeypatch):
     import contextlib
 
-    from publisher import queries, republish
+    from publisher.jobs import queries
+
+    from publisher.ops import republish
 
     state = {"stale": 23, "active": 0, "most_active": 0}
     rounds = [0]  # jobs created in each one-second round
@@ -265,7 +267,9 @@ def test_republish_never_exceeds_the_rate_or_the_active_limit(monkeypatch):
 def test_republish_stops_when_the_workers_make_another_recipe(monkeypatch):
     import contextlib
 
-    from publisher import queries, republish
+    from publisher.jobs import queries
+
+    from publisher.ops import republish
 
     class Db:
         @contextlib.contextmanager

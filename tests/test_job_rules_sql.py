@@ -145,7 +145,7 @@ def test_a_file_deleted_while_its_job_runs_is_never_published(db):
 
 
 def test_messages_waiting_for_a_lost_host_are_not_re_announced(db):
-    from publisher.pgbroker import OrphanRenotifier
+    from publisher.jobs.pgbroker import OrphanRenotifier
 
     worker_beat(db, "live-host")
     worker_beat(db, "lost-host")

@@ -11,12 +11,13 @@ import urllib.request
 import pytest
 
 from devstack.run import read_env_file
-from publisher import logs, metrics
-from publisher.admin import format_status
-from publisher.config import ConfigError, load_settings
+from publisher import logs
+from publisher.observability import prometheus as metrics
+from publisher.ops.admin import format_status
+from publisher.settings.job import ConfigError, load_settings
 from publisher.errors import PermanentError, TransientError
-from publisher.health import HealthServer
-from publisher.opsconfig import load_ops_settings
+from publisher.observability.health import HealthServer
+from publisher.settings.ops import load_ops_settings
 
 SECRET = "raid-token-very-secret-1234"
 REQUIRED = {
@@ -204,7 +205,7 @@ class _FakeDb:
 
 @pytest.mark.parametrize("pg_cron", [True, False])
 def test_maintenance_leaves_the_database_side_to_pg_cron_when_it_is_scheduled(pg_cron, monkeypatch):
-    from publisher.maintenance import Maintenance
+    from publisher.ops.maintenance import Maintenance
 
     m = Maintenance(_FakeDb(pg_cron), storage=None, settings=None, ops=load_ops_settings({}))
     ran = []
@@ -217,7 +218,7 @@ def test_maintenance_leaves_the_database_side_to_pg_cron_when_it_is_scheduled(pg
 
 
 def test_one_failing_maintenance_part_does_not_stop_the_others(monkeypatch):
-    from publisher.maintenance import Maintenance, MaintenanceError
+    from publisher.ops.maintenance import Maintenance, MaintenanceError
 
     m = Maintenance(_FakeDb(False), storage=None, settings=None, ops=load_ops_settings({}))
     ran = []

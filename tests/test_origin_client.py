@@ -8,7 +8,7 @@ import pytest
 
 from devstack.origin import Fault, Origin
 from publisher.errors import PermanentError, TransientError
-from publisher.origin import OriginClient
+from publisher.clients.origin import OriginClient
 from tests.conftest import CORPUS
 
 TOKEN = "raid-token-for-client-tests"

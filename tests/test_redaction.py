@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from devstack.procs import ROOT
-from publisher.config import load_settings
+from publisher.settings.job import load_settings
 from publisher.logs import Redactor
 
 BASE = {
@@ -52,7 +52,7 @@ def test_short_secrets_are_redacted_where_they_stand_alone(secret):
 
 LEAKS_IN_REPUBLISH = """
 import os, sys
-from publisher import republish
+from publisher.ops import republish
 
 def leaky(*args, **kwargs):
     raise RuntimeError("cannot count files at " + os.environ["DATABASE_URL"] + " with " + os.environ["B2_APP_KEY"])

@@ -1,4 +1,4 @@
-"""`python -m publisher.republish` after a deploy that changed the recipe: every
+"""`python -m publisher.ops.republish` after a deploy that changed the recipe: every
 file is re-published with the new recipe, a few at a time, and none of them
 goes offline meanwhile."""
 
@@ -17,7 +17,7 @@ FILES = ["exif-orientation-1.jpg", "png-alpha.png", "animated.gif"]
 
 
 def run_republish(stack, *args, env=None):
-    return subprocess.run([sys.executable, "-m", "publisher.republish", *args], env={**stack.env, **(env or {})},
+    return subprocess.run([sys.executable, "-m", "publisher.ops.republish", *args], env={**stack.env, **(env or {})},
                           cwd=ROOT, capture_output=True, text=True, timeout=240)
 
 

@@ -40,7 +40,7 @@ def logins(make_stack):
 
 def admin(stack, url, *args):
     env = {**stack.env, "DATABASE_URL": url}
-    done = subprocess.run([sys.executable, "-m", "publisher.admin", *map(str, args)], env=env, cwd=procs.ROOT,
+    done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", *map(str, args)], env=env, cwd=procs.ROOT,
                           capture_output=True, text=True, timeout=60)
     return done.returncode, done.stdout + done.stderr
 
@@ -110,7 +110,7 @@ def test_every_admin_command_runs_as_publisher_oncall(logins):
             (command, out)
     assert stack.job(completed)["status"] == "pending" and stack.job(failed)["status"] == "pending"
     assert stack.job(pending)["status"] == "failed"
-    republish = subprocess.run([sys.executable, "-m", "publisher.republish", "--dry-run"], cwd=procs.ROOT,
+    republish = subprocess.run([sys.executable, "-m", "publisher.ops.republish", "--dry-run"], cwd=procs.ROOT,
                                env={**stack.env, "DATABASE_URL": oncall}, capture_output=True, text=True, timeout=60)
     assert republish.returncode == 0, republish.stdout + republish.stderr
 

@@ -146,9 +146,9 @@ def test_the_pip_installed_postgres_runs_the_schema(tmp_path):
         server.stop()
 
 
-# -- schema versions (publisher/schema.py, publisher-admin schema / migrate) --
+# -- schema versions (publisher/ops/schema.py, publisher-admin schema / migrate) --
 def test_schema_files_are_numbered_once_each():
-    from publisher.schema import SQL_DIR, schema_files
+    from publisher.ops.schema import SQL_DIR, schema_files
 
     files = schema_files()  # refuses a number used twice
     assert len(files) == len(list(SQL_DIR.glob("*.sql"))) > 5
@@ -156,7 +156,7 @@ def test_schema_files_are_numbered_once_each():
 
 
 def test_two_files_with_one_number_are_refused(tmp_path):
-    from publisher.schema import SchemaError, schema_files
+    from publisher.ops.schema import SchemaError, schema_files
 
     (tmp_path / "006_operations.sql").write_text("SELECT 1;")
     (tmp_path / "006_pg_cron.sql").write_text("SELECT 1;")
@@ -171,7 +171,7 @@ def admin(url, psql_dir, *args):
     from devstack import procs
 
     env = {"DATABASE_URL": url, "PATH": f"{psql_dir}:/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "publisher.admin", *args], env=env, cwd=procs.ROOT,
+    return subprocess.run([sys.executable, "-m", "publisher.ops.admin", *args], env=env, cwd=procs.ROOT,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -179,7 +179,7 @@ def test_publisher_admin_shows_the_schema_version_and_the_pending_files(pg_serve
     from pathlib import Path
 
     from devstack.postgres import query
-    from publisher.schema import schema_files
+    from publisher.ops.schema import schema_files
 
     files = schema_files()
     psql_dir = Path(pg_server.psql).parent

@@ -1,10 +1,10 @@
 """The Dramatiq broker the listener and the workers share, with its middleware.
 
 Steps travel on the shared queue (first steps) and each worker host's own queue
-(later steps): publisher/locality.py.
+(later steps): publisher/jobs/locality.py.
 
 The one place where the broker is chosen: RabbitMQ when BROKER_URL is set
-(publisher/rabbitbroker.py), otherwise PostgreSQL (publisher/pgbroker.py).
+(publisher/jobs/rabbitbroker.py), otherwise PostgreSQL (publisher/jobs/pgbroker.py).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import dramatiq
 from dramatiq.common import q_name
 from dramatiq.middleware import AgeLimit, Callbacks, Middleware, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
-from . import pgbroker
-from .lifecycle import JobLifecycle
-from .locality import QUEUE, HostQueue
-from .metrics import WorkerPrometheus
-from .opsconfig import ops_settings_or_exit
-from .stored_tracebacks import RedactStoredTracebacks
-from .worker_health import WorkerHealth
+from publisher.jobs import pgbroker
+from publisher.jobs.lifecycle import JobLifecycle
+from publisher.jobs.locality import QUEUE, HostQueue
+from publisher.observability.prometheus import WorkerPrometheus
+from publisher.settings.ops import ops_settings_or_exit
+from publisher.jobs.stored_tracebacks import RedactStoredTracebacks
+from publisher.observability.worker_health import WorkerHealth
 
 logger = logging.getLogger("publisher.broker")
 
@@ -51,7 +51,7 @@ def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
     ops = ops_settings_or_exit()
     lifecycle = JobLifecycle(runtime_factory)
     middleware = [
-        # Dramatiq's defaults; Prometheus with our host, port and directory (publisher/metrics.py).
+        # Dramatiq's defaults; Prometheus with our host, port and directory (publisher/observability/prometheus.py).
         WorkerPrometheus(ops),
         AgeLimit(),
         TimeLimit(),
@@ -63,11 +63,11 @@ def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
             min_backoff=settings.retry_min_backoff_ms,
             max_backoff=settings.retry_max_backoff_ms,
         ),
-        # /healthz and /readyz of each worker process (publisher/worker_health.py).
+        # /healthz and /readyz of each worker process (publisher/observability/worker_health.py).
         WorkerHealth(ops, runtime_factory, stuck_step=lifecycle.stuck_step),
         # Retries stores tracebacks in broker messages: no secret may reach them.
         RedactStoredTracebacks(runtime_factory),
-        # Each worker process consumes its host's queue too (publisher/locality.py).
+        # Each worker process consumes its host's queue too (publisher/jobs/locality.py).
         HostQueue(settings.worker_host_id),
         # Warns about `--queues` naming a queue no step travels on.
         QueueCheck(),
@@ -75,7 +75,7 @@ def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
         lifecycle,
     ]
     if settings.broker_url:
-        from . import rabbitbroker  # imports pika, which the Postgres broker does not need
+        from publisher.jobs import rabbitbroker  # imports pika, which the Postgres broker does not need
 
         broker = rabbitbroker.make_broker(settings.broker_url, middleware=middleware,
                                           host_queue_expiry_ms=settings.worker_host_expiry_seconds * 1000)

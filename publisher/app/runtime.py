@@ -6,13 +6,15 @@ import functools
 import os
 import tempfile
 
-from . import logs, queries
-from .config import Settings, load_settings, or_exit
-from .db import Database
-from .errors import StaleAttempt
-from .origin import OriginClient
-from .scratch import Scratch
-from .storage import Storage
+from publisher import logs
+
+from publisher.jobs import queries
+from publisher.settings.job import Settings, load_settings, or_exit
+from publisher.clients.db import Database
+from publisher.errors import StaleAttempt
+from publisher.clients.origin import OriginClient
+from publisher.jobs.scratch import Scratch
+from publisher.clients.storage import Storage
 
 
 class Runtime:

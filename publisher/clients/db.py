@@ -15,7 +15,7 @@ import psycopg2
 import psycopg2.extras
 import psycopg2.pool
 
-from .config import database_dsn
+from publisher.settings.job import database_dsn
 
 #: Errors that mean the connection is gone, not that the statement was wrong.
 DISCONNECTS = (psycopg2.OperationalError, psycopg2.InterfaceError)

@@ -20,7 +20,7 @@ import urllib3.exceptions
 import urllib3.response
 from urllib3.util import parse_url
 
-from .errors import PermanentError, TransientError
+from publisher.errors import PermanentError, TransientError
 
 #: Statuses that no retry can fix.
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 410, 414, 415, 451}

@@ -11,7 +11,7 @@ from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
-from .config import Settings
+from publisher.settings.job import Settings
 
 #: Published variants never change: a new image gets a new key.
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -9,7 +9,7 @@ import hashlib
 
 import pyvips
 
-from .. import metrics
+from ..observability import prometheus as metrics
 from ..errors import PermanentError
 from . import colour, memory, output, placeholder, resize
 from .failures import lack_of_resources, machine_failure

@@ -3,7 +3,7 @@
 Before a step runs it must own the job's current attempt and stage
 (publisher_begin_step); while it runs a heartbeat keeps its lease, up to the
 step's time limit and a margin; when it ends, the outcome is written to the job
-and only then is the next step sent, to this host's queue (publisher/locality.py).
+and only then is the next step sent, to this host's queue (publisher/jobs/locality.py).
 Whether a failed step is retried is decided here, from the job's retry_count
 and max_retries, and carried out by Dramatiq's Retries middleware (which runs
 after this one). The state machine itself is SQL: sql/002_job_states.sql.
@@ -20,10 +20,12 @@ from datetime import timedelta
 import dramatiq
 from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage
 
-from . import metrics, queries
-from .errors import PermanentError
-from .locality import QUEUE, host_queue, worker_id
-from .logs import job_fields, short_error
+from publisher.observability import prometheus as metrics
+
+from publisher.jobs import queries
+from publisher.errors import PermanentError
+from publisher.jobs.locality import QUEUE, host_queue, worker_id
+from publisher.logs import job_fields, short_error
 
 logger = logging.getLogger("publisher.jobs")
 

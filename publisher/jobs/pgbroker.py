@@ -23,8 +23,8 @@ from dramatiq_pg import PostgresBroker
 from dramatiq_pg.broker import PostgresConsumer, message_lock
 from dramatiq_pg.utils import wait_for_notifies
 
-from .config import database_dsn
-from .db import KEEPALIVES, LivePool
+from publisher.settings.job import database_dsn
+from publisher.clients.db import KEEPALIVES, LivePool
 
 logger = logging.getLogger(__name__)
 

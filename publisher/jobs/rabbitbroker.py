@@ -21,7 +21,7 @@ from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
 from dramatiq.common import q_name, xq_name
 from dramatiq.middleware import Middleware
 
-from .locality import is_host_queue
+from publisher.jobs.locality import is_host_queue
 
 #: Priority levels of the queues (x-max-priority). RabbitMQ advises few levels:
 #: each costs memory and CPU per queue.

@@ -25,7 +25,7 @@ from typing import Callable
 
 import psycopg2
 
-from .config import database_dsn
+from publisher.settings.job import database_dsn
 
 logger = logging.getLogger("publisher.health")
 
@@ -182,7 +182,7 @@ def _quick_s3_client(settings):
     import urllib3
     from minio import Minio
 
-    from .storage import endpoint_parts
+    from publisher.clients.storage import endpoint_parts
 
     host, secure = endpoint_parts(settings.b2_endpoint)
     http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=CHECK_TIMEOUT, read=CHECK_TIMEOUT), retries=False,

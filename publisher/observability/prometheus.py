@@ -28,7 +28,7 @@ import time
 
 from dramatiq.middleware import prometheus as dramatiq_prometheus
 
-from .opsconfig import load_ops_settings
+from publisher.settings.ops import load_ops_settings
 
 logger = logging.getLogger("publisher.metrics")
 
@@ -135,7 +135,7 @@ def queue_lag(seconds: float) -> None:
 
 
 #: What a failure's message says, as a short label; first match wins. The
-#: messages come from publisher/origin.py and publisher/imaging.py.
+#: messages come from publisher/clients/origin.py and publisher/imaging.py.
 REASONS = tuple((re.compile(pattern), label) for pattern, label in (
     (r"origin answered (\d{3})", "origin_{0}"),
     (r"origin timed out", "origin_timeout"),
@@ -258,7 +258,7 @@ def serve_worker_metrics() -> int:
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    from .health import HealthServer
+    from publisher.observability.health import HealthServer
 
     def metrics():
         registry = CollectorRegistry()

@@ -17,7 +17,7 @@ import multiprocessing
 
 from dramatiq.middleware import Middleware
 
-from .health import HealthServer, readiness_checks
+from publisher.observability.health import HealthServer, readiness_checks
 
 logger = logging.getLogger("publisher.health")
 

@@ -1,4 +1,4 @@
-"""`publisher-admin` (or `python -m publisher.admin`): see and fix the job queue.
+"""`publisher-admin` (or `python -m publisher.ops.admin`): see and fix the job queue.
 
     publisher-admin status [--failures N] [--json]
     publisher-admin retry JOB_ID
@@ -26,8 +26,10 @@ import uuid
 import psycopg2
 import psycopg2.extras
 
-from . import queries, schema
-from .db import connect
+from publisher.jobs import queries
+
+from publisher.ops import schema
+from publisher.clients.db import connect
 
 
 def main(argv=None) -> int:
@@ -158,9 +160,9 @@ def cancel(cur, args) -> int:
 
 
 def _maintain() -> int:
-    from .maintenance import Maintenance, MaintenanceError
-    from .opsconfig import ops_settings_or_exit
-    from .runtime import Runtime, settings_or_exit
+    from publisher.ops.maintenance import Maintenance, MaintenanceError
+    from publisher.settings.ops import ops_settings_or_exit
+    from publisher.app.runtime import Runtime, settings_or_exit
 
     rt = Runtime(settings_or_exit(), "media-publisher-admin")
     try:

@@ -2,7 +2,7 @@
 beside every variant in every format, with sizes and bytes, the placeholder
 and the dominant colour.
 
-    python -m publisher.contact_sheet --out DIR [--limit 100]
+    python -m publisher.ops.contact_sheet --out DIR [--limit 100]
 
 Reads the published files from the database, the variants from the bucket and
 the originals from RAID (with the worker's configuration), and writes
@@ -21,12 +21,12 @@ import os
 import shutil
 from pathlib import Path
 
-from . import queries
-from .config import Settings, load_settings
-from .db import Database
-from .errors import PermanentError
-from .origin import OriginClient
-from .storage import Storage
+from publisher.jobs import queries
+from publisher.settings.job import Settings, load_settings
+from publisher.clients.db import Database
+from publisher.errors import PermanentError
+from publisher.clients.origin import OriginClient
+from publisher.clients.storage import Storage
 
 #: Formats a browser shows as they are; other originals get a PNG preview.
 BROWSER_FORMATS = {"jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif"}
@@ -111,7 +111,7 @@ def _section(row: dict, out: Path, storage: Storage, origin: OriginClient) -> st
 
 
 def _original_figure(row: dict, out: Path, origin: OriginClient) -> str:
-    from . import imaging
+    from publisher import imaging
 
     scratch = out / "img" / f"{row['id']}-original"
     try:
@@ -140,7 +140,7 @@ def _png_preview(path: str, fmt: str, dest: str) -> None:
     """A browser-viewable copy of an original a browser cannot show."""
     import pyvips
 
-    from .imaging import input as imaging_input
+    from publisher.imaging import input as imaging_input
 
     if fmt in imaging_input.PILLOW_HEIF_FORMATS:
         image = imaging_input.decode_heif(path, fmt)
@@ -158,12 +158,12 @@ def _kb(n: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m publisher.contact_sheet", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m publisher.ops.contact_sheet", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="directory to write index.html and the images into")
     parser.add_argument("--limit", type=int, default=100, help="most recently published files to show (default 100)")
     args = parser.parse_args(argv)
-    from . import logs
-    from .runtime import settings_or_exit
+    from publisher import logs
+    from publisher.app.runtime import settings_or_exit
 
     settings = settings_or_exit()
     logs.configure_for(settings)

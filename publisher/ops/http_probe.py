@@ -1,4 +1,4 @@
-"""`python -m publisher.probe URL`: exit 0 when URL answers 200, 1 otherwise.
+"""`python -m publisher.ops.http_probe URL`: exit 0 when URL answers 200, 1 otherwise.
 
 For container health checks and process managers: the slim image has no curl.
 """
@@ -14,7 +14,7 @@ TIMEOUT = 5
 def main(argv=None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m publisher.probe http://127.0.0.1:9190/healthz", file=sys.stderr)
+        print("usage: python -m publisher.ops.http_probe http://127.0.0.1:9190/healthz", file=sys.stderr)
         return 2
     try:
         with urllib.request.urlopen(args[0], timeout=TIMEOUT) as response:

@@ -22,8 +22,8 @@ from datetime import timedelta
 
 from minio.deleteobjects import DeleteObject
 
-from . import queries
-from .logs import short_error
+from publisher.jobs import queries
+from publisher.logs import short_error
 
 logger = logging.getLogger("publisher.maintenance")
 

@@ -1,6 +1,6 @@
 """Re-publishes the files made with another imaging recipe, at a limited rate.
 
-    python -m publisher.republish --rate 5 [--max-active 20] [--dry-run]
+    python -m publisher.ops.republish --rate 5 [--max-active 20] [--dry-run]
 
 Run it after a deploy that changed VARIANTS, VARIANT_FORMATS, a quality or a
 decoder version, in the workers' environment (it computes the recipe the way
@@ -21,10 +21,12 @@ import logging
 import sys
 import time
 
-from . import logs, queries
-from .db import Database
-from .imaging import Recipe, recipe_version
-from .runtime import settings_or_exit
+from publisher import logs
+
+from publisher.jobs import queries
+from publisher.clients.db import Database
+from publisher.imaging import Recipe, recipe_version
+from publisher.app.runtime import settings_or_exit
 
 logger = logging.getLogger("publisher.republish")
 
@@ -69,7 +71,7 @@ def republish(db: Database, recipe: str, rate: float, max_active: int, *, dry_ru
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m publisher.republish", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m publisher.ops.republish", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=5.0, help="jobs created per second at most (default 5)")
     parser.add_argument("--max-active", type=int, default=20,
                         help="re-publish jobs pending or running at once, at most (default 20)")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 def _sql_dir() -> Path:
     """The installed copy (publisher/sql/ in the wheel), else the source tree's sql/."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # publisher/, where the wheel puts sql/
     shipped = package / "sql"
     return shipped if shipped.is_dir() else package.parent / "sql"
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from environs import Env, EnvValidationError
 from marshmallow.validate import OneOf, Range
 
-from .imaging import options as imaging
+from publisher.imaging import options as imaging
 
 #: Hosts that mean "this machine": a DATABASE_URL to any other host gets TLS.
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}

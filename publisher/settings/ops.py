@@ -1,6 +1,6 @@
 """Settings for operating the service: ports of the metrics and health
 endpoints, and the maintenance schedule. Read from the environment like the
-rest (publisher/config.py), kept apart because no step of a job needs them.
+rest (publisher/settings/job.py), kept apart because no step of a job needs them.
 
 A port of 0 turns that endpoint off.
 """
@@ -14,7 +14,7 @@ import tempfile
 from environs import Env, EnvValidationError
 from marshmallow.validate import Range
 
-from .config import ConfigError, _describe, or_exit
+from publisher.settings.job import ConfigError, _describe, or_exit
 
 
 @dataclasses.dataclass(frozen=True)

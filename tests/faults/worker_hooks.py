@@ -32,12 +32,12 @@ import os
 import sys
 
 import actors
-from publisher.lifecycle import STAGES
-from publisher.runtime import worker_runtime
+from publisher.jobs.lifecycle import STAGES
+from publisher.app.runtime import worker_runtime
 from publisher.errors import TransientError
 import psycopg2
 
-from publisher import queries
+from publisher.jobs import queries
 from tests.faults.harness import (DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE_MARK, FAILURE_NOT_RECORDED_MARK,
                                   HANG_MARK, HANG_SECONDS, KILL_MARK, LEAK_MARK, UPLOAD_FAILS_ONCE_MARK)
 
