@@ -24,10 +24,10 @@ import dramatiq
 from publisher.jobs import queries
 from publisher.app.broker import setup_broker
 from publisher.jobs.locality import QUEUE
-from publisher.app.runtime import worker_runtime
+from publisher.app.runtime import process_runtime, settings_or_exit
 from publisher.clients.storage import IMMUTABLE
 
-broker = setup_broker(worker_runtime(), worker_runtime)
+broker = setup_broker(settings_or_exit(), process_runtime)
 #: name -> bytes, read once at start: a real variant step has them in memory, not on disk.
 VARIANTS = {path.name: path.read_bytes()
             for path in sorted(Path(os.environ.get("BENCH_FLOOR_VARIANTS", ".")).glob("*.webp"))}
@@ -36,7 +36,7 @@ VARIANTS = {path.name: path.read_bytes()
 # Same queue and priorities as actors/.
 @dramatiq.actor(queue_name=QUEUE, priority=20)
 def fetch(job_id: int, token: str) -> dict:
-    rt = worker_runtime()
+    rt = process_runtime()
     job = rt.load_job(job_id, token)
     path = rt.scratch.path(job_id, token, "source")
     size = rt.origin.download(job["raid_key"], path)
@@ -46,7 +46,7 @@ def fetch(job_id: int, token: str) -> dict:
 
 @dramatiq.actor(queue_name=QUEUE, priority=10)
 def variant(job_id: int, token: str) -> dict:
-    rt = worker_runtime()
+    rt = process_runtime()
     published = {}
     for filename, data in VARIANTS.items():
         key = f"{rt.settings.object_prefix}floor/{job_id}/{filename}"
@@ -57,7 +57,7 @@ def variant(job_id: int, token: str) -> dict:
 
 @dramatiq.actor(queue_name=QUEUE, priority=0)
 def upload(job_id: int, token: str) -> None:
-    rt = worker_runtime()
+    rt = process_runtime()
     job = rt.load_job(job_id, token)
     with rt.db.transaction() as cur:
         queries.finalize(cur, job_id, token, job["artifacts"]["variants"], 0, 0)

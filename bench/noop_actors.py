@@ -13,9 +13,9 @@ import dramatiq
 from publisher.jobs import queries
 from publisher.app.broker import setup_broker
 from publisher.jobs.locality import QUEUE
-from publisher.app.runtime import worker_runtime
+from publisher.app.runtime import process_runtime, settings_or_exit
 
-broker = setup_broker(worker_runtime(), worker_runtime)
+broker = setup_broker(settings_or_exit(), process_runtime)
 
 
 # Same queue and priorities as actors/.
@@ -31,5 +31,5 @@ def variant(job_id: int, token: str) -> dict:
 
 @dramatiq.actor(queue_name=QUEUE, priority=0)
 def upload(job_id: int, token: str) -> None:
-    with worker_runtime().db.transaction() as cur:
+    with process_runtime().db.transaction() as cur:
         queries.finalize(cur, job_id, token, {}, 0, 0)

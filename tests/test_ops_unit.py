@@ -11,11 +11,12 @@ import urllib.request
 import pytest
 
 from devstack.run import read_env_file
-from publisher import logs
+from publisher import logs, telemetry
 from publisher.observability import prometheus as metrics
 from publisher.ops.admin import format_status
 from publisher.settings.job import ConfigError, load_settings
-from publisher.errors import PermanentError, TransientError
+from publisher.errors import PermanentError, StaleAttempt, TransientError
+from publisher.jobs.handoff import Fetched, ImagingFacts, Rendered, Source, StagedFile
 from publisher.observability.health import HealthServer
 from publisher.settings.ops import load_ops_settings
 
@@ -95,16 +96,21 @@ def test_stale_metric_runs_are_wiped_and_live_ones_kept(tmp_path):
 
 
 def test_metric_hooks_are_no_ops_until_set_up_then_count(monkeypatch):
-    monkeypatch.setattr(metrics, "_worker", None)
-    metrics.step_finished("fetch", "done", 0.5, {"source": {"bytes": 10}})  # nothing set up: no error
+    monkeypatch.setattr(telemetry, "_metrics", None)
+    telemetry.step_finished("fetch", "done", 0.5, {"in": 10})  # nothing set up: no error
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry()
-    monkeypatch.setattr(metrics, "_worker", metrics.WorkerMetrics(registry))
-    metrics.step_finished("fetch", "done", 0.5, {"source": {"bytes": 1000}})
-    metrics.step_finished("variant", "done", 0.5, {"variants": {"a": {"bytes": 30}, "b": {"bytes": 12}}})
-    metrics.step_failed("fetch", PermissionError("no"), "failed")
-    with metrics.phase("download"):
+    telemetry.install(metrics.WorkerMetrics(registry))
+    fetched = Fetched(Source(file="source", bytes=1000, format="jpeg", width=4, height=3))
+    staged = [StagedFile(file=f"{n}.webp", width=1, height=1, bytes=n, sha256="0", content_type="image/webp")
+              for n in (30, 12)]
+    rendered = Rendered({"a": {"webp": staged[0]}, "b": {"webp": staged[1]}},
+                        ImagingFacts(recipe="r", placeholder=None, dominant_color=None))
+    telemetry.step_finished("fetch", "done", 0.5, fetched.traffic())
+    telemetry.step_finished("variant", "done", 0.5, rendered.traffic())
+    telemetry.step_failed("fetch", PermissionError("no"), "failed")
+    with telemetry.phase("download"):
         pass
     value = registry.get_sample_value
     assert value("publisher_bytes_total", {"direction": "in"}) == 1000
@@ -115,17 +121,21 @@ def test_metric_hooks_are_no_ops_until_set_up_then_count(monkeypatch):
 
 
 @pytest.mark.parametrize("error, reason", [
-    (PermanentError("origin answered 404 Not Found for key 'a.jpg'"), "origin_404"),
-    (TransientError("origin answered 503 Service Unavailable for key 'a.jpg'"), "origin_503"),
-    (TransientError("origin timed out for key 'a.jpg'"), "origin_timeout"),
-    (TransientError("download of 'a.jpg' truncated: 10 of 20 bytes"), "download_incomplete"),
-    (PermanentError("jpeg of 20000x20000 pixels is over MAX_SOURCE_PIXELS=150000000"), "too_many_pixels"),
-    (PermanentError("not an image we publish: it is an HTML page"), "not_an_image"),
-    (PermanentError("corrupt or truncated jpeg: VipsJpeg: premature end"), "corrupt_image"),
+    (PermanentError("origin answered 404 Not Found for key 'a.jpg'", "origin_404"), "origin_404"),
+    (TransientError("origin timed out for key 'a.jpg'", "origin_timeout"), "origin_timeout"),
+    (StaleAttempt("job 7 was taken over by a newer attempt"), "stale_attempt"),
+    (PermanentError("refusing to send the token to elsewhere.example"), "PermanentError"),
     (ConnectionResetError("peer reset"), "ConnectionResetError"),
 ])
-def test_failure_reasons_are_short_bounded_labels(error, reason):
-    assert metrics.failure_reason(error) == reason
+def test_a_failure_is_counted_under_the_reason_it_was_raised_with_else_its_class(error, reason):
+    assert telemetry.failure_reason(error) == reason
+
+
+def test_a_reason_survives_pickling_as_an_exception_crossing_processes_would():
+    import pickle
+
+    again = pickle.loads(pickle.dumps(TransientError("origin answered 503", "origin_503")))
+    assert (str(again), again.reason) == ("origin answered 503", "origin_503")
 
 
 def _get(url):

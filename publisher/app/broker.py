@@ -46,8 +46,9 @@ def uses_postgres_broker(broker: dramatiq.Broker) -> bool:
     return isinstance(broker, pgbroker.PublisherBroker)
 
 
-def setup_broker(runtime, runtime_factory) -> dramatiq.Broker:
-    settings = runtime.settings
+def setup_broker(settings, runtime_factory) -> dramatiq.Broker:
+    """The broker of this process, with every middleware. runtime_factory builds the
+    process's runtime on first call: nothing here calls it before a worker boots."""
     ops = ops_settings_or_exit()
     lifecycle = JobLifecycle(runtime_factory)
     middleware = [

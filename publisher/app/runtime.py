@@ -46,11 +46,13 @@ def settings_or_exit() -> Settings:
     return or_exit(load_settings)
 
 
-#: How this process names itself to PostgreSQL (pg_stat_activity.application_name).
+#: How this process names itself to PostgreSQL (pg_stat_activity.application_name);
+#: the listener names itself before its first use of the runtime.
 application_name = "media-publisher-worker"
 
 
 @functools.lru_cache(maxsize=1)
-def worker_runtime() -> Runtime:
-    """This process's runtime, built on first use (at import of the actors package)."""
+def process_runtime() -> Runtime:
+    """This process's runtime (a worker's or the listener's), built on first use:
+    in a worker, when it boots or runs its first step."""
     return Runtime(settings_or_exit(), application_name)

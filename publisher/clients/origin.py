@@ -54,16 +54,16 @@ class OriginClient:
             try:
                 response = self._session.send(request, stream=True, timeout=self.timeout, allow_redirects=False)
             except requests.Timeout as e:
-                raise TransientError(f"origin timed out for key {raid_key!r}") from e
+                raise TransientError(f"origin timed out for key {raid_key!r}", "origin_timeout") from e
             except requests.ConnectionError as e:
-                raise TransientError(f"origin unreachable for key {raid_key!r}: {type(e).__name__}") from e
+                raise TransientError(f"origin unreachable for key {raid_key!r}: {type(e).__name__}", "origin_unreachable") from e
             with response:
                 if response.is_redirect:
                     request = self._prepare(self._redirect_target(response, raid_key), None)
                     continue
                 _raise_for_status(response, raid_key)
                 return self._save(response, raid_key, dest, deadline)
-        raise PermanentError(f"origin redirected key {raid_key!r} more than {MAX_REDIRECTS} times")
+        raise PermanentError(f"origin redirected key {raid_key!r} more than {MAX_REDIRECTS} times", "origin_redirect")
 
     def _prepare(self, url: str, params: dict | None) -> requests.PreparedRequest:
         """The request as it will be sent. The token is added only once the host the
@@ -80,13 +80,13 @@ class OriginClient:
         location = response.headers.get("Location", "")
         refused = f"origin redirected key {raid_key!r} to {location[:200]!r}; not followed, the token stays with RAID"
         if AMBIGUOUS_URL_CHARS.search(location):
-            raise PermanentError(f"{refused} (backslash, space or control character in the Location)")
+            raise PermanentError(f"{refused} (backslash, space or control character in the Location)", "origin_redirect")
         target = urljoin(response.url, location)
         parsed = parse_url(target)
         if parsed.auth is not None:
-            raise PermanentError(f"{refused} (credentials in the Location)")
+            raise PermanentError(f"{refused} (credentials in the Location)", "origin_redirect")
         if _origin_of(target) != self._origin:
-            raise PermanentError(f"{refused} (another host: {parsed.host})")
+            raise PermanentError(f"{refused} (another host: {parsed.host})", "origin_redirect")
         return target
 
     def _save(self, response: requests.Response, raid_key: str, dest: str, deadline: float | None) -> int:
@@ -102,7 +102,8 @@ class OriginClient:
         # so only the decoded size is held against MAX_SOURCE_BYTES.
         if declared and declared.isdigit() and int(declared) > self.max_bytes and not encoded:
             raise PermanentError(
-                f"source {raid_key!r} is {int(declared)} bytes, over MAX_SOURCE_BYTES={self.max_bytes}"
+                f"source {raid_key!r} is {int(declared)} bytes, over MAX_SOURCE_BYTES={self.max_bytes}",
+                "too_many_bytes",
             )
         received = 0
         # Written under a name of its own, then renamed: another attempt at the
@@ -119,7 +120,8 @@ class OriginClient:
                     received += len(chunk)
                     if received > self.max_bytes:
                         raise PermanentError(
-                            f"source {raid_key!r} is over MAX_SOURCE_BYTES={self.max_bytes}; download cut off"
+                            f"source {raid_key!r} is over MAX_SOURCE_BYTES={self.max_bytes}; download cut off",
+                            "too_many_bytes",
                         )
                     out.write(chunk)
                     if deadline is not None and time.monotonic() > deadline:
@@ -129,14 +131,15 @@ class OriginClient:
                         )
         except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
             _remove(partial)
-            raise TransientError(f"download of {raid_key!r} broke off after {received} bytes") from e
+            raise TransientError(f"download of {raid_key!r} broke off after {received} bytes", "download_incomplete") from e
         except BaseException:
             _remove(partial)
             raise
         on_the_wire = response.raw.tell()
         if declared and declared.isdigit() and on_the_wire != int(declared):
             _remove(partial)
-            raise TransientError(f"download of {raid_key!r} truncated: {on_the_wire} of {declared} bytes")
+            raise TransientError(f"download of {raid_key!r} truncated: {on_the_wire} of {declared} bytes",
+                             "download_incomplete")
         os.replace(partial, dest)
         return received
 
@@ -160,8 +163,9 @@ def _raise_for_status(response: requests.Response, raid_key: str) -> None:
     if status == 200:
         return
     what = f"origin answered {status} {response.reason} for key {raid_key!r}"
+    reason = f"origin_{status}"
     if status in (401, 403):
-        raise PermanentError(f"{what}: RAID_PUBLISHER_SECRET was refused")
+        raise PermanentError(f"{what}: RAID_PUBLISHER_SECRET was refused", reason)
     if status in PERMANENT_STATUSES or (400 <= status < 500 and status not in (408, 425, 429)):
-        raise PermanentError(what)
-    raise TransientError(what)
+        raise PermanentError(what, reason)
+    raise TransientError(what, reason)

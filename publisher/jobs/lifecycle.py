@@ -20,17 +20,16 @@ from datetime import timedelta
 import dramatiq
 from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage
 
-from publisher.observability import prometheus as metrics
 
-from publisher.jobs import queries
+from publisher import telemetry
+from publisher.jobs import handoff, queries
 from publisher.errors import PermanentError
 from publisher.jobs.locality import QUEUE, host_queue, worker_id
 from publisher.logs import job_fields, short_error
+from publisher.stages import STAGES
 
 logger = logging.getLogger("publisher.jobs")
 
-#: The steps of a job, in order; actors of these names are job steps.
-STAGES = ("fetch", "variant", "upload")
 #: Seconds between two sweeps of this host's scratch directory for folders of attempts that ended.
 SCRATCH_SWEEP_SECONDS = 60.0
 
@@ -61,10 +60,10 @@ def step_deadline(settings) -> timedelta:
 def send_step(broker: dramatiq.Broker, stage: str, job_id: int, token: str, *, queue_name: str,
               settings) -> None:
     """Sends one step of a job's attempt to a queue: the shared one for a first step,
-    the host's own for the steps after it."""
-    message = broker.get_actor(stage).message_with_options(args=(job_id, token),
-                                                           time_limit=time_limit_ms(settings))
-    broker.enqueue(message.copy(queue_name=queue_name))
+    the host's own for the steps after it. The message names its actor, so the
+    sender (the listener) need not import the actors."""
+    broker.enqueue(dramatiq.Message(queue_name=queue_name, actor_name=stage, args=(job_id, token), kwargs={},
+                                    options={"time_limit": time_limit_ms(settings)}))
 
 
 def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, settings) -> None:
@@ -170,7 +169,7 @@ class JobLifecycle(Middleware):
         message.options["job_started"] = started = time.monotonic()
         message.options["job_file_id"] = file_id = context["file_id"]
         if stage == STAGES[0] and context["retry_count"] == 0:
-            metrics.queue_lag(context["since_insert"])
+            telemetry.queue_lag(context["since_insert"])
         with self._lock:
             self._running[(job_id, token)] = RunningStep(stage, started + step_deadline(settings).total_seconds())
         logger.info("job=%s file=%s stage=%s started", job_id, file_id, stage,
@@ -186,12 +185,12 @@ class JobLifecycle(Middleware):
         elapsed = time.monotonic() - message.options.pop("job_started")
         file_id = message.options.pop("job_file_id", None)
         if exception is None:
-            metrics.step_finished(stage, "done", elapsed, result)
-            self._step_done(broker, job_id, token, stage, result, elapsed, file_id)
+            telemetry.step_finished(stage, "done", elapsed, result.traffic() if result is not None else None)
+            self._step_done(broker, job_id, token, stage, handoff.to_json(result), elapsed, file_id)
         else:
             self._step_failed(message, job_id, token, stage, exception, elapsed, file_id)
 
-    def _step_done(self, broker, job_id, token, stage, result, elapsed, file_id=None):
+    def _step_done(self, broker, job_id, token, stage, artifacts, elapsed, file_id=None):
         logger.info("job=%s file=%s stage=%s done in %.3fs", job_id, file_id, stage, elapsed,
                     extra=job_fields(job_id, file_id, stage, elapsed, event="done"))
         if stage == STAGES[-1]:
@@ -200,7 +199,7 @@ class JobLifecycle(Middleware):
         settings = self.runtime.settings
         try:
             with self.runtime.db.transaction() as cur:
-                owned = queries.end_step(cur, job_id, token, stage, next_stage, result)
+                owned = queries.end_step(cur, job_id, token, stage, next_stage, artifacts)
         except Exception as e:
             # The next step is not sent: its lease, no longer renewed, runs out and the
             # job is rescued, rather than the next step running on a job that never got there.
@@ -227,11 +226,11 @@ class JobLifecycle(Middleware):
                 "job=%s stage=%s failed (%s) and the failure could not be recorded: %s",
                 job_id, stage, error, short_error(e, self.runtime.redact),
             )
-            metrics.step_failed(stage, exception, "unrecorded")
+            telemetry.step_failed(stage, exception, "unrecorded")
             self._decide_retry(message, retry=not permanent)
             return
-        metrics.step_finished(stage, outcome, elapsed)
-        metrics.step_failed(stage, exception, outcome)
+        telemetry.step_finished(stage, outcome, elapsed)
+        telemetry.step_failed(stage, exception, outcome)
         log = logger.warning if outcome == "retry" else logger.error
         log("job=%s file=%s stage=%s %s after %.3fs: %s", job_id, file_id, stage,
             {"retry": "will retry", "failed": "failed for good", "stale": "failed (stale attempt)"}[outcome],

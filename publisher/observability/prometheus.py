@@ -18,16 +18,15 @@ this module imports it only inside functions.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import shutil
 import sys
-import time
 
 from dramatiq.middleware import prometheus as dramatiq_prometheus
 
+from publisher import telemetry
 from publisher.settings.ops import load_ops_settings
 
 logger = logging.getLogger("publisher.metrics")
@@ -36,19 +35,6 @@ logger = logging.getLogger("publisher.metrics")
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 #: Seconds from INSERT to the first step starting; NOTIFY makes it sub-second when idle.
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
-
-
-class _Off:
-    """Stands in for a metric where metrics are not set up: accepts everything, records nothing."""
-
-    def labels(self, *args, **kwargs):
-        return self
-
-    def observe(self, value):
-        pass
-
-    def inc(self, value=1):
-        pass
 
 
 class WorkerMetrics:
@@ -82,83 +68,12 @@ class WorkerMetrics:
         )
 
 
-_OFF = _Off()
-_worker: WorkerMetrics | None = None
-
-
 def init_worker_metrics() -> WorkerMetrics:
-    """Creates this process's worker metrics (call once multiprocess mode is set)."""
-    global _worker
-    if _worker is None:
-        _worker = WorkerMetrics()
-    return _worker
-
-
-def _metric(name: str):
-    return getattr(_worker, name) if _worker is not None else _OFF
-
-
-# -- hooks, called from the job code -------------------------------------
-@contextlib.contextmanager
-def phase(name: str):
-    """Times a phase of a job (download, decode_resize, encode, upload), failed or not."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        _metric("phase_seconds").labels(name).observe(time.perf_counter() - started)
-
-
-def step_finished(stage: str, outcome: str, seconds: float, result=None) -> None:
-    _metric("step_seconds").labels(stage, outcome).observe(seconds)
-    if outcome != "done" or not isinstance(result, dict):
-        return
-    if stage == "fetch" and "source" in result:
-        _metric("bytes").labels("in").inc(result["source"].get("bytes", 0))
-    if stage == "variant" and "variants" in result:
-        _metric("bytes").labels("out").inc(sum(_staged_bytes(v) for v in result["variants"].values()))
-
-
-def _staged_bytes(variant: dict) -> int:
-    """One variant's bytes: {"bytes": n, ...}, or {format: {"bytes": n, ...}, ...} when it has several formats."""
-    if "bytes" in variant:
-        return variant["bytes"]
-    return sum(v.get("bytes", 0) for v in variant.values() if isinstance(v, dict))
-
-
-def step_failed(stage: str, exception: BaseException, outcome: str) -> None:
-    _metric("failures").labels(stage, failure_reason(exception), outcome).inc()
-
-
-def queue_lag(seconds: float) -> None:
-    _metric("queue_lag_seconds").observe(max(0.0, seconds))
-
-
-#: What a failure's message says, as a short label; first match wins. The
-#: messages come from publisher/clients/origin.py and publisher/imaging.py.
-REASONS = tuple((re.compile(pattern), label) for pattern, label in (
-    (r"origin answered (\d{3})", "origin_{0}"),
-    (r"origin timed out", "origin_timeout"),
-    (r"origin unreachable", "origin_unreachable"),
-    (r"redirected", "origin_redirect"),
-    (r"truncated: \d+ of|broke off", "download_incomplete"),
-    (r"MAX_SOURCE_BYTES", "too_many_bytes"),
-    (r"MAX_SOURCE_PIXELS", "too_many_pixels"),
-    (r"not an image", "not_an_image"),
-    (r"corrupt or truncated|unreadable", "corrupt_image"),
-    (r"newer attempt", "stale_attempt"),
-))
-
-
-def failure_reason(exception: BaseException) -> str:
-    """A bounded label for a failure: what its message says (origin_404, corrupt_image,
-    too_many_pixels, ...), else the error's class (S3Error, TimeLimitExceeded, ...)."""
-    text = str(exception)
-    for pattern, label in REASONS:
-        match = pattern.search(text)
-        if match:
-            return label.format(*match.groups())
-    return type(exception).__name__
+    """Creates this process's worker metrics and hands them to the job code's hooks
+    (call once multiprocess mode is set)."""
+    if telemetry.installed() is None:
+        telemetry.install(WorkerMetrics())
+    return telemetry.installed()
 
 
 # -- workers: Dramatiq's Prometheus middleware, configured explicitly --------

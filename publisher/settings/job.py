@@ -16,6 +16,7 @@ from environs import Env, EnvValidationError
 from marshmallow.validate import OneOf, Range
 
 from publisher.imaging import options as imaging
+from publisher.settings.environment import reader
 
 #: Hosts that mean "this machine": a DATABASE_URL to any other host gets TLS.
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
@@ -230,15 +231,7 @@ def _refuse_stage_queues(value: str) -> str:
 
 def load_settings(environ: dict | None = None) -> Settings:
     """Reads and validates the environment; raises ConfigError naming every problem."""
-    env = Env(eager=False)
-    if environ is not None:
-        # environs reads os.environ; a given mapping is used for tests and tools.
-        import os
-        from unittest import mock
-
-        with mock.patch.dict(os.environ, environ, clear=True):
-            return _read(env)
-    return _read(env)
+    return _read(reader(environ))
 
 
 def _validated(check):

@@ -12,6 +12,8 @@ import os
 import tempfile
 
 from environs import Env, EnvValidationError
+
+from publisher.settings.environment import reader
 from marshmallow.validate import Range
 
 from publisher.settings.job import ConfigError, _describe, or_exit
@@ -50,13 +52,7 @@ class OpsSettings:
 
 def load_ops_settings(environ: dict | None = None) -> OpsSettings:
     """Reads and validates the operations settings; raises ConfigError naming every problem."""
-    if environ is not None:
-        from unittest import mock
-
-        # environs reads os.environ; a given mapping is used for tests and tools.
-        with mock.patch.dict(os.environ, environ, clear=True):
-            return _read(Env(eager=False))
-    return _read(Env(eager=False))
+    return _read(reader(environ))
 
 
 def _read(env: Env) -> OpsSettings:
