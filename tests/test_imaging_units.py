@@ -209,7 +209,7 @@ def test_the_first_release_call_of_render_still_works():
     # bench/ and older callers: render(path, probed, variants, quality) -> [Variant], WebP only
     path = corpus("progressive.jpg")
     variants = imaging.render(path, imaging.probe(path, MAX_PIXELS), (("thumb", 100), ("display", 200)), 70)
-    assert [(v.name, v.extension, v.content_type, v.width) for v in variants] == [
+    assert [(v.name, v.format, v.content_type, v.width) for v in variants] == [
         ("display", "webp", "image/webp", 200), ("thumb", "webp", "image/webp", 100)]
     assert len(variants[0].sha256) == 64
 

@@ -23,9 +23,12 @@ def put(stack, key):
 def published_file(stack, key, deleted_days_ago=None):
     """A published file with its objects in the bucket and a completed job, deleted N days ago if given."""
     file_id = stack.add_file(key)
-    variants = {name: {"key": f"media/{file_id}/{name}-0123456789abcdef.webp"} for name in ("thumb", "display")}
-    for v in variants.values():
-        put(stack, v["key"])
+    variants = {}
+    for name in ("thumb", "display"):
+        formats = {fmt: {"key": f"media/{file_id}/{name}-0123456789abcdef.{fmt}"} for fmt in ("webp", "avif")}
+        variants[name] = {"key": formats["webp"]["key"], "formats": formats}
+        for entry in formats.values():
+            put(stack, entry["key"])
     put(stack, f"media/{file_id}/display-older0000000000.webp")  # a variant of an earlier publication
     stack.sql("UPDATE auction_files SET publish_status = 'published', published_at = now(), variants = %s, "
               "deleted_at = now() - %s * interval '1 day' WHERE id = %s",
@@ -89,7 +92,7 @@ def test_listener_purges_what_is_old_and_keeps_the_rest(make_stack):
     # Everything else is kept, objects included.
     for file_id in (recently_deleted, busy_file, live_file):
         assert stack.sql("SELECT 1 FROM auction_files WHERE id = %s", (file_id,))
-        assert len(stack.keys(f"media/{file_id}/")) == 3
+        assert len(stack.keys(f"media/{file_id}/")) == 5  # two formats of two variants, and the earlier one
     assert stack.sql("SELECT status FROM publish_jobs WHERE id = %s", (busy_job,))[0]["status"] in (
         "pending", "queued")
     assert stack.sql("SELECT 1 FROM publish_jobs WHERE id = %s", (recent_job,))

@@ -23,14 +23,7 @@ class Runtime:
         self.redact = logs.configure(settings.log_level, settings.secrets, settings.log_format)
         self.db = Database(settings.database_url, application_name, maxconn=settings.concurrency + 4)
         self.storage = Storage(settings)
-        self.origin = OriginClient(
-            settings.raid_pub_endpoint,
-            settings.raid_publisher_secret,
-            connect_timeout=settings.origin_connect_timeout,
-            read_timeout=settings.origin_read_timeout,
-            max_bytes=settings.max_source_bytes,
-            download_timeout=settings.origin_download_timeout,
-        )
+        self.origin = OriginClient.from_settings(settings)
         self.scratch = Scratch(settings.scratch_dir or os.path.join(tempfile.gettempdir(), "media-publisher"))
 
     def load_job(self, job_id: int, token: str) -> dict:

@@ -35,7 +35,7 @@ class LivePool(psycopg2.pool.ThreadedConnectionPool):
 
     psycopg2 keeps at most `minconn` idle connections and closes the others when
     they are handed back; with minconn 0 every transaction opened a new
-    connection (12 % of a worker's time, BENCHMARKS.md). Kept connections go
+    connection (a good part of a worker's time, BENCHMARKS.md). Kept connections go
     stale when the server restarts or ends them: each is checked before use
     (without a round trip) and a closed one is dropped, so callers do not fail
     once per stale connection.

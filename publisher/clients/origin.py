@@ -46,6 +46,13 @@ class OriginClient:
         # Proxies and .netrc from the environment must not see or replace the token.
         self._session.trust_env = False
 
+    @classmethod
+    def from_settings(cls, settings) -> OriginClient:
+        """The client of RAID_PUB_ENDPOINT as the settings configure it (workers, the contact sheet)."""
+        return cls(settings.raid_pub_endpoint, settings.raid_publisher_secret,
+                   connect_timeout=settings.origin_connect_timeout, read_timeout=settings.origin_read_timeout,
+                   max_bytes=settings.max_source_bytes, download_timeout=settings.origin_download_timeout)
+
     def download(self, raid_key: str, dest: str) -> int:
         """Streams the original of raid_key to dest; returns its size in bytes."""
         deadline = None if self.download_timeout is None else time.monotonic() + self.download_timeout

@@ -27,15 +27,21 @@ def endpoint_parts(endpoint: str) -> tuple[str, bool]:
     return parts.netloc, parts.scheme == "https"
 
 
-def make_client(settings: Settings) -> Minio:
+#: A few quick retries inside one attempt; longer outages are the job's retries.
+STEP_RETRIES = urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504])
+
+
+def make_client(settings: Settings, *, connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT,
+                retries: urllib3.Retry | bool = STEP_RETRIES, maxsize: int = 16) -> Minio:
+    """The one place a MinIO client is built: the steps' (the defaults), or a health
+    check's (short timeouts, no retries)."""
     host, secure = endpoint_parts(settings.b2_endpoint)
     http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
-        maxsize=16,
+        timeout=urllib3.Timeout(connect=connect_timeout, read=read_timeout),
+        maxsize=maxsize,
         cert_reqs="CERT_REQUIRED",
         ca_certs=certifi.where(),
-        # A few quick retries inside one attempt; longer outages are the job's retries.
-        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        retries=retries,
     )
     return Minio(
         host,
@@ -77,11 +83,15 @@ class Storage:
             self.bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=headers
         )
 
-    def remove_prefix(self, prefix: str) -> None:
-        objects = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
-        errors = self.client.remove_objects(self.bucket, (DeleteObject(o.object_name) for o in objects))
+    def remove_keys(self, keys) -> None:
+        """Removes objects in bulk; removing a key that is not there is no error in S3."""
+        errors = self.client.remove_objects(self.bucket, (DeleteObject(key) for key in keys))
         for error in errors:
             raise RuntimeError(f"could not remove {error.name}: {error.message}")
+
+    def remove_prefix(self, prefix: str) -> None:
+        objects = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+        self.remove_keys(o.object_name for o in objects)
 
     def bucket_exists(self) -> bool:
         return self.client.bucket_exists(self.bucket)

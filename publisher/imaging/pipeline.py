@@ -31,10 +31,6 @@ class Variant:
         return output.CONTENT_TYPES[self.format]
 
     @property
-    def extension(self) -> str:
-        return self.format
-
-    @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 

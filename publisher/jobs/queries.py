@@ -177,12 +177,18 @@ def published_files(cur, limit: int) -> list[dict]:
     return cur.fetchall()
 
 # -- operations: status, operator actions, maintenance (sql/006_operations.sql) --
+#: A job's statuses, in the order it goes through them (sql/002_job_states.sql).
+JOB_STATUSES = ("pending", "queued", "processing", "completed", "failed")
+#: The statuses counted every few seconds: all but 'completed', which holds the history.
+COUNTED_STATUSES = tuple(s for s in JOB_STATUSES if s != "completed")
+#: The states of a dramatiq-pg broker message.
+BROKER_STATES = ("queued", "consumed", "rejected", "done")
 STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY status"
 # Without 'completed', which holds the history (up to COMPLETED_JOB_RETENTION_DAYS): cheap
 # enough for the listener's gauges every few seconds, through the status indexes.
 UNFINISHED_AND_FAILED_COUNTS = """
     SELECT status, count(*)::int AS n FROM publish_jobs
-     WHERE status IN ('pending', 'queued', 'processing', 'failed') GROUP BY status
+     WHERE status = ANY(%s) GROUP BY status
 """
 BROKER_COUNTS = "SELECT state::text AS state, count(*)::int AS n FROM dramatiq.queue GROUP BY state"
 OLDEST_PENDING = """
@@ -227,7 +233,10 @@ PG_CRON_JOBS = "SELECT count(*)::int AS n FROM cron.job WHERE jobname LIKE 'medi
 
 def status_snapshot(cur, failures: int = 10, count_completed: bool = True) -> dict:
     """Everything `publisher-admin status` and the listener's gauges show."""
-    cur.execute(STATUS_COUNTS if count_completed else UNFINISHED_AND_FAILED_COUNTS)
+    if count_completed:
+        cur.execute(STATUS_COUNTS)
+    else:
+        cur.execute(UNFINISHED_AND_FAILED_COUNTS, (list(COUNTED_STATUSES),))
     jobs = {r["status"]: r["n"] for r in cur.fetchall()}
     cur.execute(BROKER_COUNTS)
     broker = {r["state"]: r["n"] for r in cur.fetchall()}

@@ -178,14 +178,6 @@ def readiness_checks(settings) -> dict[str, Check]:
 
 
 def _quick_s3_client(settings):
-    import certifi
-    import urllib3
-    from minio import Minio
+    from publisher.clients.storage import make_client
 
-    from publisher.clients.storage import endpoint_parts
-
-    host, secure = endpoint_parts(settings.b2_endpoint)
-    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=CHECK_TIMEOUT, read=CHECK_TIMEOUT), retries=False,
-                               cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(), maxsize=2)
-    return Minio(host, access_key=settings.b2_key_id, secret_key=settings.b2_app_key, secure=secure,
-                 region=settings.b2_region, http_client=http)
+    return make_client(settings, connect_timeout=CHECK_TIMEOUT, read_timeout=CHECK_TIMEOUT, retries=False, maxsize=2)

@@ -27,6 +27,7 @@ import sys
 from dramatiq.middleware import prometheus as dramatiq_prometheus
 
 from publisher import telemetry
+from publisher.jobs import queries
 from publisher.settings.ops import load_ops_settings
 
 logger = logging.getLogger("publisher.metrics")
@@ -216,14 +217,14 @@ class ListenerMetrics:
             "publisher_maintenance_runs_total", "Maintenance rounds by result (ok, error).", ["result"], registry=r)
 
     def record_status(self, snapshot: dict) -> None:
-        for status in ("pending", "queued", "processing", "failed"):
+        for status in queries.COUNTED_STATUSES:
             self.jobs.labels(status).set(snapshot["jobs"].get(status, 0))
         hour = snapshot["last_hour"]
         for status in ("completed", "failed"):
             self.last_hour.labels(status).set(hour[status])
         self.processing_seconds.set(hour["avg_processing_seconds"] or 0)
         self.oldest_pending.set(snapshot["oldest_pending_seconds"] or 0)
-        for state in ("queued", "consumed", "rejected", "done"):
+        for state in queries.BROKER_STATES:
             self.broker_messages.labels(state).set(snapshot["broker"].get(state, 0))
 
     def exposition(self):

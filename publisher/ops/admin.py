@@ -94,7 +94,7 @@ def status(cur, args) -> int:
 def format_status(snap: dict) -> str:
     jobs, hour = snap["jobs"], snap["last_hour"]
     lines = ["jobs by status:"]
-    for s in ("pending", "queued", "processing", "completed", "failed"):
+    for s in queries.JOB_STATUSES:
         lines.append(f"  {s:<11} {jobs.get(s, 0)}")
     broker = ", ".join(f"{k} {v}" for k, v in sorted(snap["broker"].items())) or "empty"
     lines.append(f"broker queue (dramatiq.queue): {broker}")

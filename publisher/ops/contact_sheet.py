@@ -78,10 +78,7 @@ def write_contact_sheet(out_dir: str | os.PathLike, settings: Settings | None = 
     finally:
         db.close()
     storage = Storage(settings)
-    origin = OriginClient(settings.raid_pub_endpoint, settings.raid_publisher_secret,
-                          connect_timeout=settings.origin_connect_timeout,
-                          read_timeout=settings.origin_read_timeout, max_bytes=settings.max_source_bytes,
-                          download_timeout=settings.origin_download_timeout)
+    origin = OriginClient.from_settings(settings)
     sections = [_section(row, out, storage, origin) for row in rows]
     page = out / "index.html"
     page.write_text(PAGE.format(count=len(rows), loaded_id=LOADED_ID, sections="\n".join(sections)))
@@ -92,8 +89,7 @@ def _section(row: dict, out: Path, storage: Storage, origin: OriginClient) -> st
     file_id = row["id"]
     figures = [_original_figure(row, out, origin)]
     for name, variant in sorted(row["variants"].items(), key=lambda item: -item[1]["width"]):
-        formats = variant.get("formats") or {"webp": {k: variant[k] for k in ("key", "bytes")}}
-        for fmt, entry in sorted(formats.items(), key=lambda item: item[0] != "webp"):
+        for fmt, entry in sorted(variant["formats"].items(), key=lambda item: item[0] != "webp"):
             local = out / "img" / f"{file_id}-{name}.{fmt}"
             local.write_bytes(storage.get_bytes(entry["key"]))
             frames = variant.get("frames", 1)

@@ -20,8 +20,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from minio.deleteobjects import DeleteObject
-
 from publisher.jobs import queries
 from publisher.logs import short_error
 
@@ -108,11 +106,10 @@ class Maintenance:
         return purged
 
     def _remove_objects(self, row) -> None:
-        keys = [v["key"] for v in (row["variants"] or {}).values() if isinstance(v, dict) and v.get("key")]
-        if keys:
-            errors = self.storage.client.remove_objects(self.storage.bucket, [DeleteObject(k) for k in keys])
-            for error in errors:  # removing a key that is not there is no error in S3
-                raise RuntimeError(f"could not remove {error.name}: {error.message}")
+        # Every format of every variant by its key (a key may lie outside the file's
+        # prefix if OBJECT_PREFIX changed since), then whatever else is under the prefix.
+        self.storage.remove_keys(
+            entry["key"] for variant in (row["variants"] or {}).values() for entry in variant["formats"].values())
         self.storage.remove_prefix(f"{self.settings.object_prefix}{row['file_id']}/")
 
 
