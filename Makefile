@@ -54,7 +54,7 @@ test: chromium
 
 # The imaging tests alone: stage unit tests, the corpus through the real pipeline, re-publish, contact sheet.
 test-imaging: $(STAMP) chromium
-	$(BIN)/python -m pytest tests/test_imaging_units.py tests/test_imaging_corpus_e2e.py tests/test_republish_e2e.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit/imaging tests/system/test_imaging_corpus.py tests/system/test_republish.py $(PYTEST_ARGS)
 
 # A contact sheet of what the configured environment has published: make contact-sheet OUT=dir
 contact-sheet: $(STAMP)

@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMA = Path(__file__).parent / "fixtures" / "compose-spec.json"
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "compose-spec.json"
 #: The release step, kept out of the Procfile (honcho would stop everything when it exits).
 RELEASE = ["publisher-admin", "migrate"]
 #: A full version tag: not latest, not a major version alone.

@@ -11,7 +11,7 @@ import pytest
 
 from devstack import procs
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args, **kwargs):

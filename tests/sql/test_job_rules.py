@@ -5,7 +5,7 @@ published file stays published."""
 
 import pytest
 
-from tests.job_sql import (begin, claim, claimed_job, cursor, end, expire_lease, fail, file_of, finalize, heartbeat,
+from tests.support.job_sql import (begin, claim, claimed_job, cursor, end, expire_lease, fail, file_of, finalize, heartbeat,
                            job, new_job, one, rescue, run_to_upload, silence_host, worker_beat)
 
 

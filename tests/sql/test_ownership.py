@@ -4,7 +4,7 @@ delivery can change nothing, and a job is finalized once."""
 
 import pytest
 
-from tests.job_sql import (begin, claimed_job, completions, cursor, end, expire_lease, fail, finalize, heartbeat,
+from tests.support.job_sql import (begin, claimed_job, completions, cursor, end, expire_lease, fail, finalize, heartbeat,
                            job, one, rescue, run_to_upload)
 
 

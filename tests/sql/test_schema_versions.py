@@ -4,7 +4,7 @@ import psycopg2
 import psycopg2.extras
 import pytest
 
-from tests.job_sql import (begin, claim, claimed_job, cursor, expire_lease, fail, file_of, finalize, job, new_job,
+from tests.support.job_sql import (begin, claim, claimed_job, cursor, expire_lease, fail, file_of, finalize, job, new_job,
                            rescue, rows, run_to_upload, worker_beat)
 
 
@@ -130,7 +130,7 @@ def test_the_pip_installed_postgres_runs_the_schema(tmp_path):
 
     from devstack import postgres
 
-    server = postgres._start_embedded(Path(__file__).resolve().parent.parent / ".run" / "pg-schema-test")
+    server = postgres._start_embedded(Path(__file__).resolve().parents[2] / ".run" / "pg-schema-test")
     url = server.create_database()
     try:
         server.apply_sql(url)

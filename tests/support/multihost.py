@@ -8,7 +8,7 @@ import hashlib
 import re
 
 from devstack.netns import Hosts
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 
 class MultiHost:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from devstack import postgres, procs
 from devstack.rabbitmq import Vhost
-from tests.prerequisites import need_rabbitmq
+from tests.support.prerequisites import need_rabbitmq
 from devstack.ports import wait_until
 
 CDN = "https://cdn.example.test"

@@ -10,7 +10,6 @@ import pytest
 from devstack import procs
 from tests.conftest import CORPUS
 
-pytestmark = pytest.mark.e2e
 
 
 def admin(stack, *args):

@@ -68,7 +68,7 @@ def test_quick_run_writes_well_formed_results(tmp_path):
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
 def test_quick_run_of_the_system_parts_on_rabbitmq(tmp_path):
-    from tests.prerequisites import need_rabbitmq
+    from tests.support.prerequisites import need_rabbitmq
 
     need_rabbitmq()
     out = tmp_path / "results.json"
@@ -90,7 +90,7 @@ def test_quick_run_of_the_system_parts_on_rabbitmq(tmp_path):
 @pytest.mark.timeout(600)
 def test_scale_out_quick_run_writes_well_formed_results(tmp_path):
     # `make bench-scale` with tiny counts: hosts in network namespaces with CPU budgets.
-    from tests.prerequisites import need_network_namespaces
+    from tests.support.prerequisites import need_network_namespaces
 
     need_network_namespaces()
     out = tmp_path / "scale.json"

@@ -5,9 +5,8 @@ import subprocess
 import pytest
 
 from devstack.origin import Fault
-from tests.stack import BROKERS
+from tests.support.stack import BROKERS
 
-pytestmark = pytest.mark.e2e
 
 
 def rabbitmqctl(*args) -> str:

@@ -20,9 +20,8 @@ import pyvips
 from PIL import Image, ImageCms, ImageOps
 
 from tests.conftest import CORPUS
-from tests.stack import Stack
+from tests.support.stack import Stack
 
-pytestmark = pytest.mark.e2e
 
 BROKEN = {
     "bomb-avif-17000x17000.avif": "over MAX_SOURCE_PIXELS",

@@ -13,7 +13,6 @@ import pytest
 from devstack import procs
 from devstack.ports import free_port, wait_until
 
-pytestmark = pytest.mark.e2e
 
 
 def put(stack, key):

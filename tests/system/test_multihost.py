@@ -11,11 +11,11 @@ from devstack.netns import Hosts
 from devstack.origin import Fault
 from devstack.ports import wait_until
 from tests.faults import harness
-from tests.prerequisites import need_network_namespaces
-from tests.multihost import MultiHost, published_objects
-from tests.stack import BROKERS, Stack
+from tests.support.prerequisites import need_network_namespaces
+from tests.support.multihost import MultiHost, published_objects
+from tests.support.stack import BROKERS, Stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("broker", BROKERS, indirect=True)]
+pytestmark = pytest.mark.parametrize("broker", BROKERS, indirect=True)
 
 #: Short leases, so a lost host's jobs are rescued within seconds (bound: lease + lease/4).
 LEASE_SECONDS = 6

@@ -11,9 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.ports import free_port, wait_until
-from tests.stack import TOKEN
+from tests.support.stack import TOKEN
 
-pytestmark = pytest.mark.e2e
 
 
 def get(url):
@@ -55,7 +54,7 @@ def two_free_ports() -> int:
 
 @pytest.fixture(scope="module")
 def observed(pg_server, s3, origin, tmp_path_factory):
-    from tests.stack import Stack
+    from tests.support.stack import Stack
 
     tmp = tmp_path_factory.mktemp("observed")
     metrics_dir = tmp / "metrics"

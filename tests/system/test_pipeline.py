@@ -8,9 +8,8 @@ import pyvips
 
 from devstack.ports import wait_until
 
-from tests.stack import BROKERS, CDN, TOKEN
+from tests.support.stack import BROKERS, CDN, TOKEN
 
-pytestmark = pytest.mark.e2e
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -51,7 +50,7 @@ def assert_published(stack, job_id, expected_sizes):
 
 @pytest.fixture(scope="module", params=BROKERS)
 def system(request, pg_server, s3, origin, tmp_path_factory):
-    from tests.stack import Stack
+    from tests.support.stack import Stack
 
     s = Stack(pg_server, s3, origin, tmp_path_factory.mktemp("system"), broker=request.param)
     s.start_workers()

@@ -7,12 +7,12 @@ import pytest
 
 from devstack.netns import Hosts
 from devstack.ports import wait_until
-from tests.prerequisites import need_network_namespaces
-from tests.multihost import MultiHost
+from tests.support.prerequisites import need_network_namespaces
+from tests.support.multihost import MultiHost
 from devstack.origin import Fault
-from tests.stack import Stack
+from tests.support.stack import Stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)]
+pytestmark = pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)
 
 AMQP_PORT = 5672
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 
-pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FILES = ["exif-orientation-1.jpg", "png-alpha.png", "animated.gif"]
 
 

@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from devstack.s3proxy import S3Proxy
-from tests.stack import BROKERS
+from tests.support.stack import BROKERS
 
-pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("broker", BROKERS, indirect=True)]
+pytestmark = pytest.mark.parametrize("broker", BROKERS, indirect=True)
 
 #: Different kinds of source, so that no format's path stages anything.
 IMAGES = ["large-photo-12mp.jpg", "png-alpha.png", "exif-orientation-6.jpg", "animated.gif"]

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_config import VALID
+from tests.unit.settings.test_job_settings import VALID
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
