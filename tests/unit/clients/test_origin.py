@@ -55,8 +55,9 @@ def client(server, **overrides) -> OriginClient:
 def test_a_location_the_connecting_parser_reads_differently_is_refused(raid, elsewhere, tmp_path, location):
     key = "lot-7.jpg"
     raid.faults[key] = Fault(redirect_to=location.format(other=elsewhere.port, raid=raid.port))
-    with pytest.raises(PermanentError, match="redirect"):
+    with pytest.raises(PermanentError, match="redirect") as refused:
         client(raid).download(key, str(tmp_path / "out"))
+    assert refused.value.reason == "origin_redirect"  # what the failure metrics count it as
     assert elsewhere.requests == []  # never contacted, so never given the token
     assert not (tmp_path / "out").exists()
 
@@ -86,15 +87,17 @@ def test_identity_is_asked_for_and_a_gzipped_answer_is_saved_decoded(raid, tmp_p
 
 def test_a_gzipped_answer_that_inflates_past_the_limit_is_cut_off(raid, tmp_path):
     raid.faults["zeros.jpg"] = Fault(gzip=True, body=b"\xff\xd8\xff" + bytes(20_000_000))
-    with pytest.raises(PermanentError, match="over MAX_SOURCE_BYTES=5000000"):
+    with pytest.raises(PermanentError, match="over MAX_SOURCE_BYTES=5000000") as refused:
         client(raid).download("zeros.jpg", str(tmp_path / "out"))
+    assert refused.value.reason == "too_many_bytes"
 
 
 def test_a_gzipped_answer_cut_short_is_a_truncated_download(raid, tmp_path):
     body = gzip.compress((CORPUS / PHOTO).read_bytes())
     raid.faults["cut.jpg"] = Fault(body=body, truncate_at=len(body) // 2)
-    with pytest.raises(TransientError, match="broke off|truncated"):
+    with pytest.raises(TransientError, match="broke off|truncated") as failed:
         client(raid).download("cut.jpg", str(tmp_path / "out"))
+    assert failed.value.reason == "download_incomplete"
 
 
 def test_a_dripping_origin_is_cut_off_at_the_download_deadline(raid, tmp_path):
@@ -113,3 +116,11 @@ def test_an_encoding_we_cannot_decode_is_refused_not_saved_encoded(raid, tmp_pat
     with pytest.raises(PermanentError, match=f"Content-Encoding {encoding!r}"):
         client(raid).download(PHOTO, str(tmp_path / "out"))
     assert [p.name for p in tmp_path.iterdir()] == ["raid"]  # nothing saved, not even a part file
+
+
+@pytest.mark.parametrize("status, kind", [(404, PermanentError), (403, PermanentError), (503, TransientError)])
+def test_an_origin_answer_is_raised_with_its_status_as_the_reason(raid, tmp_path, status, kind):
+    raid.faults["answered.jpg"] = Fault(status=status)
+    with pytest.raises(kind) as failed:
+        client(raid).download("answered.jpg", str(tmp_path / "out"))
+    assert failed.value.reason == f"origin_{status}"
