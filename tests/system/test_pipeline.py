@@ -59,12 +59,12 @@ def system(request, pg_server, s3, origin, tmp_path_factory):
     s.stop()
 
 
-def test_landscape_jpeg(system):
+def test_a_landscape_jpeg_is_published_in_every_variant_width(system):
     job_id = system.publish("exif-orientation-1.jpg")  # 1800x1200
     assert_published(system, job_id, {"display": (1600, 1067), "thumb": (400, 267)})
 
 
-def test_portrait_jpeg(system, origin_root):
+def test_a_portrait_jpeg_is_published_fitted_by_its_height(system, origin_root):
     pyvips.Image.black(1200, 2000).add(128).cast("uchar").bandjoin([60, 200]).copy(
         interpretation="srgb").jpegsave(str(origin_root / "portrait.jpg"))
     job_id = system.publish("portrait.jpg")
@@ -121,7 +121,7 @@ def test_one_active_job_per_file(system):
 
 
 @pytest.mark.parametrize("broker", BROKERS, indirect=True)
-def test_job_inserted_while_no_listener_runs(make_stack):
+def test_a_job_inserted_while_no_listener_runs_is_published_once_one_starts(make_stack):
     stack = make_stack()
     stack.start_workers()
     job_id = stack.publish("exif-orientation-1.jpg")

@@ -22,7 +22,7 @@ VALID = {
 }
 
 
-def test_defaults():
+def test_unset_variables_take_the_documented_defaults():
     s = load_settings(VALID)
     assert s.worker_poll_interval_ms == 15000
     assert s.max_retries == 5
@@ -61,7 +61,7 @@ def test_remote_database_gets_tls_unless_told(url, tls):
     ("http://127.0.0.1:8333", ("127.0.0.1:8333", False)),
     ("https://s3.example.com", ("s3.example.com", True)),
 ])
-def test_b2_endpoint_forms(endpoint, expected):
+def test_a_b2_endpoint_may_be_a_bare_host_or_a_url(endpoint, expected):
     assert endpoint_parts(endpoint) == expected
 
 
@@ -119,7 +119,7 @@ def test_a_bad_object_prefix_is_refused(prefix):
 
 
 @pytest.mark.parametrize("prefix", ["media/", "auctions/lots-2026/img_v2/", ""])
-def test_good_object_prefixes(prefix):
+def test_an_object_prefix_of_path_segments_is_accepted(prefix):
     assert load_settings(dict(VALID, OBJECT_PREFIX=prefix)).object_prefix == prefix
 
 
