@@ -12,10 +12,14 @@ moves to the step; a stale attempt is skipped), after_process_message ends it
 records its failure (retried or failed for good).
 """
 
+from publisher import logs
 from publisher.app.broker import setup_broker
 from publisher.app.runtime import process_runtime, settings_or_exit
 
-broker = setup_broker(settings_or_exit(), process_runtime)
+settings = settings_or_exit()
+# Log lines are redacted and formatted from the start, before the runtime exists.
+logs.configure_for(settings)
+broker = setup_broker(settings, process_runtime)
 
 from . import fetch, upload, variant  # noqa: E402  (actors need the broker first)
 
