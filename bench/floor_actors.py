@@ -27,6 +27,8 @@ from publisher.jobs.locality import QUEUE
 from publisher.app.runtime import process_runtime, settings_or_exit
 from publisher.clients.storage import IMMUTABLE
 
+from bench.step_results import Handed
+
 broker = setup_broker(settings_or_exit(), process_runtime)
 #: name -> bytes, read once at start: a real variant step has them in memory, not on disk.
 VARIANTS = {path.name: path.read_bytes()
@@ -35,24 +37,24 @@ VARIANTS = {path.name: path.read_bytes()
 
 # Same queue and priorities as actors/.
 @dramatiq.actor(queue_name=QUEUE, priority=20)
-def fetch(job_id: int, token: str) -> dict:
+def fetch(job_id: int, token: str) -> Handed:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
     path = rt.scratch.path(job_id, token, "source")
     size = rt.origin.download(job["raid_key"], path)
     rt.scratch.remove(job_id, token)
-    return {"source": {"bytes": size, "width": 0, "height": 0}}
+    return Handed({"source": {"bytes": size, "width": 0, "height": 0}})
 
 
 @dramatiq.actor(queue_name=QUEUE, priority=10)
-def variant(job_id: int, token: str) -> dict:
+def variant(job_id: int, token: str) -> Handed:
     rt = process_runtime()
     published = {}
     for filename, data in VARIANTS.items():
         key = f"{rt.settings.object_prefix}floor/{job_id}/{filename}"
         rt.storage.put_bytes(key, data, "image/webp", IMMUTABLE)
         published[filename.removesuffix(".webp")] = {"key": key, "url": rt.storage.url(key)}
-    return {"variants": published}
+    return Handed({"variants": published})
 
 
 @dramatiq.actor(queue_name=QUEUE, priority=0)

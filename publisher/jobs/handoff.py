@@ -10,6 +10,7 @@ through the broker or the database.
 from __future__ import annotations
 
 import dataclasses
+from typing import Protocol
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +99,14 @@ class Artifacts:
         )
 
 
-def to_json(result: Fetched | Rendered | None) -> dict | None:
+class StepResult(Protocol):
+    """What the lifecycle asks of a step's result (Fetched, Rendered)."""
+
+    def to_json(self) -> dict: ...
+
+    def traffic(self) -> dict[str, int]: ...
+
+
+def to_json(result: StepResult | None) -> dict | None:
     """A step's result as it is merged into the job's artifacts (None: nothing to merge)."""
     return None if result is None else result.to_json()
