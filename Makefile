@@ -37,7 +37,7 @@ test-unit: $(STAMP)
 clean:
 	rm -rf $(VENV) .run .pytest_cache
 
-# -- imaging (issue #4) ------------------------------------------------------
+# -- imaging -----------------------------------------------------------------
 # Headless Chromium renders the contact sheet in tests (Debian's package; as root).
 .PHONY: chromium test-imaging contact-sheet
 # Elsewhere (not root, no apt-get) it says what to install instead of failing obscurely.
@@ -54,16 +54,16 @@ test: chromium
 
 # The imaging tests alone: stage unit tests, the corpus through the real pipeline, re-publish, contact sheet.
 test-imaging: $(STAMP) chromium
-	$(BIN)/python -m pytest tests/test_imaging_units.py tests/test_imaging_corpus_e2e.py tests/test_republish_e2e.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit/imaging tests/system/test_imaging_corpus.py tests/system/test_republish.py $(PYTEST_ARGS)
 
 # A contact sheet of what the configured environment has published: make contact-sheet OUT=dir
 contact-sheet: $(STAMP)
-	$(BIN)/python -m publisher.contact_sheet --out $(or $(OUT),contact-sheet)
+	$(BIN)/python -m publisher.ops.contact_sheet --out $(or $(OUT),contact-sheet)
 
-# Operating it (issue #6): the on-call view of the queue, and the image.
+# Operating it: the on-call view of the queue, and the image.
 .PHONY: status docker-image
 status: $(STAMP)
-	$(BIN)/python -m publisher.admin status
+	$(BIN)/python -m publisher.ops.admin status
 
 docker-image:
 	docker build -t media-publisher .
@@ -78,7 +78,7 @@ test-faults: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale_out $(BENCH_ARGS)
 
-# Benchmarks (issue #5, BENCHMARKS.md). `make bench` is the full run (4-16
+# Benchmarks (BENCHMARKS.md). `make bench` is the full run (several
 # minutes on the shared 2-core machine); it installs the profilers (the `bench`
 # extra) and sharp from the npm registry into bench/node_modules. BENCH_ARGS passes options to
 # `python -m bench.run` (see --help), e.g. BENCH_ARGS="--parts variant --runs 3".

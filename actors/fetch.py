@@ -1,30 +1,35 @@
 """Step 1: download the original from RAID into this host's scratch folder of the attempt.
 
 Runs on any worker host (the shared queue); the job's later steps then run on
-this host (publisher/locality.py), which is why the original never goes to the bucket.
+this host (publisher/jobs/locality.py), which is why the original never goes to the bucket.
+
+Job state (publisher/jobs/lifecycle.py): begun as stage fetch; on success the
+returned `Fetched` is merged into the job's artifacts and variant is sent to
+this host's queue; on failure the job is retried or failed.
 """
 
 import dramatiq
 
-from publisher import imaging, metrics
+from publisher import imaging, telemetry
+from publisher.app.runtime import process_runtime
 from publisher.errors import PermanentError
-from publisher.locality import QUEUE
-from publisher.runtime import worker_runtime
+from publisher.jobs.handoff import Fetched, Source
+from publisher.jobs.locality import QUEUE
+from publisher.stages import PRIORITY
 
 #: The original's file name in the attempt's scratch folder.
 SOURCE = "source"
 
 
-@dramatiq.actor(queue_name=QUEUE, priority=20, throws=(PermanentError,))
-def fetch(job_id: int, token: str) -> dict:
-    rt = worker_runtime()
+@dramatiq.actor(queue_name=QUEUE, priority=PRIORITY["fetch"], throws=(PermanentError,))
+def fetch(job_id: int, token: str) -> Fetched:
+    rt = process_runtime()
     job = rt.load_job(job_id, token)
     path = rt.scratch.path(job_id, token, SOURCE)
-    with metrics.phase("download"):
+    with telemetry.phase("download"):
         size = rt.origin.download(job["raid_key"], path)
     try:
         probed = imaging.probe(path, rt.settings.max_source_pixels)
     except PermanentError as e:
-        raise PermanentError(f"{e} (raid_key {job['raid_key']!r})") from None
-    return {"source": {"file": SOURCE, "bytes": size, "format": probed.format,
-                       "width": probed.width, "height": probed.height}}
+        raise PermanentError(f"{e} (raid_key {job['raid_key']!r})", e.reason) from None
+    return Fetched(Source(file=SOURCE, bytes=size, format=probed.format, width=probed.width, height=probed.height))

@@ -1,36 +1,39 @@
 """Step 2: decode the original once and write every variant, in every format,
-beside it in the attempt's scratch folder (same host as the fetch)."""
+beside it in the attempt's scratch folder (same host as the fetch).
+
+Job state (publisher/jobs/lifecycle.py): begun as stage variant; on success the
+returned `Rendered` is merged into the job's artifacts and upload is sent to
+this host's queue; on failure the job is retried or failed.
+"""
 
 import os
 
 import dramatiq
 
 from publisher import imaging
+from publisher.app.runtime import process_runtime
 from publisher.errors import PermanentError
-from publisher.locality import QUEUE
-from publisher.runtime import worker_runtime
+from publisher.jobs.handoff import Artifacts, ImagingFacts, Rendered, StagedFile
+from publisher.jobs.locality import QUEUE
+from publisher.stages import PRIORITY
 
 
-@dramatiq.actor(queue_name=QUEUE, priority=10, throws=(PermanentError,))
-def variant(job_id: int, token: str) -> dict:
-    rt = worker_runtime()
+@dramatiq.actor(queue_name=QUEUE, priority=PRIORITY["variant"], throws=(PermanentError,))
+def variant(job_id: int, token: str) -> Rendered:
+    rt = process_runtime()
     job = rt.load_job(job_id, token)
-    source = rt.scratch.path(job_id, token, job["artifacts"]["source"]["file"])
+    source = rt.scratch.path(job_id, token, Artifacts.from_json(job["artifacts"]).source.file)
     recipe = imaging.Recipe.from_settings(rt.settings)
     probed = imaging.probe(source, rt.settings.max_source_pixels)
     rendition = imaging.render(source, probed, recipe)
-    written: dict[str, dict[str, dict]] = {}  # name -> format -> file
+    written: dict[str, dict[str, StagedFile]] = {}  # name -> format -> file
     for v in rendition.variants:
         name = f"{v.name}.{v.format}"
         with open(rt.scratch.path(job_id, token, name), "wb") as out:
             out.write(v.data)
-        written.setdefault(v.name, {})[v.format] = {
-            "file": name, "width": v.width, "height": v.height, "bytes": len(v.data),
-            "sha256": v.sha256, "content_type": v.content_type, "frames": v.frames,
-        }
+        written.setdefault(v.name, {})[v.format] = StagedFile(
+            file=name, width=v.width, height=v.height, bytes=len(v.data), sha256=v.sha256,
+            content_type=v.content_type, frames=v.frames)
     os.unlink(source)  # the variants are all the upload needs
-    return {
-        "variants": written,
-        "imaging": {"recipe": imaging.recipe_version(recipe), "placeholder": rendition.placeholder,
-                    "dominant_color": rendition.dominant_color, "frames": rendition.frames},
-    }
+    return Rendered(written, ImagingFacts(recipe=imaging.recipe_version(recipe), placeholder=rendition.placeholder,
+                                          dominant_color=rendition.dominant_color, frames=rendition.frames))

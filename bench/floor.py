@@ -26,7 +26,7 @@ from .throughput import burst
 def prerender(photo: Path, out_dir: Path) -> dict[str, int]:
     """The variants our variant step makes of `photo`, written as NAME.webp; their sizes."""
     from publisher import imaging
-    from publisher.config import Settings
+    from publisher.settings.job import Settings
 
     probed = imaging.probe(str(photo), Settings.max_source_pixels)
     sizes = {}

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import dramatiq
 
-from publisher import queries
-from publisher.broker import setup_broker
-from publisher.locality import QUEUE
-from publisher.runtime import worker_runtime
-from publisher.storage import IMMUTABLE
+from publisher.jobs import queries
+from publisher.app.broker import setup_broker
+from publisher.jobs.locality import QUEUE
+from publisher.app.runtime import process_runtime, settings_or_exit
+from publisher.clients.storage import IMMUTABLE
 
-broker = setup_broker(worker_runtime(), worker_runtime)
+from bench.step_results import Handed
+
+broker = setup_broker(settings_or_exit(), process_runtime)
 #: name -> bytes, read once at start: a real variant step has them in memory, not on disk.
 VARIANTS = {path.name: path.read_bytes()
             for path in sorted(Path(os.environ.get("BENCH_FLOOR_VARIANTS", ".")).glob("*.webp"))}
@@ -35,29 +37,29 @@ VARIANTS = {path.name: path.read_bytes()
 
 # Same queue and priorities as actors/.
 @dramatiq.actor(queue_name=QUEUE, priority=20)
-def fetch(job_id: int, token: str) -> dict:
-    rt = worker_runtime()
+def fetch(job_id: int, token: str) -> Handed:
+    rt = process_runtime()
     job = rt.load_job(job_id, token)
     path = rt.scratch.path(job_id, token, "source")
     size = rt.origin.download(job["raid_key"], path)
     rt.scratch.remove(job_id, token)
-    return {"source": {"bytes": size, "width": 0, "height": 0}}
+    return Handed({"source": {"bytes": size, "width": 0, "height": 0}})
 
 
 @dramatiq.actor(queue_name=QUEUE, priority=10)
-def variant(job_id: int, token: str) -> dict:
-    rt = worker_runtime()
+def variant(job_id: int, token: str) -> Handed:
+    rt = process_runtime()
     published = {}
     for filename, data in VARIANTS.items():
         key = f"{rt.settings.object_prefix}floor/{job_id}/{filename}"
         rt.storage.put_bytes(key, data, "image/webp", IMMUTABLE)
         published[filename.removesuffix(".webp")] = {"key": key, "url": rt.storage.url(key)}
-    return {"variants": published}
+    return Handed({"variants": published})
 
 
 @dramatiq.actor(queue_name=QUEUE, priority=0)
 def upload(job_id: int, token: str) -> None:
-    rt = worker_runtime()
+    rt = process_runtime()
     job = rt.load_job(job_id, token)
     with rt.db.transaction() as cur:
         queries.finalize(cur, job_id, token, job["artifacts"]["variants"], 0, 0)

@@ -16,7 +16,7 @@ import time
 
 def _process(path: str, counter, threads: int) -> None:
     from publisher import imaging
-    from publisher.config import Settings
+    from publisher.settings.job import Settings
 
     def take() -> bool:
         with counter.get_lock():

@@ -10,26 +10,28 @@ Benchmark-only; production code has no hook for it.
 
 import dramatiq
 
-from publisher import queries
-from publisher.broker import setup_broker
-from publisher.locality import QUEUE
-from publisher.runtime import worker_runtime
+from publisher.jobs import queries
+from publisher.app.broker import setup_broker
+from publisher.jobs.locality import QUEUE
+from publisher.app.runtime import process_runtime, settings_or_exit
 
-broker = setup_broker(worker_runtime(), worker_runtime)
+from bench.step_results import Handed
+
+broker = setup_broker(settings_or_exit(), process_runtime)
 
 
 # Same queue and priorities as actors/.
 @dramatiq.actor(queue_name=QUEUE, priority=20)
-def fetch(job_id: int, token: str) -> dict:
-    return {"source": {"width": 0, "height": 0}}
+def fetch(job_id: int, token: str) -> Handed:
+    return Handed({"source": {"width": 0, "height": 0}})
 
 
 @dramatiq.actor(queue_name=QUEUE, priority=10)
-def variant(job_id: int, token: str) -> dict:
-    return {"variants": {}}
+def variant(job_id: int, token: str) -> Handed:
+    return Handed({"variants": {}})
 
 
 @dramatiq.actor(queue_name=QUEUE, priority=0)
 def upload(job_id: int, token: str) -> None:
-    with worker_runtime().db.transaction() as cur:
+    with process_runtime().db.transaction() as cur:
         queries.finalize(cur, job_id, token, {}, 0, 0)

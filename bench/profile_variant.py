@@ -35,7 +35,7 @@ def timed(fn, runs: int) -> float:
 
 def main(path: str, runs: int) -> None:
     from publisher import imaging
-    from publisher.config import Settings
+    from publisher.settings.job import Settings
     from publisher.imaging import colour, output, placeholder, resize
     from publisher.imaging.input import open_source
     from publisher.imaging.options import InputOptions, OutputOptions

@@ -3,7 +3,7 @@ writes JSON (bench/results/latest.json by default).
 
     python -m bench.run                        # the full run
     python -m bench.run --parts variant --runs 3
-    python -m bench.run --quick --no-sharp     # what tests/test_bench_smoke.py runs
+    python -m bench.run --quick --no-sharp     # what tests/system/test_bench_smoke.py runs
 """
 
 from __future__ import annotations

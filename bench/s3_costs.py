@@ -1,5 +1,5 @@
 """What each S3 request a job makes costs in CPU, on the S3 server (SeaweedFS, as in
-the system benchmarks) and in the client (publisher.storage, as the workers use it):
+the system benchmarks) and in the client (publisher.clients.storage, as the workers use it):
 
     python -m bench.s3_costs [N]
 
@@ -20,7 +20,7 @@ import time
 from types import SimpleNamespace
 
 from devstack.s3 import SeaweedS3
-from publisher.storage import Storage
+from publisher.clients.storage import Storage
 
 from . import inputs
 from .cpu import process_cpu_s

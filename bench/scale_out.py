@@ -3,7 +3,7 @@
     make bench-scale                      # both brokers, 40 jobs per burst, 0.5 cores per host
     python -m bench.scale_out --jobs 60 --brokers rabbitmq
 
-Hosts are network namespaces (devstack/netns.py), as in tests/test_multihost_e2e.py;
+Hosts are network namespaces (devstack/netns.py), as in tests/system/test_multihost.py;
 each runs one worker process with one thread and one libvips thread
 (VIPS_CONCURRENCY=1). Each host also gets a CPU budget of --host-cpus cores (a
 cgroup quota, devstack/cpulimit.py; 0.5 by default): two unbudgeted hosts take
@@ -39,8 +39,8 @@ from devstack.netns import Hosts
 from devstack.origin import Origin
 from devstack.ports import wait_until
 from devstack.s3 import SeaweedS3
-from tests.multihost import MultiHost
-from tests.stack import TOKEN, Stack
+from tests.support.multihost import MultiHost
+from tests.support.stack import TOKEN, Stack
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "corpus"
 

@@ -1,5 +1,5 @@
 """A whole publishing system for the system benchmarks, built as the e2e tests
-build one (tests/stack.py): the machine's PostgreSQL (or an embedded one),
+build one (tests/support/stack.py): the machine's PostgreSQL (or an embedded one),
 SeaweedFS as the bucket, the RAID stand-in serving the bench inputs, and the
 listener and workers started by the operator's commands."""
 
@@ -14,11 +14,11 @@ from devstack import postgres, procs
 from devstack.origin import Origin
 from devstack.ports import wait_until
 from devstack.s3 import SeaweedS3
-from tests.stack import TOKEN, Stack
+from tests.support.stack import TOKEN, Stack
 
 from . import queries
 
-#: Production defaults where tests/stack.py shortens them for speed: the
+#: Production defaults where tests/support/stack.py shortens them for speed: the
 #: benchmark measures the system as it is deployed (NOTIFY is the fast path;
 #: the 15 s sweep must not be what makes pickup fast).
 PRODUCTION_ENV = {

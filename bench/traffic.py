@@ -77,7 +77,7 @@ def _two_hosts(services, proxy, raid_key, source_bytes, n) -> dict:
     import os
 
     from devstack.netns import Hosts
-    from tests.stack import Stack
+    from tests.support.stack import Stack
 
     if os.geteuid() != 0:
         return {"skipped": "two hosts need root (network namespaces)"}

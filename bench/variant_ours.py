@@ -13,7 +13,7 @@ from bench import measure
 
 def main(path: str) -> None:
     from publisher import imaging
-    from publisher.config import Settings
+    from publisher.settings.job import Settings
 
     # A worker imports these once; publisher.imaging loads its stages (and libvips)
     # on first use, which must not be billed to the image.

@@ -16,7 +16,7 @@ from bench import measure
 def main(path: str) -> None:
     from PIL import Image, ImageOps
 
-    from publisher.config import Settings
+    from publisher.settings.job import Settings
 
     variants, quality = Settings.variants, Settings.webp_quality
 

@@ -74,9 +74,9 @@ class Server:
         conn.close()
 
     def apply_sql(self, url: str, sql_dir: Path | None = None) -> None:
-        """Applies the schema as `publisher-admin migrate` does (publisher/schema.py); or
+        """Applies the schema as `publisher-admin migrate` does (publisher/ops/schema.py); or
         another tree's sql/ (a benchmark's baseline release), in name order, as it was applied."""
-        from publisher import schema
+        from publisher.ops import schema
 
         if sql_dir is None or Path(sql_dir).resolve() == schema.SQL_DIR.resolve():
             schema.apply(url, self.psql)

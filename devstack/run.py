@@ -31,7 +31,7 @@ from . import postgres, procs
 from .origin import Origin
 from .ports import free_port
 from .s3 import SeaweedS3
-from publisher.schema import SchemaError
+from publisher.ops.schema import SchemaError
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Samples the demo publishes when SAMPLES_DIR is not set: a rotated photo,
@@ -272,21 +272,21 @@ def report(rows: list[dict], s3: SeaweedS3, demo_dir: Path, env: dict) -> int:
 
 
 def contact_sheet(rows: list[dict], s3: SeaweedS3, out_dir: Path, env: dict) -> Path:
-    """The imaging issue's contact sheet (publisher/contact_sheet.py) where it is
+    """The imaging issue's contact sheet (publisher/ops/contact_sheet.py) where it is
     installed, else a minimal page of our own. Either works offline: the images
     are copied next to the page, since the demo's bucket goes away with it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        from publisher.contact_sheet import write_contact_sheet as imaging_contact_sheet
+        from publisher.ops.contact_sheet import write_contact_sheet as imaging_contact_sheet
     except ImportError:
         imaging_contact_sheet = None
     if imaging_contact_sheet is not None:
-        from publisher.config import load_settings
+        from publisher.settings.job import load_settings
 
         try:
             return imaging_contact_sheet(out_dir, settings=load_settings(env), limit=len(rows))
         except Exception as e:  # the demo's result stands; show it with the minimal page
-            print(f"contact sheet: publisher.contact_sheet failed ({type(e).__name__}: {e}); "
+            print(f"contact sheet: publisher.ops.contact_sheet failed ({type(e).__name__}: {e}); "
                   "writing the minimal one", file=sys.stderr)
     client = s3.client()
     cards = []
@@ -305,7 +305,7 @@ def contact_sheet(rows: list[dict], s3: SeaweedS3, out_dir: Path, env: dict) -> 
 
 def write_contact_sheet(cards: list[dict], out_dir: Path) -> Path:
     """A minimal HTML page of every variant, from local copies: the stand-in for
-    the imaging issue's fuller page (publisher/contact_sheet.py) until it is merged."""
+    the imaging issue's fuller page (publisher/ops/contact_sheet.py) until it is merged."""
     from html import escape
 
     parts = ["<!doctype html><meta charset=utf-8><title>media-publisher demo</title>",

@@ -8,11 +8,11 @@ import os
 import threading
 import time
 
-from publisher import queries
-from publisher.health import HealthServer, readiness_checks
-from publisher.maintenance import Maintenance, MaintenanceError
-from publisher.metrics import ListenerMetrics
-from publisher.opsconfig import ops_settings_or_exit
+from publisher.jobs import queries
+from publisher.observability.health import HealthServer, readiness_checks
+from publisher.ops.maintenance import Maintenance, MaintenanceError
+from publisher.observability.prometheus import ListenerMetrics
+from publisher.settings.ops import ops_settings_or_exit
 
 logger = logging.getLogger("publisher.listener")
 
@@ -22,17 +22,17 @@ class ListenerOps:
         # The listener is one process: its metrics live in its own memory.
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.listener = listener
-        self.ops = ops_settings_or_exit()
+        self.ops_settings = ops_settings_or_exit()
         self.metrics = ListenerMetrics()
         rt = listener.rt
-        self.maintenance = Maintenance(rt.db, rt.storage, rt.settings, self.ops, rt.redact)
+        self.maintenance = Maintenance(rt.db, rt.storage, rt.settings, self.ops_settings, rt.redact)
         self.server: HealthServer | None = None
         self._maintaining: threading.Thread | None = None
 
     def duties(self, duty_class) -> list:
-        duties = [duty_class("metrics", self.ops.metrics_interval, self.collect)]
-        if self.ops.maintenance_interval:
-            duties.append(duty_class("maintenance", self.ops.maintenance_interval, self.maintain))
+        duties = [duty_class("metrics", self.ops_settings.metrics_interval, self.collect)]
+        if self.ops_settings.maintenance_interval:
+            duties.append(duty_class("maintenance", self.ops_settings.maintenance_interval, self.maintain))
         return duties
 
     def collect(self) -> None:
@@ -64,24 +64,24 @@ class ListenerOps:
 
     # -- endpoints ----------------------------------------------------------
     def serve(self) -> None:
-        if not self.ops.listener_port:
+        if not self.ops_settings.listener_port:
             return
         rt = self.listener.rt
         try:
-            self.server = HealthServer(self.ops.http_host, self.ops.listener_port, alive=self.alive,
+            self.server = HealthServer(self.ops_settings.http_host, self.ops_settings.listener_port, alive=self.alive,
                                        ready=readiness_checks(rt.settings), metrics=self.metrics.exposition,
                                        redact=rt.redact).start()
         except OSError as e:  # the listener's real work goes on without its endpoints
-            logger.error("listener endpoints not started on %s:%s: %s", self.ops.http_host,
-                         self.ops.listener_port, e)
+            logger.error("listener endpoints not started on %s:%s: %s", self.ops_settings.http_host,
+                         self.ops_settings.listener_port, e)
             return
         logger.info("listener metrics and health on http://%s:%s/ (metrics, healthz, readyz)",
-                    self.ops.http_host, self.server.port)
+                    self.ops_settings.http_host, self.server.port)
 
     def alive(self) -> str | None:
         """Unhealthy when the loop has not turned for LISTENER_STALL_SECONDS (a duty hangs)."""
         idle = time.monotonic() - self.listener.last_turn
-        if idle > self.ops.listener_stall_seconds:
+        if idle > self.ops_settings.listener_stall_seconds:
             return f"the listener loop has not turned for {idle:.0f}s"
         return None
 

@@ -19,10 +19,12 @@ import threading
 import time
 from datetime import timedelta
 
-from publisher import db as dbmod
-from publisher import pgbroker, queries, runtime
-from publisher.broker import uses_postgres_broker
-from publisher.lifecycle import send_first_step
+from publisher.clients import db as dbmod
+from publisher.jobs import pgbroker
+from publisher.jobs import queries
+from publisher.app import runtime
+from publisher.app.broker import setup_broker, uses_postgres_broker
+from publisher.jobs.lifecycle import send_first_step
 from publisher.logs import job_fields, short_error
 
 logger = logging.getLogger("publisher.listener")
@@ -168,10 +170,10 @@ class Listener:
 
 def main() -> None:
     runtime.application_name = "media-publisher-listener"
-    rt = runtime.worker_runtime()
-    import actors  # declares the actors on the broker
-
-    listener = Listener(rt, actors.broker)
+    rt = runtime.process_runtime()
+    # The listener only sends first steps, by actor name: it builds the broker the
+    # workers use without declaring the actors (see lifecycle.send_step).
+    listener = Listener(rt, setup_broker(rt.settings, runtime.process_runtime))
 
     def stop(signum, frame):
         logger.info("signal %s: stopping", signum)

@@ -8,10 +8,24 @@ import pytest
 from devstack import postgres
 from devstack.origin import Origin
 from devstack.s3 import SeaweedS3
-from tests.stack import TOKEN, Stack
+from tests.support.stack import TOKEN, Stack
 
-FIXTURES = Path(__file__).parent / "fixtures"
+TESTS = Path(__file__).resolve().parent
+FIXTURES = TESTS / "fixtures"
 CORPUS = FIXTURES / "corpus"
+
+#: Markers by directory: where a test sits says what it needs. unit/ and sql/ need at
+#: most a database; system/ and faults/ start the whole system (listener, workers,
+#: S3, origin); deploy/ checks the deployment files and the installed package.
+DIRECTORY_MARKERS = {"unit": ("unit",), "sql": ("sql",), "system": ("e2e",), "faults": ("e2e", "faults"),
+                     "deploy": ("deploy",)}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        directory = Path(str(item.fspath)).resolve().relative_to(TESTS).parts[0]
+        for name in DIRECTORY_MARKERS.get(directory, ()):
+            item.add_marker(getattr(pytest.mark, name))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ FALLBACK_CMYK_PROFILE = "cmyk"
 OUTPUT_PROFILE = "srgb"
 #: Perceptual, as sharp: a press profile's perceptual tables map its black (ink on
 #: paper, a dark grey) to screen black, so blacks stay black; relative colorimetric
-#: would publish them as slate grey (rgb 31,33,43 for cmyk.jpg). Matrix profiles
+#: would publish them as slate grey. Matrix profiles
 #: (Adobe RGB, ProPhoto, Display P3) have no perceptual tables: for them both
 #: intents give the same pixels (measured: identical output).
 INTENT = "perceptual"

@@ -29,7 +29,7 @@ def sniff(path: str) -> str:
         brands = {head[i : i + 4] for i in range(8, min(box_size, len(head)), 4)} - {head[12:16]}
         if brands & HEIF_BRANDS:
             return "avif" if brands & {b"avif", b"avis"} else "heic"
-    raise PermanentError(f"not an image we publish: {_describe_content(head)}")
+    raise PermanentError(f"not an image we publish: {_describe_content(head)}", "not_an_image")
 
 
 #: Magic bytes of files that are sent where images are expected, to name them in the refusal.

@@ -74,7 +74,8 @@ def probe(path: str, max_pixels: int) -> Probe:
     if result.width * result.height > max_pixels:
         raise PermanentError(
             f"{fmt} of {result.width}x{result.height} pixels is over MAX_SOURCE_PIXELS={max_pixels} "
-            "(refused before decoding)"
+            "(refused before decoding)",
+            "too_many_pixels",
         )
     return result
 
@@ -99,7 +100,7 @@ def _probe_vips(path: str, fmt: str) -> Probe:
                                  "(refused: only the decoders of the formats we publish run)") from None
         if machine_failure(vips_error(e, path)):
             raise lack_of_resources(fmt, vips_error(e, path)) from None
-        raise PermanentError(f"unreadable {fmt} file: {vips_error(e, path)}") from None
+        raise PermanentError(f"unreadable {fmt} file: {vips_error(e, path)}", "corrupt_image") from None
     if orientation in TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     # A multi-page TIFF is a document, not an animation: only GIF and WebP animate.
@@ -184,7 +185,7 @@ def decode_heif(path: str, fmt: str) -> pyvips.Image:
 def _heif_failure(fmt: str, what: str, error: Exception) -> Exception:
     if isinstance(error, MemoryError) or machine_failure(str(error)):
         return lack_of_resources(fmt, str(error) or type(error).__name__)
-    return PermanentError(f"{what} {fmt} file: {error}")
+    return PermanentError(f"{what} {fmt} file: {error}", "corrupt_image")
 
 
 def _check_png_text_chunks(path: str) -> None:

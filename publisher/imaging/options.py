@@ -1,7 +1,7 @@
 """The options of every imaging stage, their defaults (written once, here) and
 their validation (at construction, so no stage ever sees a bad value).
 
-This module does not import pyvips: publisher.config reads the environment
+This module does not import pyvips: publisher.settings.job reads the environment
 with these parsers and defaults, and the listener never loads libvips.
 """
 

@@ -9,11 +9,10 @@ import pyvips
 from .options import OutputOptions
 
 CONTENT_TYPES = {"webp": "image/webp", "avif": "image/avif"}
-#: libwebp effort (0-6, CPU against bytes). libvips' default, 4, spends 0.17 s of CPU on a
-#: 1600 px variant; 2 spends 0.08 s for 3 % more bytes at the same quality setting (PSNR
-#: within 0.3 dB): measured by the benchmarks issue (#5), BENCHMARKS.md.
+#: libwebp effort (0-6, CPU against bytes). Lower than libvips' default, 4: it halves
+#: the encode's CPU for slightly more bytes at the same quality (BENCHMARKS.md).
 WEBP_EFFORT = 2
-#: libaom effort 0-9; 2 took 0.4-1.4 s for a 1600 px variant here, 4 took 4-5 s.
+#: libaom effort 0-9: every step up multiplies the encode's CPU for little gain (BENCHMARKS.md).
 AVIF_EFFORT = 2
 #: Formats that carry an animation; the others are skipped for animated sources
 #: (a <picture> then falls back to the animated WebP).

@@ -9,7 +9,7 @@ import hashlib
 
 import pyvips
 
-from .. import metrics
+from .. import telemetry
 from ..errors import PermanentError
 from . import colour, memory, output, placeholder, resize
 from .failures import lack_of_resources, machine_failure
@@ -29,10 +29,6 @@ class Variant:
     @property
     def content_type(self) -> str:
         return output.CONTENT_TYPES[self.format]
-
-    @property
-    def extension(self) -> str:
-        return self.format
 
     @property
     def sha256(self) -> str:
@@ -95,7 +91,7 @@ def _render_within_budget(path: str, probed: Probe, recipe: Recipe) -> Rendition
         base = None
         for name, size in recipe.resize.largest_first:
             if base is None:
-                with metrics.phase("decode_resize"):
+                with telemetry.phase("decode_resize"):
                     image = resize.first_variant(source, size, colour.conversion_options(probed.interpretation))
                     base = image = colour.to_srgb8(image).copy_memory()
             else:
@@ -105,7 +101,7 @@ def _render_within_budget(path: str, probed: Probe, recipe: Recipe) -> Rendition
             for fmt in recipe.output.formats:
                 if source.frames > 1 and not output.can_animate(fmt):
                     continue
-                with metrics.phase("encode"):
+                with telemetry.phase("encode"):
                     data = output.encode(image, fmt, recipe.output)
                 variants.append(Variant(name, fmt, data, image.width, resize.frame_height(image), source.frames))
         return Rendition(variants, placeholder.lqip_data_uri(image), placeholder.dominant_colour(image),
@@ -116,4 +112,5 @@ def _render_within_budget(path: str, probed: Probe, recipe: Recipe) -> Rendition
         if machine_failure(detail):
             raise lack_of_resources(probed.format, detail) from None
         cut = truncation(path, probed.format)
-        raise PermanentError(f"corrupt or truncated {probed.format}: {f'{cut} ({detail})' if cut else detail}") from None
+        raise PermanentError(f"corrupt or truncated {probed.format}: {f'{cut} ({detail})' if cut else detail}",
+                             "corrupt_image") from None

@@ -28,7 +28,7 @@ def first_variant(source: Source, size: int, colour_options: dict) -> pyvips.Ima
         # libvips' thumbnail leaves a factor of 2 to its own resize, so it decoded a
         # 12 or 24 MP JPEG at full size for a 1600 px variant. libjpeg can shrink while
         # it decodes: like sharp, take the largest shrink that still covers the target
-        # (a quarter less CPU and memory; PSNR 47 dB against the full decode; BENCHMARKS.md).
+        # (less CPU and memory, with no visible difference from the full decode; BENCHMARKS.md).
         decoded = pyvips.Image.new_from_file(source.filename, access="sequential", shrink=shrink,
                                              **source.load_options)
         if source.probe.interpretation == "srgb" and not decoded.get_typeof("icc-profile-data"):

@@ -7,13 +7,6 @@ harness.SUMMARY_FILE.parent.mkdir(parents=True, exist_ok=True)
 harness.SUMMARY_FILE.write_text("")
 
 
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "tests/faults/" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.faults)
-
-
 def pytest_terminal_summary(terminalreporter):
     if harness.SUMMARY:
         terminalreporter.section("fault suite summary")

@@ -13,8 +13,8 @@ from devstack.origin import Fault
 from devstack.ports import free_port, wait_until
 from tests.faults import harness
 from tests.faults.harness import DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE_MARK, HANG_MARK
-from tests.multihost import step_events
-from tests.stack import BROKERS
+from tests.support.multihost import step_events
+from tests.support.stack import BROKERS
 
 # Both brokers in `make test-faults`; the PostgreSQL broker (the default) in `make test`.
 pytestmark = pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 from devstack.ports import wait_until
 from tests.faults import harness
 from tests.faults.harness import KILL_MARK
-from tests.stack import BROKERS
+from tests.support.stack import BROKERS
 
 pytestmark = pytest.mark.parametrize("broker", [b for b in BROKERS if b == "rabbitmq"], indirect=True)
 

@@ -9,7 +9,7 @@ from devstack.origin import Fault
 from devstack.ports import wait_until
 from devstack.s3 import SeaweedS3
 from tests.faults import harness
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.faults_slow
 

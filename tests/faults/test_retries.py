@@ -95,6 +95,9 @@ def test_a_failure_that_cannot_be_recorded_still_ends_in_completion(fault_stack,
     stack = fault_stack()
     jobs = batch(stack, "failure-not-recorded")
     result, workers = harness.run_marked_batch(stack, jobs, "progressive.jpg", FAILURE_NOT_RECORDED_MARK)
-    assert "the failure could not be recorded" in workers.log()
+    log = workers.log()
+    assert "the failure could not be recorded" in log
     for row in result.rows:
+        # The fault fired in the record_failure the lifecycle calls, for every job.
+        assert f"injected: failure not recorded job={row['id']}" in log
         assert row["retry_count"] == 1 and "lease ran out" in row["last_error"], row

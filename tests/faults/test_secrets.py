@@ -6,7 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 from devstack.origin import Fault
 from tests.faults import harness
 from tests.faults.harness import LEAK_MARK
-from tests.stack import TOKEN
+from tests.support.stack import TOKEN
 
 DB_PASSWORD = "db-pass-Zq81xw"  # the server trusts local connections, so any password works
 

@@ -32,12 +32,12 @@ import os
 import sys
 
 import actors
-from publisher.lifecycle import STAGES
-from publisher.runtime import worker_runtime
+from publisher.jobs.lifecycle import STAGES
+from publisher.app.runtime import process_runtime
 from publisher.errors import TransientError
 import psycopg2
 
-from publisher import queries
+from publisher.jobs import queries
 from tests.faults.harness import (DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE_MARK, FAILURE_NOT_RECORDED_MARK,
                                   HANG_MARK, HANG_SECONDS, KILL_MARK, LEAK_MARK, UPLOAD_FAILS_ONCE_MARK)
 
@@ -48,7 +48,7 @@ _unrecordable: set[int] = set()
 def _with_faults(stage: str, step):
     @functools.wraps(step)
     def faulty_step(job_id, token):
-        rt = worker_runtime()
+        rt = process_runtime()
         job = rt.load_job(job_id, token)
         key = job["raid_key"]
         if FAILURE_NOT_RECORDED_MARK in key and stage == "fetch" and job["retry_count"] == 0:
@@ -94,6 +94,7 @@ def _end_step(cur, job_id, token, stage, *args):
 def _record_failure(cur, job_id, *args):
     if job_id in _unrecordable:
         _unrecordable.discard(job_id)
+        _injected("failure not recorded", job_id)
         raise psycopg2.OperationalError("server closed the connection unexpectedly (injected by the fault suite)")
     return _real_record_failure(cur, job_id, *args)
 

@@ -1,0 +1,5 @@
+import sys
+
+from publisher.ops import admin
+
+sys.exit(admin.main())

@@ -1,0 +1,51 @@
+"""The clients a process builds once from its configuration and shares between threads."""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+
+from publisher import logs
+
+from publisher.jobs import queries
+from publisher.settings.job import Settings, load_settings, or_exit
+from publisher.clients.db import Database
+from publisher.errors import StaleAttempt
+from publisher.clients.origin import OriginClient
+from publisher.jobs.scratch import Scratch
+from publisher.clients.storage import Storage
+
+
+class Runtime:
+    def __init__(self, settings: Settings, application_name: str):
+        self.settings = settings
+        self.redact = logs.configure(settings.log_level, settings.secrets, settings.log_format)
+        self.db = Database(settings.database_url, application_name, maxconn=settings.concurrency + 4)
+        self.storage = Storage(settings)
+        self.origin = OriginClient.from_settings(settings)
+        self.scratch = Scratch(settings.scratch_dir or os.path.join(tempfile.gettempdir(), "media-publisher"))
+
+    def load_job(self, job_id: int, token: str) -> dict:
+        with self.db.transaction() as cur:
+            job = queries.load_job(cur, job_id, token)
+        if job is None:
+            raise StaleAttempt(f"job {job_id} was taken over by a newer attempt")
+        return job
+
+
+def settings_or_exit() -> Settings:
+    """The validated settings; on a bad environment, one clear message and exit status 2."""
+    return or_exit(load_settings)
+
+
+#: How this process names itself to PostgreSQL (pg_stat_activity.application_name);
+#: the listener names itself before its first use of the runtime.
+application_name = "media-publisher-worker"
+
+
+@functools.lru_cache(maxsize=1)
+def process_runtime() -> Runtime:
+    """This process's runtime (a worker's or the listener's), built on first use:
+    in a worker, when it boots or runs its first step."""
+    return Runtime(settings_or_exit(), application_name)

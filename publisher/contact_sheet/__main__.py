@@ -1,0 +1,5 @@
+import sys
+
+from publisher.ops import contact_sheet
+
+sys.exit(contact_sheet.main())

@@ -1,0 +1,112 @@
+"""What the steps of a job hand each other, typed.
+
+fetch returns a `Fetched`, variant a `Rendered`; the lifecycle merges each into
+the job's `artifacts` jsonb (queries.end_step), and upload reads them back as
+`Artifacts`. This module is the one place that turns them into JSON and back.
+Only files in the attempt's scratch folder are named here: no bytes travel
+through the broker or the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """The original, downloaded into the scratch folder and probed."""
+
+    file: str
+    bytes: int
+    format: str
+    width: int
+    height: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedFile:
+    """One format of one variant, written into the scratch folder for upload."""
+
+    file: str
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+    content_type: str
+    frames: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ImagingFacts:
+    """What the imaging learned that the file row keeps (sql/004_imaging.sql)."""
+
+    recipe: str
+    placeholder: str | None
+    dominant_color: str | None
+    frames: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """fetch's result."""
+
+    source: Source
+
+    def to_json(self) -> dict:
+        return {"source": dataclasses.asdict(self.source)}
+
+    def traffic(self) -> dict[str, int]:
+        return {"in": self.source.bytes}
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    """variant's result: variant name -> format -> its file."""
+
+    variants: dict[str, dict[str, StagedFile]]
+    imaging: ImagingFacts
+
+    def to_json(self) -> dict:
+        return {
+            "variants": {name: {fmt: dataclasses.asdict(f) for fmt, f in formats.items()}
+                         for name, formats in self.variants.items()},
+            "imaging": dataclasses.asdict(self.imaging),
+        }
+
+    def traffic(self) -> dict[str, int]:
+        return {"out": sum(f.bytes for formats in self.variants.values() for f in formats.values())}
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifacts:
+    """A job's artifacts as the steps after fetch read them; what has not been
+    handed over yet is None."""
+
+    source: Source | None
+    variants: dict[str, dict[str, StagedFile]] | None
+    imaging: ImagingFacts | None
+
+    @classmethod
+    def from_json(cls, artifacts: dict | None) -> Artifacts:
+        artifacts = artifacts or {}
+        variants = artifacts.get("variants")
+        return cls(
+            source=Source(**artifacts["source"]) if "source" in artifacts else None,
+            variants=None if variants is None else {
+                name: {fmt: StagedFile(**f) for fmt, f in formats.items()} for name, formats in variants.items()},
+            imaging=ImagingFacts(**artifacts["imaging"]) if "imaging" in artifacts else None,
+        )
+
+
+class StepResult(Protocol):
+    """What the lifecycle asks of a step's result (Fetched, Rendered)."""
+
+    def to_json(self) -> dict: ...
+
+    def traffic(self) -> dict[str, int]: ...
+
+
+def to_json(result: StepResult | None) -> dict | None:
+    """A step's result as it is merged into the job's artifacts (None: nothing to merge)."""
+    return None if result is None else result.to_json()

@@ -1,0 +1,161 @@
+"""Everything specific to the Postgres broker (dramatiq-pg 0.12), in one place.
+
+dramatiq-pg has defects that were reproduced on this machine (see
+docs in README, "Known broker defects"). The fixes live here:
+
+1. Late notifications: the consumer polled its LISTEN connection (taking
+   pending notifications off the socket) and then blocked in select() anyway.
+2. Prefetch backoff never reset: after one full prefetch the consumer slept
+   up to 1 s per loop forever.
+3. Rows set back to 'queued' without a NOTIFY (shutdown requeue, crash
+   orphans) were not seen by running workers for minutes: `renotify_orphans`
+   re-announces them; the listener calls it on a schedule.
+4. The pool size must cover 4 connections per queue plus one per thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from dramatiq_pg import PostgresBroker
+from dramatiq_pg.broker import PostgresConsumer, message_lock
+from dramatiq_pg.utils import wait_for_notifies
+
+from publisher.settings.job import database_dsn
+from publisher.clients.db import KEEPALIVES, LivePool
+
+logger = logging.getLogger(__name__)
+
+#: Connections each queue's consumers hold (queue and delay queue, two each).
+CONNECTIONS_PER_QUEUE = 4
+
+
+class PublisherConsumer(PostgresConsumer):
+    def poll_for_notify(self):
+        conn = self.get_listen_conn()  # its health check may already have read notifies
+        if conn.notifies:
+            self.notifies += conn.notifies[:]
+            conn.notifies[:] = []
+            return
+        self.notifies += wait_for_notifies(conn, self.timeout)
+
+    def ack(self, message):
+        super().ack(message)
+        self.misses = 0
+
+    def nack(self, message):
+        super().nack(message)
+        self.misses = 0
+
+
+class PublisherBroker(PostgresBroker):
+    def consume(self, queue_name, prefetch=1, timeout=30000):
+        return PublisherConsumer(pool=self.pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout)
+
+
+def broker_url(database_url: str, queues: int, threads: int) -> str:
+    """DATABASE_URL with a pool big enough for the consumers and worker threads."""
+    parts = urlsplit(database_dsn(database_url))
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("maxconn", str(CONNECTIONS_PER_QUEUE * queues + threads + 4))
+    query.setdefault("application_name", "media-publisher-broker")
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def make_pool(url: str) -> LivePool:
+    """The broker's pool from a broker URL (dramatiq-pg's convention: connection
+    options and maxconn in the query). A LivePool rather than dramatiq-pg's own:
+    with minconn=0 every ack and enqueue opened a new connection, and with its
+    default (keep them) a server restart left stale ones that its getconn
+    retries one by one with growing waits (BENCHMARKS.md)."""
+    parts = urlsplit(url)
+    options = dict(parse_qsl(parts.query))
+    maxconn = int(options.pop("maxconn"))
+    options.pop("minconn", None)
+    return LivePool(maxconn, urlunsplit(parts._replace(query="")), **{**KEEPALIVES, **options})
+
+
+def make_broker(database_url: str, *, queues: int, threads: int, middleware) -> PublisherBroker:
+    return PublisherBroker(
+        pool=make_pool(broker_url(database_url, queues, threads)), results=False, middleware=middleware
+    )
+
+
+# Messages waiting ('queued') for a while, or taken ('consumed') by a consumer
+# whose session no longer holds the message's advisory lock; not those in the
+# queue of a worker host that stopped beating (no one would take them, and
+# the jobs they belong to were handed out again).
+ORPHAN_CANDIDATES = """
+    SELECT message_id::text, queue_name, state::text,
+           octet_length(message::text) >= 8000 AS large
+      FROM dramatiq.queue q
+     WHERE state IN ('queued', 'consumed') AND mtime < now() - %s::interval
+       AND (q.queue_name NOT LIKE 'publish-host-%%' OR EXISTS (
+            SELECT 1 FROM publisher_workers w
+             WHERE w.seen_at > now() - interval '5 minutes'
+               AND q.queue_name IN (w.queue, w.queue || '.DQ')))
+     ORDER BY mtime LIMIT %s
+"""
+# pg_locks shows a bigint advisory key as two 32-bit halves.
+HELD_LOCKS = """
+    SELECT ((classid::bigint << 32) | objid::bigint) AS key
+      FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+"""
+RENOTIFY = """
+    SELECT pg_notify('dramatiq.' || queue_name || '.enqueue',
+                     CASE WHEN octet_length(message::text) >= 8000
+                          THEN jsonb_build_object('message_id', message_id)::text
+                          ELSE message::text END)
+      FROM dramatiq.queue WHERE message_id = ANY(%s::uuid[]) AND state IN ('queued', 'consumed')
+"""
+
+
+class OrphanRenotifier:
+    """Re-announces broker messages that running workers would otherwise miss.
+
+    Each message is announced again at most once per `every` seconds, so a
+    long backlog is not re-announced in a storm.
+    """
+
+    def __init__(self, min_age_seconds: float = 2.0, every: float = 10.0, batch: int = 500):
+        self.min_age = f"{min_age_seconds} seconds"
+        self.every = every
+        self.batch = batch
+        self._last: dict[str, float] = {}
+
+    def run(self, cur) -> int:
+        cur.execute(ORPHAN_CANDIDATES, (self.min_age, self.batch))
+        candidates = cur.fetchall()
+        if not candidates:
+            self._last.clear()
+            return 0
+        locked = None
+        now = time.monotonic()
+        due = []
+        for row in candidates:
+            message_id, queue_name, state = row["message_id"], row["queue_name"], row["state"]
+            if now - self._last.get(message_id, -1e9) < self.every:
+                continue
+            if state == "consumed":
+                if locked is None:
+                    cur.execute(HELD_LOCKS)
+                    locked = {r["key"] for r in cur.fetchall()}
+                if message_lock(_Ref(queue_name, message_id)) in locked:
+                    continue  # a live worker is on it
+            due.append(message_id)
+            self._last[message_id] = now
+        if due:
+            cur.execute(RENOTIFY, (due,))
+            logger.info("re-announced %d broker messages that workers had not picked up", len(due))
+        if len(self._last) > 10 * self.batch:
+            self._last = {k: v for k, v in self._last.items() if now - v < self.every}
+        return len(due)
+
+
+class _Ref:
+    """What message_lock reads of a message."""
+
+    def __init__(self, queue_name, message_id):
+        self.queue_name, self.message_id = queue_name, message_id

@@ -1,0 +1,83 @@
+"""Everything specific to the RabbitMQ broker (BROKER_URL=amqp://...), in one place.
+
+Dramatiq's own RabbitmqBroker does the work; this module only chooses its
+options:
+
+- confirm_delivery: enqueue returns once RabbitMQ has the message, so the
+  listener's claim (which commits after enqueueing) never commits for a
+  message the broker did not take.
+- max_priority: the queues are priority queues and each step is published
+  with a broker priority derived from its actor priority (upload before
+  variant before fetch), so jobs already started keep moving during a burst,
+  as the worker-side actor priority does with the Postgres broker.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
+from dramatiq.common import q_name, xq_name
+from dramatiq.middleware import Middleware
+
+from publisher.jobs.locality import is_host_queue
+
+#: Priority levels of the queues (x-max-priority). RabbitMQ advises few levels:
+#: each costs memory and CPU per queue.
+MAX_PRIORITY = 3
+#: Dramatiq actor priorities this many apart get different broker priorities.
+PRIORITY_STEP = 10
+
+
+def broker_priority(actor_priority: int) -> int:
+    """RabbitMQ delivers higher numbers first; Dramatiq runs lower actor priorities first.
+
+    Actor priority 0 (upload) -> 2, 10 (variant) -> 1, 20 (fetch) and above -> 0.
+    """
+    return max(0, MAX_PRIORITY - 1 - actor_priority // PRIORITY_STEP)
+
+
+class BrokerPriority(Middleware):
+    """Publishes each message with the broker priority of its actor."""
+
+    def before_enqueue(self, broker, message, delay):
+        # Read by RabbitmqBroker.enqueue right after this hook.
+        actor = broker.get_actor(message.actor_name)
+        message.options["broker_priority"] = broker_priority(actor.priority)
+
+
+def describe(url: str) -> str:
+    """Where the broker is, for logs: host, port and vhost, never the credentials."""
+    parts = urlsplit(url)
+    port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+    return f"{parts.scheme}://{parts.hostname}:{port}, vhost {unquote(parts.path[1:]) or '/'!r}"
+
+
+class PublisherRabbitmqBroker(RabbitmqBroker):
+    """Host queues (and their delay and dead-letter queues) expire once no consumer has
+    used them for WORKER_HOST_EXPIRY_SECONDS (x-expires): a host that is gone for good
+    leaves nothing behind. Its jobs were handed out again long before (publisher_rescue)."""
+
+    def __init__(self, *, host_queue_expiry_ms: int, **kwargs):
+        self.host_queue_expiry_ms = host_queue_expiry_ms
+        super().__init__(**kwargs)
+
+    def _expiry(self, queue_name) -> dict:
+        return {"x-expires": self.host_queue_expiry_ms} if is_host_queue(q_name(queue_name)) else {}
+
+    def _build_queue_arguments(self, queue_name):
+        return {**super()._build_queue_arguments(queue_name), **self._expiry(queue_name)}
+
+    def _declare_xq_queue(self, queue_name):
+        arguments = {"x-message-ttl": DEAD_MESSAGE_TTL, **self._expiry(queue_name)}
+        return self.channel.queue_declare(queue=xq_name(queue_name), durable=True, arguments=arguments)
+
+
+def make_broker(url: str, *, middleware, host_queue_expiry_ms: int) -> dramatiq.Broker:
+    return PublisherRabbitmqBroker(
+        host_queue_expiry_ms=host_queue_expiry_ms,
+        url=url, confirm_delivery=True, max_priority=MAX_PRIORITY,
+        # First, so JobLifecycle stays last (its after-hooks must run before Retries').
+        middleware=[BrokerPriority(), *middleware],
+    )

@@ -1,0 +1,117 @@
+"""Maintenance: what keeps the tables and the bucket from growing without bound.
+
+- completed jobs older than COMPLETED_JOB_RETENTION_DAYS are deleted;
+- Dramatiq's broker rows done or rejected longer ago than BROKER_RETENTION_HOURS are deleted;
+- files soft-deleted (auction_files.deleted_at) longer ago than
+  DELETED_FILE_RETENTION_DAYS are purged: their objects leave the bucket first
+  (the keys recorded in variants, and everything under media/<file id>/), then
+  their job rows and the file row. A file with an active job is never touched;
+- worker hosts silent longer than WORKER_HOST_EXPIRY_SECONDS are forgotten: their
+  heartbeat rows, and the messages left in their queues (PostgreSQL broker; on
+  RabbitMQ such a queue expires by itself). Their jobs were handed out again long before.
+
+The first two are plain SQL (sql/006_operations.sql) and run under pg_cron
+where it is installed (sql/007_pg_cron.sql); the listener runs them otherwise.
+The file purge needs the bucket, so the listener always runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from publisher.jobs import queries
+from publisher.logs import short_error
+
+logger = logging.getLogger("publisher.maintenance")
+
+#: Rows deleted per statement; a round repeats until less than this is left.
+BATCH = 5000
+#: Files purged per round at most (each costs a few bucket requests).
+FILES_PER_ROUND = 500
+
+
+class Maintenance:
+    def __init__(self, db, storage, settings, ops, redact=str):
+        self.db, self.storage, self.settings, self.ops, self.redact = db, storage, settings, ops, redact
+
+    def run(self) -> dict[str, int]:
+        """One round; returns what was removed. Each part is independent: one failing does not stop the others."""
+        removed = {}
+        try:
+            with self.db.transaction() as cur:
+                by_pg_cron = queries.pg_cron_schedules_maintenance(cur)
+        except Exception as e:
+            logger.warning("could not ask whether pg_cron runs maintenance: %s", short_error(e, self.redact))
+            by_pg_cron = False
+        parts = [("files", self.purge_deleted_files), ("lost_hosts", self.forget_lost_hosts)]
+        if not by_pg_cron:
+            parts[:0] = [("completed_jobs", self.purge_completed_jobs),
+                         ("broker_messages", self.purge_broker_messages)]
+        errors = []
+        for name, part in parts:
+            try:
+                removed[name] = part()
+            except Exception as e:  # the next round tries again
+                errors.append(name)
+                logger.error("maintenance: %s failed: %s", name, short_error(e, self.redact))
+        if any(removed.values()):
+            logger.info("maintenance removed %s", ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in removed.items()))
+        if errors:
+            raise MaintenanceError(f"maintenance parts failed: {', '.join(errors)}")
+        return removed
+
+    def purge_completed_jobs(self) -> int:
+        older = timedelta(days=self.ops.completed_job_retention_days)
+        return self._repeat(queries.PURGE_COMPLETED_JOBS, older)
+
+    def purge_broker_messages(self) -> int:
+        older = timedelta(hours=self.ops.broker_retention_hours)
+        return self._repeat(queries.PURGE_BROKER_MESSAGES, older)
+
+    def _repeat(self, statement, older) -> int:
+        total = 0
+        while True:
+            with self.db.transaction() as cur:  # one short transaction per batch
+                cur.execute(statement, (older, BATCH))
+                n = cur.fetchone()["n"]
+            total += n
+            if n < BATCH:
+                return total
+
+    def forget_lost_hosts(self) -> int:
+        with self.db.transaction() as cur:
+            cur.execute(queries.FORGET_LOST_HOSTS, (timedelta(seconds=self.settings.worker_host_expiry_seconds),))
+            return cur.fetchone()["n"]
+
+    def purge_deleted_files(self) -> int:
+        older = timedelta(days=self.ops.deleted_file_retention_days)
+        with self.db.transaction() as cur:
+            cur.execute(queries.FILES_TO_PURGE, (older, FILES_PER_ROUND))
+            candidates = [r["file_id"] for r in cur.fetchall()]
+        purged = 0
+        for file_id in candidates:
+            # One transaction per file: the row lock holds back new jobs for the
+            # file while its objects are removed; if removing fails, nothing is
+            # deleted from the database and the next round tries again.
+            with self.db.transaction() as cur:
+                cur.execute(queries.LOCK_FILE_FOR_PURGE, (file_id, older))
+                row = cur.fetchone()
+                if row is None:
+                    continue  # restored, or a job became active meanwhile
+                self._remove_objects(row)
+                cur.execute(queries.DELETE_FILE, (file_id,))
+                purged += cur.fetchone()["n"]
+            logger.info("purged deleted file %s (%d jobs)", file_id, len(row["job_ids"]))
+        return purged
+
+    def _remove_objects(self, row) -> None:
+        # Every format of every variant by its key (a key may lie outside the file's
+        # prefix if OBJECT_PREFIX changed since), then whatever else is under the prefix.
+        self.storage.remove_keys(
+            entry["key"] for variant in (row["variants"] or {}).values() for entry in variant["formats"].values())
+        self.storage.remove_prefix(f"{self.settings.object_prefix}{row['file_id']}/")
+
+
+class MaintenanceError(Exception):
+    """Some part of a maintenance round failed; the others ran."""

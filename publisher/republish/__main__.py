@@ -1,0 +1,5 @@
+import sys
+
+from publisher.ops import republish
+
+sys.exit(republish.main())

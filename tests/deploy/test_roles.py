@@ -1,0 +1,143 @@
+"""The three roles of sql/900_roles.sql, each given to a login role of
+its own, as an operator would: the listener and the workers run as
+publisher_worker, every publisher-admin command as publisher_oncall, status and
+schema as publisher_readonly; and each is refused what it must not do."""
+
+import subprocess
+import sys
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import psycopg2.errors
+import pytest
+
+from devstack import postgres, procs
+from devstack.ports import wait_until
+
+pytestmark = pytest.mark.e2e
+
+ROLES = ("publisher_worker", "publisher_oncall", "publisher_readonly")
+
+
+@pytest.fixture
+def logins(make_stack):
+    """A stack (its schema applied, nothing running) and, per group role, the
+    DATABASE_URL of a new login role in that group."""
+    stack = make_stack(MAINTENANCE_INTERVAL=1, COMPLETED_JOB_RETENTION_DAYS=1,
+                       STAGING_PREFIX=f"_staging-{uuid.uuid4().hex[:8]}/")
+    suffix = uuid.uuid4().hex[:8]
+    users = {role: f"{role}_{suffix}" for role in ROLES}
+    for role, user in users.items():
+        postgres.query(stack.pg.admin_url, f'CREATE ROLE "{user}" LOGIN IN ROLE {role}')
+    parts = urlsplit(stack.db_url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    yield stack, {role: urlunsplit(parts._replace(netloc=f"{user}@{host}")) for role, user in users.items()}
+    stack.stop()  # ends the sessions and drops the database, then the logins can go
+    for user in users.values():
+        postgres.query(stack.pg.admin_url, f'DROP ROLE IF EXISTS "{user}"')
+
+
+def admin(stack, url, *args):
+    env = {**stack.env, "DATABASE_URL": url}
+    done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", *map(str, args)], env=env, cwd=procs.ROOT,
+                          capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stdout + done.stderr
+
+
+def refused(url, statement, params=()):
+    """Whether PostgreSQL refuses the statement for lack of privilege."""
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statement, params)
+        return False
+    except psycopg2.errors.InsufficientPrivilege:
+        return True
+    finally:
+        conn.close()
+
+
+def may_execute(url, function: str) -> bool:
+    """Whether the URL's role may run the function (any signature of that name)."""
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT bool_or(has_function_privilege(oid, 'EXECUTE')) FROM pg_proc WHERE proname = %s",
+                        (function,))
+            allowed = cur.fetchone()[0]
+    finally:
+        conn.close()
+    assert allowed is not None, f"no function {function}"
+    return allowed
+
+
+def test_the_listener_and_the_workers_run_as_publisher_worker(logins):
+    stack, urls = logins
+    stack.env["DATABASE_URL"] = urls["publisher_worker"]
+    old = stack.publish("old.jpg")  # completed long ago: the listener's maintenance purges it
+    stack.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() - interval '3 days' "
+              "WHERE id = %s", (old,))
+    stack.start_workers(processes=1, threads=2)
+    stack.start_listener()
+
+    job = stack.wait_for(stack.publish("progressive.jpg"))
+    assert job["status"] == "completed", job["last_error"]
+    wait_until(lambda: not stack.sql("SELECT 1 FROM publish_jobs WHERE id = %s", (old,)), 30,
+               "the listener's maintenance to purge the old job")
+    assert "permission denied" not in stack.logs()
+
+    worker = urls["publisher_worker"]
+    assert not may_execute(worker, "publisher_admin_cancel")
+    assert refused(worker, "DELETE FROM publish_jobs WHERE id = %s", (job["id"],))
+    assert refused(worker, "TRUNCATE dramatiq.queue")
+    assert refused(worker, "CREATE TABLE intruder (id int)")
+    assert refused(worker, "ALTER TABLE publish_jobs ADD COLUMN intruder int")
+
+
+def test_every_admin_command_runs_as_publisher_oncall(logins):
+    stack, urls = logins
+    oncall = urls["publisher_oncall"]
+    completed, failed, pending = (stack.publish(key) for key in ("a.jpg", "b.jpg", "c.jpg"))
+    stack.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = %s", (completed,))
+    stack.sql("UPDATE publish_jobs SET status = 'failed', last_error = 'fetch: 404' WHERE id = %s", (failed,))
+    cancelled_file = stack.job(pending)["file_id"]
+
+    for command in (["status"], ["schema"], ["cancel", pending], ["retry", completed],
+                    ["republish", cancelled_file], ["retry-failed"], ["maintain"]):
+        code, out = admin(stack, oncall, *command)
+        assert code == 0 and "changed: " in out if command[0] in ("cancel", "retry", "republish") else code == 0, \
+            (command, out)
+    assert stack.job(completed)["status"] == "pending" and stack.job(failed)["status"] == "pending"
+    assert stack.job(pending)["status"] == "failed"
+    republish = subprocess.run([sys.executable, "-m", "publisher.ops.republish", "--dry-run"], cwd=procs.ROOT,
+                               env={**stack.env, "DATABASE_URL": oncall}, capture_output=True, text=True, timeout=60)
+    assert republish.returncode == 0, republish.stdout + republish.stderr
+
+    # Rows change only through the operator's functions; the schema not at all.
+    assert refused(oncall, "UPDATE publish_jobs SET status = 'pending' WHERE id = %s", (pending,))
+    assert refused(oncall, "DELETE FROM auction_files")
+    assert refused(oncall, "INSERT INTO dramatiq.queue (message_id) VALUES (gen_random_uuid())")
+    assert not may_execute(oncall, "publisher_claim_pending") and not may_execute(oncall, "publisher_finalize")
+    code, out = admin(stack, oncall, "migrate")
+    assert code == 1 and "permission denied" in out
+
+
+def test_publisher_readonly_reads_and_changes_nothing(logins):
+    stack, urls = logins
+    readonly = urls["publisher_readonly"]
+    job = stack.publish("a.jpg")
+    stack.sql("UPDATE publish_jobs SET status = 'failed', last_error = 'fetch: 404' WHERE id = %s", (job,))
+
+    code, out = admin(stack, readonly, "status")
+    assert code == 0 and "failed      1" in out and "fetch: 404" in out
+    assert admin(stack, readonly, "schema")[0] == 0
+
+    for command in (["retry", job], ["retry-failed"], ["cancel", job], ["maintain"]):
+        code, out = admin(stack, readonly, *command)
+        assert code != 0 and "permission denied" in out, (command, out)
+    assert refused(readonly, "UPDATE publish_jobs SET max_retries = 10")
+    assert refused(readonly, "INSERT INTO publisher_settings (name, value) VALUES ('max_retries', '1')")
+    assert not may_execute(readonly, "publisher_purge_completed_jobs")
+    assert not may_execute(readonly, "publisher_admin_retry")
+    assert stack.job(job)["status"] == "failed"

@@ -1,0 +1,47 @@
+"""The same system on either broker: what differs is only where messages travel."""
+
+import subprocess
+
+import pytest
+
+from devstack.origin import Fault
+from tests.support.stack import BROKERS
+
+
+
+def rabbitmqctl(*args) -> str:
+    return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)
+def test_with_broker_url_the_steps_travel_on_rabbitmq_priority_queues(stack):
+    job = stack.wait_for(stack.publish("exif-orientation-1.jpg"))
+    assert job["status"] == "completed", job["last_error"]
+    # nothing went through the Postgres broker's table
+    assert stack.sql("SELECT count(*) AS n FROM dramatiq.queue")[0]["n"] == 0
+    queues = rabbitmqctl("list_queues", "-p", stack.vhost.name, "--no-table-headers", "name", "arguments")
+    declared = {line.split("\t")[0]: line for line in queues.splitlines()}
+    assert {"publish", "publish.DQ", "publish.XQ"} <= set(declared)
+    assert "x-max-priority" in declared["publish"]
+    assert f"steps travel on RabbitMQ at amqp://127.0.0.1:5672, vhost '{stack.vhost.name}'" in stack.listener.log()
+
+
+@pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)
+def test_connections_dropped_by_rabbitmq_are_opened_again(stack):
+    assert stack.wait_for(stack.publish("exif-orientation-1.jpg"))["status"] == "completed"
+    # as when RabbitMQ restarts or a load balancer drops idle connections
+    rabbitmqctl("close_all_connections", "-p", stack.vhost.name, "test: connections dropped")
+    job = stack.wait_for(stack.publish("exif-orientation-1.jpg"))
+    assert job["status"] == "completed", job["last_error"]
+    assert stack.listener.running() and stack.workers.running()
+
+
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
+def test_a_transient_origin_failure_is_retried_on_either_broker(stack, origin, origin_root):
+    key = f"flaky-{stack.vhost.name if stack.vhost else stack.db_url.rsplit('/', 1)[1]}.jpg"
+    (origin_root / key).write_bytes((origin_root / "exif-orientation-1.jpg").read_bytes())
+    origin.faults[key] = Fault(status=503, times=1)
+    job = stack.wait_for(stack.publish(key))
+    assert job["status"] == "completed", job["last_error"]
+    assert job["retry_count"] == 1  # the 503 cost one retry, decided by the job, carried by Dramatiq
+    assert len(job["variants"]) == 2

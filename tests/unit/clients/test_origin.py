@@ -1,0 +1,126 @@
+"""The RAID client against real HTTP servers (devstack's RAID stand-in): where
+the token may go, encoded answers, and how long a download may take."""
+
+import gzip
+import time
+
+import pytest
+
+from devstack.origin import Fault, Origin
+from publisher.errors import PermanentError, TransientError
+from publisher.clients.origin import OriginClient
+from tests.conftest import CORPUS
+
+TOKEN = "raid-token-for-client-tests"
+PHOTO = "exif-orientation-3.jpg"
+
+
+@pytest.fixture
+def raid(tmp_path):
+    root = tmp_path / "raid"
+    root.mkdir()
+    (root / PHOTO).write_bytes((CORPUS / PHOTO).read_bytes())
+    server = Origin(root, TOKEN).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def elsewhere(tmp_path):
+    """Another server that accepts the same token, as an attacker's host would."""
+    root = tmp_path / "elsewhere"
+    root.mkdir()
+    (root / "x.jpg").write_bytes((CORPUS / "progressive.jpg").read_bytes())
+    server = Origin(root, TOKEN).start()
+    yield server
+    server.stop()
+
+
+def client(server, **overrides) -> OriginClient:
+    args = dict(connect_timeout=2, read_timeout=2, max_bytes=5_000_000)
+    return OriginClient(server.endpoint, TOKEN, **{**args, **overrides})
+
+
+@pytest.mark.parametrize("location", [
+    # urlsplit reads the host after the backslash; urllib3 connects to the one before it.
+    "http://localhost:{other}\\@127.0.0.1:{raid}/raid?key=x.jpg",
+    "http://localhost:{other}\\\\@127.0.0.1:{raid}/raid?key=x.jpg",
+    # userinfo: whatever it says, a redirect that carries credentials is not RAID's doing.
+    "http://someone@127.0.0.1:{raid}/raid?key=x.jpg",
+    "http://localhost:{other}@127.0.0.1:{raid}/raid?key=x.jpg",
+    # control characters and spaces split or re-route the request line.
+    "http://127.0.0.1:{raid}/raid?key=x.jpg\t@localhost:{other}",
+    "http://127.0.0.1:{raid}/raid?key=x.jpg @localhost:{other}",
+])
+def test_a_location_the_connecting_parser_reads_differently_is_refused(raid, elsewhere, tmp_path, location):
+    key = "lot-7.jpg"
+    raid.faults[key] = Fault(redirect_to=location.format(other=elsewhere.port, raid=raid.port))
+    with pytest.raises(PermanentError, match="redirect") as refused:
+        client(raid).download(key, str(tmp_path / "out"))
+    assert refused.value.reason == "origin_redirect"  # what the failure metrics count it as
+    assert elsewhere.requests == []  # never contacted, so never given the token
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_token_is_sent_per_request_not_kept_as_a_session_default(raid, tmp_path):
+    origin = client(raid)
+    assert "Authorization" not in origin._session.headers
+    assert origin.download(PHOTO, str(tmp_path / "out")) == (CORPUS / PHOTO).stat().st_size
+    assert raid.requests[-1]["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_a_same_host_redirect_is_still_followed_with_the_token(raid, tmp_path):
+    raid.faults["moved.jpg"] = Fault(redirect_to=f"/raid?key={PHOTO}")
+    assert client(raid).download("moved.jpg", str(tmp_path / "out")) == (CORPUS / PHOTO).stat().st_size
+    assert [r["authorization"] for r in raid.requests] == [f"Bearer {TOKEN}"] * 2
+
+
+def test_identity_is_asked_for_and_a_gzipped_answer_is_saved_decoded(raid, tmp_path):
+    raid.faults[PHOTO] = Fault(gzip=True)
+    out = tmp_path / "out"
+    original = (CORPUS / PHOTO).read_bytes()
+    assert len(gzip.compress(original)) != len(original)
+    assert client(raid).download(PHOTO, str(out)) == len(original)
+    assert out.read_bytes() == original
+    assert raid.requests[-1]["accept_encoding"] == "identity"
+
+
+def test_a_gzipped_answer_that_inflates_past_the_limit_is_cut_off(raid, tmp_path):
+    raid.faults["zeros.jpg"] = Fault(gzip=True, body=b"\xff\xd8\xff" + bytes(20_000_000))
+    with pytest.raises(PermanentError, match="over MAX_SOURCE_BYTES=5000000") as refused:
+        client(raid).download("zeros.jpg", str(tmp_path / "out"))
+    assert refused.value.reason == "too_many_bytes"
+
+
+def test_a_gzipped_answer_cut_short_is_a_truncated_download(raid, tmp_path):
+    body = gzip.compress((CORPUS / PHOTO).read_bytes())
+    raid.faults["cut.jpg"] = Fault(body=body, truncate_at=len(body) // 2)
+    with pytest.raises(TransientError, match="broke off|truncated") as failed:
+        client(raid).download("cut.jpg", str(tmp_path / "out"))
+    assert failed.value.reason == "download_incomplete"
+
+
+def test_a_dripping_origin_is_cut_off_at_the_download_deadline(raid, tmp_path):
+    # One byte every 0.2 s: every read succeeds well within the read timeout.
+    raid.faults[PHOTO] = Fault(drip=0.2)
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="took longer than 1.5 s"):
+        client(raid, download_timeout=1.5).download(PHOTO, str(tmp_path / "out"))
+    assert time.monotonic() - started < 1.5 + 2 + 1  # the deadline, at most one read timeout, slack
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("encoding", ["br", "compress", "zstd, gzip"])
+def test_an_encoding_we_cannot_decode_is_refused_not_saved_encoded(raid, tmp_path, encoding):
+    raid.faults[PHOTO] = Fault(content_encoding=encoding)
+    with pytest.raises(PermanentError, match=f"Content-Encoding {encoding!r}"):
+        client(raid).download(PHOTO, str(tmp_path / "out"))
+    assert [p.name for p in tmp_path.iterdir()] == ["raid"]  # nothing saved, not even a part file
+
+
+@pytest.mark.parametrize("status, kind", [(404, PermanentError), (403, PermanentError), (503, TransientError)])
+def test_an_origin_answer_is_raised_with_its_status_as_the_reason(raid, tmp_path, status, kind):
+    raid.faults["answered.jpg"] = Fault(status=status)
+    with pytest.raises(kind) as failed:
+        client(raid).download("answered.jpg", str(tmp_path / "out"))
+    assert failed.value.reason == f"origin_{status}"

@@ -1,0 +1,58 @@
+"""A maintenance round: its parts, and what pg_cron does instead."""
+
+import pytest
+
+from publisher.settings.ops import load_ops_settings
+
+
+class _FakeDb:
+    """Answers the one question Maintenance asks before choosing its parts."""
+
+    def __init__(self, pg_cron: bool):
+        self.pg_cron = pg_cron
+
+    def transaction(self):
+        import contextlib
+
+        fake = self
+
+        class Cursor:
+            def execute(self, statement, params=None):
+                self.statement = statement
+
+            def fetchone(self):
+                return {"installed": fake.pg_cron, "n": 2 if fake.pg_cron else 0}
+
+        return contextlib.nullcontext(Cursor())
+
+
+@pytest.mark.parametrize("pg_cron", [True, False])
+def test_maintenance_leaves_the_database_side_to_pg_cron_when_it_is_scheduled(pg_cron, monkeypatch):
+    from publisher.ops.maintenance import Maintenance
+
+    m = Maintenance(_FakeDb(pg_cron), storage=None, settings=None, ops=load_ops_settings({}))
+    ran = []
+    monkeypatch.setattr(m, "purge_completed_jobs", lambda: ran.append("jobs") or 0)
+    monkeypatch.setattr(m, "purge_broker_messages", lambda: ran.append("broker") or 0)
+    monkeypatch.setattr(m, "purge_deleted_files", lambda: ran.append("files") or 0)
+    monkeypatch.setattr(m, "forget_lost_hosts", lambda: ran.append("hosts") or 0)
+    m.run()
+    assert ran == (["files", "hosts"] if pg_cron else ["jobs", "broker", "files", "hosts"])
+
+
+def test_one_failing_maintenance_part_does_not_stop_the_others(monkeypatch):
+    from publisher.ops.maintenance import Maintenance, MaintenanceError
+
+    m = Maintenance(_FakeDb(False), storage=None, settings=None, ops=load_ops_settings({}))
+    ran = []
+
+    def broken():
+        raise ConnectionError("bucket away")
+
+    monkeypatch.setattr(m, "purge_completed_jobs", broken)
+    monkeypatch.setattr(m, "purge_broker_messages", lambda: ran.append("broker") or 3)
+    monkeypatch.setattr(m, "purge_deleted_files", lambda: ran.append("files") or 1)
+    monkeypatch.setattr(m, "forget_lost_hosts", lambda: ran.append("hosts") or 0)
+    with pytest.raises(MaintenanceError, match="completed_jobs"):
+        m.run()
+    assert ran == ["broker", "files", "hosts"]

@@ -1,0 +1,148 @@
+"""Unit tests: how BROKER_URL and the worker host are read, host queues, and the RabbitMQ priorities."""
+
+import dramatiq
+import pytest
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from publisher.jobs import rabbitbroker
+from publisher.settings.job import ConfigError, load_settings
+
+REQUIRED = {
+    "DATABASE_URL": "postgresql://publisher:pw@db.internal/auctions",
+    "RAID_PUB_ENDPOINT": "https://raid.internal/pub",
+    "RAID_PUBLISHER_SECRET": "raid-secret-value",
+    "B2_KEY_ID": "key-id",
+    "B2_APP_KEY": "app-key-value",
+    "B2_BUCKET": "auction-media",
+    "B2_ENDPOINT": "s3.us-west-004.backblazeb2.com",
+    "B2_REGION": "us-west-004",
+    "CDN_BASE_URL": "https://media.example.com",
+}
+
+
+def settings(**env):
+    return load_settings({**REQUIRED, **env})
+
+
+def test_without_broker_url_the_postgres_broker_is_used():
+    s = settings()
+    assert s.broker_url == ""
+
+
+def test_an_amqp_url_selects_rabbitmq_and_its_password_is_never_logged():
+    s = settings(BROKER_URL="amqps://publisher:rabbit-pass-42@mq.internal:5671/media")
+    assert s.broker_url.startswith("amqps://")
+    assert "rabbit-pass-42" in s.secrets
+    assert rabbitbroker.describe(s.broker_url) == "amqps://mq.internal:5671, vhost 'media'"
+
+
+@pytest.mark.parametrize("url", ["redis://localhost:6379/0", "postgresql://db/x", "amqp://", "mq.internal"])
+def test_a_broker_url_that_is_not_amqp_is_refused_by_name(url):
+    with pytest.raises(ConfigError, match="BROKER_URL: expected an amqp:// or amqps:// URL"):
+        settings(BROKER_URL=url)
+
+
+def test_stage_queues_is_refused_with_the_reason():
+    # Staging through the bucket between hosts is gone: every step runs on the host that fetched.
+    with pytest.raises(ConfigError, match="STAGE_QUEUES: no longer supported: every step of a job runs on the "
+                                          "worker host that fetched it"):
+        settings(STAGE_QUEUES="variant:publish-variant")
+    assert settings(STAGE_QUEUES="").broker_url == ""
+
+
+def test_the_worker_host_is_the_hostname_unless_named():
+    import socket
+
+    assert settings().worker_host_id == socket.gethostname()
+    assert settings(WORKER_HOST_ID="worker-7.eu").worker_host_id == "worker-7.eu"
+    with pytest.raises(ConfigError, match="WORKER_HOST_ID: expected letters, digits"):
+        settings(WORKER_HOST_ID="two words")
+
+
+@pytest.mark.parametrize("host", ["w1", "ip-10-0-3-17.eu-west-1.compute.internal",
+                                  "a-very-long-kubernetes-pod-name-7f9c8d6b5-x2k4q", "w" * 200])
+def test_every_host_gets_a_queue_of_its_own_that_postgres_can_listen_on(host):
+    from publisher.jobs.locality import host_queue, is_host_queue
+
+    queue = host_queue(host)
+    assert is_host_queue(queue) and not is_host_queue("publish")
+    # dramatiq-pg LISTENs on this channel; PostgreSQL refuses names over 63 bytes.
+    assert len(f"dramatiq.{queue}.DQ.enqueue") <= 63
+    assert all(c.isalnum() or c in "-_" for c in queue)
+    assert host_queue(host + "x") != queue
+
+
+def test_on_rabbitmq_only_host_queues_expire():
+    broker = rabbitbroker.make_broker("amqp://guest:guest@127.0.0.1:5672/", middleware=[],
+                                      host_queue_expiry_ms=60_000)
+    assert broker._build_queue_arguments("publish-host-w1")["x-expires"] == 60_000
+    assert broker._build_queue_arguments("publish-host-w1.DQ")["x-expires"] == 60_000
+    assert "x-expires" not in broker._build_queue_arguments("publish")
+
+
+def test_started_jobs_go_first_on_rabbitmq():
+    # Dramatiq: a lower actor priority runs first; RabbitMQ: a higher broker priority is delivered first.
+    upload, variant, fetch = (rabbitbroker.broker_priority(p) for p in (0, 10, 20))
+    assert upload > variant > fetch >= 0
+    assert upload < rabbitbroker.MAX_PRIORITY
+
+
+def test_each_message_is_published_with_its_actors_priority():
+    broker = rabbitbroker.make_broker("amqp://guest:guest@127.0.0.1:5672/", middleware=[],
+                                      host_queue_expiry_ms=60_000)
+    assert isinstance(broker, RabbitmqBroker) and broker.max_priority == rabbitbroker.MAX_PRIORITY
+    assert broker.confirm_delivery  # the listener commits a claim only once RabbitMQ has the message
+
+    @dramatiq.actor(broker=broker, priority=10, queue_name="publish")
+    def variant(job_id, token):
+        pass
+
+    message = variant.message(1, "token")
+    broker.emit_before("enqueue", message, None)  # what RabbitmqBroker.enqueue does before publishing
+    assert message.options["broker_priority"] == rabbitbroker.broker_priority(10)
+
+
+def test_only_the_postgres_broker_gets_the_listeners_re_announce_duty():
+    from types import SimpleNamespace
+
+    from listener.service import Listener
+    from publisher.jobs import pgbroker
+
+    rt = SimpleNamespace(settings=settings(), db=None, storage=None, redact=str)
+    rabbit = rabbitbroker.make_broker("amqp://guest:guest@127.0.0.1:5672/", middleware=[],
+                                      host_queue_expiry_ms=60_000)
+    postgres = pgbroker.make_broker("postgresql://postgres@127.0.0.1:1/none", queues=1, threads=1, middleware=[])
+    assert "renotify" not in [d.name for d in Listener(rt, rabbit).duties]
+    assert "renotify" in [d.name for d in Listener(rt, postgres).duties]
+
+
+def test_a_worker_told_to_take_a_queue_no_step_uses_says_so(caplog):
+    from types import SimpleNamespace
+
+    from dramatiq.brokers.stub import StubBroker
+
+    from publisher.app.broker import QueueCheck
+
+    broker = StubBroker()
+    broker.declare_queue("publish")
+    broker.declare_queue("publish-host-w1")
+    with caplog.at_level("ERROR"):
+        QueueCheck().after_worker_boot(broker, SimpleNamespace(consumer_whitelist={"pubilsh"}))
+        QueueCheck().after_worker_boot(broker, SimpleNamespace(consumer_whitelist={"publish"}))
+        QueueCheck().after_worker_boot(broker, SimpleNamespace(consumer_whitelist=None))
+    assert [r.getMessage() for r in caplog.records] == [
+        "--queues names pubilsh, on which no step travels (steps use publish, publish-host-w1)"]
+
+
+def test_a_worker_takes_its_hosts_queue_even_when_told_to_take_only_others():
+    from types import SimpleNamespace
+
+    from dramatiq.brokers.stub import StubBroker
+
+    from publisher.jobs.locality import HostQueue
+
+    broker = StubBroker()
+    worker = SimpleNamespace(consumer_whitelist={"publish"})
+    HostQueue("w1").before_worker_boot(broker, worker)
+    assert worker.consumer_whitelist == {"publish", "publish-host-w1"}
+    assert "publish-host-w1" in broker.get_declared_queues()

@@ -1,0 +1,30 @@
+"""The operating settings, and the log format among a job's settings."""
+
+import pytest
+
+from publisher.settings.job import ConfigError, load_settings
+from publisher.settings.ops import load_ops_settings
+
+SECRET = "raid-token-very-secret-1234"
+REQUIRED = {
+    "DATABASE_URL": "postgresql://u:dbpass-9876@127.0.0.1/db", "RAID_PUB_ENDPOINT": "https://raid/pub",
+    "RAID_PUBLISHER_SECRET": SECRET, "B2_KEY_ID": "k", "B2_APP_KEY": "app-key-secret-5555", "B2_BUCKET": "b",
+    "B2_ENDPOINT": "http://s3:8333", "B2_REGION": "us-east-1", "CDN_BASE_URL": "https://cdn.example",
+}
+
+
+def test_log_format_is_validated():
+    assert load_settings({**REQUIRED, "LOG_FORMAT": "json"}).log_format == "json"
+    assert load_settings(REQUIRED).log_format == "text"
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        load_settings({**REQUIRED, "LOG_FORMAT": "xml"})
+
+
+def test_ops_settings_defaults_and_errors_name_each_variable():
+    ops = load_ops_settings({})
+    assert (ops.http_host, ops.listener_port, ops.worker_metrics_port, ops.worker_health_port) == (
+        "127.0.0.1", 9190, 9191, 9192)
+    assert (ops.completed_job_retention_days, ops.deleted_file_retention_days) == (90, 30)
+    with pytest.raises(ConfigError) as e:
+        load_ops_settings({"LISTENER_HTTP_PORT": "70000", "MAINTENANCE_INTERVAL": "soon"})
+    assert "LISTENER_HTTP_PORT" in str(e.value) and "MAINTENANCE_INTERVAL" in str(e.value)
