@@ -3,154 +3,147 @@ steps only move forward and stay on the host that fetched, waiting is never
 failing, a lost host's jobs start over, a stuck step loses its lease, and a
 published file stays published."""
 
-import pytest
 
-from tests.support.job_sql import (begin, claim, claimed_job, cursor, end, expire_lease, fail, file_of, finalize, heartbeat,
+from tests.support.job_sql import (begin, claim, claimed_job, end, expire_lease, fail, file_of, finalize, heartbeat,
                            job, new_job, one, rescue, run_to_upload, silence_host, worker_beat)
 
 
-@pytest.fixture
-def db(schema_db):
-    conn, _ = schema_db
-    return cursor(conn)
-
-
-def test_a_step_ahead_of_the_job_is_refused_and_changes_nothing(db):
-    job_id, token = claimed_job(db)
-    assert begin(db, job_id, token, "upload") == "stale"
-    assert begin(db, job_id, token, "variant") == "stale"
-    assert job(db, job_id)["stage"] == "fetch" and job(db, job_id)["status"] == "queued"
-    assert begin(db, job_id, token, "fetch") == "run"
+def test_a_step_ahead_of_the_job_is_refused_and_changes_nothing(cur):
+    job_id, token = claimed_job(cur)
+    assert begin(cur, job_id, token, "upload") == "stale"
+    assert begin(cur, job_id, token, "variant") == "stale"
+    assert job(cur, job_id)["stage"] == "fetch" and job(cur, job_id)["status"] == "queued"
+    assert begin(cur, job_id, token, "fetch") == "run"
     # Recording the end of another stage than the one running changes nothing either.
-    assert end(db, job_id, token, "variant", "upload") is False
-    assert job(db, job_id)["stage"] == "fetch"
+    assert end(cur, job_id, token, "variant", "upload") is False
+    assert job(cur, job_id)["stage"] == "fetch"
 
 
-def test_later_steps_run_only_on_the_host_that_fetched(db):
-    job_id, token = claimed_job(db)
-    assert begin(db, job_id, token, "fetch", host="host-a") == "run"
-    assert end(db, job_id, token, "fetch", "variant")
-    assert begin(db, job_id, token, "variant", host="host-b") == "stale"
-    assert begin(db, job_id, token, "variant", host="host-a") == "run"
+def test_later_steps_run_only_on_the_host_that_fetched(cur):
+    job_id, token = claimed_job(cur)
+    assert begin(cur, job_id, token, "fetch", host="host-a") == "run"
+    assert end(cur, job_id, token, "fetch", "variant")
+    assert begin(cur, job_id, token, "variant", host="host-b") == "stale"
+    assert begin(cur, job_id, token, "variant", host="host-a") == "run"
 
 
-def test_the_listener_claims_no_more_than_the_live_workers_can_start(db):
-    jobs = [new_job(db) for _ in range(20)]
-    assert claim(db) == []  # no worker alive: jobs wait as pending, where waiting costs nothing
-    worker_beat(db, "host-a", threads=3)
-    claimed = claim(db, limit=100, per_thread=2)
+def test_the_listener_claims_no_more_than_the_live_workers_can_start(cur):
+    jobs = [new_job(cur) for _ in range(20)]
+    assert claim(cur) == []  # no worker alive: jobs wait as pending, where waiting costs nothing
+    worker_beat(cur, "host-a", threads=3)
+    claimed = claim(cur, limit=100, per_thread=2)
     assert [c["job_id"] for c in claimed] == jobs[:6]
-    assert claim(db, limit=100, per_thread=2) == []
+    assert claim(cur, limit=100, per_thread=2) == []
     # A job that starts makes room for one more.
-    assert begin(db, claimed[0]["job_id"], claimed[0]["token"], "fetch") == "run"
-    assert [c["job_id"] for c in claim(db, limit=100, per_thread=2)] == [jobs[6]]
+    assert begin(cur, claimed[0]["job_id"], claimed[0]["token"], "fetch") == "run"
+    assert [c["job_id"] for c in claim(cur, limit=100, per_thread=2)] == [jobs[6]]
     # A job waiting for its retry's backoff holds no room either.
-    db.execute("UPDATE publish_jobs SET next_attempt_at = now() + interval '10 minutes' WHERE id = %s",
+    cur.execute("UPDATE publish_jobs SET next_attempt_at = now() + interval '10 minutes' WHERE id = %s",
                (claimed[2]["job_id"],))
-    assert [c["job_id"] for c in claim(db, limit=100, per_thread=2)] == [jobs[7]]
+    assert [c["job_id"] for c in claim(cur, limit=100, per_thread=2)] == [jobs[7]]
     # A second host doubles the room.
-    worker_beat(db, "host-b", threads=3)
-    assert len(claim(db, limit=100, per_thread=2)) == 6
+    worker_beat(cur, "host-b", threads=3)
+    assert len(claim(cur, limit=100, per_thread=2)) == 6
     # A host that stopped beating counts no more.
-    silence_host(db, "host-a")
-    silence_host(db, "host-b")
-    assert claim(db, limit=100, per_thread=2) == []
+    silence_host(cur, "host-a")
+    silence_host(cur, "host-b")
+    assert claim(cur, limit=100, per_thread=2) == []
 
 
-def test_waiting_on_a_live_host_is_never_rescued_however_long(db):
-    job_id, token = claimed_job(db)
-    assert begin(db, job_id, token, "fetch") == "run"
-    assert end(db, job_id, token, "fetch", "variant")
-    db.execute("UPDATE publish_jobs SET updated_at = now() - interval '50 seconds' WHERE id = %s", (job_id,))
-    worker_beat(db)
-    assert rescue(db, handoff="60 seconds") == []
-    row = job(db, job_id)
+def test_waiting_on_a_live_host_is_never_rescued_however_long(cur):
+    job_id, token = claimed_job(cur)
+    assert begin(cur, job_id, token, "fetch") == "run"
+    assert end(cur, job_id, token, "fetch", "variant")
+    cur.execute("UPDATE publish_jobs SET updated_at = now() - interval '50 seconds' WHERE id = %s", (job_id,))
+    worker_beat(cur)
+    assert rescue(cur, handoff="60 seconds") == []
+    row = job(cur, job_id)
     assert (row["status"], row["stage"], row["attempt_token"], row["retry_count"]) == (
         "processing", "variant", token, 0)
 
 
-def test_a_job_waiting_on_a_lost_host_starts_over_elsewhere_uncharged(db):
-    job_id, token = claimed_job(db)
-    assert begin(db, job_id, token, "fetch") == "run"
-    assert end(db, job_id, token, "fetch", "variant")
-    silence_host(db)
-    (rescued,) = rescue(db)
+def test_a_job_waiting_on_a_lost_host_starts_over_elsewhere_uncharged(cur):
+    job_id, token = claimed_job(cur)
+    assert begin(cur, job_id, token, "fetch") == "run"
+    assert end(cur, job_id, token, "fetch", "variant")
+    silence_host(cur)
+    (rescued,) = rescue(cur)
     assert (rescued["job_id"], rescued["stage"]) == (job_id, "fetch") and rescued["token"] != token
-    row = job(db, job_id)
+    row = job(cur, job_id)
     assert (row["status"], row["retry_count"], row["host_id"], row["artifacts"]) == ("queued", 0, None, None)
     # The old attempt's message, delivered on the lost host's return, runs nothing.
-    assert begin(db, job_id, token, "variant") == "stale"
-    assert begin(db, job_id, rescued["token"], "fetch", host="host-b") == "run"
+    assert begin(cur, job_id, token, "variant") == "stale"
+    assert begin(cur, job_id, rescued["token"], "fetch", host="host-b") == "run"
 
 
-def test_a_retry_waiting_on_a_lost_host_starts_over_elsewhere(db):
-    job_id, token = claimed_job(db)
+def test_a_retry_waiting_on_a_lost_host_starts_over_elsewhere(cur):
+    job_id, token = claimed_job(cur)
     for stage, next_stage in (("fetch", "variant"),):
-        assert begin(db, job_id, token, stage) == "run"
-        assert end(db, job_id, token, stage, next_stage)
-    assert begin(db, job_id, token, "variant") == "run"
-    assert fail(db, job_id, token, "variant: disk full", False) == "retry"
-    silence_host(db)
-    (rescued,) = rescue(db)
+        assert begin(cur, job_id, token, stage) == "run"
+        assert end(cur, job_id, token, stage, next_stage)
+    assert begin(cur, job_id, token, "variant") == "run"
+    assert fail(cur, job_id, token, "variant: disk full", False) == "retry"
+    silence_host(cur)
+    (rescued,) = rescue(cur)
     assert rescued["stage"] == "fetch"
-    assert job(db, job_id)["retry_count"] == 1  # the failed attempt, not the wait
+    assert job(cur, job_id)["retry_count"] == 1  # the failed attempt, not the wait
 
 
-def test_a_step_stuck_past_its_time_limit_loses_its_lease_and_counts(db):
-    job_id, token = claimed_job(db)
-    assert begin(db, job_id, token, "fetch", time_limit="0 seconds") == "run"
+def test_a_step_stuck_past_its_time_limit_loses_its_lease_and_counts(cur):
+    job_id, token = claimed_job(cur)
+    assert begin(cur, job_id, token, "fetch", time_limit="0 seconds") == "run"
     # Stuck in native code: the heartbeat still runs, but the lease is no longer renewed.
-    assert heartbeat(db, job_id, token) is False
-    expire_lease(db, job_id)
-    (rescued,) = rescue(db)
+    assert heartbeat(cur, job_id, token) is False
+    expire_lease(cur, job_id)
+    (rescued,) = rescue(cur)
     assert rescued["stage"] == "fetch"
-    row = job(db, job_id)
+    row = job(cur, job_id)
     assert row["retry_count"] == 1 and "did not finish before its lease ran out" in row["last_error"]
     # A step within its time limit keeps its lease.
-    assert begin(db, job_id, rescued["token"], "fetch") == "run"
-    assert heartbeat(db, job_id, rescued["token"]) is True
+    assert begin(cur, job_id, rescued["token"], "fetch") == "run"
+    assert heartbeat(cur, job_id, rescued["token"]) is True
 
 
-def published(db) -> tuple[int, str]:
-    job_id, token = claimed_job(db)
-    run_to_upload(db, job_id, token)
-    assert finalize(db, job_id, token, {"display": {"key": "v1"}}) == "completed"
-    return job_id, file_of(db, job_id)["id"]
+def published(cur) -> tuple[int, str]:
+    job_id, token = claimed_job(cur)
+    run_to_upload(cur, job_id, token)
+    assert finalize(cur, job_id, token, {"display": {"key": "v1"}}) == "completed"
+    return job_id, file_of(cur, job_id)["id"]
 
 
-def test_a_re_run_of_a_published_file_keeps_it_published_and_a_failed_one_changes_nothing(db):
-    first, file_id = published(db)
-    before = file_of(db, first)
-    rerun = new_job(db, file_id)  # a new INSERT for a published file
-    assert file_of(db, rerun)["publish_status"] == "published"
-    (claimed,) = claim(db)
-    assert begin(db, rerun, claimed["token"], "fetch") == "run"
-    assert file_of(db, rerun)["publish_status"] == "published"
-    assert fail(db, rerun, claimed["token"], "fetch: origin answered 404", True) == "failed"
-    after = file_of(db, rerun)
+def test_a_re_run_of_a_published_file_keeps_it_published_and_a_failed_one_changes_nothing(cur):
+    first, file_id = published(cur)
+    before = file_of(cur, first)
+    rerun = new_job(cur, file_id)  # a new INSERT for a published file
+    assert file_of(cur, rerun)["publish_status"] == "published"
+    (claimed,) = claim(cur)
+    assert begin(cur, rerun, claimed["token"], "fetch") == "run"
+    assert file_of(cur, rerun)["publish_status"] == "published"
+    assert fail(cur, rerun, claimed["token"], "fetch: origin answered 404", True) == "failed"
+    after = file_of(cur, rerun)
     assert (after["publish_status"], after["variants"], after["published_at"]) == (
         "published", before["variants"], before["published_at"])
-    assert job(db, rerun)["last_error"] == "fetch: origin answered 404"  # recorded on the job only
+    assert job(cur, rerun)["last_error"] == "fetch: origin answered 404"  # recorded on the job only
 
 
-def test_a_file_deleted_while_its_job_runs_is_never_published(db):
-    job_id, token = claimed_job(db)
-    run_to_upload(db, job_id, token)
-    db.execute("UPDATE auction_files SET deleted_at = now()")
-    assert finalize(db, job_id, token, {"display": {"key": "v1"}}) == "deleted"
-    row, file = job(db, job_id), file_of(db, job_id)
+def test_a_file_deleted_while_its_job_runs_is_never_published(cur):
+    job_id, token = claimed_job(cur)
+    run_to_upload(cur, job_id, token)
+    cur.execute("UPDATE auction_files SET deleted_at = now()")
+    assert finalize(cur, job_id, token, {"display": {"key": "v1"}}) == "deleted"
+    row, file = job(cur, job_id), file_of(cur, job_id)
     assert row["status"] == "failed" and "deleted" in row["last_error"]
     assert (file["publish_status"], file["variants"], file["published_at"]) == ("failed", None, None)
-    assert one(db, "SELECT count(*) FROM publish_job_events WHERE to_status = 'completed'") == 0
+    assert one(cur, "SELECT count(*) FROM publish_job_events WHERE to_status = 'completed'") == 0
 
 
-def test_messages_waiting_for_a_lost_host_are_not_re_announced(db):
+def test_messages_waiting_for_a_lost_host_are_not_re_announced(cur):
     from publisher.jobs.pgbroker import OrphanRenotifier
 
-    worker_beat(db, "live-host")
-    worker_beat(db, "lost-host")
-    silence_host(db, "lost-host")
+    worker_beat(cur, "live-host")
+    worker_beat(cur, "lost-host")
+    silence_host(cur, "lost-host")
     for queue in ("publish", "publish-host-live-host", "publish-host-live-host.DQ", "publish-host-lost-host"):
-        db.execute("INSERT INTO dramatiq.queue (message_id, queue_name, state, mtime, message) "
+        cur.execute("INSERT INTO dramatiq.queue (message_id, queue_name, state, mtime, message) "
                    "VALUES (gen_random_uuid(), %s, 'queued', now() - interval '1 minute', '{}')", (queue,))
-    assert OrphanRenotifier().run(db) == 3
+    assert OrphanRenotifier().run(cur) == 3

@@ -2,77 +2,70 @@
 a stale attempt (presumed dead, rescued, then awake again) and a duplicate
 delivery can change nothing, and a job is finalized once."""
 
-import pytest
 
-from tests.support.job_sql import (begin, claimed_job, completions, cursor, end, expire_lease, fail, finalize, heartbeat,
+from tests.support.job_sql import (begin, claimed_job, completions, end, expire_lease, fail, finalize, heartbeat,
                            job, one, rescue, run_to_upload)
 
 
-@pytest.fixture
-def db(schema_db):
-    conn, _ = schema_db
-    return cursor(conn)
-
-
-def test_stale_worker_can_change_nothing_after_its_job_was_rescued(db):
-    job_id, old = claimed_job(db)
-    run_to_upload(db, job_id, old)
-    expire_lease(db, job_id)  # the worker froze (GC pause, SIGSTOP, network partition)
-    (rescued,) = rescue(db)
+def test_stale_worker_can_change_nothing_after_its_job_was_rescued(cur):
+    job_id, old = claimed_job(cur)
+    run_to_upload(cur, job_id, old)
+    expire_lease(cur, job_id)  # the worker froze (GC pause, SIGSTOP, network partition)
+    (rescued,) = rescue(cur)
     # Handed out again from the first step, on any host, under a new token.
     assert rescued["job_id"] == job_id and rescued["stage"] == "fetch" and rescued["token"] != old
     new = rescued["token"]
-    run_to_upload(db, job_id, new, host="host-b")
+    run_to_upload(cur, job_id, new, host="host-b")
 
     # The old worker wakes up: every write it tries is refused.
-    assert heartbeat(db, job_id, old) is False
-    assert end(db, job_id, old, "upload", "upload") is False
-    assert fail(db, job_id, old, "late error", False) == "stale"
-    assert finalize(db, job_id, old, {"display": {"key": "from-the-stale-worker"}}) == "stale"
-    assert begin(db, job_id, old, "upload") == "stale"
-    row = job(db, job_id)
+    assert heartbeat(cur, job_id, old) is False
+    assert end(cur, job_id, old, "upload", "upload") is False
+    assert fail(cur, job_id, old, "late error", False) == "stale"
+    assert finalize(cur, job_id, old, {"display": {"key": "from-the-stale-worker"}}) == "stale"
+    assert begin(cur, job_id, old, "upload") == "stale"
+    row = job(cur, job_id)
     assert row["status"] == "processing" and row["retry_count"] == 1 and "late error" not in (row["last_error"] or "")
 
-    assert finalize(db, job_id, new, {"display": {"key": "from-the-new-attempt"}}) == "completed"
-    assert one(db, "SELECT variants FROM auction_files")["display"]["key"] == "from-the-new-attempt"
+    assert finalize(cur, job_id, new, {"display": {"key": "from-the-new-attempt"}}) == "completed"
+    assert one(cur, "SELECT variants FROM auction_files")["display"]["key"] == "from-the-new-attempt"
     # ...and after completion too.
-    assert finalize(db, job_id, old, {"display": {"key": "from-the-stale-worker"}}) == "stale"
-    assert one(db, "SELECT variants FROM auction_files")["display"]["key"] == "from-the-new-attempt"
-    assert completions(db, job_id) == 1
+    assert finalize(cur, job_id, old, {"display": {"key": "from-the-stale-worker"}}) == "stale"
+    assert one(cur, "SELECT variants FROM auction_files")["display"]["key"] == "from-the-new-attempt"
+    assert completions(cur, job_id) == 1
 
 
-def test_duplicate_delivery_runs_a_step_once_and_finalizes_once(db):
-    job_id, token = claimed_job(db)
-    assert begin(db, job_id, token, "fetch") == "run"
-    assert begin(db, job_id, token, "fetch") == "busy"  # the same message, delivered twice at once
-    assert end(db, job_id, token, "fetch", "variant")
+def test_duplicate_delivery_runs_a_step_once_and_finalizes_once(cur):
+    job_id, token = claimed_job(cur)
+    assert begin(cur, job_id, token, "fetch") == "run"
+    assert begin(cur, job_id, token, "fetch") == "busy"  # the same message, delivered twice at once
+    assert end(cur, job_id, token, "fetch", "variant")
     # Delivered again after the step finished: it is done, not run a second time.
-    assert begin(db, job_id, token, "fetch") == "done"
-    assert end(db, job_id, token, "fetch", "variant") is False
-    assert job(db, job_id)["stage"] == "variant"
-    assert begin(db, job_id, token, "variant") == "run"
-    assert end(db, job_id, token, "variant", "upload")
-    assert begin(db, job_id, token, "variant") == "done"
-    assert begin(db, job_id, token, "upload") == "run"
-    assert finalize(db, job_id, token, {"display": {"key": "k"}}) == "completed"
-    assert finalize(db, job_id, token, {"display": {"key": "k"}}) == "stale"
-    assert begin(db, job_id, token, "upload") == "stale"
-    assert completions(db, job_id) == 1
+    assert begin(cur, job_id, token, "fetch") == "done"
+    assert end(cur, job_id, token, "fetch", "variant") is False
+    assert job(cur, job_id)["stage"] == "variant"
+    assert begin(cur, job_id, token, "variant") == "run"
+    assert end(cur, job_id, token, "variant", "upload")
+    assert begin(cur, job_id, token, "variant") == "done"
+    assert begin(cur, job_id, token, "upload") == "run"
+    assert finalize(cur, job_id, token, {"display": {"key": "k"}}) == "completed"
+    assert finalize(cur, job_id, token, {"display": {"key": "k"}}) == "stale"
+    assert begin(cur, job_id, token, "upload") == "stale"
+    assert completions(cur, job_id) == 1
 
 
-def test_a_step_that_keeps_killing_its_worker_ends_failed(db):
-    job_id, token = claimed_job(db)
-    db.execute("UPDATE publish_jobs SET max_retries = 2 WHERE id = %s", (job_id,))
+def test_a_step_that_keeps_killing_its_worker_ends_failed(cur):
+    job_id, token = claimed_job(cur)
+    cur.execute("UPDATE publish_jobs SET max_retries = 2 WHERE id = %s", (job_id,))
     deaths = 0
     while True:
-        assert begin(db, job_id, token, "fetch") == "run"
+        assert begin(cur, job_id, token, "fetch") == "run"
         deaths += 1  # ...and the worker is killed: no end, no failure recorded
-        expire_lease(db, job_id)
-        rescued = rescue(db)
+        expire_lease(cur, job_id)
+        rescued = rescue(cur)
         if not rescued:
             break
         token = rescued[0]["token"]
-    row = job(db, job_id)
+    row = job(cur, job_id)
     assert deaths == 3 and row["status"] == "failed" and row["retry_count"] == 2
     assert "giving up" in row["last_error"]
-    assert one(db, "SELECT publish_status FROM auction_files") == "failed"
+    assert one(cur, "SELECT publish_status FROM auction_files") == "failed"
