@@ -2,7 +2,6 @@
 a stale attempt (presumed dead, rescued, then awake again) and a duplicate
 delivery can change nothing, and a job is finalized once."""
 
-
 from tests.support.job_sql import (begin, claimed_job, completions, end, expire_lease, fail, finalize, heartbeat,
                            job, one, rescue, run_to_upload)
 
