@@ -145,6 +145,15 @@ class Host:
         out = _ip("netns", "pids", self.netns, check=False).stdout
         return [int(p) for p in out.split()]
 
+    def freeze(self) -> None:
+        """Stops every process in the host where it stands (SIGSTOP), so what it has
+        written to the database can be read before it dies, with nothing more to come."""
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+
     def kill(self, timeout: float = 15) -> None:
         """Stops the host abruptly: every process in it gets SIGKILL, nothing is shut down cleanly.
         Returns once none is left (children of the killed processes included)."""

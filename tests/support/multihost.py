@@ -39,11 +39,13 @@ class MultiHost:
                 return job_id
         return None
 
-    def unfinished_steps(self, name: str, job_id: int) -> list[str]:
-        """The steps of the job that host `name` started and never finished (it died in them)."""
-        log = self.logs(name)
-        return [stage for stage in ("fetch", "variant", "upload")
-                if step_events(log, job_id, stage, "started") > step_events(log, job_id, stage, "done")]
+    def running_in_database(self, name: str, jobs) -> set[int]:
+        """The jobs whose step the database records as running on host `name`:
+        the ones its death should charge an attempt."""
+        rows = self.stack.sql("SELECT id FROM publish_jobs WHERE id = ANY(%s) AND host_id = %s "
+                              "AND status = 'processing' AND step_started_at IS NOT NULL",
+                              (list(jobs), self.hosts[name].netns))
+        return {row["id"] for row in rows}
 
     def step_runs(self, name: str, job_id: int, stage: str) -> int:
         """How many times `stage` of the job started on host `name`."""

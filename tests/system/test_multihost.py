@@ -98,6 +98,10 @@ def test_jobs_of_a_host_that_dies_are_finished_by_the_others(cluster, origin, or
     batch.faults = 1
 
     held = wait_until(lambda: cluster.running_step("b", jobs), 60, "host b to be working on a job", 0.05)
+    # What the database says host b was running when it died is the truth the rescue
+    # acts on; b is frozen first so that nothing it does after the reading changes it.
+    cluster.hosts["b"].freeze()
+    running_on_b = cluster.running_in_database("b", jobs)
     cluster.hosts["b"].kill()  # power cut: no shutdown, no goodbye
     killed_at = time.monotonic()
     assert cluster.hosts["b"].pids() == []
@@ -115,7 +119,6 @@ def test_jobs_of_a_host_that_dies_are_finished_by_the_others(cluster, origin, or
     assert job["retry_count"] == 1, job
     assert "lease ran out" in job["last_error"] or "did not finish" in job["last_error"], job["last_error"]
     assert cluster.step_runs("b", held, "fetch") == 1 and cluster.step_runs("b", held, "upload") == 0
-    running_on_b = {job_id for job_id in jobs if cluster.unfinished_steps("b", job_id)}
     assert held in running_on_b
     for job_id in jobs:
         job = stack.job(job_id)
