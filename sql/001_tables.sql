@@ -49,17 +49,26 @@ ALTER TABLE publish_jobs
     ADD COLUMN IF NOT EXISTS host_id            text,
     -- Past this, the running step's lease is no longer renewed (a step stuck in
     -- native code, which Dramatiq's time limit cannot interrupt): the job is rescued.
-    ADD COLUMN IF NOT EXISTS step_deadline      timestamptz;
+    ADD COLUMN IF NOT EXISTS step_deadline      timestamptz,
+    -- Why the last attempt failed, as a short label (origin_404, corrupt_image, ...)
+    -- raised with the error: failures are grouped by it, never by matching last_error.
+    ADD COLUMN IF NOT EXISTS failure_reason     text;
 
 ALTER TABLE auction_files
     ADD COLUMN IF NOT EXISTS width  int,
     ADD COLUMN IF NOT EXISTS height int;
 
+-- 'cancelled' came later: a database made before it has the older check, which
+-- is replaced (the new one accepts every row the old one did).
 DO $$
 BEGIN
-    ALTER TABLE publish_jobs ADD CONSTRAINT publish_jobs_status_check
-        CHECK (status IN ('pending', 'queued', 'processing', 'completed', 'failed'));
-EXCEPTION WHEN duplicate_object THEN NULL;
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'publish_jobs_status_check'
+                    AND conrelid = 'publish_jobs'::regclass
+                    AND pg_get_constraintdef(oid) LIKE '%cancelled%') THEN
+        ALTER TABLE publish_jobs DROP CONSTRAINT IF EXISTS publish_jobs_status_check;
+        ALTER TABLE publish_jobs ADD CONSTRAINT publish_jobs_status_check
+            CHECK (status IN ('pending', 'queued', 'processing', 'completed', 'failed', 'cancelled'));
+    END IF;
 END $$;
 
 DO $$

@@ -141,23 +141,29 @@ LANGUAGE sql AS $$
     )
     UPDATE publish_jobs j
        SET status = 'queued', attempt_token = gen_random_uuid(), stage = 'fetch', host_id = NULL,
-           queued_at = now(), last_error = NULL
+           queued_at = now(), last_error = NULL, failure_reason = NULL
       FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.attempt_token, j.stage;
 $$;
 
 -- Marks a job failed for good. A file that was published stays published with
 -- its variants (auction_files_keep_published); otherwise it is marked failed.
-CREATE OR REPLACE FUNCTION publisher_fail(p_job bigint, p_error text)
+CREATE OR REPLACE FUNCTION publisher_fail(p_job bigint, p_error text, p_reason text)
 RETURNS void LANGUAGE sql AS $$
     WITH j AS (
         UPDATE publish_jobs
-           SET status = 'failed', last_error = p_error, step_started_at = NULL,
+           SET status = 'failed', last_error = p_error, failure_reason = p_reason, step_started_at = NULL,
                lease_expires_at = NULL, step_deadline = NULL, next_attempt_at = NULL
          WHERE id = p_job
         RETURNING file_id
     )
     UPDATE auction_files f SET publish_status = 'failed' FROM j WHERE f.id = j.file_id;
+$$;
+
+-- The database's own failures (a lost lease, a deleted file) carry no typed reason.
+CREATE OR REPLACE FUNCTION publisher_fail(p_job bigint, p_error text)
+RETURNS void LANGUAGE sql AS $$
+    SELECT publisher_fail(p_job, p_error, NULL::text);
 $$;
 
 -- A worker starts a step. Returns
@@ -265,7 +271,7 @@ $$;
 -- A step raised. Returns 'retry' (the same step runs again after a backoff, on
 -- the same host), 'failed' (permanent, or retries used up) or 'stale'.
 CREATE OR REPLACE FUNCTION publisher_record_failure(
-    p_job bigint, p_token uuid, p_error text, p_permanent boolean)
+    p_job bigint, p_token uuid, p_error text, p_permanent boolean, p_reason text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
@@ -276,15 +282,22 @@ BEGIN
         RETURN 'stale';
     END IF;
     IF p_permanent OR j.retry_count >= j.max_retries THEN
-        PERFORM publisher_fail(p_job, p_error);
+        PERFORM publisher_fail(p_job, p_error, p_reason);
         RETURN 'failed';
     END IF;
     UPDATE publish_jobs
-       SET status = 'queued', retry_count = retry_count + 1, last_error = p_error,
+       SET status = 'queued', retry_count = retry_count + 1, last_error = p_error, failure_reason = p_reason,
            step_started_at = NULL, lease_expires_at = NULL, step_deadline = NULL
      WHERE id = p_job;
     RETURN 'retry';
 END $$;
+
+-- Workers of the release before call it without a reason (a rolling deploy).
+CREATE OR REPLACE FUNCTION publisher_record_failure(
+    p_job bigint, p_token uuid, p_error text, p_permanent boolean)
+RETURNS text LANGUAGE sql AS $$
+    SELECT publisher_record_failure(p_job, p_token, p_error, p_permanent, NULL::text);
+$$;
 
 CREATE OR REPLACE FUNCTION publisher_schedule_retry(p_job bigint, p_token uuid, p_delay interval)
 RETURNS void LANGUAGE sql AS $$

@@ -53,27 +53,38 @@ BEGIN
         format('job %s: %s -> pending (was: %s)', j.id, j.status, coalesce(j.last_error, 'no error'));
 END $$;
 
--- Runs again every failed job whose last_error contains p_reason (all when
--- NULL), if it is the latest job of a file that is not deleted and has no
--- active job. Returns the jobs it changed.
+-- The failed jobs an operator's retry-failed would run again: those whose
+-- last_error contains p_reason as a literal text, ignoring case (all when NULL),
+-- when each is the latest job of a file that is not deleted. A latest job is never
+-- behind an active one (one active job per file, and job ids only grow), so none
+-- of these files has an active job. Cancelled jobs are not failed ones: never picked.
+CREATE OR REPLACE FUNCTION publisher_admin_failed_to_retry(p_reason text)
+RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text, updated_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT j.id, j.file_id, j.failure_reason, j.last_error, j.updated_at FROM publish_jobs j
+      JOIN auction_files f ON f.id = j.file_id AND f.deleted_at IS NULL
+     WHERE j.status = 'failed'
+       AND (p_reason IS NULL OR strpos(lower(j.last_error), lower(p_reason)) > 0)
+       AND NOT EXISTS (SELECT 1 FROM publish_jobs n WHERE n.file_id = j.file_id AND n.id > j.id)
+     ORDER BY j.id;
+$$;
+
+-- Runs them again. Returns the jobs it changed.
+DROP FUNCTION IF EXISTS publisher_admin_retry_failed(text);
 CREATE OR REPLACE FUNCTION publisher_admin_retry_failed(p_reason text)
-RETURNS TABLE (job_id bigint, file_id uuid, last_error text)
+RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text)
 LANGUAGE sql
 SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WITH picked AS (
-        SELECT j.id, j.last_error FROM publish_jobs j
-          JOIN auction_files f ON f.id = j.file_id AND f.deleted_at IS NULL
-         WHERE j.status = 'failed'
-           AND (p_reason IS NULL OR j.last_error ILIKE '%' || p_reason || '%')
-           AND NOT EXISTS (SELECT 1 FROM publish_jobs n WHERE n.file_id = j.file_id AND n.id > j.id)
-           AND NOT EXISTS (SELECT 1 FROM publish_jobs a WHERE a.file_id = j.file_id
-                            AND a.status IN ('pending', 'queued', 'processing'))
+        SELECT j.id, j.failure_reason, j.last_error FROM publish_jobs j
+         WHERE j.id IN (SELECT c.job_id FROM publisher_admin_failed_to_retry(p_reason) c)
+           AND j.status = 'failed'
          ORDER BY j.id
            FOR UPDATE OF j SKIP LOCKED
     )
     UPDATE publish_jobs j SET status = 'pending'
       FROM picked WHERE j.id = picked.id
-    RETURNING j.id, j.file_id, picked.last_error;
+    RETURNING j.id, j.file_id, picked.failure_reason, picked.last_error;
 $$;
 
 -- Publishes a file again: a new job, unless one is active (then nothing changes).
@@ -107,9 +118,9 @@ BEGIN
 END $$;
 
 -- Cancels a job that has not started a step yet (pending, or queued waiting
--- for a worker or a retry): it becomes failed with a clear last_error, and
--- its queued messages go stale. A job in a step is refused: it may be
--- uploading; let it finish or fail.
+-- for a worker or a retry): it becomes cancelled, which no bulk action retries,
+-- and its queued messages go stale. A job in a step is refused: it may be
+-- uploading; let it finish or fail. `retry JOB_ID` may still run it again.
 CREATE OR REPLACE FUNCTION publisher_admin_cancel(p_job bigint)
 RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
 LANGUAGE plpgsql
@@ -132,16 +143,49 @@ BEGIN
         RETURN;
     END IF;
     UPDATE publish_jobs
-       SET status = 'failed', last_error = 'cancelled by an operator', step_started_at = NULL,
-           lease_expires_at = NULL, next_attempt_at = NULL
+       SET status = 'cancelled', last_error = 'cancelled by an operator', failure_reason = NULL,
+           step_started_at = NULL, lease_expires_at = NULL, next_attempt_at = NULL, step_deadline = NULL
      WHERE id = j.id;
     -- A file published by an earlier job stays published.
     UPDATE auction_files
        SET publish_status = CASE WHEN published_at IS NOT NULL AND variants IS NOT NULL
                                  THEN 'published' ELSE 'failed' END
      WHERE id = j.file_id;
-    RETURN QUERY SELECT true, j.id, j.file_id, format('job %s: %s -> failed (cancelled)', j.id, j.status);
+    RETURN QUERY SELECT true, j.id, j.file_id, format('job %s: %s -> cancelled', j.id, j.status);
 END $$;
+
+-- Backfill: the live files that were never published, or whose latest job
+-- failed, from the file after p_after in id order (p_limit NULL: all). A file
+-- with an active job, or whose latest job completed or was cancelled, is not one.
+CREATE OR REPLACE FUNCTION publisher_backfill_candidates(p_after uuid, p_limit int)
+RETURNS TABLE (file_id uuid, latest_status text)
+LANGUAGE sql STABLE AS $$
+    SELECT f.id, l.status FROM auction_files f
+      LEFT JOIN LATERAL (SELECT j.status FROM publish_jobs j WHERE j.file_id = f.id
+                          ORDER BY j.id DESC LIMIT 1) l ON true
+     WHERE f.deleted_at IS NULL AND (p_after IS NULL OR f.id > p_after)
+       AND (l.status IS NULL OR l.status = 'failed')
+     ORDER BY f.id LIMIT p_limit;
+$$;
+
+-- Queues a job for each of the next p_limit candidates after p_after. Safe beside
+-- the listener and the applications: a file that gained an active job meanwhile
+-- is skipped (job_id NULL), not an error. Returns every candidate looked at, so the
+-- caller goes on after the last one whatever happened to it.
+CREATE OR REPLACE FUNCTION publisher_backfill(p_after uuid, p_limit int)
+RETURNS TABLE (file_id uuid, job_id bigint)
+LANGUAGE sql
+SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    WITH candidates AS (
+        SELECT c.file_id FROM publisher_backfill_candidates(p_after, p_limit) c
+    ), queued AS (
+        INSERT INTO publish_jobs (file_id)
+        SELECT c.file_id FROM candidates c ORDER BY c.file_id
+        ON CONFLICT (file_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
+        RETURNING publish_jobs.file_id, publish_jobs.id
+    )
+    SELECT c.file_id, q.id FROM candidates c LEFT JOIN queued q ON q.file_id = c.file_id ORDER BY c.file_id;
+$$;
 
 -- ------------------------------------------------------------ maintenance
 -- Retention periods: the listener passes its settings (environment); pg_cron

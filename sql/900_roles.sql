@@ -64,6 +64,8 @@ END $$;
 GRANT USAGE ON SCHEMA dramatiq TO publisher_readonly;
 GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_settings, publisher_schema_versions,
                 publisher_workers, dramatiq.queue TO publisher_readonly;
+-- publisher-admin retry-failed --dry-run, backfill --dry-run
+GRANT EXECUTE ON FUNCTION publisher_admin_failed_to_retry, publisher_backfill_candidates TO publisher_readonly;
 
 -- -------------------------------------------------------------- publisher_oncall
 -- Reads what publisher_readonly reads; changes rows only through the operator's
@@ -73,7 +75,9 @@ GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_setti
                 publisher_workers, dramatiq.queue TO publisher_oncall;
 -- publisher-admin retry, retry-failed, republish, cancel
 GRANT EXECUTE ON FUNCTION publisher_admin_retry, publisher_admin_retry_failed, publisher_admin_republish,
-                          publisher_admin_cancel TO publisher_oncall;
+                          publisher_admin_cancel, publisher_admin_failed_to_retry TO publisher_oncall;
+-- publisher-admin backfill
+GRANT EXECUTE ON FUNCTION publisher_backfill_candidates, publisher_backfill TO publisher_oncall;
 -- publisher-admin maintain
 GRANT EXECUTE ON FUNCTION publisher_purge_completed_jobs, publisher_purge_broker_messages, publisher_files_to_purge,
                           publisher_lock_file_for_purge, publisher_delete_file, publisher_forget_lost_hosts
@@ -97,8 +101,11 @@ GRANT SELECT, INSERT, UPDATE ON publisher_settings TO publisher_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON dramatiq.queue TO publisher_worker;
 -- The job state machine (002) and the imaging record (004).
 GRANT EXECUTE ON FUNCTION publisher_claim_pending, publisher_rescue, publisher_restart, publisher_begin_step,
-                          publisher_heartbeat, publisher_end_step, publisher_record_failure,
-                          publisher_schedule_retry, publisher_finalize, publisher_fail,
+                          publisher_heartbeat, publisher_end_step,
+                          publisher_record_failure(bigint, uuid, text, boolean, text),
+                          publisher_record_failure(bigint, uuid, text, boolean),
+                          publisher_schedule_retry, publisher_finalize,
+                          publisher_fail(bigint, text, text), publisher_fail(bigint, text),
                           publisher_worker_beat, publisher_host_alive,
                           publisher_record_imaging TO publisher_worker;
 -- The listener's maintenance rounds (006).

@@ -17,7 +17,7 @@ BEGIN_STEP = "SELECT publisher_begin_step(%s, %s, %s, %s, %s, %s) AS outcome"
 HEARTBEAT = "SELECT job_id, renewed FROM publisher_heartbeat(%s::bigint[], %s::uuid[], %s)"
 WORKER_BEAT = "SELECT publisher_worker_beat(%s, %s, %s, %s)"
 END_STEP = "SELECT publisher_end_step(%s, %s, %s, %s, %s) AS owned"
-RECORD_FAILURE = "SELECT publisher_record_failure(%s, %s, %s, %s) AS outcome"
+RECORD_FAILURE = "SELECT publisher_record_failure(%s, %s, %s, %s, %s) AS outcome"
 SCHEDULE_RETRY = "SELECT publisher_schedule_retry(%s, %s, %s)"
 FINALIZE = "SELECT publisher_finalize(%s, %s, %s, %s, %s) AS outcome"
 # The attempts among those given that are current on this host: their scratch folders are kept.
@@ -103,8 +103,8 @@ def end_step(cur, job_id: int, token: str, stage: str, next_stage: str, artifact
     return cur.fetchone()["owned"]
 
 
-def record_failure(cur, job_id: int, token: str, error: str, permanent: bool) -> str:
-    cur.execute(RECORD_FAILURE, (job_id, token, error, permanent))
+def record_failure(cur, job_id: int, token: str, error: str, permanent: bool, reason: str | None) -> str:
+    cur.execute(RECORD_FAILURE, (job_id, token, error, permanent, reason))
     return cur.fetchone()["outcome"]
 
 
@@ -178,9 +178,9 @@ def published_files(cur, limit: int) -> list[dict]:
 
 # -- operations: status, operator actions, maintenance (sql/006_operations.sql) --
 #: A job's statuses, in the order it goes through them (sql/002_job_states.sql).
-JOB_STATUSES = ("pending", "queued", "processing", "completed", "failed")
-#: The statuses counted every few seconds: all but 'completed', which holds the history.
-COUNTED_STATUSES = tuple(s for s in JOB_STATUSES if s != "completed")
+JOB_STATUSES = ("pending", "queued", "processing", "completed", "failed", "cancelled")
+#: The statuses counted every few seconds: all but the ends that hold the history.
+COUNTED_STATUSES = tuple(s for s in JOB_STATUSES if s not in ("completed", "cancelled"))
 #: The states of a dramatiq-pg broker message.
 BROKER_STATES = ("queued", "consumed", "rejected", "done")
 STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY status"

@@ -108,9 +108,9 @@ def test_cancel_a_pending_job_keeps_an_earlier_publication(make_stack):
               "variants = '{\"thumb\": {}}' WHERE id = %s", (file_id,))
     again = stack.request_publish(file_id)
     code, out = admin(stack, "cancel", again)
-    assert code == 0 and f"changed: job {again}: pending -> failed (cancelled)" in out
+    assert code == 0 and f"changed: job {again}: pending -> cancelled" in out
     row = stack.job(again)
-    assert row["status"] == "failed" and row["last_error"] == "cancelled by an operator"
+    assert row["status"] == "cancelled" and row["last_error"] == "cancelled by an operator"
     assert row["publish_status"] == "published"  # the earlier variants are still on the CDN
 
     running = stack.publish("b.jpg")
@@ -119,3 +119,31 @@ def test_cancel_a_pending_job_keeps_an_earlier_publication(make_stack):
     code, out = admin(stack, "cancel", running)
     assert code == 1 and "running its variant step; not cancelled" in out
     assert stack.job(running)["status"] == "processing"
+
+
+def test_a_cancelled_job_is_never_run_again_by_retry_failed(make_stack):
+    stack = make_stack()
+    cancelled = stack.publish("cancelled.jpg")
+    assert admin(stack, "cancel", cancelled)[0] == 0
+    failed = failed_job(stack, "failed.jpg", "fetch: origin answered 404 Not Found")
+    code, out = admin(stack, "retry-failed")
+    assert code == 0 and f"job {failed} " in out and f"job {cancelled} " not in out
+    assert stack.job(cancelled)["status"] == "cancelled"
+    assert stack.job(failed)["status"] == "pending"
+    code, out = admin(stack, "status")
+    assert "cancelled   1" in out
+    # An operator may still run one cancelled job again, by its id.
+    code, out = admin(stack, "retry", cancelled)
+    assert code == 0 and stack.job(cancelled)["status"] == "pending"
+
+
+def test_retry_failed_reason_is_a_literal_text_not_a_pattern(make_stack):
+    stack = make_stack()
+    full = failed_job(stack, "full.jpg", "upload: disk 95% full on volume a_1")
+    other = failed_job(stack, "other.jpg", "upload: disk 95 percent full on volume ab1")
+    code, out = admin(stack, "retry-failed", "--reason", "95%")
+    assert code == 0 and f"job {full} " in out and f"job {other} " not in out
+    assert stack.job(other)["status"] == "failed"
+    code, out = admin(stack, "retry-failed", "--reason", "VOLUME A_1")
+    assert code == 1 and f"job {other} " not in out  # '_' is not a wildcard; the only match was retried already
+    assert stack.job(other)["status"] == "failed"
