@@ -1,7 +1,7 @@
 """Everything specific to the Postgres broker (dramatiq-pg 0.12), in one place.
 
 dramatiq-pg has defects that were reproduced on this machine (see
-docs in README, "Known broker defects"). The fixes live here:
+docs/reliability.md, "Known broker defects"). The fixes live here:
 
 1. Late notifications: the consumer polled its LISTEN connection (taking
    pending notifications off the socket) and then blocked in select() anyway.
@@ -11,6 +11,10 @@ docs in README, "Known broker defects"). The fixes live here:
    orphans) were not seen by running workers for minutes: `renotify_orphans`
    re-announces them; the listener calls it on a schedule.
 4. The pool size must cover 4 connections per queue plus one per thread.
+5. Message locks were given back only when a consumer ran out of work: during
+   a long burst each message taken kept a slot in the server's lock table until
+   it filled ("out of shared memory"). They are now given back before the next
+   message is taken.
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ CONNECTIONS_PER_QUEUE = 4
 
 
 class PublisherConsumer(PostgresConsumer):
+    def __next__(self):
+        # The session-level advisory lock of each message acked or nacked since
+        # the last call; dramatiq-pg itself releases them only when idle.
+        if not self.unlock_q.empty():
+            self.purge_locks()
+        return super().__next__()
+
     def poll_for_notify(self):
         conn = self.get_listen_conn()  # its health check may already have read notifies
         if conn.notifies:

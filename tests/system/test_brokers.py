@@ -45,3 +45,42 @@ def test_a_transient_origin_failure_is_retried_on_either_broker(stack, origin, o
     assert job["status"] == "completed", job["last_error"]
     assert job["retry_count"] == 1  # the 503 cost one retry, decided by the job, carried by Dramatiq
     assert len(job["variants"]) == 2
+
+
+def advisory_locks(conn) -> int:
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()")
+        return cur.fetchone()[0]
+
+
+@pytest.fixture
+def pg_broker(schema_db):
+    import dramatiq
+
+    from publisher.jobs.pgbroker import make_broker
+
+    conn, url = schema_db
+    broker = make_broker(url, queues=1, threads=1, middleware=[])
+    dramatiq.actor(lambda: None, actor_name="step", queue_name="work", broker=broker)
+    yield broker, conn
+    broker.close()
+
+
+def test_a_consumer_that_never_runs_dry_releases_each_message_lock(pg_broker):
+    # A PostgreSQL lock slot per message taken and never given back filled the
+    # server's lock table during a long burst ("out of shared memory").
+    import dramatiq
+
+    broker, conn = pg_broker
+    for _ in range(40):
+        broker.enqueue(dramatiq.Message(queue_name="work", actor_name="step", args=(), kwargs={}, options={}))
+    consumer = broker.consume("work", prefetch=1, timeout=100)
+    taken = 0
+    while taken < 40:
+        message = next(consumer)
+        if message is not None:
+            taken += 1
+            consumer.ack(message)
+            assert advisory_locks(conn) <= 1, f"after {taken} messages"
+    consumer.close()
+
