@@ -41,7 +41,7 @@ def logins(make_stack):
 def admin(stack, url, *args):
     env = {**stack.env, "DATABASE_URL": url}
     done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", *map(str, args)], env=env, cwd=procs.ROOT,
-                          capture_output=True, text=True, timeout=60)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -104,7 +104,7 @@ def test_every_admin_command_runs_as_publisher_oncall(logins):
     cancelled_file = stack.job(pending)["file_id"]
 
     for command in (["status"], ["schema"], ["cancel", pending], ["retry", completed],
-                    ["republish", cancelled_file], ["retry-failed"], ["maintain"]):
+                    ["republish", cancelled_file], ["retry-failed", "--yes"], ["maintain", "--yes"]):
         code, out = admin(stack, oncall, *command)
         assert code == 0 and "changed: " in out if command[0] in ("cancel", "retry", "republish") else code == 0, \
             (command, out)
@@ -120,7 +120,7 @@ def test_every_admin_command_runs_as_publisher_oncall(logins):
     assert refused(oncall, "INSERT INTO dramatiq.queue (message_id) VALUES (gen_random_uuid())")
     assert not may_execute(oncall, "publisher_claim_pending") and not may_execute(oncall, "publisher_finalize")
     code, out = admin(stack, oncall, "migrate")
-    assert code == 1 and "permission denied" in out
+    assert code == 2 and "permission denied" in out, out
 
 
 def test_publisher_readonly_reads_and_changes_nothing(logins):
@@ -133,7 +133,7 @@ def test_publisher_readonly_reads_and_changes_nothing(logins):
     assert code == 0 and "failed      1" in out and "fetch: 404" in out
     assert admin(stack, readonly, "schema")[0] == 0
 
-    for command in (["retry", job], ["retry-failed"], ["cancel", job], ["maintain"]):
+    for command in (["retry", job], ["retry-failed", "--yes"], ["cancel", job], ["maintain", "--yes"]):
         code, out = admin(stack, readonly, *command)
         assert code != 0 and "permission denied" in out, (command, out)
     assert refused(readonly, "UPDATE publish_jobs SET max_retries = 10")

@@ -1,9 +1,11 @@
 """`publisher-admin` against a real database (and, where it matters, real
 workers): what the on-call person sees and what each action changes."""
 
+import json
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 
@@ -14,8 +16,9 @@ from tests.conftest import CORPUS
 
 def admin(stack, *args):
     env = {"PATH": str(procs.BIN) + ":/usr/bin:/bin", "DATABASE_URL": stack.db_url}
+    # stdin is not a terminal, as in cron or a script: bulk commands need --yes.
     done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", *map(str, args)], env=env, cwd=procs.ROOT,
-                          capture_output=True, text=True, timeout=60)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
     return done.returncode, done.stdout + done.stderr
 
 
@@ -51,7 +54,7 @@ def test_retry_runs_a_failed_job_again_and_it_publishes(make_stack, origin_root)
     assert row["status"] == "failed" and "404" in row["last_error"]
 
     shutil.copy(CORPUS / "progressive.jpg", origin_root / "arrives-late.jpg")
-    code, out = admin(stack, "retry-failed", "--reason", "404 not found")
+    code, out = admin(stack, "retry-failed", "--yes", "--reason", "404 not found")
     assert code == 0, out
     assert f"changed: job {job} " in out and "failed -> pending" in out and "1 failed job(s)" in out
     assert stack.wait_for(job)["status"] == "completed"
@@ -65,13 +68,13 @@ def test_retry_failed_by_reason_changes_only_matching_latest_jobs(make_stack):
     deleted = failed_job(stack, "c.jpg", "fetch: origin answered 404 Not Found")
     stack.sql("UPDATE auction_files SET deleted_at = now() WHERE id = (SELECT file_id FROM publish_jobs "
               "WHERE id = %s)", (deleted,))
-    code, out = admin(stack, "retry-failed", "--reason", "404")
+    code, out = admin(stack, "retry-failed", "--yes", "--reason", "404")
     assert code == 0 and f"job {not_found} " in out and f"job {deleted} " not in out
     statuses = {r["id"]: r["status"] for r in stack.sql("SELECT id, status FROM publish_jobs")}
     assert statuses[not_found] == "pending" and statuses[corrupt] == "failed" and statuses[deleted] == "failed"
     assert stack.job(not_found)["retry_count"] == 0
 
-    code, out = admin(stack, "retry-failed", "--reason", "nothing like this")
+    code, out = admin(stack, "retry-failed", "--yes", "--reason", "nothing like this")
     assert code == 1 and "0 failed job(s) matching 'nothing like this'" in out
 
 
@@ -126,7 +129,7 @@ def test_a_cancelled_job_is_never_run_again_by_retry_failed(make_stack):
     cancelled = stack.publish("cancelled.jpg")
     assert admin(stack, "cancel", cancelled)[0] == 0
     failed = failed_job(stack, "failed.jpg", "fetch: origin answered 404 Not Found")
-    code, out = admin(stack, "retry-failed")
+    code, out = admin(stack, "retry-failed", "--yes")
     assert code == 0 and f"job {failed} " in out and f"job {cancelled} " not in out
     assert stack.job(cancelled)["status"] == "cancelled"
     assert stack.job(failed)["status"] == "pending"
@@ -141,9 +144,92 @@ def test_retry_failed_reason_is_a_literal_text_not_a_pattern(make_stack):
     stack = make_stack()
     full = failed_job(stack, "full.jpg", "upload: disk 95% full on volume a_1")
     other = failed_job(stack, "other.jpg", "upload: disk 95 percent full on volume ab1")
-    code, out = admin(stack, "retry-failed", "--reason", "95%")
+    code, out = admin(stack, "retry-failed", "--yes", "--reason", "95%")
     assert code == 0 and f"job {full} " in out and f"job {other} " not in out
     assert stack.job(other)["status"] == "failed"
-    code, out = admin(stack, "retry-failed", "--reason", "VOLUME A_1")
+    code, out = admin(stack, "retry-failed", "--yes", "--reason", "VOLUME A_1")
     assert code == 1 and f"job {other} " not in out  # '_' is not a wildcard; the only match was retried already
     assert stack.job(other)["status"] == "failed"
+
+
+def test_bulk_commands_off_a_terminal_act_only_with_yes(make_stack):
+    stack = make_stack()
+    failed = failed_job(stack, "a.jpg", "fetch: origin answered 404 Not Found")
+    code, out = admin(stack, "retry-failed")
+    assert code == 2 and "pass --yes" in out and "Traceback" not in out
+    code, out = admin(stack, "retry-failed", "--dry-run")
+    assert code == 0 and f"would retry: job {failed} " in out
+    assert stack.job(failed)["status"] == "failed"  # neither changed anything
+    assert admin(stack, "retry-failed", "--yes")[0] == 0
+    assert stack.job(failed)["status"] == "pending"
+
+
+def test_list_filters_jobs_and_show_tells_one_jobs_history(make_stack):
+    stack = make_stack()
+    failed = failed_job(stack, "broken <b>.jpg", "variant: corrupt or truncated jpeg")
+    pending = stack.publish("waiting.jpg")
+    code, out = admin(stack, "list", "--status", "failed")
+    assert code == 0 and f"{failed}  failed" in out and "broken <b>.jpg" in out and f"{pending} " not in out
+    code, out = admin(stack, "list", "--reason", "TRUNCATED", "--since", "1h")
+    assert code == 0 and "1 job(s)" in out
+    assert admin(stack, "list", "--reason", "nothing like this")[0] == 1
+
+    code, out = admin(stack, "show", failed)
+    assert code == 0, out
+    assert "created pending" in out and "pending -> failed" in out and "corrupt or truncated jpeg" in out
+    assert admin(stack, "show", 999999)[0] == 1
+
+
+def test_json_output_has_iso_8601_times_on_every_command(make_stack):
+    stack = make_stack()
+    job = failed_job(stack, "a.jpg", "fetch: origin answered 404 Not Found")
+    for command in (["status"], ["list"], ["show", job], ["retry-failed", "--dry-run"], ["schema"]):
+        code, out = admin(stack, *command, "--json")
+        assert code == 0, (command, out)
+        json.loads(out)
+    shown = json.loads(admin(stack, "show", job, "--json")[1])
+    assert datetime.fromisoformat(shown["created_at"]).tzinfo is not None
+    assert [e["to_status"] for e in shown["timeline"]] == ["pending", "failed"]
+    status = json.loads(admin(stack, "status", "--json")[1])
+    assert datetime.fromisoformat(status["last_failures"][0]["updated_at"])
+
+
+def test_bad_arguments_are_usage_errors_not_tracebacks(make_stack):
+    stack = make_stack()
+    for command in (["status", "--failures", "-3"], ["show", "-1"], ["list", "--since", "yesterday"],
+                    ["list", "--status", "lost"], ["backfill", "--rate", "0"], ["retry", "12abc"]):
+        code, out = admin(stack, *command)
+        assert code == 2 and "Traceback" not in out and "error:" in out, (command, out)
+
+
+def test_an_unreachable_database_exits_3(make_stack):
+    stack = make_stack()
+    env = {"PATH": str(procs.BIN) + ":/usr/bin:/bin", "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", "status"], env=env, cwd=procs.ROOT,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "cannot connect to the database" in done.stderr
+    assert "exit codes:" in admin(stack, "--help")[1]
+
+
+def test_backfill_queues_each_unpublished_file_once_and_resumes(make_stack):
+    stack = make_stack()
+    never = [stack.sql("INSERT INTO auction_files (raid_key) VALUES (%s) RETURNING id::text AS id",
+                       (f"never-{i}.jpg",))[0]["id"] for i in range(5)]
+    failed = failed_job(stack, "failed.jpg", "fetch: origin answered 404 Not Found")
+    active = stack.publish("active.jpg")
+    code, out = admin(stack, "backfill", "--dry-run")
+    assert code == 0 and "would queue a job for 6 file(s)" in out
+    assert stack.sql("SELECT count(*) AS n FROM publish_jobs")[0]["n"] == 2
+
+    code, out = admin(stack, "backfill", "--yes", "--limit", "2", "--rate", "100")
+    assert code == 0 and "queued 2 job(s)" in out  # stopped early, as if interrupted
+    code, out = admin(stack, "backfill", "--yes", "--rate", "100", "--json")
+    assert code == 0 and len(json.loads(out)["queued"]) == 4  # it goes on where the first run stopped
+    jobs = stack.sql("SELECT file_id::text AS file_id, status FROM publish_jobs ORDER BY id")
+    per_file = {}
+    for j in jobs:
+        per_file.setdefault(j["file_id"], []).append(j["status"])
+    assert all(per_file[f] == ["pending"] for f in never)
+    assert per_file[stack.job(failed)["file_id"]] == ["failed", "pending"]
+    assert per_file[stack.job(active)["file_id"]] == ["pending"]  # had a job: none added
+    assert admin(stack, "backfill", "--yes")[0] == 1  # nothing left to do

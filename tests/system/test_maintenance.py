@@ -112,8 +112,8 @@ def test_admin_maintain_runs_one_round_and_says_what_it_removed(make_stack):
     stack = make_stack(DELETED_FILE_RETENTION_DAYS=30)
     file_id, _ = published_file(stack, "gone.jpg", deleted_days_ago=45)
     env = dict(stack.env)
-    done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", "maintain"], env=env, cwd=procs.ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", "maintain", "--yes"], env=env,
+                          cwd=procs.ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "removed: 1 files" in done.stdout
     assert stack.keys(f"media/{file_id}/") == []
