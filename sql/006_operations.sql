@@ -157,10 +157,11 @@ END $$;
 -- Backfill: the live files that were never published, or whose latest job
 -- failed, from the file after p_after in id order (p_limit NULL: all). A file
 -- with an active job, or whose latest job completed or was cancelled, is not one.
+DROP FUNCTION IF EXISTS publisher_backfill_candidates(uuid, int);
 CREATE OR REPLACE FUNCTION publisher_backfill_candidates(p_after uuid, p_limit int)
-RETURNS TABLE (file_id uuid, latest_status text)
+RETURNS TABLE (file_id uuid)
 LANGUAGE sql STABLE AS $$
-    SELECT f.id, l.status FROM auction_files f
+    SELECT f.id FROM auction_files f
       LEFT JOIN LATERAL (SELECT j.status FROM publish_jobs j WHERE j.file_id = f.id
                           ORDER BY j.id DESC LIMIT 1) l ON true
      WHERE f.deleted_at IS NULL AND (p_after IS NULL OR f.id > p_after)

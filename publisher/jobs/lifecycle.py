@@ -220,7 +220,8 @@ class JobLifecycle(Middleware):
         try:
             with self.runtime.db.transaction() as cur:
                 error = _naming_the_file(error, queries.raid_key(cur, job_id))
-                outcome = queries.record_failure(cur, job_id, token, error, permanent, telemetry.failure_reason(exception))
+                outcome = queries.record_failure(cur, job_id, token, error, permanent,
+                                                 telemetry.failure_reason(exception))
         except Exception as e:
             logger.error(
                 "job=%s stage=%s failed (%s) and the failure could not be recorded: %s",

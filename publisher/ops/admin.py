@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import uuid
+from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 
 import psycopg2
@@ -36,7 +37,7 @@ EXIT_CODES = """exit codes:
   2  usage or configuration error: bad arguments, DATABASE_URL unset, no confirmation,
      or the database refused (permission denied for this role)
   3  the database is unreachable
-  4  maintain: a part of the round failed (the bucket, or the database mid-round); the others ran"""
+  4  maintain: a part of the round failed (the bucket, the database, a permission); the others ran"""
 
 
 class Refused(Exception):
@@ -49,37 +50,28 @@ def main(argv=None) -> int:
     if not url:
         print("publisher-admin: DATABASE_URL is not set", file=sys.stderr)
         return USAGE
+    connected = False
     try:
-        if args.command == "migrate":
-            return _migrate(url)
         if args.command == "maintain":
             return _maintain(args)
-        conn = connect(url, "media-publisher-admin", connect_timeout=10)
-    except psycopg2.OperationalError as e:
-        print(f"publisher-admin: cannot connect to the database: {str(e).strip()}", file=sys.stderr)
-        return DATABASE_UNREACHABLE
-    except Refused as e:
-        print(f"publisher-admin: {e}", file=sys.stderr)
-        return USAGE
-    except psycopg2.Error as e:
-        print(f"publisher-admin: the database refused: {str(e).strip()}", file=sys.stderr)
-        return USAGE
-    try:
-        if args.command == "backfill":
-            return backfill(conn, args)
-        with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-            return COMMANDS[args.command](cur, args)
+        with closing(connect(url, "media-publisher-admin", connect_timeout=10)) as conn:
+            connected = True
+            if args.command == "migrate":
+                return _migrate(url)  # psql applies the files; the connection proved the server is there
+            if args.command == "backfill":
+                return backfill(conn, args)
+            with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                return COMMANDS[args.command](cur, args)
     except Refused as e:
         print(f"publisher-admin: {e}", file=sys.stderr)
         return USAGE
     except psycopg2.OperationalError as e:
-        print(f"publisher-admin: lost the database: {str(e).strip()}", file=sys.stderr)
+        what = "lost the database" if connected else "cannot connect to the database"
+        print(f"publisher-admin: {what}: {str(e).strip()}", file=sys.stderr)
         return DATABASE_UNREACHABLE
     except psycopg2.Error as e:
         print(f"publisher-admin: the database refused: {str(e).strip()}", file=sys.stderr)
         return USAGE
-    finally:
-        conn.close()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -272,7 +264,7 @@ def show(cur, args) -> int:
     if job["last_error"]:
         print(f"last error ({job['failure_reason'] or 'untyped'}): {job['last_error']}")
     for name, v in sorted((job["variants"] or {}).items()):
-        print(f"variant {name}: {v.get('width')}x{v.get('height')}, {v.get('bytes', '?')} bytes, {v.get('key')}")
+        print(f"variant {name}: {v['width']}x{v['height']}, {v['bytes']} bytes, {v['url']}")
     print("timeline:")
     for e in job["timeline"]:
         change = f"{e['from_status']} -> {e['to_status']}" if e["from_status"] else f"created {e['to_status']}"
@@ -283,11 +275,11 @@ def show(cur, args) -> int:
 
 # -- actions --------------------------------------------------------------
 def _report(rows, args) -> int:
-    rows = [dict(r) for r in rows]
     if args.json:
         print_json(rows)
-    for row in rows if not args.json else ():
-        print(("changed: " if row["changed"] else "unchanged: ") + row["message"])
+    else:
+        for row in rows:
+            print(("changed: " if row["changed"] else "unchanged: ") + row["message"])
     return DONE if any(r["changed"] for r in rows) else NOTHING_MATCHED
 
 
@@ -342,7 +334,10 @@ def backfill(conn, args) -> int:
         todo = min(todo, args.limit)
     plan = f"queue a job for {todo} file(s) never published or whose last job failed, at most {args.rate:g}/s"
     if args.dry_run or not todo:
-        print_json({"dry_run": args.dry_run, "files": todo}) if args.json else print(f"would {plan}")
+        if args.json:
+            print_json({"dry_run": args.dry_run, "files": todo})
+        else:
+            print(f"would {plan}")
         return DONE if todo else NOTHING_MATCHED
     if not args.json:
         print(plan)
@@ -370,7 +365,10 @@ def _maintain(args) -> int:
             f"more than {ops.broker_retention_hours:g} hours ago, and files deleted more than "
             f"{ops.deleted_file_retention_days:g} days ago with their objects")
     if args.dry_run:
-        print_json({"dry_run": True, "plan": plan}) if args.json else print(f"would {plan}")
+        if args.json:
+            print_json({"dry_run": True, "plan": plan})
+        else:
+            print(f"would {plan}")
         return DONE
     if not args.json:
         print(plan)
@@ -382,11 +380,12 @@ def _maintain(args) -> int:
         removed = Maintenance(rt.db, rt.storage, rt.settings, ops, rt.redact).run()
     except MaintenanceError as e:
         print(f"publisher-admin: {e}", file=sys.stderr)
-        return USAGE if "permission denied" in str(e) else PART_FAILED
+        return PART_FAILED
     if args.json:
         print_json({"removed": removed})
-    for what, n in removed.items() if not args.json else ():
-        print(f"removed: {n} {what.replace('_', ' ')}")
+    else:
+        for what, n in removed.items():
+            print(f"removed: {n} {what.replace('_', ' ')}")
     return DONE
 
 
@@ -412,7 +411,7 @@ def _migrate(url: str) -> int:
         schema.apply(url, echo=print)
     except schema.SchemaError as e:
         print(f"publisher-admin: {e}", file=sys.stderr)
-        return DATABASE_UNREACHABLE if "could not connect" in str(e) or "Connection refused" in str(e) else USAGE
+        return USAGE
     print("schema up to date")
     return DONE
 

@@ -29,13 +29,13 @@ def count_candidates(cur) -> int:
     return cur.fetchone()["n"]
 
 
-def backfill(conn, *, rate: float, limit: int | None = None, on_page: Callable[[int], None] = lambda n: None,
-             clock=time.monotonic, sleep=time.sleep) -> BackfillResult:
+def backfill(conn, *, rate: float, limit: int | None = None,
+             on_page: Callable[[int], None] = lambda n: None) -> BackfillResult:
     """Queues the jobs, committing each page, so that what is done stays done."""
     result = BackfillResult()
     page = max(1, min(100, int(rate)))
     after = None
-    started = clock()
+    started = time.monotonic()
     while limit is None or len(result.queued) < limit:
         size = page if limit is None else min(page, limit - len(result.queued))
         with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
@@ -49,7 +49,7 @@ def backfill(conn, *, rate: float, limit: int | None = None, on_page: Callable[[
         result.skipped += len(rows) - len(queued)
         on_page(len(rows))
         # The rate holds over the whole run: a slow page is not made up for by a burst.
-        ahead = len(result.queued) / rate - (clock() - started)
+        ahead = len(result.queued) / rate - (time.monotonic() - started)
         if ahead > 0:
-            sleep(ahead)
+            time.sleep(ahead)
     return result

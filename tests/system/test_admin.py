@@ -14,8 +14,8 @@ from tests.conftest import CORPUS
 
 
 
-def admin(stack, *args):
-    env = {"PATH": str(procs.BIN) + ":/usr/bin:/bin", "DATABASE_URL": stack.db_url}
+def admin(stack, *args, database_url=None):
+    env = {"PATH": str(procs.BIN) + ":/usr/bin:/bin", "DATABASE_URL": database_url or stack.db_url}
     # stdin is not a terminal, as in cron or a script: bulk commands need --yes.
     done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", *map(str, args)], env=env, cwd=procs.ROOT,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
@@ -204,10 +204,9 @@ def test_bad_arguments_are_usage_errors_not_tracebacks(make_stack):
 
 def test_an_unreachable_database_exits_3(make_stack):
     stack = make_stack()
-    env = {"PATH": str(procs.BIN) + ":/usr/bin:/bin", "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
-    done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", "status"], env=env, cwd=procs.ROOT,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 3 and "cannot connect to the database" in done.stderr
+    for command in ("status", "migrate"):
+        code, out = admin(stack, command, database_url="postgresql://nobody@127.0.0.1:1/none")
+        assert code == 3 and "cannot connect to the database" in out, (command, out)
     assert "exit codes:" in admin(stack, "--help")[1]
 
 
