@@ -53,8 +53,9 @@ BEGIN
         format('job %s: %s -> pending (was: %s)', j.id, j.status, coalesce(j.last_error, 'no error'));
 END $$;
 
--- The failed jobs an operator's retry-failed would run again: those whose
--- last_error contains p_reason as a literal text, ignoring case (all when NULL),
+-- The failed jobs an operator's retry-failed would run again: those whose typed
+-- failure_reason is p_reason, or whose last_error contains p_reason as a literal
+-- text, ignoring case (all when NULL),
 -- when each is the latest job of a file that is not deleted. A latest job is never
 -- behind an active one (one active job per file, and job ids only grow), so none
 -- of these files has an active job. Cancelled jobs are not failed ones: never picked.
@@ -64,7 +65,7 @@ LANGUAGE sql STABLE AS $$
     SELECT j.id, j.file_id, j.failure_reason, j.last_error, j.updated_at FROM publish_jobs j
       JOIN auction_files f ON f.id = j.file_id AND f.deleted_at IS NULL
      WHERE j.status = 'failed'
-       AND (p_reason IS NULL OR strpos(lower(j.last_error), lower(p_reason)) > 0)
+       AND (p_reason IS NULL OR j.failure_reason = p_reason OR strpos(lower(j.last_error), lower(p_reason)) > 0)
        AND NOT EXISTS (SELECT 1 FROM publish_jobs n WHERE n.file_id = j.file_id AND n.id > j.id)
      ORDER BY j.id;
 $$;

@@ -10,22 +10,22 @@ would do, take --dry-run, and ask before acting (--yes to skip).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
 import uuid
 from contextlib import closing
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
 from publisher.jobs import queries
+from publisher.ops import actions
 from publisher.ops import backfill as backfill_ops
 from publisher.ops import jobs as job_reads
-from publisher.ops import schema
+from publisher.ops import output, schema
 from publisher.clients.db import connect
 
 #: Exit codes, the same for every command (also in --help).
@@ -103,8 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("job_id", type=_job_id)
     s = command("retry-failed", "run the failed jobs again (the latest of each file; never cancelled ones)",
                 parents=(out, bulk))
-    s.add_argument("--reason", help="only jobs whose last_error contains this text, literally (case-insensitive; "
-                   "%% and _ are plain characters)")
+    s.add_argument("--reason", help="only jobs of this typed reason (origin_404, ...), or whose last_error "
+                   "contains this text, literally (case-insensitive; %% and _ are plain characters)")
     s = command("republish", "publish a file again (a new job)")
     s.add_argument("file_id", type=_uuid)
     s = command("cancel", "cancel a job that is pending or waiting in the queue (retry-failed skips it)")
@@ -164,16 +164,8 @@ def _uuid(value: str) -> str:
 
 
 # -- output ---------------------------------------------------------------
-def _iso(value):
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return str(value)
-
-
 def print_json(data) -> None:
-    print(json.dumps(data, default=_iso, indent=2))
+    print(output.to_json(data, indent=2))
 
 
 def confirm(args, what: str) -> bool:
@@ -284,13 +276,12 @@ def _report(rows, args) -> int:
 
 
 def retry(cur, args) -> int:
-    return _report(queries.admin_action(cur, queries.ADMIN_RETRY, args.job_id), args)
+    return _report(actions.retry_job(cur, args.job_id), args)
 
 
 def retry_failed(cur, args) -> int:
     which = f" matching {args.reason!r}" if args.reason else ""
-    cur.execute(FAILED_TO_RETRY, (args.reason,))
-    candidates = cur.fetchall()
+    candidates = actions.failures_to_retry(cur, args.reason)
     if args.dry_run or not candidates:
         if args.json:
             print_json({"dry_run": args.dry_run, "would_retry": candidates})
@@ -304,7 +295,7 @@ def retry_failed(cur, args) -> int:
     if not confirm(args, f"set {len(candidates)} failed job(s){which} to pending"):
         print("nothing changed")
         return NOTHING_MATCHED
-    rows = queries.admin_action(cur, queries.ADMIN_RETRY_FAILED, args.reason)
+    rows = actions.retry_failures(cur, args.reason)
     if args.json:
         print_json({"retried": rows})
     else:
@@ -315,16 +306,12 @@ def retry_failed(cur, args) -> int:
     return DONE if rows else NOTHING_MATCHED
 
 
-FAILED_TO_RETRY = ("SELECT job_id, file_id::text AS file_id, failure_reason, last_error, updated_at "
-                   "FROM publisher_admin_failed_to_retry(%s)")
-
-
 def republish(cur, args) -> int:
-    return _report(queries.admin_action(cur, queries.ADMIN_REPUBLISH, args.file_id), args)
+    return _report(actions.republish_file(cur, args.file_id), args)
 
 
 def cancel(cur, args) -> int:
-    return _report(queries.admin_action(cur, queries.ADMIN_CANCEL, args.job_id), args)
+    return _report(actions.cancel_job(cur, args.job_id), args)
 
 
 def backfill(conn, args) -> int:

@@ -45,7 +45,7 @@ def test_compose_file_is_valid_compose(compose):
 def test_compose_runs_the_procfile_commands(compose):
     services = compose["services"]
     proc = procfile()
-    assert set(proc) == {"listener", "worker"}
+    assert set(proc) == {"listener", "worker", "web"}
 
     def unescape(command):  # $$ is compose's escape for a literal $
         return [part.replace("$$", "$") for part in command]
@@ -53,11 +53,13 @@ def test_compose_runs_the_procfile_commands(compose):
     assert services["migrate"]["command"] == RELEASE
     assert unescape(services["listener"]["command"]) == proc["listener"]
     assert unescape(services["worker"]["command"]) == proc["worker"]
+    assert services["web"]["command"] == proc["web"]
 
 
 def test_compose_starts_things_in_order_with_health_checks(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "s3", "rabbitmq", "migrate", "listener", "worker", "raid", "demo-jobs"}
+    assert set(services) == {"postgres", "s3", "rabbitmq", "migrate", "listener", "worker", "web", "raid",
+                             "demo-jobs"}
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     for name in ("listener", "worker"):
         assert services[name]["depends_on"] == {
@@ -66,7 +68,8 @@ def test_compose_starts_things_in_order_with_health_checks(compose):
         }
         assert services[name]["restart"] == "unless-stopped"
         assert services[name]["build"] == "."
-    for name in ("postgres", "s3", "listener", "worker"):
+    assert services["web"]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    for name in ("postgres", "s3", "listener", "worker", "web"):
         assert services[name]["healthcheck"]["test"][0] == "CMD"
     # The probes ask the endpoints the processes serve (defaults of publisher/settings/ops.py).
     from publisher.settings.ops import OpsSettings
@@ -203,7 +206,8 @@ def systemd_unit(name: str) -> dict[str, str]:
     return {f"{section}.{key}": value for section in unit.sections() for key, value in unit[section].items()}
 
 
-UNITS = ("media-publisher-migrate.service", "media-publisher-listener.service", "media-publisher-worker.service")
+UNITS = ("media-publisher-migrate.service", "media-publisher-listener.service", "media-publisher-worker.service",
+         "media-publisher-web.service")
 
 
 def test_systemd_units_run_the_procfile_commands():
@@ -214,22 +218,23 @@ def test_systemd_units_run_the_procfile_commands():
         parts = [part.replace("$$", "$").replace(venv, "") for part in shlex.split(line)]
         return ["sh" if part == "/bin/sh" else part for part in parts]
 
-    migrate, listener, worker = map(systemd_unit, UNITS)
+    migrate, listener, worker, web = map(systemd_unit, UNITS)
     assert command(migrate["Service.ExecStart"]) == RELEASE
+    assert command(web["Service.ExecStart"]) == proc["web"]
     assert command(listener["Service.ExecStart"]) == ["python", *proc["listener"][1:]]
     assert command(worker["Service.ExecStart"]) == proc["worker"]
-    for unit in (migrate, listener, worker):
+    for unit in (migrate, listener, worker, web):
         assert unit["Service.User"] != "root" and unit["Service.EnvironmentFile"] == "/etc/media-publisher.env"
         assert unit.get("Service.WorkingDirectory", "/var/lib/media-publisher") == "/var/lib/media-publisher"
     assert worker["Service.KillMode"] == "mixed"  # SIGTERM to dramatiq's main process only
 
 
 def test_systemd_migrates_once_before_the_processes_and_waits_for_a_slow_database():
-    migrate, listener, worker = map(systemd_unit, UNITS)
+    migrate, listener, worker, web = map(systemd_unit, UNITS)
     assert migrate["Service.Type"] == "oneshot" and migrate["Service.RemainAfterExit"] == "yes"
     # The database is waited for inside the start job, so the ordered units wait with it.
     assert "pg_isready" in migrate["Service.ExecStartPre"] and migrate["Service.TimeoutStartSec"] == "15min"
-    for unit in (listener, worker):
+    for unit in (listener, worker, web):
         assert "ExecStartPre" not in " ".join(unit), "the release step is the migrate unit's"
         assert "media-publisher-migrate.service" in unit["Unit.Requires"].split()
         assert "media-publisher-migrate.service" in unit["Unit.After"].split()
@@ -240,7 +245,7 @@ def test_systemd_migrates_once_before_the_processes_and_waits_for_a_slow_databas
 def test_systemd_processes_may_write_where_scratch_and_metrics_live():
     """ProtectSystem=strict makes the file system read-only: SCRATCH_DIR and
     METRICS_DIR must be in the unit's StateDirectory (/var/lib/NAME, writable)."""
-    for name in UNITS[1:]:
+    for name in UNITS[1:3]:  # the page keeps no files
         unit = systemd_unit(name)
         assert unit["Service.ProtectSystem"] == "strict"
         state = "/var/lib/" + unit["Service.StateDirectory"]

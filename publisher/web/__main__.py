@@ -1,0 +1,3 @@
+from publisher.web.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,222 @@
+"""The page's routes. Every read is publisher/ops (overview, jobs), every action
+publisher/ops/actions; this module only turns requests into those calls and
+their results into templates or JSON.
+
+Without ADMIN_TOKEN the app has no mutating route at all. With it, an action
+needs the session of a login with the token and the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg2
+import psycopg2.errors
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse as StarletteJSON, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from publisher.clients.db import Database
+from publisher.jobs import queries
+from publisher.ops import actions, jobs, output, overview
+from publisher.settings.web import WebSettings
+from publisher.web import auth
+
+HERE = Path(__file__).resolve().parent
+PAGE_SIZE = 50
+
+#: No inline script, nothing framed, forms post here only; thumbnails come from the CDN (any origin).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src * data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class JSONResponse(StarletteJSON):
+    """JSON with ISO 8601 timestamps, as publisher-admin --json writes it."""
+
+    def render(self, content) -> bytes:
+        return output.to_json(content).encode()
+
+
+def create_app(settings: WebSettings, database: Database | None = None) -> Starlette:
+    db = database or Database(settings.database_url, "media-publisher-web", maxconn=4)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["when"] = _when
+    templates.env.filters["ago"] = _ago
+    templates.env.globals.update(settings=settings, statuses=queries.JOB_STATUSES)
+
+    def render(request: Request, name: str, context: dict, status_code: int = 200) -> Response:
+        context = {**context, "admin": auth.logged_in(request), "csrf": auth.csrf_token(request),
+                   "flash": auth.pop_flash(request)}
+        response = templates.TemplateResponse(request, name, context, status_code=status_code)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def _read(fn, *args, **kwargs):
+        with db.transaction() as cur:
+            return fn(cur, *args, **kwargs)
+
+    async def read(fn, *args, **kwargs):
+        # psycopg2 blocks: off the event loop, so a slow query stalls no other request.
+        return await run_in_threadpool(_read, fn, *args, **kwargs)
+
+    async def index(request: Request) -> Response:
+        return render(request, "overview.html", {"o": await read(overview.overview)})
+
+    async def overview_fragment(request: Request) -> Response:
+        return render(request, "_overview.html", {"o": await read(overview.overview)})
+
+    async def summary(request: Request) -> Response:
+        return JSONResponse(await read(overview.overview), headers=SECURITY_HEADERS)
+
+    async def job_list(request: Request) -> Response:
+        status = request.query_params.get("status") or None
+        reason = request.query_params.get("reason") or None
+        if status is not None and status not in queries.JOB_STATUSES:
+            raise HTTPException(400, f"unknown status {status!r}; one of {', '.join(queries.JOB_STATUSES)}")
+        page = _page(request.query_params.get("page", "1"))
+        rows = await read(jobs.list_jobs, status=status, reason=reason, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+        return render(request, "jobs.html", {"rows": rows[:PAGE_SIZE], "page": page, "more": len(rows) > PAGE_SIZE,
+                                              "status": status, "reason": reason})
+
+    async def job_page(request: Request) -> Response:
+        job = await read(jobs.show_job, request.path_params["job_id"])
+        if job is None:
+            raise HTTPException(404, f"no job {request.path_params['job_id']}")
+        return render(request, "job.html", {"job": job})
+
+    async def healthz(request: Request) -> Response:
+        # The process serves; the database is /api/summary's concern (503 when unreachable).
+        return PlainTextResponse("ok\n")
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/", index),
+        Route("/overview", overview_fragment),
+        Route("/api/summary", summary),
+        Route("/jobs", job_list),
+        Route("/jobs/{job_id:int}", job_page),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    middleware = []
+    if settings.actions_enabled:
+        routes += _action_routes(settings, db, render)
+        middleware.append(Middleware(SessionMiddleware, secret_key=auth.session_secret(settings.admin_token),
+                                     session_cookie="publisher_web", same_site="strict",
+                                     https_only=settings.https_only, max_age=auth.SESSION_SECONDS))
+
+    async def refused(request: Request, exc: HTTPException) -> Response:
+        return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail},
+                      status_code=exc.status_code)
+
+    async def database_down(request: Request, exc: Exception) -> Response:
+        return render(request, "error.html", {"status": 503, "detail": "the database is unreachable"},
+                      status_code=503)
+
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers={HTTPException: refused, psycopg2.OperationalError: database_down})
+    app.state.database = db
+    return app
+
+
+def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
+    async def login_form(request: Request) -> Response:
+        return render(request, "login.html", {"next": _local(request.query_params.get("next"))})
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        target = _local(form.get("next"))
+        if not auth.log_in(request, settings.admin_token, form.get("token", "")):
+            return render(request, "login.html", {"next": target, "wrong": True}, status_code=401)
+        return RedirectResponse(target, status_code=303)
+
+    async def logout(request: Request) -> Response:
+        await auth.require(request)
+        auth.log_out(request)
+        return RedirectResponse("/", status_code=303)
+
+    async def act(request: Request, action, arg, back: str) -> Response:
+        await auth.require(request)
+        try:
+            rows = await run_in_threadpool(_act, db, action, arg)
+        except psycopg2.errors.InsufficientPrivilege:
+            raise HTTPException(403, "this page's database role may not change jobs (publisher_oncall may)")
+        if len(rows) == 1 and rows[0].get("file_id") is None and not rows[0].get("changed"):
+            raise HTTPException(404, rows[0]["message"])
+        auth.flash(request, [r.get("message") or _retried(r) for r in rows] or ["nothing matched; nothing changed"])
+        return RedirectResponse(back, status_code=303)
+
+    async def retry(request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        return await act(request, actions.retry_job, job_id, f"/jobs/{job_id}")
+
+    async def cancel(request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        return await act(request, actions.cancel_job, job_id, f"/jobs/{job_id}")
+
+    async def retry_failures(request: Request) -> Response:
+        form = await auth.require(request)
+        reason = (form.get("reason") or "").strip()
+        if not reason:
+            raise HTTPException(400, "retrying the failures needs a reason (a typed reason or a part of the error)")
+        return await act(request, actions.retry_failures, reason, "/")
+
+    return [
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/jobs/{job_id:int}/retry", retry, methods=["POST"]),
+        Route("/jobs/{job_id:int}/cancel", cancel, methods=["POST"]),
+        Route("/failures/retry", retry_failures, methods=["POST"]),
+    ]
+
+
+def _act(db: Database, action, arg) -> list[dict]:
+    with db.transaction() as cur:
+        return action(cur, arg)
+
+
+def _retried(row: dict) -> str:
+    return f"job {row['job_id']} (file {row['file_id']}): failed -> pending"
+
+
+def _page(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise HTTPException(400, f"page must be a positive whole number, not {value!r}")
+    return int(value)
+
+
+def _local(target: str | None) -> str:
+    """Only a path on this site is a place to go back to after a login."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

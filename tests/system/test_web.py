@@ -1,0 +1,258 @@
+"""publisher-web over HTTP, against a real database: what each page shows, and
+who may change what (Starlette's TestClient runs the app in the test)."""
+
+import re
+import subprocess
+import sys
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from starlette.testclient import TestClient
+
+from devstack import postgres, procs
+from publisher.settings.job import ConfigError
+from publisher.settings.web import load_web_settings
+from publisher.web.app import create_app
+
+TOKEN = "an-admin-token-of-some-length"
+
+
+def client(stack, database_url=None, **env):
+    settings = load_web_settings({"DATABASE_URL": database_url or stack.db_url, "CDN_BASE_URL": "https://cdn.test",
+                                  **env})
+    return TestClient(create_app(settings), follow_redirects=False)
+
+
+def failed_job(stack, key, error, reason=None):
+    job = stack.publish(key)
+    stack.sql("UPDATE publish_jobs SET status = 'failed', last_error = %s, failure_reason = %s WHERE id = %s",
+              (error, reason, job))
+    return job
+
+
+def status_of(stack, job):
+    return stack.job(job)["status"]
+
+
+def log_in(web):
+    form = web.get("/login")
+    assert form.status_code == 200
+    response = web.post("/login", data={"token": TOKEN, "next": "/jobs"})
+    assert response.status_code == 303 and response.headers["location"] == "/jobs"
+    return response
+
+
+def csrf_of(web, path):
+    page = web.get(path).text
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+@pytest.fixture
+def db(make_stack):
+    return make_stack()  # the schema, no listener or workers: jobs stay where a test puts them
+
+
+def test_the_overview_counts_jobs_per_status_and_groups_failures_by_reason(db):
+    db.publish("waiting.jpg")
+    failed_job(db, "gone-1.jpg", "fetch: origin answered 404 Not Found for 'gone-1.jpg'", "origin_404")
+    latest = failed_job(db, "gone-2.jpg", "fetch: origin answered 404 Not Found for 'gone-2.jpg'", "origin_404")
+    failed_job(db, "broken.jpg", "variant: not an image", "corrupt_image")
+    done = db.publish("done.jpg")
+    db.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = %s", (done,))
+    web = client(db)
+
+    summary = web.get("/api/summary").json()
+    assert summary["jobs"] == {"pending": 1, "queued": 0, "processing": 0, "completed": 1, "failed": 3,
+                               "cancelled": 0}
+    assert summary["last_hour"]["completed"] == 1 and summary["last_hour"]["failed"] == 3
+    assert len(summary["last_hour"]["per_minute"]) == 60
+    by_reason = {f["reason"]: f for f in summary["failures"]}
+    assert by_reason["origin_404"]["count"] == 2 and by_reason["origin_404"]["latest_job"] == latest
+    assert "gone-2.jpg" in by_reason["origin_404"]["example"]
+    assert summary["oldest_pending"]["age_seconds"] >= 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00", summary["read_at"])
+
+    page = web.get("/")
+    assert page.status_code == 200
+    assert 'data-status="failed">3<' in page.text and 'data-status="pending">1<' in page.text
+    assert "origin_404" in page.text and "corrupt_image" in page.text
+    assert "Retry" not in page.text  # read-only: no action is offered
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    fragment = web.get("/overview")
+    assert fragment.status_code == 200 and "<html" not in fragment.text and 'data-status="failed">3<' in fragment.text
+
+
+def test_the_latest_publishes_are_drawn_from_their_cdn_thumb_over_their_placeholder(db):
+    file_id = db.add_file("lot-7.jpg")
+    db.request_publish(file_id)
+    db.sql("""UPDATE auction_files SET publish_status = 'published', published_at = now(),
+                     placeholder = 'data:image/webp;base64,UklGRg==', dominant_color = '#a0b0c0',
+                     variants = '{"thumb": {"url": "https://cdn.test/t/abc.webp", "width": 400, "height": 300,
+                                            "bytes": 1234}}' WHERE id = %s""", (file_id,))
+    hostile = db.add_file("lot-8.jpg")
+    db.sql("""UPDATE auction_files SET publish_status = 'published', published_at = now(),
+                     placeholder = 'javascript:alert(1)', dominant_color = 'red; background: url(x)'
+               WHERE id = %s""", (hostile,))
+    page = client(db).get("/").text
+    assert '<img class="lqip" src="data:image/webp;base64,UklGRg=="' in page
+    assert 'src="https://cdn.test/t/abc.webp"' in page and "background-color: #a0b0c0" in page
+    assert "javascript:" not in page and "url(x)" not in page
+
+
+def test_every_value_from_the_database_is_shown_as_text(db):
+    key = "<script>alert('key')</script>.jpg"
+    error = '<img src=x onerror="alert(1)"> failed'
+    job = failed_job(db, key, error, "origin_404")
+    web = client(db)
+    for path in ("/", "/overview", "/jobs", f"/jobs/{job}", "/jobs?status=failed&reason=<marquee>"):
+        page = web.get(path).text
+        assert "<script>alert" not in page and "<img src=x" not in page and "<marquee>" not in page, path
+    assert "&lt;script&gt;alert(&#39;key&#39;)&lt;/script&gt;.jpg" in web.get(f"/jobs/{job}").text
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; failed" in web.get("/jobs").text
+
+
+def test_the_job_list_filters_by_status_and_reason_and_pages(db):
+    files = [r["id"] for r in db.sql("INSERT INTO auction_files (raid_key) SELECT 'lot-' || g || '.jpg' "
+                                     "FROM generate_series(1, 57) g RETURNING id::text AS id")]
+    jobs = [r["id"] for r in db.sql("INSERT INTO publish_jobs (file_id) SELECT unnest(%s::uuid[]) RETURNING id",
+                                    (files,))]
+    db.sql("UPDATE publish_jobs SET status = 'failed', last_error = 'RAID answered 503', "
+           "failure_reason = 'origin_unavailable' WHERE id = ANY(%s)", (jobs[:3],))
+    web = client(db)
+
+    first = web.get("/jobs")
+    assert first.text.count('<tr class="') == 50 and 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    second = web.get("/jobs?page=2")
+    assert second.text.count('<tr class="') == 7 and 'rel="next"' not in second.text
+    failed = web.get("/jobs?status=failed&reason=origin_unavailable").text
+    assert failed.count('<tr class="failed">') == 3
+    assert web.get("/jobs?status=failed&reason=raid answered").text.count('<tr class="failed">') == 3
+    assert web.get("/jobs?status=failed&reason=100%").text.count('<tr class="failed">') == 0  # literal, no wildcard
+
+    assert web.get("/jobs?status=lost").status_code == 400
+    assert web.get("/jobs?page=0").status_code == 400
+    assert web.get("/jobs?page=x").status_code == 400
+
+
+def test_a_job_page_shows_its_file_timeline_error_and_variants(db):
+    job = db.publish("lot-3.jpg")
+    db.sql("UPDATE publish_jobs SET status = 'queued' WHERE id = %s", (job,))
+    db.sql("UPDATE publish_jobs SET status = 'failed', last_error = 'variant: truncated JPEG', "
+           "failure_reason = 'corrupt_image' WHERE id = %s", (job,))
+    db.sql("""UPDATE auction_files SET variants = '{"display": {"url": "https://cdn.test/d/ff.webp", "width": 1600,
+              "height": 1200, "bytes": 98765}}' WHERE raid_key = 'lot-3.jpg'""")
+    page = client(db).get(f"/jobs/{job}")
+    assert page.status_code == 200
+    assert "lot-3.jpg" in page.text and "corrupt_image: variant: truncated JPEG" in page.text
+    assert "1600 × 1200" in page.text and "98765" in page.text and "https://cdn.test/d/ff.webp" in page.text
+    timeline = re.findall(r"<li><time>", page.text)
+    assert len(timeline) == 3  # created pending, pending -> queued, queued -> failed
+    assert "queued → <b>failed</b>" in page.text
+
+    missing = client(db).get("/jobs/987654")
+    assert missing.status_code == 404 and "no job 987654" in missing.text
+
+
+def test_without_admin_token_the_page_has_no_mutating_route(db):
+    job = failed_job(db, "a.jpg", "fetch: origin answered 404", "origin_404")
+    web = client(db)
+    for path, data in ((f"/jobs/{job}/retry", {}), (f"/jobs/{job}/cancel", {}),
+                       ("/failures/retry", {"reason": "origin_404"}), ("/login", {"token": TOKEN})):
+        assert web.post(path, data=data).status_code in (404, 405), path
+    assert web.get("/login").status_code == 404
+    assert status_of(db, job) == "failed"
+    assert "Log in" not in web.get("/").text
+
+
+def test_an_action_needs_a_login_with_the_token_and_the_sessions_csrf_token(db):
+    job = failed_job(db, "a.jpg", "fetch: origin answered 404", "origin_404")
+    web = client(db, ADMIN_TOKEN=TOKEN)
+
+    assert web.post(f"/jobs/{job}/retry", data={"csrf": "guess"}).status_code == 401
+    wrong = web.post("/login", data={"token": TOKEN[:-1], "next": "/"})
+    assert wrong.status_code == 401 and "set-cookie" not in wrong.headers
+    assert status_of(db, job) == "failed"
+
+    cookie = log_in(web).headers["set-cookie"]
+    assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    assert web.post(f"/jobs/{job}/retry", data={}).status_code == 403
+    assert web.post(f"/jobs/{job}/retry", data={"csrf": "guess"}).status_code == 403
+    assert status_of(db, job) == "failed"
+
+    csrf = csrf_of(web, f"/jobs/{job}")
+    done = web.post(f"/jobs/{job}/retry", data={"csrf": csrf})
+    assert done.status_code == 303 and done.headers["location"] == f"/jobs/{job}"
+    assert status_of(db, job) == "pending"
+    assert "set to pending" in web.get(f"/jobs/{job}").text or "pending" in web.get(f"/jobs/{job}").text
+    assert web.post("/jobs/987654/retry", data={"csrf": csrf}).status_code == 404
+
+    other = client(db, ADMIN_TOKEN=TOKEN)  # another browser: its own session, no login
+    assert other.post(f"/jobs/{job}/cancel", data={"csrf": csrf}).status_code == 401
+    assert status_of(db, job) == "pending"
+    assert web.post(f"/jobs/{job}/cancel", data={"csrf": csrf}).status_code == 303
+    assert status_of(db, job) == "cancelled"
+
+    assert web.post("/logout", data={"csrf": csrf}).status_code == 303
+    assert web.post(f"/jobs/{job}/retry", data={"csrf": csrf}).status_code == 401
+
+
+def test_the_failures_of_one_reason_are_retried_together(db):
+    gone = [failed_job(db, f"gone-{i}.jpg", "fetch: origin answered 404", "origin_404") for i in range(3)]
+    broken = failed_job(db, "broken.jpg", "variant: not an image", "corrupt_image")
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    log_in(web)
+    csrf = csrf_of(web, "/")
+    assert web.post("/failures/retry", data={"csrf": csrf, "reason": ""}).status_code == 400
+    assert web.post("/failures/retry", data={"csrf": csrf, "reason": "origin_404"}).status_code == 303
+    assert [status_of(db, j) for j in gone] == ["pending"] * 3
+    assert status_of(db, broken) == "failed"
+    overview = web.get("/").text
+    assert overview.count("failed -&gt; pending") == 3  # what changed, once, after the redirect
+    assert "failed -&gt; pending" not in web.get("/").text
+
+
+def test_no_secret_is_rendered(make_stack):
+    stack = make_stack()
+    failed_job(stack, "a.jpg", "fetch: origin answered 404", "origin_404")
+    web = client(stack, ADMIN_TOKEN=TOKEN)
+    log_in(web)
+    for path in ("/", "/overview", "/jobs", "/jobs/1", "/api/summary", "/login"):
+        body = web.get(path).text
+        assert TOKEN not in body and stack.db_url not in body, path
+    assert TOKEN not in repr(load_web_settings({"DATABASE_URL": stack.db_url, "ADMIN_TOKEN": TOKEN}))
+
+
+def test_it_works_under_the_read_only_role_and_refuses_actions_there(make_stack):
+    stack = make_stack()
+    job = failed_job(stack, "a.jpg", "fetch: origin answered 404", "origin_404")
+    user = f"web_readonly_{job}_{stack.db_url.rsplit('/', 1)[-1]}"[:60]
+    postgres.query(stack.pg.admin_url, f'CREATE ROLE "{user}" LOGIN IN ROLE publisher_readonly')
+    parts = urlsplit(stack.db_url)
+    readonly = urlunsplit(parts._replace(netloc=f"{user}@{parts.netloc.rsplit('@', 1)[-1]}"))
+    web = client(stack, database_url=readonly, ADMIN_TOKEN=TOKEN)
+    try:
+        for path in ("/", "/overview", "/jobs", f"/jobs/{job}", "/api/summary"):
+            assert web.get(path).status_code == 200, path
+        log_in(web)
+        refused = web.post(f"/jobs/{job}/retry", data={"csrf": csrf_of(web, f"/jobs/{job}")})
+        assert refused.status_code == 403 and "publisher_oncall" in refused.text
+        assert status_of(stack, job) == "failed"
+    finally:
+        web.app.state.database.close()
+        postgres.query(stack.pg.admin_url, f'DROP ROLE IF EXISTS "{user}"')
+
+
+def test_an_unreachable_database_is_a_clear_503(db):
+    web = client(db, database_url="postgresql://nobody@127.0.0.1:1/none")
+    page = web.get("/")
+    assert page.status_code == 503 and "the database is unreachable" in page.text
+
+
+def test_bad_settings_are_named_and_refused():
+    with pytest.raises(ConfigError, match="ADMIN_TOKEN: at least 16 characters"):
+        load_web_settings({"DATABASE_URL": "postgresql://x/y", "ADMIN_TOKEN": "short"})
+    with pytest.raises(ConfigError, match="WEB_PORT"):
+        load_web_settings({"DATABASE_URL": "postgresql://x/y", "WEB_PORT": "99999"})
+    done = subprocess.run([sys.executable, "-m", "publisher.web"], env={"PATH": "/usr/bin:/bin"}, cwd=procs.ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "DATABASE_URL: missing (required)" in done.stderr
