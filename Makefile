@@ -38,16 +38,17 @@ clean:
 	rm -rf $(VENV) .run .pytest_cache
 
 # -- imaging -----------------------------------------------------------------
-# Headless Chromium renders the contact sheet in tests (Debian's package; as root).
+# Headless Chromium renders the contact sheet and drives the web page's browser test
+# (Debian's chromium and chromium-driver; as root).
 .PHONY: chromium test-imaging contact-sheet
 # Elsewhere (not root, no apt-get) it says what to install instead of failing obscurely.
 chromium:
-	@test -x "$${CHROMIUM:-/usr/bin/chromium}" || { \
+	@test -x "$${CHROMIUM:-/usr/bin/chromium}" -a -x "$${CHROMEDRIVER:-/usr/bin/chromedriver}" || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
 	  else \
-	    echo "make test needs headless Chromium for the contact-sheet test: install Debian's 'chromium'" \
-	         "package (as root: make chromium), or set CHROMIUM=/path/to/chromium"; exit 1; \
+	    echo "make test needs headless Chromium and its driver (the contact sheet, the web page): install" \
+	         "Debian's 'chromium' and 'chromium-driver' (as root: make chromium), or set CHROMIUM and CHROMEDRIVER"; exit 1; \
 	  fi; }
 
 test: chromium

@@ -3,6 +3,7 @@ virtualenv (dependencies from requirements.lock), run from outside the checkout,
 where nothing of the source tree can be imported by accident."""
 
 import subprocess
+import urllib.request
 import sys
 import zipfile
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from devstack import procs
+from devstack.ports import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,6 +65,9 @@ def test_the_wheel_holds_every_package_and_the_schema_but_not_devstack(installed
     schema_files = sorted(p.name for p in (ROOT / "sql").glob("*.sql"))
     assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("publisher/sql/")) == schema_files
     assert not any(n.startswith(("devstack/", "tests/", "bench/")) for n in names)
+    page_files = sorted(str(p.relative_to(ROOT)) for d in ("templates", "static")
+                        for p in (ROOT / "publisher" / "web" / d).iterdir())
+    assert page_files and set(page_files) <= set(names)
 
 
 @pytest.mark.e2e
@@ -91,6 +96,21 @@ def test_the_installed_wheel_publishes_a_job_from_outside_the_checkout(installed
     job = stack.wait_for(stack.publish("progressive.jpg"))
     assert job["status"] == "completed", job["last_error"]
     assert job["publish_status"] == "published" and job["variants"]
+
+    # The page, from the wheel's console script: its templates and static files are installed.
+    port = free_port()
+    stack.processes.append(procs.Process("web", [bin_dir / "publisher-web"], {**env, "WEB_PORT": str(port)},
+                                         tmp_path / "web.log", elsewhere))
+    page = wait_until(lambda: _get(f"http://127.0.0.1:{port}/"), 30, "publisher-web to serve", 0.1)
+    assert 'data-status="completed">1<' in page
+    assert "function refresh" in _get(f"http://127.0.0.1:{port}/static/app.js")
+
+
+def _get(url: str) -> str | None:
+    try:
+        return urllib.request.urlopen(url, timeout=5).read().decode()
+    except OSError:
+        return None
 
 
 def locked(path: Path) -> dict[str, tuple[str, int]]:
