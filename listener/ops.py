@@ -35,6 +35,15 @@ class ListenerOps:
             duties.append(duty_class("maintenance", self.ops_settings.maintenance_interval, self.maintain))
         return duties
 
+    def start_webhooks(self) -> None:
+        """Delivers completion events when PUBLISH_WEBHOOK_URL is set (the listener tells
+        the database whether to keep outbox rows: _save_settings)."""
+        from .webhooks import WebhookDelivery
+
+        if self.ops_settings.webhook_url:
+            rt = self.listener.rt
+            WebhookDelivery(rt.db, self.ops_settings, rt.redact, self.listener.stop).start()
+
     def collect(self) -> None:
         with self.listener.rt.db.transaction() as cur:
             self.metrics.record_status(queries.status_snapshot(cur, failures=0, count_completed=False))

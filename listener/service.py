@@ -125,8 +125,10 @@ class Listener:
 
     def _save_settings(self):
         # New jobs take MAX_RETRIES as their max_retries (sql/008_settings.sql).
+        # Ended jobs write their events to the webhook outbox only while a listener delivers them (010).
         with self.rt.db.transaction() as cur:
             queries.save_setting(cur, "max_retries", self.rt.settings.max_retries)
+            queries.save_setting(cur, "webhook", "on" if self.ops.ops_settings.webhook_url else "off")
 
     def _listen(self):
         self._close()
@@ -182,5 +184,6 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     listener.ops.serve()
+    listener.ops.start_webhooks()
     listener.run()
     listener.ops.stop()

@@ -63,7 +63,8 @@ END $$;
 -- Reads the job tables, the broker's queue and the schema record; changes nothing.
 GRANT USAGE ON SCHEMA dramatiq TO publisher_readonly;
 GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_settings, publisher_schema_versions,
-                publisher_workers, dramatiq.queue TO publisher_readonly;
+                publisher_workers, publish_event_outbox, publisher_superseded_objects, dramatiq.queue
+    TO publisher_readonly;
 -- publisher-admin retry-failed --dry-run, backfill --dry-run
 GRANT EXECUTE ON FUNCTION publisher_admin_failed_to_retry, publisher_backfill_candidates TO publisher_readonly;
 
@@ -72,7 +73,8 @@ GRANT EXECUTE ON FUNCTION publisher_admin_failed_to_retry, publisher_backfill_ca
 -- functions, which run with their owner's rights (SECURITY DEFINER, 004 and 006).
 GRANT USAGE ON SCHEMA dramatiq TO publisher_oncall;
 GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_settings, publisher_schema_versions,
-                publisher_workers, dramatiq.queue TO publisher_oncall;
+                publisher_workers, publish_event_outbox, publisher_superseded_objects, dramatiq.queue
+    TO publisher_oncall;
 -- publisher-admin retry, retry-failed, republish, cancel
 GRANT EXECUTE ON FUNCTION publisher_admin_retry, publisher_admin_retry_failed, publisher_admin_republish,
                           publisher_admin_cancel, publisher_admin_failed_to_retry TO publisher_oncall;
@@ -80,7 +82,9 @@ GRANT EXECUTE ON FUNCTION publisher_admin_retry, publisher_admin_retry_failed, p
 GRANT EXECUTE ON FUNCTION publisher_backfill_candidates, publisher_backfill TO publisher_oncall;
 -- publisher-admin maintain
 GRANT EXECUTE ON FUNCTION publisher_purge_completed_jobs, publisher_purge_broker_messages, publisher_files_to_purge,
-                          publisher_lock_file_for_purge, publisher_delete_file, publisher_forget_lost_hosts
+                          publisher_lock_file_for_purge, publisher_delete_file, publisher_forget_lost_hosts,
+                          publisher_superseded_due, publisher_forget_superseded, publisher_purge_job_events,
+                          publisher_purge_event_outbox
     TO publisher_oncall;
 -- python -m publisher.republish
 GRANT EXECUTE ON FUNCTION publisher_stale_files, publisher_republish_mismatches, publisher_request_republish
@@ -108,9 +112,15 @@ GRANT EXECUTE ON FUNCTION publisher_claim_pending, publisher_rescue, publisher_r
                           publisher_fail(bigint, text, text), publisher_fail(bigint, text),
                           publisher_worker_beat, publisher_host_alive,
                           publisher_record_imaging TO publisher_worker;
+-- The listener's webhook delivery from the outbox (010); the outbox is written by a
+-- SECURITY DEFINER trigger, so ending a job needs no grant on it.
+GRANT SELECT, UPDATE ON publish_event_outbox TO publisher_worker;
+GRANT EXECUTE ON FUNCTION publisher_webhook_take, publisher_webhook_record TO publisher_worker;
 -- The listener's maintenance rounds (006).
 GRANT EXECUTE ON FUNCTION publisher_purge_completed_jobs, publisher_purge_broker_messages, publisher_files_to_purge,
-                          publisher_lock_file_for_purge, publisher_delete_file, publisher_forget_lost_hosts
+                          publisher_lock_file_for_purge, publisher_delete_file, publisher_forget_lost_hosts,
+                          publisher_superseded_due, publisher_forget_superseded, publisher_purge_job_events,
+                          publisher_purge_event_outbox
     TO publisher_worker;
 
 COMMIT;

@@ -6,6 +6,10 @@
   DELETED_FILE_RETENTION_DAYS are purged: their objects leave the bucket first
   (the keys recorded in variants, and everything under media/<file id>/), then
   their job rows and the file row. A file with an active job is never touched;
+- publish_job_events older than JOB_EVENT_RETENTION_DAYS, and webhook events
+  delivered (or given up) longer ago than EVENT_RETENTION_DAYS, are deleted;
+- objects a republish superseded leave the bucket SUPERSEDED_OBJECT_GRACE_DAYS
+  after (CDN caches and open pages may still ask for them meanwhile);
 - worker hosts silent longer than WORKER_HOST_EXPIRY_SECONDS are forgotten: their
   heartbeat rows, and the messages left in their queues (PostgreSQL broker; on
   RabbitMQ such a queue expires by itself). Their jobs were handed out again long before.
@@ -44,7 +48,9 @@ class Maintenance:
         except Exception as e:
             logger.warning("could not ask whether pg_cron runs maintenance: %s", short_error(e, self.redact))
             by_pg_cron = False
-        parts = [("files", self.purge_deleted_files), ("lost_hosts", self.forget_lost_hosts)]
+        parts = [("files", self.purge_deleted_files), ("superseded_objects", self.purge_superseded_objects),
+                 ("job_events", self.purge_job_events), ("webhook_events", self.purge_webhook_events),
+                 ("lost_hosts", self.forget_lost_hosts)]
         if not by_pg_cron:
             parts[:0] = [("completed_jobs", self.purge_completed_jobs),
                          ("broker_messages", self.purge_broker_messages)]
@@ -68,6 +74,28 @@ class Maintenance:
     def purge_broker_messages(self) -> int:
         older = timedelta(hours=self.ops.broker_retention_hours)
         return self._repeat(queries.PURGE_BROKER_MESSAGES, older)
+
+    def purge_job_events(self) -> int:
+        return self._repeat(queries.PURGE_JOB_EVENTS, timedelta(days=self.ops.job_event_retention_days))
+
+    def purge_webhook_events(self) -> int:
+        return self._repeat(queries.PURGE_EVENT_OUTBOX, timedelta(days=self.ops.event_retention_days))
+
+    def purge_superseded_objects(self) -> int:
+        """Removed from the bucket first, then forgotten: a failure leaves them for the next round."""
+        grace = timedelta(days=self.ops.superseded_object_grace_days)
+        total = 0
+        while True:
+            with self.db.transaction() as cur:
+                cur.execute(queries.SUPERSEDED_DUE, (grace, BATCH))
+                keys = [r["key"] for r in cur.fetchall()]
+            if keys:
+                self.storage.remove_keys(keys)
+                with self.db.transaction() as cur:
+                    cur.execute(queries.FORGET_SUPERSEDED, (keys,))
+                    total += cur.fetchone()["n"]
+            if len(keys) < BATCH:
+                return total
 
     def _repeat(self, statement, older) -> int:
         total = 0

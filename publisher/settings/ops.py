@@ -44,6 +44,18 @@ class OpsSettings:
     broker_retention_hours: float = 24.0
     #: /healthz of the listener fails when its loop has not turned for this many seconds.
     listener_stall_seconds: float = 120.0
+    #: Where the listener POSTs completion events (empty: no webhook, no outbox rows).
+    webhook_url: str = ""
+    #: The HMAC-SHA256 key of the webhook's signature header.
+    webhook_secret: str = dataclasses.field(default="", repr=False)
+    #: Seconds one POST may take before it counts as failed and is tried again later.
+    webhook_timeout: float = 10.0
+    #: Days a delivered (or given-up) event stays in the outbox.
+    event_retention_days: float = 7.0
+    #: publish_job_events rows older than this many days are deleted.
+    job_event_retention_days: float = 90.0
+    #: Days an object superseded by a republish stays in the bucket (CDN caches, open pages).
+    superseded_object_grace_days: float = 7.0
 
     @property
     def worker_metrics_dir(self) -> str:
@@ -73,11 +85,27 @@ def _read(env: Env) -> OpsSettings:
             "DELETED_FILE_RETENTION_DAYS", d.deleted_file_retention_days, validate=non_negative),
         broker_retention_hours=env.float("BROKER_RETENTION_HOURS", d.broker_retention_hours, validate=non_negative),
         listener_stall_seconds=env.float("LISTENER_STALL_SECONDS", d.listener_stall_seconds, validate=Range(min=1)),
+        webhook_url=env.str("PUBLISH_WEBHOOK_URL", d.webhook_url),
+        webhook_secret=env.str("PUBLISH_WEBHOOK_SECRET", d.webhook_secret),
+        webhook_timeout=env.float("PUBLISH_WEBHOOK_TIMEOUT", d.webhook_timeout, validate=Range(min=0.1, max=300)),
+        event_retention_days=env.float("EVENT_RETENTION_DAYS", d.event_retention_days, validate=non_negative),
+        job_event_retention_days=env.float("JOB_EVENT_RETENTION_DAYS", d.job_event_retention_days,
+                                           validate=non_negative),
+        superseded_object_grace_days=env.float("SUPERSEDED_OBJECT_GRACE_DAYS", d.superseded_object_grace_days,
+                                               validate=non_negative),
     )
     try:
         env.seal()
     except EnvValidationError as e:
         raise ConfigError(_describe(e.error_messages)) from None
+    problems = {}
+    if values["webhook_url"]:
+        if not values["webhook_url"].startswith(("https://", "http://")):
+            problems["PUBLISH_WEBHOOK_URL"] = ["an http:// or https:// URL"]
+        if not values["webhook_secret"]:
+            problems["PUBLISH_WEBHOOK_SECRET"] = ["required with PUBLISH_WEBHOOK_URL: receivers check the signature"]
+    if problems:
+        raise ConfigError(_describe(problems))
     return OpsSettings(**values)
 
 

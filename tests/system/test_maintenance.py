@@ -130,3 +130,55 @@ def test_schedule_file_is_a_no_op_without_pg_cron(make_stack):
     stack.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() - interval '11 days' "
               "WHERE id = %s", (job,))
     assert stack.sql("SELECT publisher_purge_completed_jobs() AS n")[0]["n"] == 1
+
+
+def republished(stack, file_id, name, days_ago):
+    """The file's variants replaced by a republish `days_ago` days ago; returns the new keys."""
+    keys = {fmt: f"media/{file_id}/{name}.{fmt}" for fmt in ("webp", "avif")}
+    for key in keys.values():
+        put(stack, key)
+    variants = {"thumb": {"key": keys["webp"], "formats": {fmt: {"key": k} for fmt, k in keys.items()}}}
+    stack.sql("UPDATE auction_files SET variants = %s WHERE id = %s", (json.dumps(variants), file_id))
+    stack.sql("UPDATE publisher_superseded_objects SET superseded_at = now() - %s * interval '1 day' "
+              "WHERE file_id = %s AND superseded_at > now() - interval '1 minute'", (days_ago, file_id))
+    return sorted(keys.values())
+
+
+def test_objects_a_republish_superseded_leave_after_the_grace_and_old_history_goes(make_stack):
+    stack = make_stack(SUPERSEDED_OBJECT_GRACE_DAYS=7, JOB_EVENT_RETENTION_DAYS=90, EVENT_RETENTION_DAYS=7)
+    long_ago, job = published_file(stack, "republished-long-ago.jpg")
+    first = sorted(stack.keys(f"media/{long_ago}/"))
+    current = republished(stack, long_ago, "thumb-2222222222222222", days_ago=8)
+    recently, _ = published_file(stack, "republished-yesterday.jpg")
+    kept_for_caches = sorted(stack.keys(f"media/{recently}/"))
+    republished(stack, recently, "thumb-3333333333333333", days_ago=1)
+    # Published A, then B, then A again (the same bytes): A is current, only B goes.
+    back, _ = published_file(stack, "back-to-the-first.jpg")
+    original = stack.sql("SELECT variants FROM auction_files WHERE id = %s", (back,))[0]["variants"]
+    detour = republished(stack, back, "thumb-4444444444444444", days_ago=8)
+    stack.sql("UPDATE auction_files SET variants = %s WHERE id = %s", (json.dumps(original), back))
+    stack.sql("UPDATE publisher_superseded_objects SET superseded_at = now() - interval '8 days' WHERE file_id = %s",
+              (back,))
+    # History: one job's events are 91 days old; webhook events delivered 8 days ago, and one still being tried.
+    stack.sql("UPDATE publish_job_events SET at = now() - interval '91 days' WHERE job_id = %s", (job,))
+    stack.sql("INSERT INTO publish_event_outbox (event_id, payload, delivered_at, created_at) "
+              "VALUES (gen_random_uuid(), '{}', now() - interval '8 days', now() - interval '8 days'), "
+              "(gen_random_uuid(), '{}', NULL, now() - interval '30 days')")
+
+    done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", "maintain", "--yes", "--json"],
+                          env=dict(stack.env), cwd=procs.ROOT, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    old_variants = [k for k in first if k.rsplit("/", 1)[1].startswith(("thumb-0", "display-0"))]
+    assert old_variants and set(stack.keys(f"media/{long_ago}/")).isdisjoint(old_variants)
+    assert set(current) <= set(stack.keys(f"media/{long_ago}/"))
+    assert set(kept_for_caches) <= set(stack.keys(f"media/{recently}/"))  # within the grace: still served
+    back_keys = set(stack.keys(f"media/{back}/"))
+    assert set(detour).isdisjoint(back_keys) and {v["key"] for v in original.values()} <= back_keys
+    assert stack.sql("SELECT count(*) AS n FROM publish_job_events WHERE job_id = %s", (job,)) == [{"n": 0}]
+    assert stack.sql("SELECT count(*) AS n FROM publish_job_events") != [{"n": 0}]
+    assert stack.sql("SELECT count(*) AS n, count(delivered_at) AS delivered FROM publish_event_outbox") == [
+        {"n": 1, "delivered": 0}]
+    report = json.loads(done.stdout)
+    assert report["removed"]["superseded_objects"] == 6 and report["removed"]["webhook_events"] == 1

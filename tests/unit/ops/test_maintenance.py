@@ -35,9 +35,13 @@ def test_maintenance_leaves_the_database_side_to_pg_cron_when_it_is_scheduled(pg
     monkeypatch.setattr(m, "purge_completed_jobs", lambda: ran.append("jobs") or 0)
     monkeypatch.setattr(m, "purge_broker_messages", lambda: ran.append("broker") or 0)
     monkeypatch.setattr(m, "purge_deleted_files", lambda: ran.append("files") or 0)
+    monkeypatch.setattr(m, "purge_superseded_objects", lambda: ran.append("superseded") or 0)
+    monkeypatch.setattr(m, "purge_job_events", lambda: ran.append("events") or 0)
+    monkeypatch.setattr(m, "purge_webhook_events", lambda: ran.append("outbox") or 0)
     monkeypatch.setattr(m, "forget_lost_hosts", lambda: ran.append("hosts") or 0)
     m.run()
-    assert ran == (["files", "hosts"] if pg_cron else ["jobs", "broker", "files", "hosts"])
+    listener_only = ["files", "superseded", "events", "outbox", "hosts"]
+    assert ran == (listener_only if pg_cron else ["jobs", "broker", *listener_only])
 
 
 def test_one_failing_maintenance_part_does_not_stop_the_others(monkeypatch):
@@ -52,7 +56,10 @@ def test_one_failing_maintenance_part_does_not_stop_the_others(monkeypatch):
     monkeypatch.setattr(m, "purge_completed_jobs", broken)
     monkeypatch.setattr(m, "purge_broker_messages", lambda: ran.append("broker") or 3)
     monkeypatch.setattr(m, "purge_deleted_files", lambda: ran.append("files") or 1)
+    monkeypatch.setattr(m, "purge_superseded_objects", lambda: ran.append("superseded") or 0)
+    monkeypatch.setattr(m, "purge_job_events", lambda: ran.append("events") or 0)
+    monkeypatch.setattr(m, "purge_webhook_events", lambda: ran.append("outbox") or 0)
     monkeypatch.setattr(m, "forget_lost_hosts", lambda: ran.append("hosts") or 0)
     with pytest.raises(MaintenanceError, match="completed_jobs"):
         m.run()
-    assert ran == ["broker", "files", "hosts"]
+    assert ran == ["broker", "files", "superseded", "events", "outbox", "hosts"]

@@ -1,0 +1,67 @@
+"""The listener's webhook delivery (PUBLISH_WEBHOOK_URL): events that ended jobs
+wrote to the outbox (sql/010_publish_events.sql) are POSTed, signed, in a thread
+of their own, so a slow or dead receiver holds up neither the NOTIFY loop nor
+any job. At least once: an event is marked delivered only after a 2xx, and a
+crash between the two sends it again, with the same event id."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import requests
+
+from publisher.clients import webhook
+
+logger = logging.getLogger("publisher.listener")
+
+#: Events taken per round; each is held this long while it is being sent.
+BATCH = 20
+#: Backoff between tries: 5 s, doubling, at most an hour; given up after this many (about 2 days).
+FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS, MAX_ATTEMPTS = 5.0, 3600.0, 60
+#: Seconds between two looks at the outbox when it had nothing due.
+IDLE_WAIT = 1.0
+
+
+class WebhookDelivery:
+    def __init__(self, db, ops_settings, redact, stop: threading.Event):
+        self.db, self.settings, self.redact, self.stop = db, ops_settings, redact, stop
+        self.session = requests.Session()
+        self.thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+
+    def start(self) -> WebhookDelivery:
+        self.thread.start()
+        logger.info("webhook: delivering completion events to %s", self.redact(self.settings.webhook_url))
+        return self
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                sent = self.deliver_due()
+            except Exception as e:  # the database is away, say: the next round tries again
+                logger.warning("webhook: delivery round failed: %s", self.redact(str(e)))
+                sent = 0
+            if not sent:
+                self.stop.wait(IDLE_WAIT)
+
+    def deliver_due(self) -> int:
+        lease = timedelta(seconds=self.settings.webhook_timeout * BATCH + 30)
+        with self.db.transaction() as cur:
+            cur.execute("SELECT id, event_id, payload, attempts FROM publisher_webhook_take(%s, %s)", (BATCH, lease))
+            due = cur.fetchall()
+        for event in due:
+            error = webhook.post(self.session, self.settings.webhook_url, self.settings.webhook_secret,
+                                 event["payload"], self.settings.webhook_timeout)
+            attempts = event["attempts"] + 1
+            retry_in = None if error is None or attempts >= MAX_ATTEMPTS else timedelta(
+                seconds=min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1)))
+            if error is not None:
+                error = self.redact(error)
+                logger.warning("webhook: event %s (job %s) not delivered, try %s: %s%s", event["event_id"],
+                               event["payload"].get("job_id"), attempts, error,
+                               "" if retry_in else "; giving up")
+            with self.db.transaction() as cur:
+                cur.execute("SELECT publisher_webhook_record(%s, %s, %s, %s)",
+                            (event["id"], error is None, error, retry_in))
+        return len(due)

@@ -1,0 +1,107 @@
+"""The completion webhook end to end: a real listener delivers each ended job's
+event to a receiver, signed, at least once, and a receiver that fails or is
+gone never holds up or fails a job."""
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from devstack.ports import free_port, wait_until
+
+SECRET = "webhook-secret-for-tests"
+
+
+class Receiver:
+    """An application's endpoint: answers each POST with the next scripted status (then 204)."""
+
+    def __init__(self, statuses=()):
+        self.statuses = list(statuses)
+        self.received: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/publish"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[dict]:
+        return [json.loads(body) for _, body in self.received]
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    made = []
+
+    def make(statuses=()):
+        made.append(Receiver(statuses))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def webhook_stack(make_stack, url):
+    stack = make_stack(PUBLISH_WEBHOOK_URL=url, PUBLISH_WEBHOOK_SECRET=SECRET, LISTENER_HTTP_PORT=free_port())
+    stack.start_workers(processes=1, threads=2)
+    stack.start_listener()
+    return stack
+
+
+def test_each_ended_job_is_posted_signed_and_a_refused_post_is_sent_again_with_the_same_id(make_stack, receiver):
+    hook = receiver(statuses=[503])  # the application is briefly down
+    stack = webhook_stack(make_stack, hook.url)
+    done = stack.wait_for(stack.publish("progressive.jpg"))
+    failed = stack.wait_for(stack.publish("not-at-the-origin.jpg"))
+    assert done["status"] == "completed" and failed["status"] == "failed"
+
+    wait_until(lambda: {e["job_id"] for e in hook.events()} == {done["id"], failed["id"]} and len(hook.events()) == 3,
+               60, "both events, one of them twice", 0.1)
+    by_job = {}
+    for headers, body in hook.received:
+        expected = "sha256=" + hmac.new(SECRET.encode(), headers["x-publisher-timestamp"].encode() + b"." + body,
+                                        hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["x-publisher-signature"], expected)
+        event = json.loads(body)
+        assert headers["x-publisher-event-id"] == event["event_id"]
+        by_job.setdefault(event["job_id"], []).append(event)
+    first = by_job[hook.events()[0]["job_id"]]
+    assert len(first) == 2 and first[0] == first[1]  # the retry is the same event: one id to de-duplicate on
+    [completed] = by_job[done["id"]][-1:]
+    assert completed["type"] == "publish.completed"
+    assert completed["variants"]["thumb"]["url"] == done["variants"]["thumb"]["url"]
+    assert by_job[failed["id"]][-1]["error"]["reason"] == "origin_404"
+    outbox = stack.sql("SELECT count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered FROM publish_event_outbox")
+    assert outbox == [{"delivered": 2}]
+
+
+def test_a_receiver_that_is_gone_never_fails_or_holds_up_a_job(make_stack):
+    gone = f"http://127.0.0.1:{free_port()}/nobody-listens"
+    stack = webhook_stack(make_stack, gone)
+    jobs = [stack.publish(key) for key in ("progressive.jpg", "adobe-rgb.jpg")]
+    assert [stack.wait_for(j)["status"] for j in jobs] == ["completed", "completed"]
+
+    def tried():
+        rows = stack.sql("SELECT attempts, delivered_at, last_error FROM publish_event_outbox")
+        return rows if len(rows) == 2 and all(r["attempts"] >= 1 for r in rows) else None
+
+    rows = wait_until(tried, 30, "the listener to try both events", 0.2)
+    assert all(r["delivered_at"] is None and "Connection" in r["last_error"] for r in rows)
+    assert "not delivered" in stack.logs() and SECRET not in stack.logs()
