@@ -21,7 +21,9 @@ class Runtime:
     def __init__(self, settings: Settings, application_name: str):
         self.settings = settings
         self.redact = logs.configure(settings.log_level, settings.secrets, settings.log_format)
-        self.db = Database(settings.database_url, application_name, maxconn=settings.concurrency + 4)
+        # A transaction idle for a whole lease is held by a lost process: the server ends it.
+        self.db = Database(settings.database_url, application_name, maxconn=settings.concurrency + 4,
+                           idle_transaction_timeout_s=settings.job_lease_seconds)
         self.storage = Storage(settings)
         self.origin = OriginClient.from_settings(settings)
         self.scratch = Scratch(settings.scratch_dir or os.path.join(tempfile.gettempdir(), "media-publisher"))

@@ -20,13 +20,44 @@ from publisher.settings.job import database_dsn
 #: Errors that mean the connection is gone, not that the statement was wrong.
 DISCONNECTS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
-#: TCP keepalives let both sides notice a dead peer within about 15 s.
+#: TCP keepalives let this side notice a dead server within about 15 s.
 KEEPALIVES = dict(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
+
+#: The same for the server's side of each session. Its own defaults leave a session whose
+#: client is gone without a word (a host cut off the network) open for hours, and with it
+#: the row locks of its open transaction and the broker's message locks: the jobs they
+#: hold could not be taken over. tcp_user_timeout covers the case keepalives do not, the
+#: server waiting for the ACK of data it sent. Unix-socket sessions ignore all of them.
+SERVER_KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
+SERVER_USER_TIMEOUT_MS = "15000"
+
+
+def prepare_session(conn, idle_transaction_timeout_s: int | None = None) -> None:
+    """Sets this session's server-side timeouts, with SET rather than the startup
+    `options`, which connection poolers such as PgBouncer refuse.
+
+    idle_transaction_timeout_s: the server ends the session (rolling back its
+    transaction) when a transaction has sat idle that long; a process frozen or cut
+    off inside a transaction then holds its rows for that long, not forever."""
+    settings = dict(SERVER_KEEPALIVES)
+    if conn.server_version >= 120000:
+        settings["tcp_user_timeout"] = SERVER_USER_TIMEOUT_MS
+    if idle_transaction_timeout_s:
+        settings["idle_in_transaction_session_timeout"] = f"{int(idle_transaction_timeout_s)}s"
+    autocommit, conn.autocommit = conn.autocommit, True
+    try:
+        with conn.cursor() as cur:  # one round trip
+            cur.execute("SELECT " + ", ".join(["set_config(%s, %s, false)"] * len(settings)),
+                        [part for pair in settings.items() for part in pair])
+    finally:
+        conn.autocommit = autocommit
 
 
 def connect(url: str, application_name: str, **kwargs):
     """One connection of its own (the listener's LISTEN connection)."""
-    return psycopg2.connect(database_dsn(url), application_name=application_name, **KEEPALIVES, **kwargs)
+    conn = psycopg2.connect(database_dsn(url), application_name=application_name, **KEEPALIVES, **kwargs)
+    prepare_session(conn)
+    return conn
 
 
 class LivePool(psycopg2.pool.ThreadedConnectionPool):
@@ -41,9 +72,25 @@ class LivePool(psycopg2.pool.ThreadedConnectionPool):
     once per stale connection.
     """
 
-    def __init__(self, maxconn: int, *args, **kwargs):
+    def __init__(self, maxconn: int, *args, idle_transaction_timeout_s: int | None = None, **kwargs):
+        self._idle_transaction_timeout_s = idle_transaction_timeout_s
         super().__init__(0, maxconn, *args, **kwargs)
         self.minconn = maxconn  # how many idle connections psycopg2 keeps
+
+    def _connect(self, key=None):
+        # psycopg2's own _connect, with the session prepared before the pool holds it.
+        conn = psycopg2.connect(*self._args, **self._kwargs)
+        try:
+            prepare_session(conn, self._idle_transaction_timeout_s)
+        except BaseException:
+            conn.close()
+            raise
+        if key is not None:
+            self._used[key] = conn
+            self._rused[id(conn)] = key
+        else:
+            self._pool.append(conn)
+        return conn
 
     def getconn(self, key=None):
         while True:
@@ -68,8 +115,10 @@ def _alive(conn) -> bool:
 class Database:
     """A small pool; `with db.transaction() as cur:` commits on success."""
 
-    def __init__(self, url: str, application_name: str, maxconn: int = 8):
-        self._pool = LivePool(maxconn, database_dsn(url), application_name=application_name, **KEEPALIVES)
+    def __init__(self, url: str, application_name: str, maxconn: int = 8,
+                 idle_transaction_timeout_s: int | None = None):
+        self._pool = LivePool(maxconn, database_dsn(url), application_name=application_name,
+                              idle_transaction_timeout_s=idle_transaction_timeout_s, **KEEPALIVES)
         self._lock = threading.Lock()
 
     @contextlib.contextmanager

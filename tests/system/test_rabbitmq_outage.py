@@ -62,6 +62,12 @@ def two_hosts(pg_server, s3, origin, tmp_path, broker):
 
 
 def test_jobs_of_a_host_cut_off_the_network_are_finished_by_the_other(two_hosts, origin, origin_root):
+    """Until the broker and the database notice that b is gone, b's sessions hold what it
+    had taken: RabbitMQ its unacknowledged messages (heartbeats), PostgreSQL the rows of a
+    transaction b had open (idle_in_transaction_session_timeout: test_db_pool.py).
+
+    RabbitMQ only: b reaches PostgreSQL through a forwarder, whose own socket answers the
+    server's keepalive probes, so a cut-off host's broker sessions would look alive here."""
     cluster, stack = two_hosts, two_hosts.stack
     cluster.start_host("a")
     cluster.start_host("b", listener=False)

@@ -2,6 +2,11 @@
 opened per transaction, BENCHMARKS.md step 2), and one the server has ended
 while it sat idle is replaced without the caller seeing an error."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg2
 import pytest
 
@@ -9,6 +14,15 @@ from devstack.ports import wait_until
 from publisher.clients.db import Database
 
 pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[3]
+#: What a worker needs besides its database; nothing here is contacted.
+WORKER_ENV = {
+    "RAID_PUB_ENDPOINT": "https://raid.internal/pub", "RAID_PUBLISHER_SECRET": "token",
+    "B2_KEY_ID": "key-id", "B2_APP_KEY": "app-key", "B2_BUCKET": "media",
+    "B2_ENDPOINT": "s3.us-west-004.backblazeb2.com", "B2_REGION": "us-west-004",
+    "CDN_BASE_URL": "https://media.example.com/",
+}
 
 
 @pytest.fixture
@@ -49,4 +63,56 @@ def test_connection_ended_by_the_server_is_replaced_without_an_error(db_url):
         assert backend_pid(db) != old  # no OperationalError: the stale connection was dropped
     finally:
         admin.close()
+        db.close()
+
+
+FROZEN_INSIDE_A_TRANSACTION = """
+import json, os, signal, sys
+from publisher.app.runtime import Runtime
+from publisher.settings.job import load_settings
+rt = Runtime(load_settings(json.loads(sys.argv[1])), "frozen-worker")
+with rt.db.transaction() as cur:
+    cur.execute("UPDATE held SET by = 'frozen' WHERE id = 1")
+    print("holding the row", flush=True)
+    os.kill(os.getpid(), signal.SIGSTOP)  # a host cut off, or a thread stuck in native code
+"""
+
+def test_a_process_frozen_inside_a_transaction_lets_go_of_its_rows(db_url):
+    """The row a lost worker locked can be taken over once its transaction has sat idle
+    for a lease (JOB_LEASE_SECONDS), not hours later when the server gives up on it."""
+    admin = psycopg2.connect(db_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("CREATE TABLE held (id int PRIMARY KEY, by text); INSERT INTO held VALUES (1, 'nobody')")
+    env = {**WORKER_ENV, "DATABASE_URL": db_url, "JOB_LEASE_SECONDS": "3"}
+    frozen = subprocess.Popen([sys.executable, "-c", FROZEN_INSIDE_A_TRANSACTION, json.dumps(env)],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert frozen.stdout.readline().strip() == "holding the row"
+        with admin.cursor() as cur:
+            cur.execute("SET lock_timeout = '30s'")
+            cur.execute("UPDATE held SET by = 'the next worker' WHERE id = 1")  # waits for the frozen one's lock
+            cur.execute("SELECT by FROM held")
+            assert cur.fetchone()[0] == "the next worker"  # its update was rolled back, not committed
+    finally:
+        frozen.kill()
+        frozen.wait()
+        admin.close()
+
+
+def test_sessions_tell_the_server_to_notice_a_vanished_client(db_url):
+    """Without server-side keepalives a session whose host went off the network stays
+    open for hours (the kernel's default), holding its locks; the broker's message
+    locks are session locks too."""
+    db = Database(db_url, "pool-test", maxconn=1)
+    try:
+        with db.transaction() as cur:
+            cur.execute("SELECT inet_server_addr() IS NOT NULL AS tcp, current_setting('tcp_keepalives_idle') AS idle,"
+                        " current_setting('tcp_user_timeout') AS user_timeout")
+            row = cur.fetchone()
+        if not row["tcp"]:
+            pytest.skip("the test server is reached over a Unix socket, where keepalives do not apply")
+        assert row["idle"] == "5"
+        assert row["user_timeout"] == "15000"  # ms
+    finally:
         db.close()
