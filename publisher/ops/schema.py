@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
+
+from psycopg2.extensions import make_dsn, parse_dsn
 
 def _sql_dir() -> Path:
     """The installed copy (publisher/sql/ in the wheel), else the source tree's sql/."""
@@ -79,12 +82,28 @@ def find_psql() -> str:
     return psql
 
 
+def psql_connection(url: str) -> tuple[str, dict[str, str]]:
+    """The DSN psql is given, without the password, and the environment that
+    carries the password: a process's arguments are visible to every local user
+    (ps, /proc), its environment only to its own user."""
+    try:
+        params = parse_dsn(url)
+    except Exception as e:  # psycopg2's ProgrammingError names the malformed part, not the password
+        raise SchemaError(f"DATABASE_URL is not a valid connection string: {type(e).__name__}") from None
+    password = params.pop("password", None)
+    env = dict(os.environ)
+    if password is not None:
+        env["PGPASSWORD"] = password
+    return make_dsn(**params), env
+
+
 def apply(url: str, psql: str | None = None, files: list[SchemaFile] | None = None, echo=None) -> None:
     """Applies every file in order, each followed by its record. A file that fails
     stops the run (ON_ERROR_STOP) before it is recorded. The record is its own
     statement after the file's COMMIT: should it fail, the file stays pending
     and is applied again next time, which a re-runnable file allows."""
     psql = psql or find_psql()
+    dsn, env = psql_connection(url)
     for f in files if files is not None else schema_files():
         if echo:
             echo(f"applying {f.name}")
@@ -92,8 +111,8 @@ def apply(url: str, psql: str | None = None, files: list[SchemaFile] | None = No
         record = (f"INSERT INTO {TABLE} (version, name, checksum) VALUES ({f.version}, '{f.name}', '{f.checksum}') "
                   f"ON CONFLICT (version) DO UPDATE SET name = excluded.name, checksum = excluded.checksum, "
                   f"applied_at = now()")
-        done = subprocess.run([psql, url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(f.path), "-c", record],
-                              capture_output=True, text=True)
+        done = subprocess.run([psql, dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(f.path), "-c", record],
+                              capture_output=True, text=True, env=env)
         if done.returncode != 0:
             raise SchemaError(f"{f.name} failed: {done.stderr.strip()}")
 
