@@ -108,7 +108,8 @@ $$;
 -- A worker process is alive; the first beat of a process wakes the listener,
 -- which may now claim jobs for it.
 CREATE OR REPLACE FUNCTION publisher_worker_beat(p_worker text, p_host text, p_queue text, p_threads int)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     UPDATE publisher_workers SET seen_at = now(), threads = p_threads WHERE worker_id = p_worker;
     IF NOT FOUND THEN
@@ -126,7 +127,8 @@ END $$;
 DROP FUNCTION IF EXISTS publisher_claim_pending(int);
 CREATE OR REPLACE FUNCTION publisher_claim_pending(p_limit int, p_per_thread int, p_alive interval)
 RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
-LANGUAGE sql AS $$
+LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH room AS (
         SELECT greatest(0, least(p_limit::bigint,
                    (SELECT coalesce(sum(w.threads), 0) FROM publisher_workers w
@@ -177,7 +179,8 @@ $$;
 DROP FUNCTION IF EXISTS publisher_begin_step(bigint, uuid, text, interval);
 CREATE OR REPLACE FUNCTION publisher_begin_step(
     p_job bigint, p_token uuid, p_stage text, p_lease interval, p_host text, p_time_limit interval)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
     stages constant text[] := ARRAY['fetch', 'variant', 'upload'];
@@ -238,7 +241,8 @@ END $$;
 -- lease was renewed.
 DROP FUNCTION IF EXISTS publisher_heartbeat(bigint[], uuid[], interval);
 CREATE OR REPLACE FUNCTION publisher_heartbeat(p_jobs bigint[], p_tokens uuid[], p_lease interval)
-RETURNS TABLE (job_id bigint, renewed boolean) LANGUAGE sql AS $$
+RETURNS TABLE (job_id bigint, renewed boolean) LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH running AS (SELECT * FROM unnest(p_jobs, p_tokens) AS r(job_id, token)),
     renewed AS (
         UPDATE publish_jobs j SET lease_expires_at = now() + p_lease
@@ -256,7 +260,8 @@ $$;
 DROP FUNCTION IF EXISTS publisher_end_step(bigint, uuid, text, interval, jsonb);
 CREATE OR REPLACE FUNCTION publisher_end_step(
     p_job bigint, p_token uuid, p_stage text, p_next_stage text, p_artifacts jsonb)
-RETURNS boolean LANGUAGE sql AS $$
+RETURNS boolean LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH done AS (
         UPDATE publish_jobs
            SET stage = p_next_stage, step_started_at = NULL, lease_expires_at = NULL, step_deadline = NULL,
@@ -272,7 +277,8 @@ $$;
 -- the same host), 'failed' (permanent, or retries used up) or 'stale'.
 CREATE OR REPLACE FUNCTION publisher_record_failure(
     p_job bigint, p_token uuid, p_error text, p_permanent boolean, p_reason text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
 BEGIN
@@ -295,12 +301,14 @@ END $$;
 -- Workers of the release before call it without a reason (a rolling deploy).
 CREATE OR REPLACE FUNCTION publisher_record_failure(
     p_job bigint, p_token uuid, p_error text, p_permanent boolean)
-RETURNS text LANGUAGE sql AS $$
+RETURNS text LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     SELECT publisher_record_failure(p_job, p_token, p_error, p_permanent, NULL::text);
 $$;
 
 CREATE OR REPLACE FUNCTION publisher_schedule_retry(p_job bigint, p_token uuid, p_delay interval)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     UPDATE publish_jobs SET next_attempt_at = now() + p_delay
      WHERE id = p_job AND attempt_token = p_token AND status = 'queued';
 $$;
@@ -312,7 +320,8 @@ $$;
 DROP FUNCTION IF EXISTS publisher_finalize(bigint, uuid, jsonb, int, int);
 CREATE OR REPLACE FUNCTION publisher_finalize(
     p_job bigint, p_token uuid, p_variants jsonb, p_width int, p_height int)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
 BEGIN
@@ -360,7 +369,8 @@ $$;
 DROP FUNCTION IF EXISTS publisher_rescue_expired(int, interval);
 CREATE OR REPLACE FUNCTION publisher_rescue(p_limit int, p_alive interval, p_handoff interval)
 RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
 BEGIN

@@ -28,7 +28,8 @@ CREATE INDEX IF NOT EXISTS publish_jobs_republish_idx
 -- front-end fields and the recipe, only for the attempt that completed it.
 CREATE OR REPLACE FUNCTION publisher_record_imaging(
     p_job bigint, p_token uuid, p_recipe text, p_placeholder text, p_dominant_color text)
-RETURNS boolean LANGUAGE sql AS $$
+RETURNS boolean LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH f AS (
         UPDATE auction_files f
            SET recipe = p_recipe, placeholder = p_placeholder, dominant_color = p_dominant_color
@@ -65,7 +66,7 @@ $$;
 -- a job meanwhile is skipped (the one-active-job index), never doubled.
 CREATE OR REPLACE FUNCTION publisher_request_republish(p_recipe text, p_limit int)
 RETURNS int LANGUAGE sql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH ins AS (
         INSERT INTO publish_jobs (file_id, republish_recipe)
         SELECT s.file_id, p_recipe FROM publisher_stale_files(p_recipe) AS s(file_id) LIMIT p_limit

@@ -22,7 +22,7 @@ CREATE INDEX IF NOT EXISTS auction_files_deleted_idx ON auction_files (deleted_a
 CREATE OR REPLACE FUNCTION publisher_admin_retry(p_job bigint)
 RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
     other bigint;
@@ -75,7 +75,7 @@ DROP FUNCTION IF EXISTS publisher_admin_retry_failed(text);
 CREATE OR REPLACE FUNCTION publisher_admin_retry_failed(p_reason text)
 RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text)
 LANGUAGE sql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH picked AS (
         SELECT j.id, j.failure_reason, j.last_error FROM publish_jobs j
          WHERE j.id IN (SELECT c.job_id FROM publisher_admin_failed_to_retry(p_reason) c)
@@ -92,7 +92,7 @@ $$;
 CREATE OR REPLACE FUNCTION publisher_admin_republish(p_file uuid)
 RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     f auction_files%ROWTYPE;
     active bigint;
@@ -125,7 +125,7 @@ END $$;
 CREATE OR REPLACE FUNCTION publisher_admin_cancel(p_job bigint)
 RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
 BEGIN
@@ -177,7 +177,7 @@ $$;
 CREATE OR REPLACE FUNCTION publisher_backfill(p_after uuid, p_limit int)
 RETURNS TABLE (file_id uuid, job_id bigint)
 LANGUAGE sql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH candidates AS (
         SELECT c.file_id FROM publisher_backfill_candidates(p_after, p_limit) c
     ), queued AS (
@@ -193,70 +193,95 @@ $$;
 -- Retention periods: the listener passes its settings (environment); pg_cron
 -- calls these without arguments, so the defaults come from database settings,
 -- e.g. ALTER DATABASE auctions SET publisher.completed_job_retention = '120 days'.
+--
+-- Every function here that deletes re-checks, itself and under the row locks it
+-- takes, that what it deletes is due: whoever may call it (the maintenance role)
+-- cannot make it delete anything live. An interval below a function's floor
+-- (negative, zero, a typo) counts as the floor: no argument purges recent history.
 
--- Completed jobs older than the retention, at most p_limit per call.
+-- p, or p_floor when p is below it (or NULL).
+CREATE OR REPLACE FUNCTION publisher_at_least(p interval, p_floor interval)
+RETURNS interval LANGUAGE sql IMMUTABLE AS $$
+    SELECT greatest(coalesce(p, p_floor), p_floor);
+$$;
+
+-- Completed jobs older than the retention (at least a day), at most p_limit per call.
 CREATE OR REPLACE FUNCTION publisher_purge_completed_jobs(
     p_older interval DEFAULT coalesce(
         nullif(current_setting('publisher.completed_job_retention', true), '')::interval, interval '90 days'),
     p_limit int DEFAULT 10000)
 RETURNS int LANGUAGE sql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH gone AS (
         DELETE FROM publish_jobs WHERE id IN (
             SELECT id FROM publish_jobs
-             WHERE status = 'completed' AND completed_at < now() - p_older
+             WHERE status = 'completed'
+               AND completed_at < now() - publisher_at_least(p_older, interval '1 day')
              ORDER BY completed_at LIMIT p_limit FOR UPDATE SKIP LOCKED)
         RETURNING 1
     )
     SELECT count(*)::int FROM gone;
 $$;
 
--- Broker rows that are done or rejected (dead) and older than the retention.
--- dramatiq-pg only purges at random, after 30 days.
+-- Broker rows that are done or rejected (dead) and older than the retention (at
+-- least an hour). dramatiq-pg only purges at random, after 30 days.
 CREATE OR REPLACE FUNCTION publisher_purge_broker_messages(
     p_older interval DEFAULT coalesce(
         nullif(current_setting('publisher.broker_retention', true), '')::interval, interval '24 hours'),
     p_limit int DEFAULT 50000)
 RETURNS int LANGUAGE sql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH gone AS (
         DELETE FROM dramatiq.queue WHERE message_id IN (
             SELECT message_id FROM dramatiq.queue
-             WHERE state IN ('done', 'rejected') AND mtime < now() - p_older
+             WHERE state IN ('done', 'rejected') AND mtime < now() - publisher_at_least(p_older, interval '1 hour')
              LIMIT p_limit FOR UPDATE SKIP LOCKED)
         RETURNING 1
     )
     SELECT count(*)::int FROM gone;
 $$;
 
--- Files soft-deleted longer ago than the retention and with no active job:
--- candidates for purging (their bucket objects first, then their rows).
+-- Files soft-deleted longer ago than the retention (at least a day) and with no
+-- active job: candidates for purging (their bucket objects first, then their rows).
 CREATE OR REPLACE FUNCTION publisher_files_to_purge(p_older interval, p_limit int)
 RETURNS TABLE (file_id uuid)
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     SELECT f.id FROM auction_files f
-     WHERE f.deleted_at < now() - p_older
+     WHERE f.deleted_at < now() - publisher_at_least(p_older, interval '1 day')
        AND NOT EXISTS (SELECT 1 FROM publish_jobs a WHERE a.file_id = f.id
                         AND a.status IN ('pending', 'queued', 'processing'))
      ORDER BY f.deleted_at LIMIT p_limit;
 $$;
 
--- Locks one file for purging and re-checks it under the lock. The lock holds
--- back any INSERT of a job for this file (its foreign key check waits) until
--- the purge commits. Returns its variants and job ids, or no row when the file
--- must be kept (restored, not old enough, or an active job).
+-- Whether a file may be purged now: locks it (an INSERT of a job for it waits on
+-- the lock until the purge commits) and checks it was soft-deleted longer ago than
+-- the retention (at least a day) and has no active job. p_wait: wait for the lock
+-- (else a file locked elsewhere is not due this time).
+CREATE OR REPLACE FUNCTION publisher_file_due_for_purge(p_file uuid, p_older interval, p_wait boolean)
+RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_wait THEN
+        PERFORM 1 FROM auction_files f
+         WHERE f.id = p_file AND f.deleted_at < now() - publisher_at_least(p_older, interval '1 day') FOR UPDATE;
+    ELSE
+        PERFORM 1 FROM auction_files f
+         WHERE f.id = p_file AND f.deleted_at < now() - publisher_at_least(p_older, interval '1 day')
+           FOR UPDATE SKIP LOCKED;
+    END IF;
+    RETURN FOUND AND NOT EXISTS (SELECT 1 FROM publish_jobs a WHERE a.file_id = p_file
+                                  AND a.status IN ('pending', 'queued', 'processing'));
+END $$;
+
+-- Locks one file for purging and re-checks it under the lock. Returns its
+-- variants and job ids, or no row when the file must be kept (restored, not old
+-- enough, or an active job).
 CREATE OR REPLACE FUNCTION publisher_lock_file_for_purge(p_file uuid, p_older interval)
 RETURNS TABLE (file_id uuid, variants jsonb, job_ids bigint[])
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
-    PERFORM 1 FROM auction_files f WHERE f.id = p_file AND f.deleted_at < now() - p_older
-        FOR UPDATE SKIP LOCKED;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    IF EXISTS (SELECT 1 FROM publish_jobs a WHERE a.file_id = p_file
-                AND a.status IN ('pending', 'queued', 'processing')) THEN
+    IF NOT publisher_file_due_for_purge(p_file, p_older, false) THEN
         RETURN;
     END IF;
     RETURN QUERY
@@ -265,34 +290,48 @@ BEGIN
           FROM auction_files f WHERE f.id = p_file;
 END $$;
 
--- Worker hosts silent longer than p_older are gone for good: their heartbeat rows
--- go, and so do messages still waiting in host queues for as long (the PostgreSQL
--- broker's; RabbitMQ expires such queues itself). Their jobs were rescued long ago.
--- Returns the hosts forgotten.
+-- Worker hosts silent longer than p_older (at least a minute) are gone for good:
+-- their heartbeat rows go, and so do messages still waiting in host queues for as
+-- long (the PostgreSQL broker's; RabbitMQ expires such queues itself). Their jobs
+-- were rescued long ago. Returns the hosts forgotten.
 CREATE OR REPLACE FUNCTION publisher_forget_lost_hosts(p_older interval)
-RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+RETURNS int LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     hosts int;
+    older constant interval := publisher_at_least(p_older, interval '1 minute');
 BEGIN
     WITH gone AS (
         DELETE FROM publisher_workers w
          WHERE NOT EXISTS (SELECT 1 FROM publisher_workers l
-                            WHERE l.host_id = w.host_id AND l.seen_at > now() - p_older)
+                            WHERE l.host_id = w.host_id AND l.seen_at > now() - older)
         RETURNING host_id
     )
     SELECT count(DISTINCT host_id) INTO hosts FROM gone;
     DELETE FROM dramatiq.queue
-     WHERE queue_name LIKE 'publish-host-%' AND state = 'queued' AND mtime < now() - p_older;
+     WHERE queue_name LIKE 'publish-host-%' AND state = 'queued' AND mtime < now() - older;
     RETURN hosts;
 END $$;
 
--- Deletes a locked file's rows (its jobs, then the file); its objects are gone already.
-CREATE OR REPLACE FUNCTION publisher_delete_file(p_file uuid)
-RETURNS int LANGUAGE sql
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+-- Deletes a purged file's rows (its jobs, then the file; its objects are gone
+-- already), after checking again, under the file's lock, that it is due
+-- (publisher_file_due_for_purge). Returns 1, or 0 when it deleted nothing (with
+-- a notice saying why).
+DROP FUNCTION IF EXISTS publisher_delete_file(uuid);
+CREATE OR REPLACE FUNCTION publisher_delete_file(
+    p_file uuid,
+    p_older interval DEFAULT coalesce(
+        nullif(current_setting('publisher.deleted_file_retention', true), '')::interval, interval '30 days'))
+RETURNS int LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+    IF NOT publisher_file_due_for_purge(p_file, p_older, true) THEN
+        RAISE NOTICE 'file % not deleted: it is not soft-deleted for longer than the retention (at least a day), '
+                     'or it has an active job', p_file;
+        RETURN 0;
+    END IF;
     DELETE FROM publish_jobs WHERE file_id = p_file;
-    WITH file AS (DELETE FROM auction_files WHERE id = p_file RETURNING 1)
-    SELECT count(*)::int FROM file;
-$$;
+    DELETE FROM auction_files WHERE id = p_file;
+    RETURN 1;
+END $$;
 
 COMMIT;

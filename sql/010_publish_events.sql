@@ -46,7 +46,7 @@ $$;
 -- SECURITY DEFINER: whoever ends the job (a worker, an operator's cancel) need
 -- not be granted the outbox.
 CREATE OR REPLACE FUNCTION publish_jobs_send_event() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     event jsonb;
     status text;

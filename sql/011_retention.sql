@@ -28,7 +28,7 @@ $$;
 -- A file's variants changed (a republish finalized): the keys it no longer names
 -- are superseded; a key it names again (the same bytes published again) is not.
 CREATE OR REPLACE FUNCTION auction_files_note_superseded() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     INSERT INTO publisher_superseded_objects (key, file_id)
     SELECT k, NEW.id FROM publisher_variant_keys(OLD.variants) AS k
@@ -46,7 +46,7 @@ CREATE TRIGGER auction_files_note_superseded AFTER UPDATE OF variants ON auction
 -- Superseded objects past the grace period that no file names now.
 CREATE OR REPLACE FUNCTION publisher_superseded_due(p_grace interval, p_limit int)
 RETURNS TABLE (key text) LANGUAGE sql STABLE
-SECURITY DEFINER SET search_path = public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     SELECT s.key FROM publisher_superseded_objects s
      WHERE s.superseded_at < now() - p_grace
        AND NOT EXISTS (SELECT 1 FROM auction_files f
@@ -56,27 +56,29 @@ $$;
 
 -- The objects are gone from the bucket: forget them.
 CREATE OR REPLACE FUNCTION publisher_forget_superseded(p_keys text[]) RETURNS int
-LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH gone AS (DELETE FROM publisher_superseded_objects WHERE key = ANY(p_keys) RETURNING 1)
     SELECT count(*)::int FROM gone;
 $$;
 
 CREATE OR REPLACE FUNCTION publisher_purge_job_events(p_older interval, p_limit int)
-RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH gone AS (
         DELETE FROM publish_job_events WHERE id IN (
-            SELECT id FROM publish_job_events WHERE at < now() - p_older ORDER BY at LIMIT p_limit)
+            SELECT id FROM publish_job_events WHERE at < now() - publisher_at_least(p_older, interval '1 day')
+             ORDER BY at LIMIT p_limit)
         RETURNING 1)
     SELECT count(*)::int FROM gone;
 $$;
 
 -- Delivered or given-up webhook events; one still being tried is kept whatever its age.
 CREATE OR REPLACE FUNCTION publisher_purge_event_outbox(p_older interval, p_limit int)
-RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH gone AS (
         DELETE FROM publish_event_outbox WHERE id IN (
             SELECT id FROM publish_event_outbox
-             WHERE coalesce(delivered_at, gave_up_at) < now() - p_older ORDER BY id LIMIT p_limit)
+             WHERE coalesce(delivered_at, gave_up_at) < now() - publisher_at_least(p_older, interval '1 day')
+             ORDER BY id LIMIT p_limit)
         RETURNING 1)
     SELECT count(*)::int FROM gone;
 $$;

@@ -226,7 +226,7 @@ SUPERSEDED_DUE = "SELECT key FROM publisher_superseded_due(%s, %s)"
 FORGET_SUPERSEDED = "SELECT publisher_forget_superseded(%s) AS n"
 FILES_TO_PURGE = "SELECT file_id::text AS file_id FROM publisher_files_to_purge(%s, %s)"
 LOCK_FILE_FOR_PURGE = "SELECT file_id::text AS file_id, variants, job_ids FROM publisher_lock_file_for_purge(%s, %s)"
-DELETE_FILE = "SELECT publisher_delete_file(%s) AS n"
+DELETE_FILE = "SELECT publisher_delete_file(%s, %s) AS n"
 FORGET_LOST_HOSTS = "SELECT publisher_forget_lost_hosts(%s) AS n"
 # Whether pg_cron runs the database side of maintenance (sql/007_pg_cron.sql).
 PG_CRON_SCHEDULED = """

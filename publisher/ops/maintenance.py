@@ -128,7 +128,7 @@ class Maintenance:
                 if row is None:
                     continue  # restored, or a job became active meanwhile
                 self._remove_objects(row)
-                cur.execute(queries.DELETE_FILE, (file_id,))
+                cur.execute(queries.DELETE_FILE, (file_id, older))
                 purged += cur.fetchone()["n"]
             logger.info("purged deleted file %s (%d jobs)", file_id, len(row["job_ids"]))
         return purged
