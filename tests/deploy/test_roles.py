@@ -1,7 +1,9 @@
-"""The three roles of sql/900_roles.sql, each given to a login role of
-its own, as an operator would: the listener and the workers run as
-publisher_worker, every publisher-admin command as publisher_oncall, status and
-schema as publisher_readonly; and each is refused what it must not do."""
+"""The roles of sql/900_roles.sql, each given to a login role of its own, as an
+operator would (docs/operations.md, Roles): the workers run as publisher_worker,
+the listener as publisher_listener and publisher_maintenance, publisher-admin
+maintain as publisher_maintenance, every other publisher-admin command as
+publisher_oncall, status and schema as publisher_readonly; and each is refused
+what it must not do."""
 
 import subprocess
 import sys
@@ -17,22 +19,25 @@ from devstack.ports import wait_until
 
 pytestmark = pytest.mark.e2e
 
-ROLES = ("publisher_worker", "publisher_oncall", "publisher_readonly")
+#: Each login and the group roles it is in.
+LOGINS = {"worker": ("publisher_worker",), "listener": ("publisher_listener", "publisher_maintenance"),
+          "maintenance": ("publisher_maintenance",), "oncall": ("publisher_oncall",),
+          "readonly": ("publisher_readonly",)}
 
 
 @pytest.fixture
 def logins(make_stack):
-    """A stack (its schema applied, nothing running) and, per group role, the
-    DATABASE_URL of a new login role in that group."""
+    """A stack (its schema applied, nothing running) and, per login of LOGINS, the
+    DATABASE_URL of a new login role in those groups."""
     stack = make_stack(MAINTENANCE_INTERVAL=1, COMPLETED_JOB_RETENTION_DAYS=1,
                        STAGING_PREFIX=f"_staging-{uuid.uuid4().hex[:8]}/")
     suffix = uuid.uuid4().hex[:8]
-    users = {role: f"{role}_{suffix}" for role in ROLES}
-    for role, user in users.items():
-        postgres.query(stack.pg.admin_url, f'CREATE ROLE "{user}" LOGIN IN ROLE {role}')
+    users = {login: f"media_{login}_{suffix}" for login in LOGINS}
+    for login, user in users.items():
+        postgres.query(stack.pg.admin_url, f'CREATE ROLE "{user}" LOGIN IN ROLE {", ".join(LOGINS[login])}')
     parts = urlsplit(stack.db_url)
     host = parts.netloc.rsplit("@", 1)[-1]
-    yield stack, {role: urlunsplit(parts._replace(netloc=f"{user}@{host}")) for role, user in users.items()}
+    yield stack, {login: urlunsplit(parts._replace(netloc=f"{user}@{host}")) for login, user in users.items()}
     stack.stop()  # ends the sessions and drops the database, then the logins can go
     for user in users.values():
         postgres.query(stack.pg.admin_url, f'DROP ROLE IF EXISTS "{user}"')
@@ -72,13 +77,14 @@ def may_execute(url, function: str) -> bool:
     return allowed
 
 
-def test_the_listener_and_the_workers_run_as_publisher_worker(logins):
+def test_the_workers_run_as_publisher_worker_and_the_listener_as_listener_and_maintenance(logins):
     stack, urls = logins
-    stack.env["DATABASE_URL"] = urls["publisher_worker"]
     old = stack.publish("old.jpg")  # completed long ago: the listener's maintenance purges it
     stack.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() - interval '3 days' "
               "WHERE id = %s", (old,))
+    stack.env["DATABASE_URL"] = urls["worker"]
     stack.start_workers(processes=1, threads=2)
+    stack.env["DATABASE_URL"] = urls["listener"]
     stack.start_listener()
 
     job = stack.wait_for(stack.publish("progressive.jpg"))
@@ -87,8 +93,12 @@ def test_the_listener_and_the_workers_run_as_publisher_worker(logins):
                "the listener's maintenance to purge the old job")
     assert "permission denied" not in stack.logs()
 
-    worker = urls["publisher_worker"]
+    worker = urls["worker"]
     assert not may_execute(worker, "publisher_admin_cancel")
+    assert not may_execute(worker, "publisher_delete_file") and not may_execute(worker, "publisher_claim_pending")
+    assert refused(worker, "UPDATE publish_jobs SET status = 'completed' WHERE id = %s", (job["id"],))
+    assert refused(worker, "UPDATE auction_files SET variants = '{}'")
+    assert refused(worker, "INSERT INTO publisher_settings (name, value) VALUES ('max_retries', '0')")
     assert refused(worker, "DELETE FROM publish_jobs WHERE id = %s", (job["id"],))
     assert refused(worker, "TRUNCATE dramatiq.queue")
     assert refused(worker, "CREATE TABLE intruder (id int)")
@@ -97,14 +107,14 @@ def test_the_listener_and_the_workers_run_as_publisher_worker(logins):
 
 def test_every_admin_command_runs_as_publisher_oncall(logins):
     stack, urls = logins
-    oncall = urls["publisher_oncall"]
+    oncall = urls["oncall"]
     completed, failed, pending = (stack.publish(key) for key in ("a.jpg", "b.jpg", "c.jpg"))
     stack.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = %s", (completed,))
     stack.sql("UPDATE publish_jobs SET status = 'failed', last_error = 'fetch: 404' WHERE id = %s", (failed,))
     cancelled_file = stack.job(pending)["file_id"]
 
     for command in (["status"], ["schema"], ["cancel", pending], ["retry", completed],
-                    ["republish", cancelled_file], ["retry-failed", "--yes"], ["maintain", "--yes"]):
+                    ["republish", cancelled_file], ["retry-failed", "--yes"]):
         code, out = admin(stack, oncall, *command)
         assert code == 0 and "changed: " in out if command[0] in ("cancel", "retry", "republish") else code == 0, \
             (command, out)
@@ -121,11 +131,30 @@ def test_every_admin_command_runs_as_publisher_oncall(logins):
     assert not may_execute(oncall, "publisher_claim_pending") and not may_execute(oncall, "publisher_finalize")
     code, out = admin(stack, oncall, "migrate")
     assert code == 2 and "permission denied" in out, out
+    # Maintenance deletes: not the on-call's to run.
+    code, out = admin(stack, oncall, "maintain", "--yes")
+    assert code != 0 and "permission denied" in out, out
+    assert not may_execute(oncall, "publisher_delete_file")
+
+
+def test_publisher_admin_maintain_runs_as_publisher_maintenance_and_removes_only_what_is_due(logins):
+    stack, urls = logins
+    old, recent = stack.publish("old.jpg"), stack.publish("recent.jpg")
+    stack.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() - interval '3 days' "
+              "WHERE id = %s", (old,))
+    stack.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = %s", (recent,))
+    code, out = admin(stack, urls["maintenance"], "maintain", "--yes")
+    assert code == 0 and "removed: 1 completed jobs" in out, out
+    assert [r["id"] for r in stack.sql("SELECT id FROM publish_jobs")] == [recent]
+    maintenance = urls["maintenance"]
+    assert refused(maintenance, "DELETE FROM publish_jobs")
+    assert refused(maintenance, "SELECT * FROM publish_jobs")
+    assert not may_execute(maintenance, "publisher_admin_retry")
 
 
 def test_publisher_readonly_reads_and_changes_nothing(logins):
     stack, urls = logins
-    readonly = urls["publisher_readonly"]
+    readonly = urls["readonly"]
     job = stack.publish("a.jpg")
     stack.sql("UPDATE publish_jobs SET status = 'failed', last_error = 'fetch: 404' WHERE id = %s", (job,))
 
