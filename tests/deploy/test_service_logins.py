@@ -1,0 +1,69 @@
+"""Each service connects as a login of its own role (docs/operations.md, Roles),
+never as the schema owner: the workers that decode untrusted images as
+publisher_worker, the listener as publisher_listener and publisher_maintenance,
+the page as publisher_oncall; only the release step (migrate) as the owner.
+Checked in the systemd units and in docker-compose.yml, whose logins
+deploy/compose-logins.sql creates."""
+
+import re
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from devstack import postgres
+from devstack.run import read_env_file
+
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEMD = ROOT / "deploy" / "systemd"
+#: The group roles each long-running service's login is in, and no other.
+SERVICE_ROLES = {"worker": {"publisher_worker"}, "listener": {"publisher_listener", "publisher_maintenance"},
+                 "web": {"publisher_oncall"}}
+GROUPS = {"publisher_worker", "publisher_listener", "publisher_maintenance", "publisher_oncall", "publisher_readonly"}
+COMMON = "/etc/media-publisher.env"
+
+
+def environment_files(unit: str) -> list[str]:
+    return re.findall(r"^EnvironmentFile=(.+)$", (SYSTEMD / f"media-publisher-{unit}.service").read_text(), re.M)
+
+
+@pytest.mark.parametrize("unit", ["migrate", "listener", "worker", "web"])
+def test_each_systemd_unit_reads_its_own_database_url_after_the_common_settings(unit):
+    files = environment_files(unit)
+    # The common file first, then the unit's own: its DATABASE_URL wins over any in the common one.
+    assert files[0] == COMMON and files[1:] == [f"/etc/media-publisher/{unit}.env"], files
+
+
+def test_the_migrate_units_header_says_which_role_each_units_login_is_in():
+    header = (SYSTEMD / "media-publisher-migrate.service").read_text().split("[Unit]")[0]
+    for unit, roles in SERVICE_ROLES.items():
+        line = next((l for l in header.splitlines() if f"/etc/media-publisher/{unit}.env" in l), "")
+        assert all(role in line for role in roles), (unit, line)
+
+
+def test_compose_services_connect_as_their_roles_logins_and_only_migrate_as_the_owner(schema_db):
+    _, url = schema_db
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    owner = urlsplit(read_env_file(ROOT / ".env.compose")["DATABASE_URL"]).username
+    assert "DATABASE_URL" not in services["migrate"].get("environment", {})  # the owner, from .env.compose
+    # The logins exist before any service that uses them starts.
+    logins = services["logins"]
+    assert logins["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name in SERVICE_ROLES:
+        assert services[name]["depends_on"]["logins"]["condition"] == "service_completed_successfully"
+    # compose-logins.sql, applied as compose applies it (twice: a second `up`), makes those logins.
+    for _ in range(2):
+        subprocess.run(["psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f",
+                        str(ROOT / "deploy" / "compose-logins.sql")], check=True, capture_output=True)
+    for name, roles in SERVICE_ROLES.items():
+        user = urlsplit(services[name]["environment"]["DATABASE_URL"]).username
+        assert user and user != owner, name
+        member = {r["rolname"] for r in postgres.query(url, """
+            SELECT g.rolname FROM pg_roles g WHERE g.rolname = ANY(%s) AND pg_has_role(%s, g.oid, 'MEMBER')""",
+            (sorted(GROUPS), user))}
+        assert member == roles, (name, member)
+        attrs = postgres.query(url, "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s",
+                               (user,))[0]
+        assert not any(attrs.values()), (name, attrs)
