@@ -58,17 +58,19 @@ def test_compose_runs_the_procfile_commands(compose):
 
 def test_compose_starts_things_in_order_with_health_checks(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "s3", "rabbitmq", "migrate", "listener", "worker", "web", "raid",
+    assert set(services) == {"postgres", "s3", "rabbitmq", "migrate", "logins", "listener", "worker", "web", "raid",
                              "demo-jobs"}
     assert services["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     for name in ("listener", "worker"):
         assert services[name]["depends_on"] == {
             "migrate": {"condition": "service_completed_successfully"},
+            "logins": {"condition": "service_completed_successfully"},
             "s3": {"condition": "service_healthy"},
         }
         assert services[name]["restart"] == "unless-stopped"
         assert services[name]["build"] == "."
-    assert services["web"]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    assert services["web"]["depends_on"] == {"migrate": {"condition": "service_completed_successfully"},
+                                             "logins": {"condition": "service_completed_successfully"}}
     for name in ("postgres", "s3", "listener", "worker", "web"):
         assert services[name]["healthcheck"]["test"][0] == "CMD"
     # The probes ask the endpoints the processes serve (defaults of publisher/settings/ops.py).
@@ -224,7 +226,7 @@ def test_systemd_units_run_the_procfile_commands():
     assert command(listener["Service.ExecStart"]) == ["python", *proc["listener"][1:]]
     assert command(worker["Service.ExecStart"]) == proc["worker"]
     for unit in (migrate, listener, worker, web):
-        assert unit["Service.User"] != "root" and unit["Service.EnvironmentFile"] == "/etc/media-publisher.env"
+        assert unit["Service.User"] != "root"  # the env files: tests/deploy/test_service_logins.py
         assert unit.get("Service.WorkingDirectory", "/var/lib/media-publisher") == "/var/lib/media-publisher"
     assert worker["Service.KillMode"] == "mixed"  # SIGTERM to dramatiq's main process only
 
@@ -264,12 +266,14 @@ def test_systemd_units_pass_systemd_analyze(tmp_path):
     assert analyze, "systemd-analyze is part of this machine's image"
     from devstack import procs
 
-    (tmp_path / "env").write_text("")
+    for name in ("env", "env.migrate.env", "env.listener.env", "env.worker.env", "env.web.env"):
+        (tmp_path / name).write_text("")
     copies = []
     for name in UNITS:
         text = ((ROOT / "deploy" / "systemd" / name).read_text()
                 .replace("/opt/media-publisher/bin/", f"{procs.BIN}/")
-                .replace("/etc/media-publisher.env", str(tmp_path / "env")))
+                .replace("/etc/media-publisher.env", str(tmp_path / "env"))
+                .replace("/etc/media-publisher/", str(tmp_path / "env.")))
         copies.append(tmp_path / name)
         copies[-1].write_text(text)
     done = subprocess.run([analyze, "verify", *map(str, copies)], capture_output=True, text=True, timeout=60)
