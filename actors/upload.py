@@ -54,6 +54,7 @@ def _publish(rt, job: dict, token: str, name: str, fmt: str, staged: StagedFile)
     # cache forever and never serve a stale picture; a re-run PUTs the same bytes
     # under the same key.
     key = f"{rt.settings.object_prefix}{job['file_id']}/{name}-{staged.sha256[:16]}.{fmt}"
+    queries.track_object(rt.db, job["id"], token, key)  # before the PUT: maintenance never removes it under us
     with telemetry.phase("upload"):
         rt.storage.put_file(key, rt.scratch.path(job["id"], token, staged.file), staged.content_type, IMMUTABLE)
     return {"url": rt.storage.url(key), "key": key, "bytes": staged.bytes, "content_type": staged.content_type}

@@ -329,6 +329,7 @@ BEGIN
                      'or it has an active job', p_file;
         RETURN 0;
     END IF;
+    DELETE FROM publisher_objects WHERE file_id = p_file;  -- 011: their objects left the bucket with the file's
     DELETE FROM publish_jobs WHERE file_id = p_file;
     DELETE FROM auction_files WHERE id = p_file;
     RETURN 1;

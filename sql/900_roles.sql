@@ -97,7 +97,7 @@ END $$;
 -- Reads the job tables, the broker's queue and the schema record; changes nothing.
 GRANT USAGE ON SCHEMA dramatiq TO publisher_readonly;
 GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_settings, publisher_schema_versions,
-                publisher_workers, publish_event_outbox, publisher_superseded_objects, dramatiq.queue
+                publisher_workers, publish_event_outbox, publisher_objects, dramatiq.queue
     TO publisher_readonly;
 -- publisher-admin retry-failed --dry-run, backfill --dry-run
 GRANT EXECUTE ON FUNCTION publisher_admin_failed_to_retry, publisher_backfill_candidates TO publisher_readonly;
@@ -108,7 +108,7 @@ GRANT EXECUTE ON FUNCTION publisher_admin_failed_to_retry, publisher_backfill_ca
 -- and refuse what an operator may not do. No maintenance: that deletes.
 GRANT USAGE ON SCHEMA dramatiq TO publisher_oncall;
 GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_settings, publisher_schema_versions,
-                publisher_workers, publish_event_outbox, publisher_superseded_objects, dramatiq.queue
+                publisher_workers, publish_event_outbox, publisher_objects, dramatiq.queue
     TO publisher_oncall;
 -- publisher-admin retry, retry-failed, republish, cancel
 GRANT EXECUTE ON FUNCTION publisher_admin_retry, publisher_admin_retry_failed, publisher_admin_republish,
@@ -125,8 +125,7 @@ GRANT EXECUTE ON FUNCTION publisher_stale_files, publisher_republish_mismatches,
 GRANT USAGE ON SCHEMA dramatiq TO publisher_maintenance;
 GRANT EXECUTE ON FUNCTION publisher_purge_completed_jobs, publisher_purge_broker_messages, publisher_files_to_purge,
                           publisher_lock_file_for_purge, publisher_delete_file, publisher_forget_lost_hosts,
-                          publisher_superseded_due, publisher_forget_superseded, publisher_purge_job_events,
-                          publisher_purge_event_outbox
+                          publisher_take_unpublished_objects, publisher_purge_job_events, publisher_purge_event_outbox
     TO publisher_maintenance;
 
 -- ------------------------------------------------------------ publisher_listener
@@ -156,7 +155,7 @@ GRANT EXECUTE ON FUNCTION publisher_begin_step, publisher_heartbeat, publisher_e
                           publisher_record_failure(bigint, uuid, text, boolean, text),
                           publisher_record_failure(bigint, uuid, text, boolean),
                           publisher_schedule_retry, publisher_finalize, publisher_record_imaging,
-                          publisher_worker_beat
+                          publisher_worker_beat, publisher_track_object
     TO publisher_worker;
 
 COMMIT;

@@ -124,6 +124,17 @@ def finalize(cur, job_id: int, token: str, variants: dict, width: int, height: i
     return cur.fetchone()["outcome"]
 
 
+TRACK_OBJECT = "SELECT publisher_track_object(%s, %s, %s)"
+
+
+def track_object(db, job_id: int, token: str, key: str) -> None:
+    """Records that the attempt is about to PUT key, in a transaction of its own
+    (sql/011_retention.sql): waits while maintenance removes that key, so the PUT
+    that follows is never removed under it."""
+    with db.transaction() as cur:
+        cur.execute(TRACK_OBJECT, (job_id, token, key))
+
+
 def load_job(cur, job_id: int, token: str) -> dict | None:
     cur.execute(LOAD_JOB, (job_id, token))
     return cur.fetchone()
@@ -222,8 +233,7 @@ PURGE_COMPLETED_JOBS = "SELECT publisher_purge_completed_jobs(%s, %s) AS n"
 PURGE_BROKER_MESSAGES = "SELECT publisher_purge_broker_messages(%s, %s) AS n"
 PURGE_JOB_EVENTS = "SELECT publisher_purge_job_events(%s, %s) AS n"
 PURGE_EVENT_OUTBOX = "SELECT publisher_purge_event_outbox(%s, %s) AS n"
-SUPERSEDED_DUE = "SELECT key FROM publisher_superseded_due(%s, %s)"
-FORGET_SUPERSEDED = "SELECT publisher_forget_superseded(%s) AS n"
+TAKE_UNPUBLISHED_OBJECTS = "SELECT key FROM publisher_take_unpublished_objects(%s, %s)"
 FILES_TO_PURGE = "SELECT file_id::text AS file_id FROM publisher_files_to_purge(%s, %s)"
 LOCK_FILE_FOR_PURGE = "SELECT file_id::text AS file_id, variants, job_ids FROM publisher_lock_file_for_purge(%s, %s)"
 DELETE_FILE = "SELECT publisher_delete_file(%s, %s) AS n"

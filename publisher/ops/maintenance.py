@@ -8,8 +8,10 @@
   their job rows and the file row. A file with an active job is never touched;
 - publish_job_events older than JOB_EVENT_RETENTION_DAYS, and webhook events
   delivered (or given up) longer ago than EVENT_RETENTION_DAYS, are deleted;
-- objects a republish superseded leave the bucket SUPERSEDED_OBJECT_GRACE_DAYS
-  after (CDN caches and open pages may still ask for them meanwhile);
+- objects no file publishes (superseded by a republish, or PUT by a job that
+  failed, was cancelled or found its file deleted) leave the bucket
+  SUPERSEDED_OBJECT_GRACE_DAYS after (CDN caches and open pages may still ask for
+  a superseded one meanwhile);
 - worker hosts silent longer than WORKER_HOST_EXPIRY_SECONDS are forgotten: their
   heartbeat rows, and the messages left in their queues (PostgreSQL broker; on
   RabbitMQ such a queue expires by itself). Their jobs were handed out again long before.
@@ -48,7 +50,7 @@ class Maintenance:
         except Exception as e:
             logger.warning("could not ask whether pg_cron runs maintenance: %s", short_error(e, self.redact))
             by_pg_cron = False
-        parts = [("files", self.purge_deleted_files), ("superseded_objects", self.purge_superseded_objects),
+        parts = [("files", self.purge_deleted_files), ("unpublished_objects", self.purge_unpublished_objects),
                  ("job_events", self.purge_job_events), ("webhook_events", self.purge_webhook_events),
                  ("lost_hosts", self.forget_lost_hosts)]
         if not by_pg_cron:
@@ -81,19 +83,19 @@ class Maintenance:
     def purge_webhook_events(self) -> int:
         return self._repeat(queries.PURGE_EVENT_OUTBOX, timedelta(days=self.ops.event_retention_days))
 
-    def purge_superseded_objects(self) -> int:
-        """Removed from the bucket first, then forgotten: a failure leaves them for the next round."""
+    def purge_unpublished_objects(self) -> int:
+        """Each batch's rows are deleted and its objects removed in one transaction:
+        an upload recording one of those keys again waits until the objects are
+        gone, then PUTs; a failure to remove rolls the rows back for the next round."""
         grace = timedelta(days=self.ops.superseded_object_grace_days)
         total = 0
         while True:
             with self.db.transaction() as cur:
-                cur.execute(queries.SUPERSEDED_DUE, (grace, BATCH))
+                cur.execute(queries.TAKE_UNPUBLISHED_OBJECTS, (grace, BATCH))
                 keys = [r["key"] for r in cur.fetchall()]
-            if keys:
-                self.storage.remove_keys(keys)
-                with self.db.transaction() as cur:
-                    cur.execute(queries.FORGET_SUPERSEDED, (keys,))
-                    total += cur.fetchone()["n"]
+                if keys:
+                    self.storage.remove_keys(keys)
+            total += len(keys)
             if len(keys) < BATCH:
                 return total
 

@@ -54,7 +54,7 @@ class OpsSettings:
     event_retention_days: float = 7.0
     #: publish_job_events rows older than this many days are deleted.
     job_event_retention_days: float = 90.0
-    #: Days an object superseded by a republish stays in the bucket (CDN caches, open pages).
+    #: Days an object no file publishes (superseded, or left by a job that did not publish it) stays in the bucket.
     superseded_object_grace_days: float = 7.0
 
     @property

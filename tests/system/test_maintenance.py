@@ -139,8 +139,9 @@ def republished(stack, file_id, name, days_ago):
         put(stack, key)
     variants = {"thumb": {"key": keys["webp"], "formats": {fmt: {"key": k} for fmt, k in keys.items()}}}
     stack.sql("UPDATE auction_files SET variants = %s WHERE id = %s", (json.dumps(variants), file_id))
-    stack.sql("UPDATE publisher_superseded_objects SET superseded_at = now() - %s * interval '1 day' "
-              "WHERE file_id = %s AND superseded_at > now() - interval '1 minute'", (days_ago, file_id))
+    stack.sql("UPDATE publisher_objects SET since = now() - %s * interval '1 day' "
+              "WHERE file_id = %s AND state = 'superseded' AND since > now() - interval '1 minute'",
+              (days_ago, file_id))
     return sorted(keys.values())
 
 
@@ -157,7 +158,7 @@ def test_objects_a_republish_superseded_leave_after_the_grace_and_old_history_go
     original = stack.sql("SELECT variants FROM auction_files WHERE id = %s", (back,))[0]["variants"]
     detour = republished(stack, back, "thumb-4444444444444444", days_ago=8)
     stack.sql("UPDATE auction_files SET variants = %s WHERE id = %s", (json.dumps(original), back))
-    stack.sql("UPDATE publisher_superseded_objects SET superseded_at = now() - interval '8 days' WHERE file_id = %s",
+    stack.sql("UPDATE publisher_objects SET since = now() - interval '8 days' WHERE file_id = %s AND state = 'superseded'",
               (back,))
     # History: one job's events are 91 days old; webhook events delivered 8 days ago, and one still being tried.
     stack.sql("UPDATE publish_job_events SET at = now() - interval '91 days' WHERE job_id = %s", (job,))
@@ -181,4 +182,4 @@ def test_objects_a_republish_superseded_leave_after_the_grace_and_old_history_go
     assert stack.sql("SELECT count(*) AS n, count(delivered_at) AS delivered FROM publish_event_outbox") == [
         {"n": 1, "delivered": 0}]
     report = json.loads(done.stdout)
-    assert report["removed"]["superseded_objects"] == 6 and report["removed"]["webhook_events"] == 1
+    assert report["removed"]["unpublished_objects"] == 6 and report["removed"]["webhook_events"] == 1

@@ -85,7 +85,8 @@ def test_a_superseded_key_put_again_by_a_rerun_while_maintenance_removes_it_stay
             def remove_keys(self, removing):
                 removing = list(removing)
                 if keys & set(removing) and not rerun:
-                    rerun["job"] = stack.sql("SELECT job_id FROM publisher_admin_republish(%s)", (file_id,))[0]["job_id"]
+                    [row] = stack.sql("SELECT job_id FROM publisher_admin_republish(%s)", (file_id,))
+                    rerun["job"] = row["job_id"]
                     wait_until(lambda: stack.job(rerun["job"])["status"] == "completed" or upload_waits(stack),
                                120, "the re-run to complete or to wait for maintenance")
                 storage.remove_keys(removing)
