@@ -114,6 +114,11 @@ def _live_world(cur) -> dict:
     job = one(cur, "INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING id", published)
     one(cur, "UPDATE publish_jobs SET status = 'completed', completed_at = now() - interval '1 minute' "
              "WHERE id = %s", job)
+    # Its first publication's object was superseded a moment ago: CDN caches may still ask for it.
+    for name in ("first", "current"):
+        key = f"media/{published}/thumb-{name}.webp"
+        one(cur, "UPDATE auction_files SET variants = %s WHERE id = %s RETURNING 1",
+            f'{{"thumb": {{"key": "{key}", "formats": {{"webp": {{"key": "{key}"}}}}}}}}', published)
     just_deleted = one(cur, "INSERT INTO auction_files (raid_key, deleted_at) "
                             "VALUES ('gone.jpg', now() - interval '1 minute') RETURNING id::text")
     running = one(cur, "INSERT INTO auction_files (raid_key, deleted_at) "
@@ -132,7 +137,7 @@ def _live_world(cur) -> dict:
 def _count(cur) -> dict:
     return {t: one(cur, f"SELECT count(*) FROM {t}") for t in (
         "auction_files", "publish_jobs", "publish_job_events", "publish_event_outbox", "publisher_workers",
-        "dramatiq.queue")}
+        "dramatiq.queue", "publisher_objects")}
 
 
 def _destructive_calls(files):
