@@ -23,6 +23,9 @@
 -- under a new token, when the step it was running lost its lease (counts as an
 -- attempt), or when the host it waits on is gone or its message was lost (no
 -- attempt ran, nothing is counted) (publisher_rescue).
+-- The functions the workers and the listener call run with their owner's rights
+-- (SECURITY DEFINER): their roles may not change a job row themselves, and each
+-- function acts only for the attempt whose token it is given (900_roles.sql).
 -- Re-runnable: CREATE OR REPLACE only.
 BEGIN;
 SET LOCAL client_min_messages = warning;
