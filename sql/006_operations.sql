@@ -307,8 +307,10 @@ BEGIN
         RETURNING host_id
     )
     SELECT count(DISTINCT host_id) INTO hosts FROM gone;
-    DELETE FROM dramatiq.queue
-     WHERE queue_name LIKE 'publish-host-%' AND state = 'queued' AND mtime < now() - older;
+    -- Only the queues no host beats for any more: a live host's backlog stays, however old.
+    DELETE FROM dramatiq.queue q
+     WHERE q.queue_name LIKE 'publish-host-%' AND q.state = 'queued' AND q.mtime < now() - older
+       AND NOT EXISTS (SELECT 1 FROM publisher_workers l WHERE l.queue = q.queue_name);
     RETURN hosts;
 END $$;
 

@@ -127,8 +127,10 @@ def _live_world(cur) -> dict:
     one(cur, "INSERT INTO publish_event_outbox (event_id, payload, delivered_at) "
              "VALUES (gen_random_uuid(), '{}', now() - interval '1 minute') RETURNING id")
     one(cur, "SELECT publisher_worker_beat('live:1:1', 'live', 'publish-host-live', 2)")
-    one(cur, "INSERT INTO dramatiq.queue (message_id, queue_name, state) "
-             "VALUES (gen_random_uuid(), 'publish-host-live', 'queued') RETURNING message_id")
+    # A live host's backlog: a step that has waited its turn for ten minutes.
+    one(cur, "INSERT INTO dramatiq.queue (message_id, queue_name, state, mtime) "
+             "VALUES (gen_random_uuid(), 'publish-host-live', 'queued', now() - interval '10 minutes') "
+             "RETURNING message_id")
     one(cur, "INSERT INTO dramatiq.queue (message_id, queue_name, state) "
              "VALUES (gen_random_uuid(), 'default', 'done') RETURNING message_id")
     return {"files": [published, just_deleted, running]}
