@@ -4,7 +4,6 @@ whole exchange, a bounded read of the answer, and no proxy from the environment.
 import time
 
 import pytest
-import requests
 
 from devstack.ports import free_port
 from devstack.receiver import Receiver
@@ -28,7 +27,7 @@ def receiver():
 
 
 def post(url, timeout):
-    return webhook.post(requests.Session(), url, SECRET, EVENT, timeout)
+    return webhook.WebhookClient(url, SECRET, timeout).post(EVENT)
 
 
 @pytest.mark.parametrize("answer", ["drip_headers", "drip_body"])
