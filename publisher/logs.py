@@ -66,7 +66,10 @@ def url_secrets(url: str) -> tuple[str, ...]:
 
     if not url:
         return ()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unreadable: all of it may be a secret
+        return (url,)
     userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
     user, _, password = userinfo.partition(":")
     values = [v for _, v in parse_qsl(parts.query, keep_blank_values=True) if len(v) >= URL_VALUE_SECRET]

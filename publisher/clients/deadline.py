@@ -127,11 +127,19 @@ class _Adapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
+class _Session(requests.Session):
+    def resolve_redirects(self, *args, **kwargs):
+        # Never followed here: a caller that follows a redirect checks its target
+        # first. (requests parses the Location even with allow_redirects=False, to
+        # offer it as response.next, and raises on one it cannot parse.)
+        return iter(())
+
+
 def session() -> requests.Session:
-    """A session whose exchanges within() bounds. Proxies, .netrc and CA bundles named
-    by the environment are ignored: where a request goes and what it carries is
-    decided by the caller's settings alone."""
-    s = requests.Session()
+    """A session whose exchanges within() bounds, and that follows no redirect.
+    Proxies, .netrc and CA bundles named by the environment are ignored: where a
+    request goes and what it carries is decided by the caller's settings alone."""
+    s = _Session()
     s.trust_env = False
     adapter = _Adapter()
     s.mount("http://", adapter)
