@@ -363,3 +363,19 @@ def test_the_message_after_a_bulk_retry_stays_small(db):
     assert len(done.headers["set-cookie"]) < 2048  # browsers drop cookies past 4 KB
     assert db.sql("SELECT count(*) AS n FROM publish_jobs WHERE status = 'pending'") == [{"n": 240}]
     assert "240" in web.get("/").text
+
+
+def test_an_internal_error_is_a_plain_500_with_the_security_headers(pg_server):
+    empty = pg_server.create_database()  # reachable, but no schema: every read fails
+    try:
+        settings = load_web_settings({"DATABASE_URL": empty})
+        app = create_app(settings)
+        web = TestClient(app, base_url="http://localhost", raise_server_exceptions=False)
+        broken = web.get("/api/summary")
+        assert broken.status_code == 500
+        assert broken.headers.get("x-content-type-options") == "nosniff"
+        assert "default-src" in broken.headers.get("content-security-policy", "")
+        assert "Traceback" not in broken.text and empty not in broken.text
+        app.state.database.close()
+    finally:
+        pg_server.drop_database(empty)
