@@ -176,14 +176,16 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
 
     async def act(request: Request, action, arg, back: str) -> Response:
         await auth.require(request)
-        what = f"{action.__name__.replace('_', ' ')} {arg}"
+        # The reason is typed by a person: quoted (no line breaks in the log) and bounded.
+        what = f"{action.__name__.replace('_', ' ')} {str(arg)[:100]!r}"
         try:
             rows = await run_in_threadpool(_act, db, action, arg)
         except psycopg2.errors.InsufficientPrivilege:
             logger.warning("%s by %s refused: the database role may not change jobs", what, auth.who(request))
             raise HTTPException(403, "this page's database role may not change jobs (publisher_oncall may)")
-        changed = sum(1 for r in rows if r.get("changed", r.get("file_id") is not None))
-        logger.info("%s by %s: %d row(s), %d changed", what, auth.who(request), len(rows), changed)
+        # A single action's row says whether it changed; a bulk retry returns only the jobs it changed.
+        changed = sum(1 for r in rows if r.get("changed", True))
+        logger.info("%s by %s: %d job(s) changed", what, auth.who(request), changed)
         if len(rows) == 1 and rows[0].get("file_id") is None and not rows[0].get("changed"):
             raise HTTPException(404, rows[0]["message"])
         auth.flash(request, [r.get("message") or _retried(r) for r in rows] or ["nothing matched; nothing changed"])
