@@ -32,6 +32,7 @@ class Fault:
     gzip: bool = False  # gzip the body (Content-Encoding: gzip) whatever the client asked for
     content_encoding: str | None = None  # claim this Content-Encoding for the body as it is
     drip: float | None = None  # send the body one byte at a time, this many seconds apart
+    drip_headers: float | None = None  # send the status line and headers so, then the body at once
     times: int | None = None
 
 
@@ -127,6 +128,8 @@ class Origin:
                     return self._send(200, data, "image/jpeg", {"Content-Encoding": fault.content_encoding}, key)
                 if fault and fault.drip is not None:
                     return self._drip(data, fault.drip, key)
+                if fault and fault.drip_headers is not None:
+                    return self._drip_headers(data, fault.drip_headers, key)
                 if fault and fault.truncate_at is not None:
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(data)))
@@ -155,6 +158,16 @@ class Origin:
                     self.wfile.flush()
                     origin._served(key, 1)
                     time.sleep(interval)
+
+            def _drip_headers(self, data, interval, key):
+                head = (f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nX-Padding: {'.' * 150}\r\n"
+                        f"Content-Length: {len(data)}\r\n\r\n").encode()
+                for i in range(len(head)):
+                    self.wfile.write(head[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(interval)
+                self.wfile.write(data)
+                origin._served(key, len(data))
 
             def _send(self, status, body, content_type="text/plain", headers=None, key=None):
                 self.send_response(status)

@@ -25,6 +25,7 @@ class ListenerOps:
         self.ops_settings = ops_settings_or_exit()
         self.metrics = ListenerMetrics()
         rt = listener.rt
+        rt.redact.extend(self.ops_settings.secrets)  # the webhook's URL and secret
         self.maintenance = Maintenance(rt.db, rt.storage, rt.settings, self.ops_settings, rt.redact)
         self.server: HealthServer | None = None
         self._maintaining: threading.Thread | None = None
@@ -42,11 +43,15 @@ class ListenerOps:
 
         if self.ops_settings.webhook_url:
             rt = self.listener.rt
-            WebhookDelivery(rt.db, self.ops_settings, rt.redact, self.listener.stop).start()
+            WebhookDelivery(rt.settings.database_url, self.ops_settings, rt.redact, self.listener.stop).start()
 
     def collect(self) -> None:
+        from .webhooks import outbox_backlog
+
         with self.listener.rt.db.transaction() as cur:
             self.metrics.record_status(queries.status_snapshot(cur, failures=0, count_completed=False))
+            if self.ops_settings.webhook_url:
+                self.metrics.record_outbox(outbox_backlog(cur))
 
     def maintain(self) -> None:
         """Starts a maintenance round in a thread of its own: purging thousands of rows

@@ -1,8 +1,9 @@
 """The listener's webhook delivery (PUBLISH_WEBHOOK_URL): events that ended jobs
 wrote to the outbox (sql/010_publish_events.sql) are POSTed, signed, in a thread
-of their own, so a slow or dead receiver holds up neither the NOTIFY loop nor
-any job. At least once: an event is marked delivered only after a 2xx, and a
-crash between the two sends it again, with the same event id."""
+of their own with a database connection of its own, so a slow or dead receiver
+holds up neither the NOTIFY loop, nor its claims, nor any job. At least once:
+an event is marked delivered only after a 2xx, and a crash between the two sends
+it again, with the same event id."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import logging
 import threading
 from datetime import timedelta
 
-import requests
-
-from publisher.clients import webhook
+from publisher.clients.db import Database
+from publisher.logs import bounded, short_error
+from publisher.clients.webhook import WebhookClient
 
 logger = logging.getLogger("publisher.listener")
 
@@ -24,10 +25,20 @@ FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS, MAX_ATTEMPTS = 5.0, 3600.0, 60
 IDLE_WAIT = 1.0
 
 
+def outbox_backlog(cur) -> dict:
+    """Events neither delivered nor given up, and the age in seconds of the oldest (0: none)."""
+    cur.execute("SELECT count(*) AS pending, COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0) AS oldest"
+                "  FROM publish_event_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL")
+    row = cur.fetchone()
+    return {"pending": int(row["pending"]), "oldest_seconds": float(row["oldest"])}
+
+
 class WebhookDelivery:
-    def __init__(self, db, ops_settings, redact, stop: threading.Event):
-        self.db, self.settings, self.redact, self.stop = db, ops_settings, redact, stop
-        self.session = requests.Session()
+    def __init__(self, database_url: str, ops_settings, redact, stop: threading.Event):
+        self.settings, self.redact, self.stop = ops_settings, redact, stop
+        # Its own connection: a round waiting on a receiver never takes one the claims need.
+        self.db = Database(database_url, "media-publisher-webhooks", maxconn=1)
+        self.client = WebhookClient(ops_settings.webhook_url, ops_settings.webhook_secret, ops_settings.webhook_timeout)
         self.thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
 
     def start(self) -> WebhookDelivery:
@@ -40,7 +51,7 @@ class WebhookDelivery:
             try:
                 sent = self.deliver_due()
             except Exception as e:  # the database is away, say: the next round tries again
-                logger.warning("webhook: delivery round failed: %s", self.redact(str(e)))
+                logger.warning("webhook: delivery round failed: %s", short_error(e, self.redact))
                 sent = 0
             if not sent:
                 self.stop.wait(IDLE_WAIT)
@@ -51,13 +62,12 @@ class WebhookDelivery:
             cur.execute("SELECT id, event_id, payload, attempts FROM publisher_webhook_take(%s, %s)", (BATCH, lease))
             due = cur.fetchall()
         for event in due:
-            error = webhook.post(self.session, self.settings.webhook_url, self.settings.webhook_secret,
-                                 event["payload"], self.settings.webhook_timeout)
+            error = self.client.post(event["payload"])
             attempts = event["attempts"] + 1
             retry_in = None if error is None or attempts >= MAX_ATTEMPTS else timedelta(
                 seconds=min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2 ** (attempts - 1)))
             if error is not None:
-                error = self.redact(error)
+                error = bounded(error, self.redact)
                 logger.warning("webhook: event %s (job %s) not delivered, try %s: %s%s", event["event_id"],
                                event["payload"].get("job_id"), attempts, error,
                                "" if retry_in else "; giving up")

@@ -21,11 +21,23 @@ REDACTED = "[redacted]"
 SHORT_SECRET = 4
 
 
+#: A query value of a configured URL this long is taken for a credential; a shorter
+#: one (v=2, format=json) is common text that must not be blanked everywhere.
+URL_VALUE_SECRET = 8
+
+
 class Redactor:
     def __init__(self, secrets=()):
-        forms = {form for s in secrets if s for form in _forms(s)}
-        self.secrets = sorted((s for s in forms if len(s) >= SHORT_SECRET), key=len, reverse=True)
-        short = sorted((s for s in forms if len(s) < SHORT_SECRET), key=len, reverse=True)
+        self._forms: set[str] = set()
+        self.secrets: list[str] = []
+        self._short = None
+        self.extend(secrets)
+
+    def extend(self, secrets) -> None:
+        """Adds secrets (e.g. the listener's webhook URL, read after logging was set up)."""
+        self._forms |= {form for s in secrets if s for form in _forms(s)}
+        self.secrets = sorted((s for s in self._forms if len(s) >= SHORT_SECRET), key=len, reverse=True)
+        short = sorted((s for s in self._forms if len(s) < SHORT_SECRET), key=len, reverse=True)
         self._short = re.compile("|".join(rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])" for s in short)) \
             if short else None
 
@@ -45,6 +57,30 @@ def _forms(secret: str) -> set[str]:
 
     plain = unquote(secret)
     return {secret, plain, quote(plain, safe=""), quote_plus(plain, safe="")}
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The parts of a configured URL that may be credentials: its userinfo (user and
+    password), its query string and fragment whole, and each long query value."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    if not url:
+        return ()
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unreadable: all of it may be a secret
+        return (url,)
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    user, _, password = userinfo.partition(":")
+    values = [v for _, v in parse_qsl(parts.query, keep_blank_values=True) if len(v) >= URL_VALUE_SECRET]
+    return tuple(s for s in (userinfo, user, password, parts.query, parts.fragment, *values) if s)
+
+
+def bounded(text: str, redact: Redactor, limit: int = MAX_ERROR_CHARS) -> str:
+    """One line of at most `limit` characters, redacted first: cut first, a secret
+    could be left in part where no pattern recognises it."""
+    text = " ".join(redact(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def configure_for(settings) -> "Redactor":
@@ -113,8 +149,11 @@ class RedactingFilter(logging.Filter):
 def configure(level: str, secrets=(), fmt: str = "text") -> Redactor:
     """Applies LOG_LEVEL, LOG_FORMAT (text or json) and redaction to the root
     handlers (adding one if there is none, e.g. in the listener)."""
-    redact = Redactor(secrets)
     root = logging.getLogger()
+    # One redactor per process: a second configure adds its secrets to the one the handlers use.
+    installed = [f for h in root.handlers for f in h.filters if isinstance(f, RedactingFilter)]
+    redact = installed[0].redact if installed else Redactor()
+    redact.extend(secrets)
     if not root.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
@@ -136,5 +175,4 @@ def short_error(exc: BaseException, redact: Redactor, prefix: str = "") -> str:
     text = str(exc).strip() or type(exc).__name__
     if not isinstance(exc, (ValueError,)) and type(exc).__module__ not in ("publisher.errors", "builtins"):
         text = f"{type(exc).__name__}: {text}"
-    text = " ".join(redact(prefix + text).split())
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+    return bounded(prefix + text, redact)

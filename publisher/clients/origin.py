@@ -1,7 +1,8 @@
 """RAID, the private HTTP origin that holds the originals.
 
 Downloads are streamed to disk and cut off past the byte limit and past a
-total deadline. The Bearer token goes to RAID's own host only: a redirect
+total deadline that covers connecting, headers, redirects and the body
+(publisher/clients/deadline.py). The Bearer token goes to RAID's own host only: a redirect
 elsewhere is refused, never followed. Every URL is checked with the parser
 that connects (urllib3's, through requests' prepared request), and the token
 is added to each request after that check, never kept on the session.
@@ -20,6 +21,8 @@ import urllib3.exceptions
 import urllib3.response
 from urllib3.util import parse_url
 
+from publisher import logs
+from publisher.clients import deadline
 from publisher.errors import PermanentError, TransientError
 
 #: Statuses that no retry can fix.
@@ -42,9 +45,8 @@ class OriginClient:
         self.download_timeout = download_timeout
         self._authorization = f"Bearer {secret}"
         self._origin = _origin_of(requests.Request("GET", endpoint).prepare().url)
-        self._session = requests.Session()
         # Proxies and .netrc from the environment must not see or replace the token.
-        self._session.trust_env = False
+        self._session = deadline.session()
 
     @classmethod
     def from_settings(cls, settings) -> OriginClient:
@@ -55,7 +57,22 @@ class OriginClient:
 
     def download(self, raid_key: str, dest: str) -> int:
         """Streams the original of raid_key to dest; returns its size in bytes."""
-        deadline = None if self.download_timeout is None else time.monotonic() + self.download_timeout
+        if not self.download_timeout:
+            return self._download(raid_key, dest, None)
+        with deadline.within(self.download_timeout) as limit:
+            try:
+                return self._download(raid_key, dest, limit)
+            except Exception as e:
+                if limit.expired:  # whatever broke, it broke because the deadline cut the connection
+                    raise self._too_slow(raid_key) from e
+                raise
+
+    def _too_slow(self, raid_key: str, received: int | None = None) -> TransientError:
+        cut = "" if received is None else f"; cut off after {received} bytes"
+        return TransientError(f"download of {raid_key!r} took longer than {self.download_timeout:g} s "
+                              f"(ORIGIN_DOWNLOAD_TIMEOUT){cut}", "origin_timeout")
+
+    def _download(self, raid_key: str, dest: str, limit: deadline.Deadline | None) -> int:
         request = self._prepare(self.endpoint, {"key": raid_key})
         for _ in range(MAX_REDIRECTS + 1):
             try:
@@ -69,7 +86,7 @@ class OriginClient:
                     request = self._prepare(self._redirect_target(response, raid_key), None)
                     continue
                 _raise_for_status(response, raid_key)
-                return self._save(response, raid_key, dest, deadline)
+                return self._save(response, raid_key, dest, limit)
         raise PermanentError(f"origin redirected key {raid_key!r} more than {MAX_REDIRECTS} times", "origin_redirect")
 
     def _prepare(self, url: str, params: dict | None) -> requests.PreparedRequest:
@@ -85,18 +102,25 @@ class OriginClient:
 
     def _redirect_target(self, response: requests.Response, raid_key: str) -> str:
         location = response.headers.get("Location", "")
-        refused = f"origin redirected key {raid_key!r} to {location[:200]!r}; not followed, the token stays with RAID"
+        # Redacted before it is cut short: a Location may carry someone's credentials.
+        shown = logs.bounded(location, logs.Redactor(logs.url_secrets(location)), 200)
+        refused = f"origin redirected key {raid_key!r} to {shown!r}; not followed, the token stays with RAID"
         if AMBIGUOUS_URL_CHARS.search(location):
             raise PermanentError(f"{refused} (backslash, space or control character in the Location)", "origin_redirect")
-        target = urljoin(response.url, location)
-        parsed = parse_url(target)
+        try:  # urllib3's parser, as when connecting; what it cannot read no retry will
+            target = urljoin(response.url, location)
+            parsed = parse_url(target)
+            _origin_of(target)
+            requests.Request("GET", target).prepare()
+        except ValueError as e:  # urllib3's LocationParseError and requests' InvalidURL are ValueErrors
+            raise PermanentError(f"{refused} (not a URL: {type(e).__name__})", "origin_redirect") from e
         if parsed.auth is not None:
             raise PermanentError(f"{refused} (credentials in the Location)", "origin_redirect")
         if _origin_of(target) != self._origin:
             raise PermanentError(f"{refused} (another host: {parsed.host})", "origin_redirect")
         return target
 
-    def _save(self, response: requests.Response, raid_key: str, dest: str, deadline: float | None) -> int:
+    def _save(self, response: requests.Response, raid_key: str, dest: str, limit: deadline.Deadline | None) -> int:
         declared = response.headers.get("Content-Length")
         encodings = [e.strip().lower() for e in response.headers.get("Content-Encoding", "").split(",")]
         encodings = [e for e in encodings if e not in ("", "identity")]
@@ -131,17 +155,18 @@ class OriginClient:
                             "too_many_bytes",
                         )
                     out.write(chunk)
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise TransientError(
-                            f"download of {raid_key!r} took longer than {self.download_timeout:g} s "
-                            f"(ORIGIN_DOWNLOAD_TIMEOUT); cut off after {received} bytes"
-                        )
+                    if limit is not None and limit.remaining() <= 0:
+                        raise self._too_slow(raid_key, received)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
             _remove(partial)
             raise TransientError(f"download of {raid_key!r} broke off after {received} bytes", "download_incomplete") from e
         except BaseException:
             _remove(partial)
             raise
+        if limit is not None and limit.expired:
+            # Cut at the deadline, the headers or the body may have looked complete.
+            _remove(partial)
+            raise self._too_slow(raid_key, received)
         on_the_wire = response.raw.tell()
         if declared and declared.isdigit() and on_the_wire != int(declared):
             _remove(partial)

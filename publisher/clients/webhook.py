@@ -3,6 +3,10 @@
 The signature header is `sha256=` + hex HMAC-SHA256 of `<timestamp>.<body>`
 with PUBLISH_WEBHOOK_SECRET, the timestamp sent beside it, so a receiver can
 refuse a replay of an old body (the scheme of Stripe's and GitHub's webhooks).
+
+A receiver is someone else's server: one deadline covers the whole POST
+(connect, headers, body), at most ANSWER_BYTES of its answer are read, and
+errors never quote the URL's credentials or the secret.
 """
 
 from __future__ import annotations
@@ -13,10 +17,19 @@ import json
 import time
 
 import requests
+import urllib3.exceptions
+
+from publisher import logs
+from publisher.clients import deadline
 
 SIGNATURE = "X-Publisher-Signature"
 TIMESTAMP = "X-Publisher-Timestamp"
 EVENT_ID = "X-Publisher-Event-Id"
+#: Bytes of an answer read (the status decides; the body is only drained so the
+#: connection can be kept): a huge answer is cut off, not held in memory.
+ANSWER_BYTES = 4096
+#: An error kept in the outbox is one short line.
+ERROR_CHARS = 300
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -24,16 +37,31 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def post(session: requests.Session, url: str, secret: str, event: dict, timeout: float) -> str | None:
-    """Sends the event; None when the receiver took it (2xx), else why not."""
-    body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
-    timestamp = str(int(time.time()))
-    headers = {"Content-Type": "application/json", EVENT_ID: str(event["event_id"]), TIMESTAMP: timestamp,
-               SIGNATURE: sign(secret, timestamp, body), "User-Agent": "media-publisher-webhook"}
-    try:
-        response = session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
-    except requests.RequestException as e:
-        return f"{type(e).__name__}: {str(e)[:200]}"
-    if 200 <= response.status_code < 300:
-        return None
-    return f"HTTP {response.status_code}"
+class WebhookClient:
+    def __init__(self, url: str, secret: str, timeout: float):
+        self.url, self.secret, self.timeout = url, secret, timeout
+        self.session = deadline.session()
+        self.redact = logs.Redactor((secret, *logs.url_secrets(url)))
+
+    def post(self, event: dict) -> str | None:
+        """Sends the event; None when the receiver took it (2xx), else why not (redacted, one line)."""
+        body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", EVENT_ID: str(event["event_id"]), TIMESTAMP: timestamp,
+                   SIGNATURE: sign(self.secret, timestamp, body), "User-Agent": "media-publisher-webhook"}
+        error = status = None
+        with deadline.within(self.timeout) as limit:
+            try:
+                with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
+                                       allow_redirects=False, stream=True) as response:
+                    response.raw.read(ANSWER_BYTES)
+                    status = response.status_code
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
+                error = logs.bounded(f"{type(e).__name__}: {e}", self.redact, ERROR_CHARS)
+        # A connection cut at the deadline can look like an answer that ended early
+        # (headers end at EOF): whatever was read then, it does not count.
+        if limit.expired:
+            return f"no complete answer within the deadline of {self.timeout:g} s (PUBLISH_WEBHOOK_TIMEOUT)"
+        if error is not None:
+            return error
+        return None if 200 <= status < 300 else f"HTTP {status}"

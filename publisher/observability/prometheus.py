@@ -215,6 +215,12 @@ class ListenerMetrics:
             "publisher_maintenance_deleted_total", "Rows and objects removed by maintenance.", ["what"], registry=r)
         self.maintenance_runs = Counter(
             "publisher_maintenance_runs_total", "Maintenance rounds by result (ok, error).", ["result"], registry=r)
+        self.outbox_pending = Gauge(
+            "publisher_webhook_outbox_pending", "Completion events neither delivered to the webhook nor given up.",
+            registry=r)
+        self.outbox_oldest = Gauge(
+            "publisher_webhook_outbox_oldest_age_seconds",
+            "Age of the oldest completion event not yet delivered to the webhook (0: none).", registry=r)
 
     def record_status(self, snapshot: dict) -> None:
         for status in queries.COUNTED_STATUSES:
@@ -226,6 +232,10 @@ class ListenerMetrics:
         self.oldest_pending.set(snapshot["oldest_pending_seconds"] or 0)
         for state in queries.BROKER_STATES:
             self.broker_messages.labels(state).set(snapshot["broker"].get(state, 0))
+
+    def record_outbox(self, backlog: dict) -> None:
+        self.outbox_pending.set(backlog["pending"])
+        self.outbox_oldest.set(backlog["oldest_seconds"])
 
     def exposition(self):
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

@@ -13,6 +13,7 @@ import tempfile
 
 from environs import Env, EnvValidationError
 
+from publisher.logs import url_secrets
 from publisher.settings.environment import reader
 from marshmallow.validate import Range
 
@@ -56,6 +57,11 @@ class OpsSettings:
     job_event_retention_days: float = 90.0
     #: Days an object no file publishes (superseded, or left by a job that did not publish it) stays in the bucket.
     superseded_object_grace_days: float = 7.0
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Values that must never be logged: the webhook's secret and what its URL may carry."""
+        return tuple(s for s in (self.webhook_secret, *url_secrets(self.webhook_url)) if s)
 
     @property
     def worker_metrics_dir(self) -> str:

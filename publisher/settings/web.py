@@ -29,6 +29,9 @@ class WebSettings:
     refresh_seconds: float = 5.0
     #: Set when the page is served over HTTPS only: the session cookie is then sent over HTTPS only.
     https_only: bool = False
+    #: Host names (the Host header, without port) the page answers to; others get 400 (DNS
+    #: rebinding). Add the name it is reached by behind a proxy or VPN; "*.example.com" matches subdomains.
+    allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1")
 
     @property
     def actions_enabled(self) -> bool:
@@ -51,11 +54,14 @@ def _read(env: Env) -> WebSettings:
         cdn_base_url=env.str("CDN_BASE_URL", d.cdn_base_url),
         refresh_seconds=env.float("WEB_REFRESH_SECONDS", d.refresh_seconds, validate=Range(min=0.5)),
         https_only=env.bool("WEB_HTTPS_ONLY", d.https_only),
+        allowed_hosts=tuple(h.strip() for h in env.list("WEB_ALLOWED_HOSTS", list(d.allowed_hosts)) if h.strip()),
     )
     try:
         env.seal()
     except EnvValidationError as e:
         raise ConfigError(_describe(e.error_messages)) from None
+    if not values["allowed_hosts"]:
+        raise ConfigError(_describe({"WEB_ALLOWED_HOSTS": ["at least one host name (e.g. localhost)"]}))
     if token and len(token) < MIN_ADMIN_TOKEN:
         raise ConfigError(_describe({"ADMIN_TOKEN": [f"at least {MIN_ADMIN_TOKEN} characters (or unset: read-only)"]}))
     return WebSettings(**values)

@@ -8,6 +8,7 @@ needs the session of a login with the token and the session's CSRF token.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse as StarletteJSON, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -29,18 +31,19 @@ from publisher.jobs import queries
 from publisher.ops import actions, jobs, output, overview
 from publisher.settings.web import WebSettings
 from publisher.web import auth
+from publisher.web.guards import LoginThrottle, SecurityHeaders
+
+logger = logging.getLogger("publisher.web")
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
+#: Pages past this are refused: the offset would only make PostgreSQL count rows for nothing.
+MAX_PAGE = 100_000
+#: Failed logins allowed per client address in LOGIN_WINDOW seconds.
+LOGIN_FAILURES, LOGIN_WINDOW = 5, 60.0
 
-#: No inline script, nothing framed, forms post here only; thumbnails come from the CDN (any origin).
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                               "img-src * data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+#: Pages and JSON show live state: never from a cache. (The security headers are SecurityHeaders'.)
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class JSONResponse(StarletteJSON):
@@ -61,7 +64,7 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
         context = {**context, "admin": auth.logged_in(request), "csrf": auth.csrf_token(request),
                    "flash": auth.pop_flash(request)}
         response = templates.TemplateResponse(request, name, context, status_code=status_code)
-        response.headers.update(SECURITY_HEADERS)
+        response.headers.update(NO_STORE)
         return response
 
     def _read(fn, *args, **kwargs):
@@ -79,7 +82,7 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
         return render(request, "_overview.html", {"o": await read(overview.overview)})
 
     async def summary(request: Request) -> Response:
-        return JSONResponse(await read(overview.overview), headers=SECURITY_HEADERS)
+        return JSONResponse(await read(overview.overview), headers=NO_STORE)
 
     async def job_list(request: Request) -> Response:
         status = request.query_params.get("status") or None
@@ -110,7 +113,10 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
         Route("/jobs/{job_id:int}", job_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    middleware = []
+    # Outermost first: every answer, a refused Host's included, gets the security headers.
+    middleware = [Middleware(SecurityHeaders),
+                  # A name of the attacker's that resolves to us (DNS rebinding) is not one of ours.
+                  Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))]
     if settings.actions_enabled:
         routes += _action_routes(settings, db, render)
         middleware.append(Middleware(SessionMiddleware, secret_key=auth.session_secret(settings.admin_token),
@@ -125,9 +131,19 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
         return render(request, "error.html", {"status": 503, "detail": "the database is unreachable"},
                       status_code=503)
 
+    async def broken(request: Request, exc: Exception) -> Response:
+        # Starlette's own 500 page is sent outside the middleware: this one carries the headers.
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        response = PlainTextResponse("internal error; see the page's log\n", status_code=500, headers=NO_STORE)
+        response.headers.update(SecurityHeaders.HEADERS)
+        return response
+
     app = Starlette(routes=routes, middleware=middleware,
-                    exception_handlers={HTTPException: refused, psycopg2.OperationalError: database_down})
+                    exception_handlers={HTTPException: refused, psycopg2.OperationalError: database_down,
+                                        500: broken})
     app.state.database = db
+    app.state.sessions = auth.Sessions()
+    app.state.login_throttle = LoginThrottle(LOGIN_FAILURES, LOGIN_WINDOW)
     return app
 
 
@@ -136,23 +152,40 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
         return render(request, "login.html", {"next": _local(request.query_params.get("next"))})
 
     async def login(request: Request) -> Response:
-        form = await request.form()
+        throttle, client = request.app.state.login_throttle, auth.client_address(request)
+        wait = throttle.retry_after(client)
+        if wait:
+            logger.warning("login refused from %s: %s failed logins within %g s", client, throttle.failures,
+                           throttle.window)
+            raise HTTPException(429, f"too many failed logins from this address; try again in {wait:.0f} s",
+                                headers={"Retry-After": str(int(wait))})
+        form = await auth.form(request)
         target = _local(form.get("next"))
         if not auth.log_in(request, settings.admin_token, form.get("token", "")):
+            failures = throttle.failed(client)
+            logger.warning("login failed from %s (%d within %g s)", client, failures, throttle.window)
             return render(request, "login.html", {"next": target, "wrong": True}, status_code=401)
+        logger.info("%s logged in", auth.who(request))
         return RedirectResponse(target, status_code=303)
 
     async def logout(request: Request) -> Response:
         await auth.require(request)
+        logger.info("%s logged out", auth.who(request))
         auth.log_out(request)
         return RedirectResponse("/", status_code=303)
 
     async def act(request: Request, action, arg, back: str) -> Response:
         await auth.require(request)
+        # The reason is typed by a person: quoted (no line breaks in the log) and bounded.
+        what = f"{action.__name__.replace('_', ' ')} {str(arg)[:100]!r}"
         try:
             rows = await run_in_threadpool(_act, db, action, arg)
         except psycopg2.errors.InsufficientPrivilege:
+            logger.warning("%s by %s refused: the database role may not change jobs", what, auth.who(request))
             raise HTTPException(403, "this page's database role may not change jobs (publisher_oncall may)")
+        # A single action's row says whether it changed; a bulk retry returns only the jobs it changed.
+        changed = sum(1 for r in rows if r.get("changed", True))
+        logger.info("%s by %s: %d job(s) changed", what, auth.who(request), changed)
         if len(rows) == 1 and rows[0].get("file_id") is None and not rows[0].get("changed"):
             raise HTTPException(404, rows[0]["message"])
         auth.flash(request, [r.get("message") or _retried(r) for r in rows] or ["nothing matched; nothing changed"])
@@ -193,8 +226,10 @@ def _retried(row: dict) -> str:
 
 
 def _page(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise HTTPException(400, f"page must be a positive whole number, not {value!r}")
+    # isascii: str.isdigit accepts digits int() refuses ("²"); the length check comes before int().
+    if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_PAGE)) \
+            or not 1 <= int(value) <= MAX_PAGE:
+        raise HTTPException(400, f"page must be a whole number from 1 to {MAX_PAGE}, not {value[:20]!r}")
     return int(value)
 
 

@@ -1,9 +1,11 @@
 """publisher-web over HTTP, against a real database: what each page shows, and
 who may change what (Starlette's TestClient runs the app in the test)."""
 
+import logging
 import re
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -17,10 +19,15 @@ from publisher.web.app import create_app
 TOKEN = "an-admin-token-of-some-length"
 
 
-def client(stack, database_url=None, **env):
+def client(stack, database_url=None, host="localhost", client_address=("127.0.0.1", 50000), **env):
     settings = load_web_settings({"DATABASE_URL": database_url or stack.db_url, "CDN_BASE_URL": "https://cdn.test",
                                   **env})
-    return TestClient(create_app(settings), follow_redirects=False)
+    return TestClient(create_app(settings), base_url=f"http://{host}", follow_redirects=False, client=client_address)
+
+
+def same_server(web, **kwargs):
+    """Another browser (or another client address) on the server of `web`."""
+    return TestClient(web.app, base_url="http://localhost", follow_redirects=False, **kwargs)
 
 
 def failed_job(stack, key, error, reason=None):
@@ -256,3 +263,119 @@ def test_bad_settings_are_named_and_refused():
     done = subprocess.run([sys.executable, "-m", "publisher.web"], env={"PATH": "/usr/bin:/bin"}, cwd=procs.ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "DATABASE_URL: missing (required)" in done.stderr
+
+
+def test_a_session_cookie_copied_before_logout_is_refused_after_it(db):
+    job = failed_job(db, "a.jpg", "fetch: origin answered 404", "origin_404")
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    log_in(web)
+    csrf = csrf_of(web, f"/jobs/{job}")
+    copied = dict(web.cookies)  # what a thief (or a shared machine's next user) keeps
+    assert web.post("/logout", data={"csrf": csrf}).status_code == 303
+    replay = same_server(web, cookies=copied)
+    refused = replay.post(f"/jobs/{job}/retry", data={"csrf": csrf})
+    assert refused.status_code == 401
+    assert status_of(db, job) == "failed"
+    assert "Log out" not in replay.get("/").text
+
+
+def test_only_the_configured_hosts_are_served(db):
+    assert client(db).get("/api/summary").status_code == 200  # localhost: the default
+    assert client(db, host="127.0.0.1").get("/healthz").status_code == 200
+    rebound = client(db, host="attacker.example")  # DNS rebinding: their name, our address
+    for path in ("/", "/api/summary", "/jobs", "/healthz"):
+        answer = rebound.get(path)
+        assert answer.status_code == 400 and "raid_key" not in answer.text, path
+    served = client(db, host="ops.auction.example", WEB_ALLOWED_HOSTS="ops.auction.example")
+    assert served.get("/api/summary").status_code == 200
+    assert client(db, host="localhost", WEB_ALLOWED_HOSTS="ops.auction.example").get("/").status_code == 400
+
+
+def test_failed_logins_are_throttled_per_client_and_logged(db, caplog):
+    caplog.set_level(logging.INFO, logger="publisher.web")
+    web = client(db, ADMIN_TOKEN=TOKEN, client_address=("203.0.113.7", 41000))
+    answers = [web.post("/login", data={"token": f"guess-number-{i:04d}-of-many"}).status_code for i in range(12)]
+    assert answers[0] == 401 and answers[-1] == 429
+    # Throttled, the right token is refused too: guessing cannot go on at full speed.
+    assert web.post("/login", data={"token": TOKEN, "next": "/"}).status_code == 429
+    assert "set-cookie" not in web.post("/login", data={"token": TOKEN}).headers
+    failures = [r.getMessage() for r in caplog.records if "login" in r.getMessage()]
+    assert any("203.0.113.7" in m and "failed" in m for m in failures)
+    assert all("guess-number" not in m for m in failures)  # what was typed is not logged
+    neighbour = same_server(web, client=("198.51.100.9", 42000))
+    assert log_in(neighbour).status_code == 303  # another client is not held back
+
+
+def test_every_action_is_logged_with_its_session_and_client(db, caplog):
+    caplog.set_level(logging.INFO, logger="publisher.web")
+    job = failed_job(db, "a.jpg", "fetch: origin answered 404", "origin_404")
+    web = client(db, ADMIN_TOKEN=TOKEN, client_address=("192.0.2.44", 43000))
+    log_in(web)
+    csrf = csrf_of(web, f"/jobs/{job}")
+    assert web.post(f"/jobs/{job}/retry", data={"csrf": csrf}).status_code == 303
+    assert web.post("/logout", data={"csrf": csrf}).status_code == 303
+    lines = [r.getMessage() for r in caplog.records if r.name == "publisher.web"]
+    login = next(m for m in lines if "logged in" in m)
+    session = re.search(r"session (\w+)", login).group(1)
+    retried = next(m for m in lines if "retry" in m and str(job) in m)
+    assert session in retried and "192.0.2.44" in retried
+    assert any("logged out" in m and session in m for m in lines)
+    assert all(TOKEN not in m and csrf not in m for m in lines)
+
+
+def test_multipart_forms_and_absurd_page_numbers_are_refused_with_a_4xx(db):
+    job = failed_job(db, "a.jpg", "fetch: origin answered 404", "origin_404")
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    as_file = web.post("/login", files={"token": ("token.txt", TOKEN.encode())})
+    assert 400 <= as_file.status_code < 500
+    assert 400 <= web.post("/login", files={"token": (None, TOKEN)}).status_code < 500
+    log_in(web)
+    csrf = csrf_of(web, f"/jobs/{job}")
+    multipart = web.post(f"/jobs/{job}/retry", files={"csrf": ("csrf.txt", csrf.encode())})
+    assert 400 <= multipart.status_code < 500
+    assert status_of(db, job) == "failed"
+    for page in ("99999999999999999999", "9" * 400, "²", "1e9"):
+        answer = web.get(f"/jobs?page={page}")
+        assert answer.status_code == 400, page
+
+
+def test_every_answer_carries_the_security_headers(db):
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    static = next(p for p in (Path(__file__).parents[2] / "publisher" / "web" / "static").iterdir() if p.is_file())
+    for path in (f"/static/{static.name}", "/static/nothing-here.css", "/healthz", "/nowhere", "/jobs?page=x",
+                 "/jobs/987654", "/login"):
+        answer = web.get(path)
+        assert "default-src" in answer.headers.get("content-security-policy", ""), path
+        assert answer.headers.get("x-content-type-options") == "nosniff", path
+    refused = client(db, host="elsewhere.example").get("/healthz")
+    assert refused.headers.get("x-content-type-options") == "nosniff"
+
+
+def test_the_message_after_a_bulk_retry_stays_small(db):
+    files = [r["id"] for r in db.sql("INSERT INTO auction_files (raid_key) SELECT 'bulk-' || g || '.jpg' "
+                                     "FROM generate_series(1, 240) g RETURNING id::text AS id")]
+    db.sql("INSERT INTO publish_jobs (file_id, status, last_error, failure_reason) "
+           "SELECT unnest(%s::uuid[]), 'failed', 'fetch: origin answered 404', 'origin_404'", (files,))
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    log_in(web)
+    done = web.post("/failures/retry", data={"csrf": csrf_of(web, "/"), "reason": "origin_404"})
+    assert done.status_code == 303
+    assert len(done.headers["set-cookie"]) < 2048  # browsers drop cookies past 4 KB
+    assert db.sql("SELECT count(*) AS n FROM publish_jobs WHERE status = 'pending'") == [{"n": 240}]
+    assert "240" in web.get("/").text
+
+
+def test_an_internal_error_is_a_plain_500_with_the_security_headers(pg_server):
+    empty = pg_server.create_database()  # reachable, but no schema: every read fails
+    try:
+        settings = load_web_settings({"DATABASE_URL": empty})
+        app = create_app(settings)
+        web = TestClient(app, base_url="http://localhost", raise_server_exceptions=False)
+        broken = web.get("/api/summary")
+        assert broken.status_code == 500
+        assert broken.headers.get("x-content-type-options") == "nosniff"
+        assert "default-src" in broken.headers.get("content-security-policy", "")
+        assert "Traceback" not in broken.text and empty not in broken.text
+        app.state.database.close()
+    finally:
+        pg_server.drop_database(empty)

@@ -6,11 +6,13 @@ import hashlib
 import hmac
 import json
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from devstack.ports import free_port, wait_until
+from devstack.receiver import Receiver as MisbehavingReceiver
 
 SECRET = "webhook-secret-for-tests"
 
@@ -105,3 +107,55 @@ def test_a_receiver_that_is_gone_never_fails_or_holds_up_a_job(make_stack):
     rows = wait_until(tried, 30, "the listener to try both events", 0.2)
     assert all(r["delivered_at"] is None and "Connection" in r["last_error"] for r in rows)
     assert "not delivered" in stack.logs() and SECRET not in stack.logs()
+
+
+def metric(port: int, name: str) -> float | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
+
+
+def test_a_receiver_that_drips_is_given_up_at_the_deadline_and_intake_goes_on(make_stack):
+    dripping = MisbehavingReceiver("drip_headers", drip_interval=0.05, drip_for=120)
+    try:
+        port = free_port()
+        stack = make_stack(PUBLISH_WEBHOOK_URL=dripping.url, PUBLISH_WEBHOOK_SECRET=SECRET, PUBLISH_WEBHOOK_TIMEOUT="1",
+                           LISTENER_HTTP_PORT=port, METRICS_INTERVAL="0.5")
+        stack.start_workers(processes=1, threads=2)
+        stack.start_listener()
+        first = stack.publish("progressive.jpg")
+        assert stack.wait_for(first)["status"] == "completed"
+        # While the receiver holds a POST, new jobs are claimed and run.
+        wait_until(lambda: dripping.requests, 30, "the first POST", 0.1)
+        later = [stack.publish(key) for key in ("adobe-rgb.jpg", "exif-orientation-3.jpg")]
+        assert [stack.wait_for(j)["status"] for j in later] == ["completed", "completed"]
+
+        def given_up_at_the_deadline():
+            rows = stack.sql("SELECT attempts, delivered_at, last_error FROM publish_event_outbox WHERE attempts > 0")
+            return rows or None
+
+        rows = wait_until(given_up_at_the_deadline, 30, "a POST given up at its deadline", 0.2)
+        assert all(r["delivered_at"] is None and "deadline" in r["last_error"] for r in rows)
+        # Undelivered events are counted where an alert can see them.
+        assert wait_until(lambda: (metric(port, "publisher_webhook_outbox_pending") or 0) >= 1, 30,
+                          "the outbox backlog in the listener's metrics", 0.2)
+    finally:
+        dripping.close()
+
+
+def test_credentials_in_the_webhook_url_are_neither_logged_nor_stored(make_stack):
+    user, password, token = "hook-user-5e0c2b", "hook-pass-71ad93", "hook-token-0f6e4d92c1"
+    gone = f"http://{user}:{password}@127.0.0.1:{free_port()}/{'h' * 90}?token={token}&v=2"
+    stack = webhook_stack(make_stack, gone)
+    assert stack.wait_for(stack.publish("progressive.jpg"))["status"] == "completed"
+    rows = wait_until(lambda: stack.sql("SELECT last_error FROM publish_event_outbox WHERE attempts > 0") or None,
+                      30, "the listener to try the event", 0.2)
+    stored = rows[0]["last_error"]
+    logs = stack.logs()
+    assert "not delivered" in logs and "[redacted]" in logs
+    assert SECRET not in stored and SECRET not in logs
+    for credential in (user, password, token):  # not even in part
+        for text in (stored, logs):
+            assert not any(credential[i:i + 6] in text for i in range(len(credential) - 6)), (credential, text)

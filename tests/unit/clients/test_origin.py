@@ -124,3 +124,27 @@ def test_an_origin_answer_is_raised_with_its_status_as_the_reason(raid, tmp_path
     with pytest.raises(kind) as failed:
         client(raid).download("answered.jpg", str(tmp_path / "out"))
     assert failed.value.reason == f"origin_{status}"
+
+
+def test_an_origin_that_drips_its_headers_is_cut_off_at_the_download_deadline(raid, tmp_path):
+    # One byte of the status line and headers every 0.05 s: each read well within the read timeout.
+    raid.faults[PHOTO] = Fault(drip_headers=0.05)
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="took longer than 1.5 s") as failed:
+        client(raid, download_timeout=1.5).download(PHOTO, str(tmp_path / "out"))
+    assert time.monotonic() - started < 1.5 + 1.5  # the deadline, and slack for a loaded machine
+    assert failed.value.reason == "origin_timeout"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("location", [
+    "http://127.0.0.1:70000/raid?key=x.jpg",  # a port past 65535
+    "http://127.0.0.1:8o8o/raid?key=x.jpg",  # a port that is no number
+    "http://[127.0.0.1/raid?key=x.jpg",  # an unclosed IPv6 bracket
+])
+def test_a_location_that_cannot_be_parsed_is_a_permanent_redirect_failure(raid, tmp_path, location):
+    raid.faults["unparsable.jpg"] = Fault(redirect_to=location)
+    with pytest.raises(PermanentError, match="redirect") as refused:
+        client(raid).download("unparsable.jpg", str(tmp_path / "out"))
+    assert refused.value.reason == "origin_redirect"  # failed at once: no retry can parse it
+    assert len(raid.requests) == 1

@@ -4,6 +4,7 @@ import dramatiq
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
+from publisher.logs import Redactor
 from publisher.jobs import rabbitbroker
 from publisher.settings.job import ConfigError, load_settings
 
@@ -108,7 +109,7 @@ def test_only_the_postgres_broker_gets_the_listeners_re_announce_duty():
     from listener.service import Listener
     from publisher.jobs import pgbroker
 
-    rt = SimpleNamespace(settings=settings(), db=None, storage=None, redact=str)
+    rt = SimpleNamespace(settings=settings(), db=None, storage=None, redact=Redactor())
     rabbit = rabbitbroker.make_broker("amqp://guest:guest@127.0.0.1:5672/", middleware=[],
                                       host_queue_expiry_ms=60_000)
     postgres = pgbroker.make_broker("postgresql://postgres@127.0.0.1:1/none", queues=1, threads=1, middleware=[])

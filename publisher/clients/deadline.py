@@ -1,0 +1,147 @@
+"""One deadline over a whole HTTP exchange made with requests: connecting,
+sending, the status line and headers, redirects and the body.
+
+requests' timeouts bound each connect and each socket read, not their sum: a
+peer that sends one byte just within the read timeout keeps an exchange going
+as long as it likes. Here a timer shuts the socket of every connection used
+under the deadline down when it passes, which ends a read blocked on it at
+once; a connect is given no more than the time left.
+
+    session = deadline.session()
+    with deadline.within(5.0) as limit:
+        ...  # any number of session.send/post calls and reads of their bodies
+    limit.expired  # True when the timer cut the exchange short
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+_current = threading.local()
+
+
+class Deadline:
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+        self._connections: list[HTTPConnection] = []
+        self._lock = threading.Lock()
+        self.expired = False
+
+    def remaining(self) -> float:
+        return max(0.0, self._at - time.monotonic())
+
+    def watch(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._connections.append(connection)
+            expired = self.expired
+        if expired:
+            _shut(connection)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            _shut(connection)
+
+
+def _shut(connection: HTTPConnection) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    try:
+        # socket's own shutdown, also for TLS: SSLSocket.shutdown would unwrap
+        # the TLS layer under the feet of the thread reading from it.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:  # already closed
+        pass
+
+
+@contextlib.contextmanager
+def within(seconds: float):
+    """Runs the block's HTTP exchanges (on a session() of this thread) under one deadline."""
+    limit = Deadline(seconds)
+    timer = threading.Timer(seconds, limit.expire)
+    timer.daemon = True
+    previous, _current.deadline = getattr(_current, "deadline", None), limit
+    timer.start()
+    try:
+        yield limit
+    finally:
+        timer.cancel()
+        _current.deadline = previous
+
+
+def _active() -> Deadline | None:
+    return getattr(_current, "deadline", None)
+
+
+class _Watched:
+    """A urllib3 connection that puts itself under the deadline of the thread using it."""
+
+    def connect(self) -> None:
+        limit = _active()
+        if limit is not None:
+            limit.watch(self)
+            if isinstance(self.timeout, (int, float)):
+                self.timeout = min(self.timeout, max(limit.remaining(), 0.001))
+        super().connect()
+        if limit is not None and limit.expired:  # the timer fired while connecting
+            _shut(self)
+
+    def request(self, *args, **kwargs) -> None:
+        limit = _active()
+        if limit is not None:  # a kept-alive connection is not connected again
+            limit.watch(self)
+        return super().request(*args, **kwargs)
+
+
+class _HTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _Session(requests.Session):
+    def resolve_redirects(self, *args, **kwargs):
+        # Never followed here: a caller that follows a redirect checks its target
+        # first. (requests parses the Location even with allow_redirects=False, to
+        # offer it as response.next, and raises on one it cannot parse.)
+        return iter(())
+
+
+def session() -> requests.Session:
+    """A session whose exchanges within() bounds, and that follows no redirect.
+    Proxies, .netrc and CA bundles named by the environment are ignored: where a
+    request goes and what it carries is decided by the caller's settings alone."""
+    s = _Session()
+    s.trust_env = False
+    adapter = _Adapter()
+    s.mount("http://", adapter)
+    s.mount("https://", adapter)
+    return s
