@@ -30,6 +30,9 @@ FAILURE_NOT_RECORDED_MARK = "failure-not-recorded"
 END_STEP_FAILS_ONCE_MARK = "end-step-fails-once"
 DELETED_WHILE_RUNNING_MARK = "deleted-while-running"
 HANG_MARK = "hangs-in-native-code"
+SYMLINK_MARK = "scratch-file-swapped-for-a-symlink"
+#: Where a SYMLINK_MARK job's staged thumb points instead (a host file the test made).
+SYMLINK_TARGET_ENV = "FAULT_SYMLINK_TARGET"
 #: How long a HANG_MARK step sleeps in native code.
 HANG_SECONDS = 30
 

@@ -19,6 +19,8 @@ each step's function, and acts on files whose raid_key carries a marker:
   application would) while its upload step runs.
 - HANG_MARK: the variant step hangs in native code (a libc sleep no time limit
   interrupts) on the job's first attempt.
+- SYMLINK_MARK: before the upload step, the staged webp thumb in the attempt's
+  folder is replaced by a symlink to the host file named by FAULT_SYMLINK_TARGET.
 
 Each injected fault writes a line `injected: <what> job=<id>` to the worker's
 log, so a scenario can prove the fault fired.
@@ -39,7 +41,8 @@ import psycopg2
 
 from publisher.jobs import queries
 from tests.faults.harness import (DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE_MARK, FAILURE_NOT_RECORDED_MARK,
-                                  HANG_MARK, HANG_SECONDS, KILL_MARK, LEAK_MARK, UPLOAD_FAILS_ONCE_MARK)
+                                  HANG_MARK, HANG_SECONDS, KILL_MARK, LEAK_MARK, SYMLINK_MARK, SYMLINK_TARGET_ENV,
+                                  UPLOAD_FAILS_ONCE_MARK)
 
 #: Jobs whose next failure cannot be recorded.
 _unrecordable: set[int] = set()
@@ -65,6 +68,11 @@ def _with_faults(stage: str, step):
         if HANG_MARK in key and stage == "variant" and job["retry_count"] == 0:
             _injected("native hang", job_id)
             ctypes.CDLL(None).sleep(HANG_SECONDS)
+        if SYMLINK_MARK in key and stage == "upload":
+            staged = os.path.join(rt.scratch.root, f"{job_id}-{token}", "thumb.webp")
+            os.unlink(staged)
+            os.symlink(os.environ[SYMLINK_TARGET_ENV], staged)
+            _injected("staged file swapped for a symlink", job_id)
         if LEAK_MARK in key:
             s = rt.settings
             raise RuntimeError(
