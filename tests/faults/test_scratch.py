@@ -135,22 +135,22 @@ def test_a_worker_restarted_with_an_empty_scratch_completes_every_job_without_a_
     host_id = "restarting-host"
     stack = fault_stack(WORKER_HOST_ID=host_id)
     jobs = batch(stack, "restart-with-empty-scratch")
-    for _ in range(16):
-        jobs.add(jobs.source("exif-orientation-6.jpg"))
-    workers = harness.start_workers(stack, processes=1, threads=4)
+    for _ in range(12):
+        jobs.add(jobs.source("large-photo-12mp.jpg"))
+    workers = harness.start_workers(stack, processes=1, threads=2)
     stack.start_listener()
-    wait_until(lambda: _between_steps(stack, jobs.expected, host_id) >= 3, 60, "jobs past their fetch")
+    wait_until(lambda: _between_steps(stack, jobs.expected, host_id) >= 2, 60, "jobs past their fetch")
     workers.stop()
     waiting = _between_steps(stack, jobs.expected, host_id)
     assert waiting, "no job was waiting on the host's files when it stopped: the scenario proves nothing"
     jobs.faults = waiting
     shutil.rmtree(stack.scratch)
     stack.scratch.mkdir()
-    harness.start_workers(stack, processes=1, threads=4)
+    harness.start_workers(stack, processes=1, threads=2)
     jobs.wait()
     result = jobs.outcome()
     result.assert_clean()
-    assert result.completed == 16
+    assert result.completed == 12
     assert [(r["id"], r["last_error"]) for r in result.rows if r["retry_count"]] == []
 
 
