@@ -26,7 +26,7 @@ def fetch(job_id: int, token: str) -> Fetched:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
     path = rt.scratch.path(job_id, token, SOURCE)
-    with telemetry.phase("download"):
+    with telemetry.phase("download"), rt.scratch.writing():
         size = rt.origin.download(job["raid_key"], path)
     try:
         probed = imaging.probe(path, rt.settings.max_source_pixels)

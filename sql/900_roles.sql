@@ -112,6 +112,9 @@ GRANT EXECUTE ON FUNCTION publisher_claim_pending, publisher_rescue, publisher_r
                           publisher_fail(bigint, text, text), publisher_fail(bigint, text),
                           publisher_worker_beat, publisher_host_alive,
                           publisher_record_imaging TO publisher_worker;
+-- A step whose scratch files are gone, or whose disk is full, starts its job over;
+-- a host short of space defers a first step (002).
+GRANT EXECUTE ON FUNCTION publisher_start_over, publisher_defer_fetch TO publisher_worker;
 -- The listener's webhook delivery from the outbox (010); the outbox is written by a
 -- SECURITY DEFINER trigger, so ending a job needs no grant on it.
 GRANT SELECT, UPDATE ON publish_event_outbox TO publisher_worker;

@@ -95,6 +95,10 @@ def test_artifacts_tampered_between_steps_never_publish_or_delete_a_host_file(fa
         row = stack.job(job_id)
         assert row["status"] == "failed" and row["failure_reason"] == "bad_artifacts", row
     # What completed is exactly what its own files hold: each key names its bytes' hash.
+    # The forged hash made the upload find other bytes than it was told: the job started
+    # over from its fetch, charged nothing.
+    row = stack.job(forged_hash)
+    assert (row["scratch_restarts"], row["retry_count"], row["failure_reason"]) == (1, 0, "scratch_changed"), row
     for job_id in (html, forged_hash):
         row = stack.job(job_id)
         for variant in row["variants"].values():
@@ -112,6 +116,7 @@ def test_two_worker_groups_sharing_a_host_name_complete_every_job_without_a_retr
     jobs = batch(stack, "shared-host-name")
     for _ in range(16):
         jobs.add(jobs.source("exif-orientation-1.jpg"))
+    jobs.faults = 1  # one host name for two scratch directories
     for group in ("a", "b"):
         harness.start_workers(stack, processes=1, threads=2, env={"SCRATCH_DIR": str(stack.tmp / f"scratch-{group}")})
     stack.start_listener()
@@ -120,6 +125,9 @@ def test_two_worker_groups_sharing_a_host_name_complete_every_job_without_a_retr
     result.assert_clean()
     assert result.completed == 16
     assert [(r["id"], r["last_error"]) for r in result.rows if r["retry_count"]] == []
+    # Each group is a host of its own: no step ever looked for files in the other's scratch.
+    assert stack.sql("SELECT count(*) AS n FROM publish_jobs WHERE scratch_restarts > 0")[0]["n"] == 0
+    assert stack.sql("SELECT count(DISTINCT host_id) AS n FROM publisher_workers")[0]["n"] == 2
 
 
 def _between_steps(stack, job_ids, host_id: str) -> int:
@@ -152,6 +160,8 @@ def test_a_worker_restarted_with_an_empty_scratch_completes_every_job_without_a_
     result.assert_clean()
     assert result.completed == 12
     assert [(r["id"], r["last_error"]) for r in result.rows if r["retry_count"]] == []
+    # The jobs that waited on the lost files started over from their fetch.
+    assert stack.sql("SELECT sum(scratch_restarts) AS n FROM publish_jobs")[0]["n"] >= waiting
 
 
 # -- a full scratch disk ---------------------------------------------------------

@@ -7,10 +7,8 @@ from publisher.jobs import handoff
 from publisher.jobs.handoff import Artifacts, Fetched, ImagingFacts, Rendered, Source, StagedFile
 
 SOURCE = Source(file="source", bytes=2_000_000, format="jpeg", width=1800, height=1200)
-THUMB_WEBP = StagedFile(file="thumb.webp", width=400, height=267, bytes=12_000, sha256="ab" * 32,
-                        content_type="image/webp")
-THUMB_AVIF = StagedFile(file="thumb.avif", width=400, height=267, bytes=9_000, sha256="cd" * 32,
-                        content_type="image/avif")
+THUMB_WEBP = StagedFile(file="thumb.webp", width=400, height=267, bytes=12_000, sha256="ab" * 32)
+THUMB_AVIF = StagedFile(file="thumb.avif", width=400, height=267, bytes=9_000, sha256="cd" * 32)
 FACTS = ImagingFacts(recipe="r1", placeholder="data:image/webp;base64,AAAA", dominant_color="#102030")
 
 
