@@ -22,7 +22,9 @@
 -- (publisher_claim_pending); a job is handed out again from its first step,
 -- under a new token, when the step it was running lost its lease (counts as an
 -- attempt), or when the host it waits on is gone or its message was lost (no
--- attempt ran, nothing is counted) (publisher_rescue).
+-- attempt ran, nothing is counted) (publisher_rescue), or when a step found its
+-- host's scratch files gone or its disk full (the host's failure: no retry is
+-- charged; files gone a bounded number of times) (publisher_start_over).
 -- Re-runnable: CREATE OR REPLACE only.
 BEGIN;
 SET LOCAL client_min_messages = warning;
