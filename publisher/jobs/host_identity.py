@@ -50,6 +50,7 @@ def scratch_identity(scratch_dir: str) -> str:
     kept = _read(path)
     if kept:
         return kept
+    os.makedirs(scratch_dir, exist_ok=True)
     aside = f"{path}.{os.getpid()}.new"
     with open(aside, "w") as f:
         f.write(secrets.token_hex(IDENTITY_CHARS // 2) + "\n")
