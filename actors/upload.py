@@ -39,8 +39,10 @@ def upload(job_id: int, token: str) -> None:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
     artifacts = Artifacts.from_json(job["artifacts"])
-    if not artifacts.variants or artifacts.source is None or artifacts.imaging is None:
-        raise PermanentError("the job's artifacts name no variants to upload", "bad_artifacts")
+    if not artifacts.variants or artifacts.source is None or artifacts.imaging is None or any(
+            "webp" not in formats for formats in artifacts.variants.values()):
+        raise PermanentError("the job's artifacts name no variants to upload, or one without its webp",
+                             "bad_artifacts")
     published = {}
     with contextlib.ExitStack() as opened:
         # Every file is checked before the first PUT: a bad one sends nothing.
@@ -49,9 +51,7 @@ def upload(job_id: int, token: str) -> None:
                  for name, formats in artifacts.variants.items()}
         for name, formats in artifacts.variants.items():
             objects = {fmt: _publish(rt, job, name, fmt, files[name][fmt]) for fmt in formats}
-            webp = formats.get("webp")
-            if webp is None:
-                raise PermanentError(f"the job's artifacts have no webp of {name!r}", "bad_artifacts")
+            webp = formats["webp"]
             # The webp object at the top level, as before (the contract); every format under "formats".
             published[name] = {
                 **{k: objects["webp"][k] for k in ("url", "key", "bytes")},
