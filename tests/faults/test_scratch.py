@@ -19,7 +19,7 @@ import pytest
 
 from devstack.ports import free_port, wait_until
 from tests.faults import harness
-from tests.faults.harness import SYMLINK_MARK, SYMLINK_TARGET_ENV
+from tests.faults.harness import RESTART_AFTER_FETCH_MARK, RESTART_ONCE_ENV, SYMLINK_MARK, SYMLINK_TARGET_ENV
 from tests.support.stack import BROKERS
 
 #: Both brokers in `make test-faults`; the PostgreSQL broker (the default) in `make test`.
@@ -136,39 +136,42 @@ def test_two_worker_groups_sharing_a_host_name_complete_every_job_without_a_retr
     assert stack.sql("SELECT count(DISTINCT host_id) AS n FROM publisher_workers")[0]["n"] == 2
 
 
-def _between_steps(stack, job_ids, host_id: str) -> int:
+def _between_steps(stack, job_ids, host_id: str) -> set[int]:
     """Jobs whose next step waits on the host (their files in its scratch)."""
-    return stack.sql("SELECT count(*) AS n FROM publish_jobs WHERE id = ANY(%s) AND host_id = %s "
-                     "AND status IN ('queued', 'processing') AND stage <> 'fetch'",
-                     (list(job_ids), host_id))[0]["n"]
+    return {r["id"] for r in stack.sql("SELECT id FROM publish_jobs WHERE id = ANY(%s) AND host_id = %s "
+                                       "AND status IN ('queued', 'processing') AND stage <> 'fetch'",
+                                       (list(job_ids), host_id))}
 
 
 @ON_BOTH_BROKERS
 def test_a_worker_restarted_with_an_empty_scratch_completes_every_job_without_a_retry(fault_stack, batch, broker):
-    """A container restarted (SIGTERM, as `docker restart` sends) under the same
-    host id, its scratch volume empty when it comes back."""
+    """A container restarted (SIGTERM, as `docker restart` sends) under the same host id
+    just after a fetch, its scratch volume empty when it comes back."""
     host_id = "restarting-host"
     stack = fault_stack(WORKER_HOST_ID=host_id)
     jobs = batch(stack, f"restart-with-empty-scratch-{broker}")
-    for _ in range(12):
-        jobs.add(jobs.source("large-photo-12mp.jpg"))
-    workers = harness.start_workers(stack, processes=1, threads=2)
+    restarted_after_fetch = jobs.add(jobs.source("exif-orientation-6.jpg", RESTART_AFTER_FETCH_MARK + "-"))
+    for _ in range(7):
+        jobs.add(jobs.source("exif-orientation-6.jpg"))
+    env = {RESTART_ONCE_ENV: str(stack.tmp / "restarted-once")}
+    workers = harness.start_workers(stack, processes=1, threads=1, hooks=True, env=env)
     stack.start_listener()
-    wait_until(lambda: _between_steps(stack, jobs.expected, host_id) >= 2, 60, "jobs past their fetch")
-    workers.stop()
+    wait_until(lambda: not workers.running(), 60, "the host to stop after the marked job's fetch")
     waiting = _between_steps(stack, jobs.expected, host_id)
-    assert waiting, "no job was waiting on the host's files when it stopped: the scenario proves nothing"
-    jobs.faults = waiting
+    assert restarted_after_fetch in waiting, "the marked job's next step is not waiting on the host"
+    jobs.faults = len(waiting)
     shutil.rmtree(stack.scratch)
     stack.scratch.mkdir()
-    harness.start_workers(stack, processes=1, threads=2)
+    harness.start_workers(stack, processes=1, threads=2, hooks=True, env=env)
     jobs.wait()
     result = jobs.outcome()
     result.assert_clean()
-    assert result.completed == 12
+    assert result.completed == 8
     assert [(r["id"], r["last_error"]) for r in result.rows if r["retry_count"]] == []
-    # The jobs that waited on the lost files started over from their fetch.
-    assert stack.sql("SELECT sum(scratch_restarts) AS n FROM publish_jobs")[0]["n"] >= waiting
+    # The jobs that waited on the lost files started over from their fetch, once.
+    restarts = {r["id"]: r["scratch_restarts"] for r in stack.sql(
+        "SELECT id, scratch_restarts FROM publish_jobs WHERE id = ANY(%s)", (list(waiting),))}
+    assert restarts == {job_id: 1 for job_id in waiting}
 
 
 # -- a full scratch disk ---------------------------------------------------------
