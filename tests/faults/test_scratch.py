@@ -149,7 +149,7 @@ def test_a_worker_restarted_with_an_empty_scratch_completes_every_job_without_a_
     just after a fetch, its scratch volume empty when it comes back."""
     host_id = "restarting-host"
     stack = fault_stack(WORKER_HOST_ID=host_id)
-    jobs = batch(stack, f"restart-with-empty-scratch-{broker}")
+    jobs = batch(stack, f"empty-scratch-restart-{broker}")
     restarted_after_fetch = jobs.add(jobs.source("exif-orientation-6.jpg", RESTART_AFTER_FETCH_MARK + "-"))
     for _ in range(7):
         jobs.add(jobs.source("exif-orientation-6.jpg"))
