@@ -138,7 +138,9 @@ class Scratch:
             raise
 
     def free_bytes(self) -> int:
-        """Bytes this process may still write into the scratch directory's file system."""
+        """Bytes this process may still write into the scratch directory's file system
+        (made again if it was removed: the attempts' folders go under it)."""
+        os.makedirs(self.root, exist_ok=True)
         st = os.statvfs(self.root)
         return st.f_bavail * st.f_frsize
 

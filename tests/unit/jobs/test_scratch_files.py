@@ -121,3 +121,9 @@ def test_a_configured_host_id_is_taken_as_it_is(tmp_path):
 
     assert host_identity.host_id(S()) == "worker-7.eu"
     assert os.listdir(tmp_path) == []
+
+
+def test_a_scratch_directory_removed_under_a_running_worker_is_made_again(tmp_path):
+    s = Scratch(str(tmp_path / "scratch"))
+    os.rmdir(s.root)
+    assert s.free_bytes() > 0 and os.path.isdir(s.root)
