@@ -2,6 +2,8 @@
 
 Runs on any worker host (the shared queue); the job's later steps then run on
 this host (publisher/jobs/locality.py), which is why the original never goes to the bucket.
+A full scratch disk is NoSpace (no_space): the job starts over, charged nothing
+(publisher/jobs/host_faults.py).
 
 Job state (publisher/jobs/lifecycle.py): begun as stage fetch; on success the
 returned `Fetched` is merged into the job's artifacts and variant is sent to
@@ -25,8 +27,8 @@ SOURCE = "source"
 def fetch(job_id: int, token: str) -> Fetched:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
-    path = rt.scratch.path(job_id, token, SOURCE)
-    with telemetry.phase("download"):
+    with telemetry.phase("download"), rt.scratch.writing():
+        path = rt.scratch.path(job_id, token, SOURCE)
         size = rt.origin.download(job["raid_key"], path)
     try:
         probed = imaging.probe(path, rt.settings.max_source_pixels)

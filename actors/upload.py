@@ -3,9 +3,17 @@
 Job state: begun as stage upload by the lifecycle (publisher/jobs/lifecycle.py);
 this step finalizes the job itself (queries.finalize, in one transaction with
 the imaging facts); on failure the lifecycle retries or fails the job.
+
+The artifacts it reads back are untrusted: every staged file is opened (a plain
+name, a regular file inside the attempt's folder) and hashed before the first
+PUT, the key carries the hash of the bytes sent, and the Content-Type follows
+from the format. Bytes other than the variant step wrote mean the attempt's
+files are not what it made: the job starts over (ScratchFilesChanged).
 """
 
+import contextlib
 import logging
+import re
 
 import dramatiq
 
@@ -13,12 +21,17 @@ from publisher import telemetry
 from publisher.app.runtime import process_runtime
 from publisher.clients.storage import IMMUTABLE
 from publisher.errors import PermanentError
+from publisher.imaging.output import CONTENT_TYPES
 from publisher.jobs import queries
 from publisher.jobs.handoff import Artifacts, StagedFile
 from publisher.jobs.locality import QUEUE
+from publisher.jobs.scratch import ScratchFilesChanged, StagedBytes
 from publisher.stages import PRIORITY
 
 logger = logging.getLogger("publisher.jobs")
+
+#: A variant's name as it goes into an object key (VARIANTS names are identifiers).
+VARIANT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 @dramatiq.actor(queue_name=QUEUE, priority=PRIORITY["upload"], throws=(PermanentError,))
@@ -26,16 +39,25 @@ def upload(job_id: int, token: str) -> None:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
     artifacts = Artifacts.from_json(job["artifacts"])
+    if not artifacts.variants or artifacts.source is None or artifacts.imaging is None or any(
+            "webp" not in formats for formats in artifacts.variants.values()):
+        raise PermanentError("the job's artifacts name no variants to upload, or one without its webp",
+                             "bad_artifacts")
     published = {}
-    for name, formats in artifacts.variants.items():
-        objects = {fmt: _publish(rt, job, token, name, fmt, staged) for fmt, staged in formats.items()}
-        webp = formats["webp"]
-        # The webp object at the top level, as before (the contract); every format under "formats".
-        published[name] = {
-            **{k: objects["webp"][k] for k in ("url", "key", "bytes")},
-            "width": webp.width, "height": webp.height, "frames": webp.frames,
-            "formats": objects,
-        }
+    with contextlib.ExitStack() as opened:
+        # Every file is checked before the first PUT: a bad one sends nothing.
+        files = {name: {fmt: opened.enter_context(_open(rt, job_id, token, name, fmt, staged))
+                        for fmt, staged in formats.items()}
+                 for name, formats in artifacts.variants.items()}
+        for name, formats in artifacts.variants.items():
+            objects = {fmt: _publish(rt, job, token, name, fmt, files[name][fmt]) for fmt in formats}
+            webp = formats["webp"]
+            # The webp object at the top level, as before (the contract); every format under "formats".
+            published[name] = {
+                **{k: objects["webp"][k] for k in ("url", "key", "bytes")},
+                "width": webp.width, "height": webp.height, "frames": webp.frames,
+                "formats": objects,
+            }
     source, facts = artifacts.source, artifacts.imaging
     with rt.db.transaction() as cur:
         outcome = queries.finalize(cur, job_id, token, published, source.width, source.height)
@@ -49,12 +71,27 @@ def upload(job_id: int, token: str) -> None:
     rt.scratch.remove(job_id, token)
 
 
-def _publish(rt, job: dict, token: str, name: str, fmt: str, staged: StagedFile) -> dict:
+@contextlib.contextmanager
+def _open(rt, job_id: int, token: str, name: str, fmt: str, staged: StagedFile):
+    """The staged file of one format of one variant, open and hashed, if it holds what the
+    variant step wrote."""
+    if not VARIANT_NAME.fullmatch(name) or fmt not in CONTENT_TYPES:
+        raise PermanentError(f"the job's artifacts name variant {name[:64]!r} in format {fmt[:16]!r}, "
+                             "which this worker does not publish", "bad_artifacts")
+    with rt.scratch.open_staged(job_id, token, staged.file) as read:
+        if (read.sha256, read.size) != (staged.sha256, staged.bytes):
+            raise ScratchFilesChanged(f"{staged.file!r} holds {read.size} bytes of sha256 {read.sha256[:16]}, "
+                                      f"not the {staged.bytes} bytes of {staged.sha256[:16]} the variant step wrote")
+        yield read
+
+
+def _publish(rt, job: dict, token: str, name: str, fmt: str, read: StagedBytes) -> dict:
     # The content hash in the key: a changed image gets a new URL, so the CDN can
     # cache forever and never serve a stale picture; a re-run PUTs the same bytes
     # under the same key.
-    key = f"{rt.settings.object_prefix}{job['file_id']}/{name}-{staged.sha256[:16]}.{fmt}"
+    key = f"{rt.settings.object_prefix}{job['file_id']}/{name}-{read.sha256[:16]}.{fmt}"
+    content_type = CONTENT_TYPES[fmt]
     queries.track_object(rt.db, job["id"], token, key)  # before the PUT: maintenance never removes it under us
     with telemetry.phase("upload"):
-        rt.storage.put_file(key, rt.scratch.path(job["id"], token, staged.file), staged.content_type, IMMUTABLE)
-    return {"url": rt.storage.url(key), "key": key, "bytes": staged.bytes, "content_type": staged.content_type}
+        rt.storage.put_stream(key, read.file, read.size, content_type, IMMUTABLE)
+    return {"url": rt.storage.url(key), "key": key, "bytes": read.size, "content_type": content_type}

@@ -3,7 +3,9 @@ beside it in the attempt's scratch folder (same host as the fetch).
 
 Job state (publisher/jobs/lifecycle.py): begun as stage variant; on success the
 returned `Rendered` is merged into the job's artifacts and upload is sent to
-this host's queue; on failure the job is retried or failed.
+this host's queue; on failure the job is retried or failed. The source's name
+comes back from the job's artifacts, untrusted: only a regular file of the
+attempt's folder is read, and removed (publisher/jobs/scratch.py).
 """
 
 import os
@@ -22,18 +24,21 @@ from publisher.stages import PRIORITY
 def variant(job_id: int, token: str) -> Rendered:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
-    source = rt.scratch.path(job_id, token, Artifacts.from_json(job["artifacts"]).source.file)
+    fetched = Artifacts.from_json(job["artifacts"]).source
+    if fetched is None:
+        raise PermanentError("the job's artifacts name no source", "bad_artifacts")
+    source = rt.scratch.staged(job_id, token, fetched.file)
     recipe = imaging.Recipe.from_settings(rt.settings)
     probed = imaging.probe(source, rt.settings.max_source_pixels)
     rendition = imaging.render(source, probed, recipe)
     written: dict[str, dict[str, StagedFile]] = {}  # name -> format -> file
-    for v in rendition.variants:
-        name = f"{v.name}.{v.format}"
-        with open(rt.scratch.path(job_id, token, name), "wb") as out:
-            out.write(v.data)
-        written.setdefault(v.name, {})[v.format] = StagedFile(
-            file=name, width=v.width, height=v.height, bytes=len(v.data), sha256=v.sha256,
-            content_type=v.content_type, frames=v.frames)
+    with rt.scratch.writing():
+        for v in rendition.variants:
+            name = f"{v.name}.{v.format}"
+            with open(rt.scratch.path(job_id, token, name), "wb") as out:
+                out.write(v.data)
+            written.setdefault(v.name, {})[v.format] = StagedFile(
+                file=name, width=v.width, height=v.height, bytes=len(v.data), sha256=v.sha256, frames=v.frames)
     os.unlink(source)  # the variants are all the upload needs
     return Rendered(written, ImagingFacts(recipe=imaging.recipe_version(recipe), placeholder=rendition.placeholder,
                                           dominant_color=rendition.dominant_color, frames=rendition.frames))

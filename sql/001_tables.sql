@@ -52,7 +52,11 @@ ALTER TABLE publish_jobs
     ADD COLUMN IF NOT EXISTS step_deadline      timestamptz,
     -- Why the last attempt failed, as a short label (origin_404, corrupt_image, ...)
     -- raised with the error: failures are grouped by it, never by matching last_error.
-    ADD COLUMN IF NOT EXISTS failure_reason     text;
+    ADD COLUMN IF NOT EXISTS failure_reason     text,
+    -- How often the job started over because a host-bound step found its scratch
+    -- files gone (publisher_start_over): bounded, so a host that loses them every
+    -- time cannot loop a job forever.
+    ADD COLUMN IF NOT EXISTS scratch_restarts   int NOT NULL DEFAULT 0;
 
 ALTER TABLE auction_files
     ADD COLUMN IF NOT EXISTS width  int,

@@ -22,7 +22,9 @@
 -- (publisher_claim_pending); a job is handed out again from its first step,
 -- under a new token, when the step it was running lost its lease (counts as an
 -- attempt), or when the host it waits on is gone or its message was lost (no
--- attempt ran, nothing is counted) (publisher_rescue).
+-- attempt ran, nothing is counted) (publisher_rescue), or when a step found its
+-- host's scratch files gone or its disk full (the host's failure: no retry is
+-- charged; files gone a bounded number of times) (publisher_start_over).
 -- The functions the workers and the listener call run with their owner's rights
 -- (SECURITY DEFINER): their roles may not change a job row themselves, and each
 -- function acts only for the attempt whose token it is given (900_roles.sql).
@@ -50,6 +52,7 @@ BEGIN
         IF NOT retries_raised AND NEW.retry_count = OLD.retry_count THEN
             NEW.retry_count := 0;
         END IF;
+        NEW.scratch_restarts := 0;
         NEW.attempt_token := NULL;  -- in-flight messages of the old attempt go stale
         NEW.stage := 'fetch';
         NEW.step_started_at := NULL;
@@ -359,6 +362,56 @@ RETURNS TABLE (job_id bigint, attempt_token uuid, stage text) LANGUAGE sql AS $$
            next_attempt_at = NULL, queued_at = now()
      WHERE p.id = p_job
     RETURNING p.id, p.attempt_token, p.stage;
+$$;
+
+-- A step found what the attempt keeps on its host unusable: its scratch files are
+-- gone (the volume was emptied, another worker group shares the host's queue)
+-- or the disk is full. That is the host's failure, not the job's: the job starts
+-- again from its first step under a new token, on any host, and no retry is
+-- charged. A start over for files gone counts in scratch_restarts (p_counted),
+-- and past p_max_restarts the job fails; a full disk counts nothing (it waits,
+-- p_delay before its first step may run, for space or for another host).
+-- Returns ('restarted', the new token), ('failed', NULL) or ('stale', NULL).
+CREATE OR REPLACE FUNCTION publisher_start_over(
+    p_job bigint, p_token uuid, p_error text, p_reason text, p_counted boolean, p_max_restarts int,
+    p_delay interval)
+RETURNS TABLE (outcome text, attempt_token uuid) LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+DECLARE
+    j publish_jobs%ROWTYPE;
+    new_token uuid;
+BEGIN
+    SELECT * INTO j FROM publish_jobs p WHERE p.id = p_job FOR UPDATE;
+    IF NOT FOUND OR j.attempt_token IS DISTINCT FROM p_token OR j.status NOT IN ('queued', 'processing') THEN
+        RETURN QUERY SELECT 'stale'::text, NULL::uuid;
+        RETURN;
+    END IF;
+    IF p_counted AND j.scratch_restarts >= p_max_restarts THEN
+        PERFORM publisher_fail(p_job, format('%s; started over %s times for it, giving up',
+                                             p_error, j.scratch_restarts), p_reason);
+        RETURN QUERY SELECT 'failed'::text, NULL::uuid;
+        RETURN;
+    END IF;
+    SELECT r.attempt_token INTO new_token FROM publisher_restart(p_job, j.retry_count, p_error) r;
+    UPDATE publish_jobs p
+       SET failure_reason = p_reason, next_attempt_at = now() + p_delay,
+           scratch_restarts = j.scratch_restarts + CASE WHEN p_counted THEN 1 ELSE 0 END
+     WHERE p.id = p_job;
+    RETURN QUERY SELECT 'restarted'::text, new_token;
+END $$;
+
+-- A host short of scratch space puts off a job's first step, which it has not begun:
+-- the step may run p_delay later, here or on another host; nothing is charged.
+-- False: the message is of an attempt that no longer waits for its first step.
+CREATE OR REPLACE FUNCTION publisher_defer_fetch(p_job bigint, p_token uuid, p_delay interval)
+RETURNS boolean LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+    WITH deferred AS (
+        UPDATE publish_jobs SET next_attempt_at = now() + p_delay
+         WHERE id = p_job AND attempt_token = p_token AND status = 'queued' AND stage = 'fetch'
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM deferred);
 $$;
 
 -- Jobs to hand out again, each from its first step under a new token:

@@ -157,5 +157,8 @@ GRANT EXECUTE ON FUNCTION publisher_begin_step, publisher_heartbeat, publisher_e
                           publisher_schedule_retry, publisher_finalize, publisher_record_imaging,
                           publisher_worker_beat, publisher_track_object
     TO publisher_worker;
+-- A step whose scratch files are gone, or whose disk is full, starts its job over;
+-- a host short of space defers a first step (002).
+GRANT EXECUTE ON FUNCTION publisher_start_over, publisher_defer_fetch TO publisher_worker;
 
 COMMIT;

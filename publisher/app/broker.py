@@ -69,7 +69,7 @@ def setup_broker(settings, runtime_factory) -> dramatiq.Broker:
         # Retries stores tracebacks in broker messages: no secret may reach them.
         RedactStoredTracebacks(runtime_factory),
         # Each worker process consumes its host's queue too (publisher/jobs/locality.py).
-        HostQueue(settings.worker_host_id),
+        HostQueue(settings),
         # Warns about `--queues` naming a queue no step travels on.
         QueueCheck(),
         # Last in the list, so its after-hooks run first: it decides, Retries acts.

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 
 from publisher import logs
 
@@ -26,7 +24,7 @@ class Runtime:
                            idle_transaction_timeout_s=settings.job_lease_seconds)
         self.storage = Storage(settings)
         self.origin = OriginClient.from_settings(settings)
-        self.scratch = Scratch(settings.scratch_dir or os.path.join(tempfile.gettempdir(), "media-publisher"))
+        self.scratch = Scratch(settings.scratch_dir)
 
     def load_job(self, job_id: int, token: str) -> dict:
         with self.db.transaction() as cur:

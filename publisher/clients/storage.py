@@ -65,9 +65,10 @@ class Storage:
     def url(self, key: str) -> str:
         return f"{self.cdn_base_url}/{key}"
 
-    def put_file(self, key: str, path: str, content_type: str, cache_control: str | None = None) -> None:
+    def put_stream(self, key: str, stream, length: int, content_type: str, cache_control: str | None = None) -> None:
+        """PUTs `length` bytes read from an open file (the one that was hashed, not a path opened again)."""
         headers = {"Cache-Control": cache_control} if cache_control else None
-        self.client.fput_object(self.bucket, key, path, content_type=content_type, metadata=headers)
+        self.client.put_object(self.bucket, key, stream, length, content_type=content_type, metadata=headers)
 
     def get_bytes(self, key: str) -> bytes:
         response = self.client.get_object(self.bucket, key)

@@ -5,12 +5,20 @@ the job's `artifacts` jsonb (queries.end_step), and upload reads them back as
 `Artifacts`. This module is the one place that turns them into JSON and back.
 Only files in the attempt's scratch folder are named here: no bytes travel
 through the broker or the database.
+
+What comes back from the database is untrusted: from_json takes the fields it
+knows, of the types they must have, or fails the job (bad_artifacts). The
+file names are checked where they are opened (publisher/jobs/scratch.py); a
+staged file's content type is never read back (it follows from its format), and
+its hash and size are those of the bytes read back when it is uploaded.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Protocol
+
+from publisher.errors import PermanentError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +41,6 @@ class StagedFile:
     height: int
     bytes: int
     sha256: str
-    content_type: str
     frames: int = 1
 
 
@@ -88,15 +95,43 @@ class Artifacts:
     imaging: ImagingFacts | None
 
     @classmethod
-    def from_json(cls, artifacts: dict | None) -> Artifacts:
-        artifacts = artifacts or {}
-        variants = artifacts.get("variants")
-        return cls(
-            source=Source(**artifacts["source"]) if "source" in artifacts else None,
-            variants=None if variants is None else {
-                name: {fmt: StagedFile(**f) for fmt, f in formats.items()} for name, formats in variants.items()},
-            imaging=ImagingFacts(**artifacts["imaging"]) if "imaging" in artifacts else None,
-        )
+    def from_json(cls, artifacts) -> Artifacts:
+        try:
+            artifacts = artifacts or {}
+            variants = artifacts.get("variants")
+            return cls(
+                source=_typed(Source, artifacts["source"]) if "source" in artifacts else None,
+                variants=None if variants is None else {
+                    _key(name): {_key(fmt): _typed(StagedFile, f) for fmt, f in formats.items()}
+                    for name, formats in variants.items()},
+                imaging=_typed(ImagingFacts, artifacts["imaging"]) if "imaging" in artifacts else None,
+            )
+        except (AttributeError, TypeError, ValueError) as e:
+            raise PermanentError(f"the job's artifacts are malformed: {e}", "bad_artifacts") from None
+
+
+def _typed(cls, values: dict):
+    """cls from the fields it knows, each of its declared type (str | None fields may be null)."""
+    if not isinstance(values, dict):
+        raise TypeError(f"{cls.__name__} is not an object")
+    kept = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in values:
+            if field.default is dataclasses.MISSING:
+                raise ValueError(f"{cls.__name__} has no {field.name}")
+            continue
+        value = values[field.name]
+        allowed = {"str": (str,), "int": (int,), "str | None": (str, type(None))}[field.type]
+        if not isinstance(value, allowed) or isinstance(value, bool):
+            raise TypeError(f"{cls.__name__}.{field.name} is not {field.type}")
+        kept[field.name] = value
+    return cls(**kept)
+
+
+def _key(value) -> str:
+    if not isinstance(value, str):
+        raise TypeError("a variant or format name is not a string")
+    return value
 
 
 class StepResult(Protocol):

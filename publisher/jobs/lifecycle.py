@@ -22,7 +22,8 @@ from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage
 
 
 from publisher import telemetry
-from publisher.jobs import handoff, queries
+from publisher.jobs import handoff, host_faults, queries
+from publisher.jobs.host_identity import host_id
 from publisher.errors import PermanentError
 from publisher.jobs.locality import QUEUE, host_queue, worker_id
 from publisher.logs import job_fields, short_error
@@ -58,16 +59,18 @@ def step_deadline(settings) -> timedelta:
 
 
 def send_step(broker: dramatiq.Broker, stage: str, job_id: int, token: str, *, queue_name: str,
-              settings) -> None:
+              settings, delay: timedelta | None = None) -> None:
     """Sends one step of a job's attempt to a queue: the shared one for a first step,
     the host's own for the steps after it. The message names its actor, so the
     sender (the listener) need not import the actors."""
     broker.enqueue(dramatiq.Message(queue_name=queue_name, actor_name=stage, args=(job_id, token), kwargs={},
-                                    options={"time_limit": time_limit_ms(settings)}))
+                                    options={"time_limit": time_limit_ms(settings)}),
+                   delay=int(delay.total_seconds() * 1000) if delay else None)
 
 
-def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, settings) -> None:
-    send_step(broker, STAGES[0], job_id, token, queue_name=QUEUE, settings=settings)
+def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, settings,
+                    delay: timedelta | None = None) -> None:
+    send_step(broker, STAGES[0], job_id, token, queue_name=QUEUE, settings=settings, delay=delay)
 
 
 class JobLifecycle(Middleware):
@@ -88,7 +91,7 @@ class JobLifecycle(Middleware):
     # -- worker process -------------------------------------------------
     def after_worker_boot(self, broker, worker):
         self._threads = worker.worker_threads
-        self._worker_id = worker_id(self.runtime.settings.worker_host_id)
+        self._worker_id = worker_id(host_id(self.runtime.settings))
         self._stop.clear()
         self._heartbeat = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
         self._heartbeat.start()
@@ -113,9 +116,11 @@ class JobLifecycle(Middleware):
         rt = self.runtime
         with self._lock:
             running = list(self._running)
+        host = host_id(rt.settings)
+        # A host short of scratch space offers no threads: the listener claims no jobs for it.
+        threads = 0 if host_faults.short_of_space(rt) else self._threads
         with rt.db.transaction() as cur:
-            queries.worker_beat(cur, self._worker_id, rt.settings.worker_host_id,
-                                host_queue(rt.settings.worker_host_id), self._threads)
+            queries.worker_beat(cur, self._worker_id, host, host_queue(host), threads)
             if running:
                 queries.heartbeat(cur, running, timedelta(seconds=rt.settings.job_lease_seconds))
         if time.monotonic() >= self._next_sweep:
@@ -129,7 +134,7 @@ class JobLifecycle(Middleware):
         if not listed:
             return
         with rt.db.transaction() as cur:
-            current = queries.current_attempts(cur, listed, rt.settings.worker_host_id)
+            current = queries.current_attempts(cur, listed, host_id(rt.settings))
         removed = rt.scratch.sweep(listed, current)
         if removed:
             logger.info("removed %d scratch folders of attempts that ended elsewhere or were replaced", removed)
@@ -153,11 +158,13 @@ class JobLifecycle(Middleware):
             return
         job_id, token = message.args[0], message.args[1]
         settings = self.runtime.settings
+        if stage == STAGES[0] and host_faults.short_of_space(self.runtime):
+            self._decline_first_step(broker, job_id, token)
         try:
             with self.runtime.db.transaction() as cur:
                 outcome = queries.begin_step(
                     cur, job_id, token, stage, timedelta(seconds=settings.job_lease_seconds),
-                    settings.worker_host_id, step_deadline(settings),
+                    host_id(settings), step_deadline(settings),
                 )
                 context = queries.job_context(cur, job_id) if outcome == "run" else None
         except Exception as e:
@@ -187,8 +194,41 @@ class JobLifecycle(Middleware):
         if exception is None:
             telemetry.step_finished(stage, "done", elapsed, result.traffic() if result is not None else None)
             self._step_done(broker, job_id, token, stage, handoff.to_json(result), elapsed, file_id)
+        elif host_faults.is_host_fault(exception):
+            self._start_over(broker, message, job_id, token, stage, exception, elapsed, file_id)
         else:
             self._step_failed(message, job_id, token, stage, exception, elapsed, file_id)
+
+    def _decline_first_step(self, broker, job_id, token):
+        """This host is short of scratch space: the fetch is put off and goes back to the
+        shared queue, for another host or for this one once there is room."""
+        rt = self.runtime
+        try:
+            deferred = host_faults.defer_first_step(rt, job_id, token)
+        except Exception as e:
+            raise StepNotStarted(short_error(e, rt.redact, "could not put off fetch: ")) from None
+        if deferred:
+            send_first_step(broker, job_id, token, rt.settings, delay=host_faults.put_off(rt))
+            logger.info("job=%s stage=fetch put off: scratch below SCRATCH_MIN_FREE_MB", job_id,
+                        extra=job_fields(job_id, None, "fetch", event="deferred"))
+        raise SkipMessage("short of scratch space")
+
+    def _start_over(self, broker, message, job_id, token, stage, exception, elapsed, file_id=None):
+        """The host lost the attempt's files or has no room for them: not the job's failure."""
+        self._decide_retry(message, retry=False)
+        telemetry.step_finished(stage, "restarted", elapsed)
+        try:
+            outcome, new_token = host_faults.start_over(self.runtime, job_id, token, stage, exception, file_id)
+        except Exception as e:
+            # Nothing recorded: the lease runs out and the job is rescued.
+            logger.error("job=%s stage=%s: %s, and starting the job over could not be recorded: %s", job_id,
+                         stage, short_error(exception, self.runtime.redact), short_error(e, self.runtime.redact))
+            telemetry.step_failed(stage, exception, "unrecorded")
+            return
+        telemetry.step_failed(stage, exception, outcome)
+        if outcome == "restarted":
+            send_first_step(broker, job_id, new_token, self.runtime.settings,
+                            delay=host_faults.first_step_delay(self.runtime, exception))
 
     def _step_done(self, broker, job_id, token, stage, artifacts, elapsed, file_id=None):
         logger.info("job=%s file=%s stage=%s done in %.3fs", job_id, file_id, stage, elapsed,
@@ -211,7 +251,7 @@ class JobLifecycle(Middleware):
         if not owned:
             logger.info("job=%s stage=%s finished for an attempt that was replaced", job_id, stage)
             return
-        send_step(broker, next_stage, job_id, token, queue_name=host_queue(settings.worker_host_id),
+        send_step(broker, next_stage, job_id, token, queue_name=host_queue(host_id(settings)),
                   settings=settings)
 
     def _step_failed(self, message, job_id, token, stage, exception, elapsed, file_id=None):

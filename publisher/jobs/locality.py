@@ -1,7 +1,8 @@
 """Locality: every step of a job runs on the worker host that ran its fetch.
 
-Each worker host has an id (WORKER_HOST_ID, by default the hostname) and a
-queue of its own. A job's first step travels on the shared queue and runs on
+Each worker host has an id (WORKER_HOST_ID, by default the hostname and an id
+kept in its scratch directory: publisher/jobs/host_identity.py) and a queue of
+its own. A job's first step travels on the shared queue and runs on
 any host; its later steps, and their retries, travel on the queue of the host
 that fetched it, so the original and the variants pass between the steps in
 that host's scratch directory and never through the bucket. Every worker
@@ -17,6 +18,8 @@ import re
 import time
 
 from dramatiq.middleware import Middleware
+
+from publisher.jobs import host_identity
 
 #: The shared queue: first steps, taken by any worker host.
 QUEUE = "publish"
@@ -49,10 +52,12 @@ def worker_id(host_id: str) -> str:
 class HostQueue(Middleware):
     """Every worker process consumes its host's queue, also when `--queues` names only others."""
 
-    def __init__(self, host_id: str):
-        self.queue = host_queue(host_id)
+    def __init__(self, settings):
+        self._settings = settings
 
     def before_worker_boot(self, broker, worker):
+        # Here, not at import: only a worker process names its host (its scratch directory).
+        self.queue = host_queue(host_identity.host_id(self._settings))
         if worker.consumer_whitelist:
             worker.consumer_whitelist.add(self.queue)
         broker.declare_queue(self.queue)

@@ -20,6 +20,8 @@ END_STEP = "SELECT publisher_end_step(%s, %s, %s, %s, %s) AS owned"
 RECORD_FAILURE = "SELECT publisher_record_failure(%s, %s, %s, %s, %s) AS outcome"
 SCHEDULE_RETRY = "SELECT publisher_schedule_retry(%s, %s, %s)"
 FINALIZE = "SELECT publisher_finalize(%s, %s, %s, %s, %s) AS outcome"
+START_OVER = "SELECT outcome, attempt_token::text AS token FROM publisher_start_over(%s, %s, %s, %s, %s, %s, %s)"
+DEFER_FETCH = "SELECT publisher_defer_fetch(%s, %s, %s) AS deferred"
 # The attempts among those given that are current on this host: their scratch folders are kept.
 CURRENT_ATTEMPTS = """
     SELECT id, attempt_token::text AS token FROM publish_jobs
@@ -106,6 +108,19 @@ def end_step(cur, job_id: int, token: str, stage: str, next_stage: str, artifact
 def record_failure(cur, job_id: int, token: str, error: str, permanent: bool, reason: str | None) -> str:
     cur.execute(RECORD_FAILURE, (job_id, token, error, permanent, reason))
     return cur.fetchone()["outcome"]
+
+
+def start_over(cur, job_id: int, token: str, error: str, reason: str, counted: bool, max_restarts: int,
+               delay: timedelta) -> tuple[str, str | None]:
+    """('restarted', new token), ('failed', None) or ('stale', None): sql/002_job_states.sql."""
+    cur.execute(START_OVER, (job_id, token, error, reason, counted, max_restarts, delay))
+    row = cur.fetchone()
+    return row["outcome"], row["token"]
+
+
+def defer_fetch(cur, job_id: int, token: str, delay: timedelta) -> bool:
+    cur.execute(DEFER_FETCH, (job_id, token, delay))
+    return cur.fetchone()["deferred"]
 
 
 def raid_key(cur, job_id: int) -> str | None:

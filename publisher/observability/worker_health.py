@@ -4,7 +4,9 @@ Each worker process serves its own endpoints, on WORKER_HEALTH_PORT + its
 index (0 for the first process of `dramatiq --processes N`, 1 for the
 second, ...), so a probe sees exactly the process it asks and a stuck
 process can be found. /healthz fails when one of the process's worker or
-consumer threads has died; /readyz checks PostgreSQL and the bucket.
+consumer threads has died; /readyz checks PostgreSQL, the bucket, and that
+SCRATCH_DIR has SCRATCH_MIN_FREE_MB free (below it the host takes no first
+step either: publisher/jobs/host_faults.py).
 
 A port that cannot be bound is logged and skipped: a probe endpoint must
 never take a worker down.
@@ -17,7 +19,8 @@ import multiprocessing
 
 from dramatiq.middleware import Middleware
 
-from publisher.observability.health import HealthServer, readiness_checks
+from publisher.jobs.host_faults import floor_bytes
+from publisher.observability.health import Check, HealthServer, readiness_checks
 
 logger = logging.getLogger("publisher.health")
 
@@ -31,6 +34,17 @@ def process_index() -> int:
     """
     identity = getattr(multiprocessing.current_process(), "_identity", ())
     return identity[0] - 1 if identity else 0
+
+
+def scratch_space_check(scratch, floor: int) -> Check:
+    """Fails while the scratch directory has less than `floor` bytes free."""
+    def check():
+        free = scratch.free_bytes()
+        if free < floor:
+            raise RuntimeError(f"{free // 2**20} MiB free in the scratch directory, below SCRATCH_MIN_FREE_MB="
+                               f"{floor // 2**20}")
+
+    return check
 
 
 class WorkerHealth(Middleware):
@@ -50,8 +64,9 @@ class WorkerHealth(Middleware):
         rt = self._runtime_factory()
         port = self.ops.worker_health_port + process_index()
         try:
-            self._server = HealthServer(self.ops.http_host, port, alive=self._alive,
-                                        ready=readiness_checks(rt.settings), redact=rt.redact).start()
+            ready = {**readiness_checks(rt.settings), "scratch": scratch_space_check(rt.scratch, floor_bytes(rt.settings))}
+            self._server = HealthServer(self.ops.http_host, port, alive=self._alive, ready=ready,
+                                        redact=rt.redact).start()
         except OSError as e:
             logger.error("worker health endpoints not started on %s:%s: %s", self.ops.http_host, port, e)
             return

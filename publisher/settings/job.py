@@ -7,9 +7,10 @@ Every problem is reported in one message, without a traceback.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
-import socket
 import sys
+import tempfile
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from environs import Env, EnvValidationError
@@ -83,7 +84,8 @@ class Settings:
     step_time_limit_seconds: int = 1800
     #: The listener keeps at most this many claimed-but-not-started jobs per live worker thread.
     queued_jobs_per_thread: int = 2
-    #: This worker host's name: the steps of a job run on the host that fetched it.
+    #: This worker host's name: the steps of a job run on the host that fetched it. Unset:
+    #: the hostname and an id kept in SCRATCH_DIR (publisher/jobs/host_identity.py).
     worker_host_id: str = ""
     #: A worker host silent this long is gone for good: its queue and heartbeat rows are removed.
     worker_host_expiry_seconds: int = 86400
@@ -93,8 +95,11 @@ class Settings:
     #: Origin timeouts in seconds: to connect, and between two received bytes.
     origin_connect_timeout: float = 5.0
     origin_read_timeout: float = 60.0
-    #: Where the worker keeps a job's files while its steps run (one directory per attempt).
+    #: Where the worker keeps a job's files while its steps run (one directory per attempt);
+    #: unset: media-publisher in the system's temporary directory.
     scratch_dir: str = ""
+    #: Below this many MiB free in SCRATCH_DIR a worker takes no first step and is not ready.
+    scratch_min_free_mb: int = 1024
     #: Bucket prefix of published variants.
     object_prefix: str = "media/"
     #: amqp:// or amqps:// URL: steps travel on RabbitMQ. Empty: on PostgreSQL (dramatiq-pg).
@@ -167,8 +172,6 @@ def _check_object_prefix(value: str) -> str:
 
 def _check_scratch_dir(value: str) -> str:
     """An absolute path this process can create and write into (checked now, not at the first job)."""
-    import os
-
     if not value:
         return value
     if not os.path.isabs(value):
@@ -287,6 +290,7 @@ def _read(env: Env) -> Settings:
         origin_connect_timeout=env.float("ORIGIN_CONNECT_TIMEOUT", Settings.origin_connect_timeout, validate=seconds),
         origin_read_timeout=env.float("ORIGIN_READ_TIMEOUT", Settings.origin_read_timeout, validate=seconds),
         scratch_dir=env.str("SCRATCH_DIR", "", validate=_validated(_check_scratch_dir)),
+        scratch_min_free_mb=env.int("SCRATCH_MIN_FREE_MB", Settings.scratch_min_free_mb, validate=Range(min=0)),
         object_prefix=env.str("OBJECT_PREFIX", Settings.object_prefix, validate=_validated(_check_object_prefix)),
         broker_url=env.str("BROKER_URL", "", validate=_validated(_check_broker_url)),
         stage_queues=env.str("STAGE_QUEUES", "", validate=_validated(_refuse_stage_queues)),
@@ -310,14 +314,9 @@ def _read(env: Env) -> Settings:
     values["variants"] = _parse_variants(values["variants"])
     values["variant_formats"] = imaging.parse_formats(values["variant_formats"])
     del values["stage_queues"]
-    values["worker_host_id"] = values["worker_host_id"] or _default_host_id()
+    values["scratch_dir"] = values["scratch_dir"] or os.path.join(tempfile.gettempdir(), "media-publisher")
     values["cdn_base_url"] = values["cdn_base_url"].rstrip("/")
     return Settings(**values)
-
-
-def _default_host_id() -> str:
-    """The hostname, with any character a host id may not hold replaced."""
-    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:200] or "localhost"
 
 
 def _cleartext_problem(endpoint, allowed) -> str | None:

@@ -30,6 +30,12 @@ FAILURE_NOT_RECORDED_MARK = "failure-not-recorded"
 END_STEP_FAILS_ONCE_MARK = "end-step-fails-once"
 DELETED_WHILE_RUNNING_MARK = "deleted-while-running"
 HANG_MARK = "hangs-in-native-code"
+SYMLINK_MARK = "scratch-file-swapped-for-a-symlink"
+RESTART_AFTER_FETCH_MARK = "host-restarted-after-fetch"
+#: A file whose creation makes RESTART_AFTER_FETCH_MARK fire once only (the job's fetch runs again after it).
+RESTART_ONCE_ENV = "FAULT_RESTART_ONCE_FILE"
+#: Where a SYMLINK_MARK job's staged thumb points instead (a host file the test made).
+SYMLINK_TARGET_ENV = "FAULT_SYMLINK_TARGET"
 #: How long a HANG_MARK step sleeps in native code.
 HANG_SECONDS = 30
 

@@ -119,7 +119,7 @@ def test_a_file_deleted_while_its_job_runs_is_never_published(fault_stack, batch
         assert "deleted while its job ran" in row["last_error"]
     assert workers.log().count("injected: file deleted") == 3
     # The failed jobs' scratch folders went with them.
-    wait_until(lambda: list(stack.scratch.iterdir()) == [], 30, "the scratch folders of the failed jobs to go")
+    wait_until(lambda: stack.scratch_folders() == [], 30, "the scratch folders of the failed jobs to go")
 
 
 def test_a_step_whose_end_cannot_be_recorded_sends_no_next_step(fault_stack, batch, broker):
@@ -136,7 +136,7 @@ def test_a_step_whose_end_cannot_be_recorded_sends_no_next_step(fault_stack, bat
         assert step_events(log, row["id"], "variant", "started") == 1
         assert step_events(log, row["id"], "fetch", "started") == 2
     # The rescued attempts' folders (their originals) were swept; the finished ones removed.
-    wait_until(lambda: list(stack.scratch.iterdir()) == [], 90, "the scratch folders of replaced attempts to go")
+    wait_until(lambda: stack.scratch_folders() == [], 90, "the scratch folders of replaced attempts to go")
 
 
 def test_a_restarted_worker_host_sweeps_what_its_scratch_kept_of_ended_attempts(fault_stack, batch, broker):
@@ -154,7 +154,7 @@ def test_a_restarted_worker_host_sweeps_what_its_scratch_kept_of_ended_attempts(
     stack.start_listener()
     jobs.wait()
     jobs.outcome().assert_clean()
-    wait_until(lambda: list(stack.scratch.iterdir()) == [], 30, "the workers to sweep their scratch at start")
+    wait_until(lambda: stack.scratch_folders() == [], 30, "the workers to sweep their scratch at start")
 
 
 def test_a_step_stuck_in_native_code_loses_its_lease_and_its_worker_says_so(fault_stack, batch, broker):

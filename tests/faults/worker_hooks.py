@@ -19,6 +19,10 @@ each step's function, and acts on files whose raid_key carries a marker:
   application would) while its upload step runs.
 - HANG_MARK: the variant step hangs in native code (a libc sleep no time limit
   interrupts) on the job's first attempt.
+- RESTART_AFTER_FETCH_MARK: once the fetch step has run, the worker's main process
+  gets SIGTERM (a container restart: `docker restart`), once per FAULT_RESTART_ONCE_FILE.
+- SYMLINK_MARK: before the upload step, the staged webp thumb in the attempt's
+  folder is replaced by a symlink to the host file named by FAULT_SYMLINK_TARGET.
 
 Each injected fault writes a line `injected: <what> job=<id>` to the worker's
 log, so a scenario can prove the fault fired.
@@ -29,20 +33,31 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import signal
 import sys
+import threading
 
 import actors
 from publisher.jobs.lifecycle import STAGES
 from publisher.app.runtime import process_runtime
 from publisher.errors import TransientError
 import psycopg2
+from dramatiq.middleware import Middleware
 
 from publisher.jobs import queries
 from tests.faults.harness import (DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE_MARK, FAILURE_NOT_RECORDED_MARK,
-                                  HANG_MARK, HANG_SECONDS, KILL_MARK, LEAK_MARK, UPLOAD_FAILS_ONCE_MARK)
+                                  HANG_MARK, HANG_SECONDS, KILL_MARK, LEAK_MARK, RESTART_AFTER_FETCH_MARK,
+                                  RESTART_ONCE_ENV, SYMLINK_MARK, SYMLINK_TARGET_ENV, UPLOAD_FAILS_ONCE_MARK)
 
 #: Jobs whose next failure cannot be recorded.
 _unrecordable: set[int] = set()
+#: Set when this worker process begins to shut down.
+_shutting_down = threading.Event()
+
+
+class _ShutdownSeen(Middleware):
+    def before_worker_shutdown(self, broker, worker):
+        _shutting_down.set()
 
 
 def _with_faults(stage: str, step):
@@ -65,6 +80,11 @@ def _with_faults(stage: str, step):
         if HANG_MARK in key and stage == "variant" and job["retry_count"] == 0:
             _injected("native hang", job_id)
             ctypes.CDLL(None).sleep(HANG_SECONDS)
+        if SYMLINK_MARK in key and stage == "upload":
+            staged = os.path.join(rt.scratch.root, f"{job_id}-{token}", "thumb.webp")
+            os.unlink(staged)
+            os.symlink(os.environ[SYMLINK_TARGET_ENV], staged)
+            _injected("staged file swapped for a symlink", job_id)
         if LEAK_MARK in key:
             s = rt.settings
             raise RuntimeError(
@@ -72,9 +92,24 @@ def _with_faults(stage: str, step):
                 f"{{'Authorization': 'Bearer {s.raid_publisher_secret}'}} "
                 f"with S3 credentials {s.b2_key_id}:{s.b2_app_key}"
             )
-        return step(job_id, token)
+        result = step(job_id, token)
+        if RESTART_AFTER_FETCH_MARK in key and stage == "fetch" and _first_time(os.environ[RESTART_ONCE_ENV]):
+            _injected("host restarted after fetch", job_id)
+            os.kill(os.getppid(), signal.SIGTERM)  # the main process stops its workers gracefully
+            # The step is still running when the shutdown begins: it finishes, and its next
+            # step waits in the host's queue for a worker that comes back with an empty scratch.
+            _shutting_down.wait(60)
+        return result
 
     return faulty_step
+
+
+def _first_time(flag: str) -> bool:
+    try:
+        os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
 def _injected(what: str, job_id: int) -> None:
@@ -107,3 +142,4 @@ queries.end_step = _end_step
 for _stage in STAGES:
     _actor = actors.broker.get_actor(_stage)
     _actor.fn = _with_faults(_stage, _actor.fn)
+actors.broker.add_middleware(_ShutdownSeen())

@@ -94,6 +94,12 @@ class Stack:
         """The worker host's scratch directory."""
         return Path(self.env["SCRATCH_DIR"])
 
+    def scratch_folders(self) -> list[Path]:
+        """What the scratch directory holds but the file that names the host (publisher/jobs/host_identity.py)."""
+        from publisher.jobs.host_identity import IDENTITY_FILE
+
+        return [p for p in self.scratch.iterdir() if p.name != IDENTITY_FILE]
+
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.rglob("*.log")))
 

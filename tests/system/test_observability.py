@@ -141,11 +141,14 @@ def test_listener_gauges_follow_the_job_table(observed):
 
 def test_health_and_readiness_of_listener_and_each_worker_process(observed):
     health_port = observed.ports["WORKER_HEALTH_PORT"]
-    for port in (observed.ports["LISTENER_HTTP_PORT"], health_port, health_port + 1):
+    listener = {"database": "ok", "s3": "ok"}
+    # A worker also needs room in its scratch directory (SCRATCH_MIN_FREE_MB).
+    for port, checks in ((observed.ports["LISTENER_HTTP_PORT"], listener),
+                         (health_port, {**listener, "scratch": "ok"}), (health_port + 1, {**listener, "scratch": "ok"})):
         assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
         status, body = get(f"http://127.0.0.1:{port}/readyz")
         assert status == 200, body
-        assert json.loads(body)["checks"] == {"database": "ok", "s3": "ok"}
+        assert json.loads(body)["checks"] == checks
 
 
 def test_readiness_fails_and_names_s3_when_the_bucket_is_unreachable(make_stack):

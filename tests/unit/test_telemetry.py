@@ -16,7 +16,7 @@ def test_metric_hooks_are_no_ops_until_set_up_then_count(monkeypatch):
     registry = CollectorRegistry()
     telemetry.install(metrics.WorkerMetrics(registry))
     fetched = Fetched(Source(file="source", bytes=1000, format="jpeg", width=4, height=3))
-    staged = [StagedFile(file=f"{n}.webp", width=1, height=1, bytes=n, sha256="0", content_type="image/webp")
+    staged = [StagedFile(file=f"{n}.webp", width=1, height=1, bytes=n, sha256="0")
               for n in (30, 12)]
     rendered = Rendered({"a": {"webp": staged[0]}, "b": {"webp": staged[1]}},
                         ImagingFacts(recipe="r", placeholder=None, dominant_color=None))

@@ -7,10 +7,8 @@ from publisher.jobs import handoff
 from publisher.jobs.handoff import Artifacts, Fetched, ImagingFacts, Rendered, Source, StagedFile
 
 SOURCE = Source(file="source", bytes=2_000_000, format="jpeg", width=1800, height=1200)
-THUMB_WEBP = StagedFile(file="thumb.webp", width=400, height=267, bytes=12_000, sha256="ab" * 32,
-                        content_type="image/webp")
-THUMB_AVIF = StagedFile(file="thumb.avif", width=400, height=267, bytes=9_000, sha256="cd" * 32,
-                        content_type="image/avif")
+THUMB_WEBP = StagedFile(file="thumb.webp", width=400, height=267, bytes=12_000, sha256="ab" * 32)
+THUMB_AVIF = StagedFile(file="thumb.avif", width=400, height=267, bytes=9_000, sha256="cd" * 32)
 FACTS = ImagingFacts(recipe="r1", placeholder="data:image/webp;base64,AAAA", dominant_color="#102030")
 
 
@@ -40,3 +38,26 @@ def test_the_bytes_a_step_moved_are_counted_in_and_out():
 
 def test_a_step_without_a_result_merges_nothing():
     assert handoff.to_json(None) is None
+
+
+def test_artifacts_read_back_malformed_fail_the_job_as_bad_artifacts():
+    import pytest
+
+    from publisher.errors import PermanentError
+    from publisher.telemetry import failure_reason
+
+    good = _merged(Fetched(SOURCE), Rendered({"thumb": {"webp": THUMB_WEBP}}, FACTS))
+    for broken in ({**good, "variants": ["thumb.webp"]},
+                   {**good, "source": {**good["source"], "file": ["source"]}},
+                   {**good, "variants": {"thumb": {"webp": {**good["variants"]["thumb"]["webp"], "bytes": "12"}}}},
+                   {**good, "imaging": None},
+                   {**good, "source": {"file": "source"}}):
+        with pytest.raises(PermanentError) as e:
+            Artifacts.from_json(broken)
+        assert failure_reason(e.value) == "bad_artifacts"
+
+
+def test_fields_a_step_no_longer_hands_over_are_ignored_not_trusted():
+    artifacts = _merged(Fetched(SOURCE), Rendered({"thumb": {"webp": THUMB_WEBP}}, FACTS))
+    artifacts["variants"]["thumb"]["webp"]["content_type"] = "text/html"
+    assert Artifacts.from_json(artifacts).variants["thumb"]["webp"] == THUMB_WEBP

@@ -4,6 +4,8 @@ import json
 import urllib.error
 import urllib.request
 
+import pytest
+
 from publisher import logs
 from publisher.observability.health import HealthServer
 
@@ -40,3 +42,14 @@ def test_health_server_answers_and_names_failing_check_without_secret():
         assert _get(base + "/nope")[0] == 404
     finally:
         server.stop()
+
+
+def test_a_worker_is_not_ready_below_the_free_space_floor_of_its_scratch(tmp_path):
+    from publisher.observability.worker_health import scratch_space_check
+    from publisher.jobs.scratch import Scratch
+
+    scratch = Scratch(str(tmp_path))
+    scratch_space_check(scratch, 1)()  # a byte is free
+    free = scratch.free_bytes()
+    with pytest.raises(RuntimeError, match="SCRATCH_MIN_FREE_MB"):
+        scratch_space_check(scratch, free + 1024 ** 4)()

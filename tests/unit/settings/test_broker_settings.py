@@ -51,11 +51,15 @@ def test_stage_queues_is_refused_with_the_reason():
     assert settings(STAGE_QUEUES="").broker_url == ""
 
 
-def test_the_worker_host_is_the_hostname_unless_named():
+def test_the_worker_host_is_the_hostname_and_its_scratch_directory_unless_named(tmp_path):
+    import re
     import socket
 
-    assert settings().worker_host_id == socket.gethostname()
-    assert settings(WORKER_HOST_ID="worker-7.eu").worker_host_id == "worker-7.eu"
+    from publisher.jobs.host_identity import host_id
+
+    hostname = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())
+    assert re.fullmatch(rf"{re.escape(hostname)}-[0-9a-f]{{8}}", host_id(settings(SCRATCH_DIR=str(tmp_path))))
+    assert host_id(settings(WORKER_HOST_ID="worker-7.eu")) == "worker-7.eu"
     with pytest.raises(ConfigError, match="WORKER_HOST_ID: expected letters, digits"):
         settings(WORKER_HOST_ID="two words")
 
@@ -144,6 +148,6 @@ def test_a_worker_takes_its_hosts_queue_even_when_told_to_take_only_others():
 
     broker = StubBroker()
     worker = SimpleNamespace(consumer_whitelist={"publish"})
-    HostQueue("w1").before_worker_boot(broker, worker)
+    HostQueue(SimpleNamespace(worker_host_id="w1", scratch_dir="/nonexistent")).before_worker_boot(broker, worker)
     assert worker.consumer_whitelist == {"publish", "publish-host-w1"}
     assert "publish-host-w1" in broker.get_declared_queues()

@@ -149,3 +149,10 @@ def test_a_cleartext_raid_endpoint_is_named_with_the_other_problems():
     with pytest.raises(ConfigError) as e:
         load_settings(dict(VALID, RAID_PUB_ENDPOINT="http://raid.internal/pub", MAX_RETRIES="many"))
     assert "MAX_RETRIES" in str(e.value) and "clear text" in str(e.value)
+
+
+def test_the_scratch_free_space_floor_has_a_default_and_must_be_a_size():
+    assert load_settings(VALID).scratch_min_free_mb == 1024
+    assert load_settings(dict(VALID, SCRATCH_MIN_FREE_MB="64")).scratch_min_free_mb == 64
+    with pytest.raises(ConfigError, match="SCRATCH_MIN_FREE_MB"):
+        load_settings(dict(VALID, SCRATCH_MIN_FREE_MB="-1"))
