@@ -1,0 +1,123 @@
+"""PostgreSQL restarted (`pg_ctl restart`) while a batch runs, on a server of the
+test's own: every session of the listener, the workers and the broker is cut,
+and jobs keep being inserted while the server is down. Every job inserted
+before, during and after the restart completes, once."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg2
+import pytest
+
+from devstack import own_postgres
+from devstack.origin import Fault
+from devstack.ports import wait_until
+from tests.faults import harness
+from tests.support.stack import BROKERS, Stack
+
+pytestmark = [pytest.mark.faults_slow, pytest.mark.parametrize("broker", BROKERS, indirect=True)]
+
+BEFORE, DURING, AFTER = 8, 6, 6
+#: The pace of the jobs inserted during the restart (which takes a few tenths of a second).
+INSERT_INTERVAL = 0.1
+
+
+@pytest.fixture
+def own_pg():
+    """A server of this test's own: the machine's is shared, and must not be restarted."""
+    server = own_postgres.start()
+    yield server
+    server.stop()
+
+
+def insert_through_outage(stack, jobs: harness.Batch, raid_key: str) -> int:
+    """Inserts a job for a new file of raid_key as an application would: one
+    transaction, retried until the server takes it. A commit whose answer was
+    lost may have happened: the file is looked up before inserting again.
+    How many times the server refused it."""
+    refused = 0
+    while True:
+        try:
+            found = stack.sql("SELECT j.id FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id "
+                              "WHERE f.raid_key = %s", (raid_key,))
+            job_id = found[0]["id"] if found else stack.sql(
+                "WITH f AS (INSERT INTO auction_files (raid_key) VALUES (%s) RETURNING id) "
+                "INSERT INTO publish_jobs (file_id) SELECT id FROM f RETURNING id", (raid_key,))[0]["id"]
+            jobs.expected[job_id] = "completed"
+            return refused
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            refused += 1
+            time.sleep(0.05)  # the server is shutting down or starting up; nothing to await
+
+
+def processing(stack, job_ids) -> int:
+    return stack.sql("SELECT count(*) AS n FROM publish_jobs WHERE id = ANY(%s) AND status = 'processing'",
+                     (list(job_ids),))[0]["n"]
+
+
+def run_batch(stack, jobs: harness.Batch, origin, restart=None) -> dict:
+    """BEFORE jobs, then DURING jobs inserted one after the other while `restart`
+    runs (if given), then AFTER jobs; until every job settles. Its timings."""
+    started = time.monotonic()
+    for i in range(BEFORE):
+        key = jobs.source("exif-orientation-1.jpg" if i % 2 else "progressive.jpg")
+        if i % 3 == 0:
+            origin.faults[key] = Fault(delay=1, times=1)  # still downloading at the restart
+        jobs.add(key)
+    wait_until(lambda: processing(stack, jobs.expected) >= 3, 60, "jobs in flight")
+    during = [jobs.source("progressive.jpg", "during-") for _ in range(DURING)]
+    inserted_two = threading.Event()
+    refused = []
+
+    def insert_during():
+        # One every INSERT_INTERVAL: the later ones arrive while the server is down.
+        for n, key in enumerate(during):
+            refused.append(insert_through_outage(stack, jobs, key))
+            if n == 1:
+                inserted_two.set()
+            time.sleep(INSERT_INTERVAL)
+
+    inserter = threading.Thread(target=insert_during)
+    inserter.start()
+    inserted_two.wait(60)
+    downtime = restart() if restart else 0.0
+    inserter.join(120)
+    for _ in range(AFTER):
+        jobs.add(jobs.source("exif-orientation-1.jpg", "after-"))
+    jobs.wait(timeout=240)
+    return {"batch": time.monotonic() - started, "downtime": downtime, "refused": sum(refused)}
+
+
+def settled_workers(stack) -> None:
+    wait_until(lambda: stack.sql("SELECT count(*) AS n FROM publisher_workers")[0]["n"] >= 2, 60,
+               "both worker processes to beat")
+
+
+def test_postgresql_restarted_mid_batch(own_pg, s3, origin, tmp_path, batch, broker):
+    stack = Stack(own_pg, s3, origin, tmp_path, broker=broker, **harness.FAST_ENV)
+    try:
+        harness.start_workers(stack)
+        stack.start_listener()
+        settled_workers(stack)
+        quiet = batch(stack, f"pg-restart-quiet-{broker}")
+        quiet_times = run_batch(stack, quiet, origin)
+        quiet.outcome().assert_clean()
+
+        jobs = batch(stack, f"pg-restart-{broker}")
+        times = run_batch(stack, jobs, origin, restart=own_pg.restart)
+        jobs.faults = 1
+        figures = (f"restart={times['downtime']:.1f}s inserts-refused={times['refused']} batch={times['batch']:.1f}s "
+                   f"quiet-batch={quiet_times['batch']:.1f}s cost={times['batch'] - quiet_times['batch']:+.1f}s")
+        retried = len(stack.sql("SELECT 1 FROM publish_jobs WHERE id = ANY(%s) AND retry_count > 0",
+                                (list(jobs.expected),)))
+        result = jobs.outcome(f"{figures} retried={retried}")
+        result.assert_clean()
+        assert result.completed == BEFORE + DURING + AFTER
+        assert times["refused"] > 0  # jobs were being inserted while the server was down
+        # Every process rode it out: nothing had to be restarted.
+        assert stack.listener.running() and all(p.running() for p in stack.extra_processes), stack.logs()[-4000:]
+    finally:
+        harness.stop_all(stack)
+        stack.stop()
