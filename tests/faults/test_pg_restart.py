@@ -11,25 +11,16 @@ import time
 import psycopg2
 import pytest
 
-from devstack import own_postgres
 from devstack.origin import Fault
 from devstack.ports import wait_until
 from tests.faults import harness
-from tests.support.stack import BROKERS, Stack
+from tests.support.stack import BROKERS
 
 pytestmark = [pytest.mark.faults_slow, pytest.mark.parametrize("broker", BROKERS, indirect=True)]
 
 BEFORE, DURING, AFTER = 8, 6, 6
 #: The pace of the jobs inserted during the restart (which takes a few tenths of a second).
 INSERT_INTERVAL = 0.1
-
-
-@pytest.fixture
-def own_pg():
-    """A server of this test's own: the machine's is shared, and must not be restarted."""
-    server = own_postgres.start()
-    yield server
-    server.stop()
 
 
 def insert_through_outage(stack, jobs: harness.Batch, raid_key: str) -> int:
@@ -95,29 +86,26 @@ def settled_workers(stack) -> None:
                "both worker processes to beat")
 
 
-def test_postgresql_restarted_mid_batch(own_pg, s3, origin, tmp_path, batch, broker):
-    stack = Stack(own_pg, s3, origin, tmp_path, broker=broker, **harness.FAST_ENV)
-    try:
-        harness.start_workers(stack)
-        stack.start_listener()
-        settled_workers(stack)
-        quiet = batch(stack, f"pg-restart-quiet-{broker}")
-        quiet_times = run_batch(stack, quiet, origin)
-        quiet.outcome().assert_clean()
+def test_postgresql_restarted_mid_batch(own_pg, own_pg_stack, origin, batch, broker):
+    # The stack's server is its own: the machine's is shared, and must not be restarted.
+    stack = own_pg_stack()
+    harness.start_workers(stack)
+    stack.start_listener()
+    settled_workers(stack)
+    quiet = batch(stack, f"pg-restart-quiet-{broker}")
+    quiet_times = run_batch(stack, quiet, origin)
+    quiet.outcome().assert_clean()
 
-        jobs = batch(stack, f"pg-restart-{broker}")
-        times = run_batch(stack, jobs, origin, restart=own_pg.restart)
-        jobs.faults = 1
-        figures = (f"restart={times['downtime']:.1f}s inserts-refused={times['refused']} batch={times['batch']:.1f}s "
-                   f"quiet-batch={quiet_times['batch']:.1f}s cost={times['batch'] - quiet_times['batch']:+.1f}s")
-        retried = len(stack.sql("SELECT 1 FROM publish_jobs WHERE id = ANY(%s) AND retry_count > 0",
-                                (list(jobs.expected),)))
-        result = jobs.outcome(f"{figures} retried={retried}")
-        result.assert_clean()
-        assert result.completed == BEFORE + DURING + AFTER
-        assert times["refused"] > 0  # jobs were being inserted while the server was down
-        # Every process rode it out: nothing had to be restarted.
-        assert stack.listener.running() and all(p.running() for p in stack.extra_processes), stack.logs()[-4000:]
-    finally:
-        harness.stop_all(stack)
-        stack.stop()
+    jobs = batch(stack, f"pg-restart-{broker}")
+    times = run_batch(stack, jobs, origin, restart=own_pg.restart)
+    jobs.faults = 1
+    figures = (f"restart={times['downtime']:.1f}s inserts-refused={times['refused']} batch={times['batch']:.1f}s "
+               f"quiet-batch={quiet_times['batch']:.1f}s cost={times['batch'] - quiet_times['batch']:+.1f}s")
+    retried = len(stack.sql("SELECT 1 FROM publish_jobs WHERE id = ANY(%s) AND retry_count > 0",
+                            (list(jobs.expected),)))
+    result = jobs.outcome(f"{figures} retried={retried}")
+    result.assert_clean()
+    assert result.completed == BEFORE + DURING + AFTER
+    assert times["refused"] > 0  # jobs were being inserted while the server was down
+    # Every process rode it out: nothing had to be restarted.
+    assert stack.listener.running() and all(p.running() for p in stack.extra_processes), stack.logs()[-4000:]
