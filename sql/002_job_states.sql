@@ -244,21 +244,31 @@ END $$;
 -- Keeps the leases of the steps a worker is running alive, up to each step's
 -- deadline: a step stuck past it (in native code that no time limit can
 -- interrupt) loses its lease and is rescued. Returns each job with whether its
--- lease was renewed.
+-- lease was renewed, NULL when its row was locked by another session: it is
+-- skipped, not waited for, since one row locked for long (a transaction left
+-- open by hand, SELECT ... FOR UPDATE) would hold up the renewal of every other
+-- lease of the process, and those jobs would be rescued from under their steps.
+-- The next beat tries it again.
 DROP FUNCTION IF EXISTS publisher_heartbeat(bigint[], uuid[], interval);
 CREATE OR REPLACE FUNCTION publisher_heartbeat(p_jobs bigint[], p_tokens uuid[], p_lease interval)
 RETURNS TABLE (job_id bigint, renewed boolean) LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH running AS (SELECT * FROM unnest(p_jobs, p_tokens) AS r(job_id, token)),
+    free AS (
+        SELECT j.id FROM publish_jobs j WHERE j.id = ANY(p_jobs) ORDER BY j.id FOR UPDATE SKIP LOCKED
+    ),
     renewed AS (
         UPDATE publish_jobs j SET lease_expires_at = now() + p_lease
           FROM running r
-         WHERE j.id = r.job_id AND j.attempt_token = r.token
+         WHERE j.id = r.job_id AND j.id IN (SELECT id FROM free) AND j.attempt_token = r.token
            AND j.status = 'processing' AND j.step_started_at IS NOT NULL
            AND (j.step_deadline IS NULL OR j.step_deadline > now())
         RETURNING j.id
     )
-    SELECT r.job_id, r.job_id IN (SELECT id FROM renewed) FROM running r;
+    SELECT r.job_id,
+           CASE WHEN r.job_id IN (SELECT id FROM renewed) THEN true
+                WHEN r.job_id IN (SELECT id FROM free) THEN false END
+      FROM running r;
 $$;
 
 -- A step finished; the job moves to the next stage, on the same host. The

@@ -63,11 +63,13 @@ class Outcome:
     stuck: int
     duplicated: int
     rows: list
+    #: What the scenario measured besides the accounting (a restart's cost, dead tuples...).
+    figures: str = ""
 
     def line(self) -> str:
         return (f"{self.scenario:<34} jobs={self.jobs:<3} faults={self.faults:<3} completed={self.completed:<3} "
                 f"failed(expected)={self.failed:<3} unexpected={self.unexpected} lost={self.lost} "
-                f"stuck={self.stuck} duplicated={self.duplicated}")
+                f"stuck={self.stuck} duplicated={self.duplicated}" + (f" {self.figures}" if self.figures else ""))
 
     def assert_clean(self):
         problems = [r for r in self.rows if r["problem"]]
@@ -124,12 +126,12 @@ class Batch:
         except TimeoutError:
             pass
 
-    def outcome(self) -> Outcome:
+    def outcome(self, figures: str = "") -> Outcome:
         counts = dict(completed=0, failed=0, unexpected=0, lost=0, stuck=0, duplicated=0)
         rows = self.rows()
         for row in rows:
             row["problem"] = self._problem(row, counts)
-        result = Outcome(self.scenario, len(rows), self.faults, rows=rows, **counts)
+        result = Outcome(self.scenario, len(rows), self.faults, rows=rows, figures=figures, **counts)
         record_line(result.line())
         return result
 

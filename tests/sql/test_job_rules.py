@@ -3,9 +3,11 @@ steps only move forward and stay on the host that fetched, waiting is never
 failing, a lost host's jobs start over, a stuck step loses its lease, and a
 published file stays published."""
 
+import psycopg2
 
-from tests.support.job_sql import (begin, claim, claimed_job, end, expire_lease, fail, file_of, finalize, heartbeat,
-                           job, new_job, one, rescue, run_to_upload, silence_host, worker_beat)
+from tests.support.job_sql import (LEASE, begin, claim, claimed_job, end, expire_lease, fail, file_of, finalize,
+                                   heartbeat, job, new_job, one, rescue, rows, run_to_upload, silence_host,
+                                   worker_beat)
 
 
 def test_a_step_ahead_of_the_job_is_refused_and_changes_nothing(cur):
@@ -147,3 +149,22 @@ def test_messages_waiting_for_a_lost_host_are_not_re_announced(cur):
         cur.execute("INSERT INTO dramatiq.queue (message_id, queue_name, state, mtime, message) "
                    "VALUES (gen_random_uuid(), %s, 'queued', now() - interval '1 minute', '{}')", (queue,))
     assert OrphanRenotifier().run(cur) == 3
+
+
+def test_a_job_row_locked_by_another_session_holds_up_no_other_lease(cur, schema_db):
+    _, url = schema_db
+    (held, held_token), (free, free_token) = claimed_job(cur), claimed_job(cur)
+    for job_id, token in ((held, held_token), (free, free_token)):
+        assert begin(cur, job_id, token, "fetch") == "run"
+    # A transaction left open by hand holds one running job's row.
+    other = psycopg2.connect(url)
+    try:
+        other.cursor().execute("SELECT 1 FROM publish_jobs WHERE id = %s FOR UPDATE", (held,))
+        cur.execute("SET lock_timeout = '5s'")  # waiting for that lock would fail here, not hang the test
+        renewed = {r["job_id"]: r["renewed"] for r in rows(
+            cur, "SELECT * FROM publisher_heartbeat(%s::bigint[], %s::uuid[], %s)",
+            [held, free], [held_token, free_token], LEASE)}
+        assert renewed == {held: None, free: True}  # the held one is neither renewed nor given up
+    finally:
+        other.close()
+    assert heartbeat(cur, held, held_token) is True
