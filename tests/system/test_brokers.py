@@ -49,7 +49,9 @@ def test_a_transient_origin_failure_is_retried_on_either_broker(stack, origin, o
 
 def advisory_locks(conn) -> int:
     with conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid()")
+        # pg_locks is the whole server's: count only this test's database.
+        cur.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid() "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
         return cur.fetchone()[0]
 
 
