@@ -15,8 +15,11 @@ once; a connect is given no more than the time left.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import ipaddress
 import socket
+import sys
 import threading
 import time
 
@@ -24,8 +27,13 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util.connection import allowed_gai_family
 
 _current = threading.local()
+#: Lookups left behind by their deadline finish here, not in the caller's thread;
+#: a few at a time: lookups that hang wait in its queue, not in new threads.
+_resolvers = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
 
 
 class Deadline:
@@ -85,8 +93,70 @@ def _active() -> Deadline | None:
     return getattr(_current, "deadline", None)
 
 
+def _resolve(host: str, port: int, limit: Deadline) -> list[tuple]:
+    """getaddrinfo, as urllib3 calls it, waited for no longer than the time left."""
+    args = (host, port, allowed_gai_family(), socket.SOCK_STREAM)
+    try:
+        ipaddress.ip_address(host.partition("%")[0])
+        return socket.getaddrinfo(*args)  # an address: nothing to look up, nothing to wait for
+    except ValueError:
+        pass
+    lookup = _resolvers.submit(socket.getaddrinfo, *args)
+    try:
+        return lookup.result(timeout=limit.remaining())
+    except concurrent.futures.TimeoutError:
+        lookup.cancel()  # still queued behind lookups that hang: it never starts
+        limit.expire()
+        raise socket.timeout(f"resolving {host} took past the deadline") from None
+
+
+def _connect(address: tuple[str, int], timeout, limit: Deadline, source_address, socket_options) -> socket.socket:
+    """urllib3's create_connection, with the resolution and each address's connect
+    given only what is left of the deadline, and no address tried once it has passed."""
+    host, port = address
+    host = host.strip("[]")
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in _resolve(host, port, limit):
+        left = limit.remaining()
+        if left <= 0:
+            break
+        sock = socket.socket(family, kind, proto)
+        try:
+            for level, option, value in socket_options or ():
+                sock.setsockopt(level, option, value)
+            sock.settimeout(min(timeout, left) if isinstance(timeout, (int, float)) else left)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as e:
+            error = e
+            sock.close()
+    if limit.remaining() <= 0:
+        limit.expire()
+        raise socket.timeout(f"no connection to {host} within the deadline")
+    raise error if error is not None else OSError(f"{host} resolved to no address")
+
+
 class _Watched:
     """A urllib3 connection that puts itself under the deadline of the thread using it."""
+
+    def _new_conn(self) -> socket.socket:
+        limit = _active()
+        if limit is None:
+            return super()._new_conn()
+        # As urllib3's own _new_conn, which has no way to bound the lookup or the sum of the connects.
+        try:
+            sock = _connect((self._dns_host, self.port), self.timeout, limit, self.source_address,
+                            self.socket_options)
+        except socket.gaierror as e:
+            raise NameResolutionError(self.host, self, e) from e
+        except socket.timeout as e:
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out: {e}") from e
+        except OSError as e:
+            raise NewConnectionError(self, f"Failed to establish a new connection: {e}") from e
+        sys.audit("http.client.connect", self, self.host, self.port)
+        return sock
 
     def connect(self) -> None:
         limit = _active()
