@@ -159,3 +159,17 @@ def test_credentials_in_the_webhook_url_are_neither_logged_nor_stored(make_stack
     for credential in (user, password, token):  # not even in part
         for text in (stored, logs):
             assert not any(credential[i:i + 6] in text for i in range(len(credential) - 6)), (credential, text)
+
+
+def test_a_secret_in_the_webhook_urls_path_is_neither_logged_nor_stored(make_stack):
+    # Slack's and Teams' shape: the credential is the path, not userinfo or query.
+    token = "T0Q7RLXK2/B08NWZ3J1V5/hUkPaThSeCrEt4f9cQ2m"
+    stack = webhook_stack(make_stack, f"http://127.0.0.1:{free_port()}/services/{token}")
+    assert stack.wait_for(stack.publish("progressive.jpg"))["status"] == "completed"
+    rows = wait_until(lambda: stack.sql("SELECT last_error FROM publish_event_outbox WHERE attempts > 0") or None,
+                      30, "the listener to try the event", 0.2)
+    stored, logs = rows[0]["last_error"], stack.logs()
+    assert "delivering completion events to http://127.0.0.1:" in logs and "not delivered" in logs
+    for part in token.split("/"):  # not even in part
+        for text in (stored, logs):
+            assert not any(part[i:i + 6] in text for i in range(len(part) - 6)), (part, text)

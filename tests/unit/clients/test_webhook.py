@@ -93,3 +93,16 @@ def test_a_receiver_with_several_addresses_that_never_answer_is_given_up_at_the_
     thread.join(1.0 + 2.5)  # the deadline, and slack for a loaded machine
     assert not thread.is_alive(), "the POST still tries one address after another"
     assert outcome and "deadline" in outcome[0]
+
+
+@pytest.mark.parametrize("path", [
+    "/api/webhooks/881234567890123456/Zq-7hT_pAtHsEcReT-w0rds1nThEpAtH",  # Discord's shape: the token is the path
+    "/x9Q",  # short, yet the whole of the credential
+])
+def test_a_secret_in_the_url_path_never_reaches_the_error(path):
+    port = free_port()
+    error = post(f"http://127.0.0.1:{port}{path}?v=1", timeout=2.0)
+    assert error is not None and f"127.0.0.1:{port}" in error  # which receiver: its host and port only
+    secret = path.rsplit("/", 1)[1]
+    assert not any(secret[i:i + 3] in error for i in range(len(secret) - 2)), error
+    assert "?v=1" not in error
