@@ -13,7 +13,7 @@ import time
 from datetime import timedelta
 
 from publisher.clients.db import Database
-from publisher.logs import bounded, short_error
+from publisher.logs import bounded, short_error, url_origin
 from publisher.clients.webhook import WebhookClient
 
 logger = logging.getLogger("publisher.listener")
@@ -48,7 +48,8 @@ class WebhookDelivery:
 
     def start(self) -> WebhookDelivery:
         self.thread.start()
-        logger.info("webhook: delivering completion events to %s", self.redact(self.settings.webhook_url))
+        # scheme://host[:port] only: the rest of a webhook URL may be its credential.
+        logger.info("webhook: delivering completion events to %s", url_origin(self.settings.webhook_url))
         return self
 
     def _run(self) -> None:
