@@ -1,11 +1,14 @@
-"""One deadline over a whole HTTP exchange made with requests: connecting,
-sending, the status line and headers, redirects and the body.
+"""One deadline over a whole HTTP exchange made with requests: resolving the
+name, connecting, sending, the status line and headers, redirects and the body.
 
 requests' timeouts bound each connect and each socket read, not their sum: a
 peer that sends one byte just within the read timeout keeps an exchange going
 as long as it likes. Here a timer shuts the socket of every connection used
 under the deadline down when it passes, which ends a read blocked on it at
-once; a connect is given no more than the time left.
+once. Before there is a socket to shut, the name is looked up in a thread of
+its own (a bounded number at once), waited for no longer than the time left,
+and each address the name has is given only the time then left to connect:
+none once it has passed.
 
     session = deadline.session()
     with deadline.within(5.0) as limit:
@@ -15,7 +18,6 @@ once; a connect is given no more than the time left.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import ipaddress
 import socket
@@ -31,9 +33,9 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util.connection import allowed_gai_family
 
 _current = threading.local()
-#: Lookups left behind by their deadline finish here, not in the caller's thread;
-#: a few at a time: lookups that hang wait in its queue, not in new threads.
-_resolvers = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="resolve")
+#: Name lookups under way at once, each in a thread of its own: lookups a deadline
+#: left behind (a name server that does not answer) hold at most this many threads.
+_lookups = threading.BoundedSemaphore(16)
 
 
 class Deadline:
@@ -101,13 +103,30 @@ def _resolve(host: str, port: int, limit: Deadline) -> list[tuple]:
         return socket.getaddrinfo(*args)  # an address: nothing to look up, nothing to wait for
     except ValueError:
         pass
-    lookup = _resolvers.submit(socket.getaddrinfo, *args)
-    try:
-        return lookup.result(timeout=limit.remaining())
-    except concurrent.futures.TimeoutError:
-        lookup.cancel()  # still queued behind lookups that hang: it never starts
+    if not _lookups.acquire(timeout=limit.remaining()):
         limit.expire()
-        raise socket.timeout(f"resolving {host} took past the deadline") from None
+        raise socket.timeout(f"resolving {host}: no lookup could start before the deadline")
+    answer: dict = {}
+    done = threading.Event()
+
+    def look_up() -> None:
+        try:
+            answer["addresses"] = socket.getaddrinfo(*args)
+        except OSError as e:
+            answer["error"] = e
+        finally:
+            _lookups.release()
+            done.set()
+
+    # A daemon thread: one the deadline left behind ends with the resolver's own
+    # timeout, and never holds up the process's exit.
+    threading.Thread(target=look_up, name="resolve", daemon=True).start()
+    if not done.wait(limit.remaining()):
+        limit.expire()
+        raise socket.timeout(f"resolving {host} took past the deadline")
+    if "error" in answer:
+        raise answer["error"]
+    return answer["addresses"]
 
 
 def _connect(address: tuple[str, int], timeout, limit: Deadline, source_address, socket_options) -> socket.socket:
