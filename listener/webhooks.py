@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
 from publisher.clients.db import Database
-from publisher.logs import bounded, short_error
+from publisher.logs import bounded, short_error, url_origin
 from publisher.clients.webhook import WebhookClient
 
 logger = logging.getLogger("publisher.listener")
 
-#: Events taken per round; each is held this long while it is being sent.
+#: Events taken per round, held (leased) until the round could have sent them all:
+#: another listener takes an event only once no POST of it can still be under way.
 BATCH = 20
+#: Seconds a POST may take past its deadline (PUBLISH_WEBHOOK_TIMEOUT), recording its
+#: outcome included: the deadline covers the whole exchange, this only the work around it.
+POST_MARGIN = 5.0
 #: Backoff between tries: 5 s, doubling, at most an hour; given up after this many (about 2 days).
 FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS, MAX_ATTEMPTS = 5.0, 3600.0, 60
 #: Seconds between two looks at the outbox when it had nothing due.
@@ -43,7 +48,8 @@ class WebhookDelivery:
 
     def start(self) -> WebhookDelivery:
         self.thread.start()
-        logger.info("webhook: delivering completion events to %s", self.redact(self.settings.webhook_url))
+        # scheme://host[:port] only: the rest of a webhook URL may be its credential.
+        logger.info("webhook: delivering completion events to %s", url_origin(self.settings.webhook_url))
         return self
 
     def _run(self) -> None:
@@ -57,11 +63,18 @@ class WebhookDelivery:
                 self.stop.wait(IDLE_WAIT)
 
     def deliver_due(self) -> int:
-        lease = timedelta(seconds=self.settings.webhook_timeout * BATCH + 30)
+        longest_post = self.settings.webhook_timeout + POST_MARGIN
+        lease = longest_post * BATCH
+        taken = time.monotonic()  # before the lease starts: its end is judged early, never late
         with self.db.transaction() as cur:
-            cur.execute("SELECT id, event_id, payload, attempts FROM publisher_webhook_take(%s, %s)", (BATCH, lease))
+            cur.execute("SELECT id, event_id, payload, attempts FROM publisher_webhook_take(%s, %s)",
+                        (BATCH, timedelta(seconds=lease)))
             due = cur.fetchall()
-        for event in due:
+        for sent, event in enumerate(due):
+            if time.monotonic() - taken + longest_post > lease:
+                # A slow database, say: the rest would be sent past their lease, maybe
+                # while another listener sends them too. They are taken again once it ends.
+                return sent
             error = self.client.post(event["payload"])
             attempts = event["attempts"] + 1
             retry_in = None if error is None or attempts >= MAX_ATTEMPTS else timedelta(

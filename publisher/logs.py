@@ -59,9 +59,11 @@ def _forms(secret: str) -> set[str]:
     return {secret, plain, quote(plain, safe=""), quote_plus(plain, safe="")}
 
 
-def url_secrets(url: str) -> tuple[str, ...]:
+def url_secrets(url: str, *, path: bool = False) -> tuple[str, ...]:
     """The parts of a configured URL that may be credentials: its userinfo (user and
-    password), its query string and fragment whole, and each long query value."""
+    password), its query string and fragment whole, and each long query value; with
+    `path`, its path too, for URLs whose credential is the path (Slack's, Teams' and
+    Discord's webhooks: /services/T…/B…/<token>)."""
     from urllib.parse import parse_qsl, urlsplit
 
     if not url:
@@ -73,7 +75,23 @@ def url_secrets(url: str) -> tuple[str, ...]:
     userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
     user, _, password = userinfo.partition(":")
     values = [v for _, v in parse_qsl(parts.query, keep_blank_values=True) if len(v) >= URL_VALUE_SECRET]
-    return tuple(s for s in (userinfo, user, password, parts.query, parts.fragment, *values) if s)
+    shown_path = parts.path if path and parts.path.strip("/") else ""
+    return tuple(s for s in (userinfo, user, password, shown_path, parts.query, parts.fragment, *values) if s)
+
+
+def url_origin(url: str) -> str:
+    """scheme://host[:port] of a URL: all of it that may be shown when the rest may be a credential."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return REDACTED
+    if not parts.scheme or not host:
+        return REDACTED
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def bounded(text: str, redact: Redactor, limit: int = MAX_ERROR_CHARS) -> str:

@@ -1,7 +1,7 @@
 """RAID, the private HTTP origin that holds the originals.
 
 Downloads are streamed to disk and cut off past the byte limit and past a
-total deadline that covers connecting, headers, redirects and the body
+total deadline that covers resolving the name, connecting, headers, redirects and the body
 (publisher/clients/deadline.py). The Bearer token goes to RAID's own host only: a redirect
 elsewhere is refused, never followed. Every URL is checked with the parser
 that connects (urllib3's, through requests' prepared request), and the token

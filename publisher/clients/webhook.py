@@ -5,8 +5,10 @@ with PUBLISH_WEBHOOK_SECRET, the timestamp sent beside it, so a receiver can
 refuse a replay of an old body (the scheme of Stripe's and GitHub's webhooks).
 
 A receiver is someone else's server: one deadline covers the whole POST
-(connect, headers, body), at most ANSWER_BYTES of its answer are read, and
-errors never quote the URL's credentials or the secret.
+(resolving, connecting, headers, body), at most ANSWER_BYTES of its answer are
+read, and errors name the receiver by scheme://host[:port] only: a webhook URL's
+path and query may be its credential (Slack's, Teams' and Discord's are), so they
+are never quoted, and redacted should a library quote them.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ class WebhookClient:
     def __init__(self, url: str, secret: str, timeout: float):
         self.url, self.secret, self.timeout = url, secret, timeout
         self.session = deadline.session()
-        self.redact = logs.Redactor((secret, *logs.url_secrets(url)))
+        self.redact = logs.Redactor((secret, *logs.url_secrets(url, path=True)))
+        #: How errors name the receiver.
+        self.shown = logs.url_origin(url)
 
     def post(self, event: dict) -> str | None:
         """Sends the event; None when the receiver took it (2xx), else why not (redacted, one line)."""
@@ -57,11 +61,28 @@ class WebhookClient:
                     response.raw.read(ANSWER_BYTES)
                     status = response.status_code
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
-                error = logs.bounded(f"{type(e).__name__}: {e}", self.redact, ERROR_CHARS)
+                error = logs.bounded(f"{self.shown}: {_describe(e)}", self.redact, ERROR_CHARS)
         # A connection cut at the deadline can look like an answer that ended early
         # (headers end at EOF): whatever was read then, it does not count.
         if limit.expired:
-            return f"no complete answer within the deadline of {self.timeout:g} s (PUBLISH_WEBHOOK_TIMEOUT)"
+            return f"{self.shown}: no complete answer within the deadline of {self.timeout:g} s (PUBLISH_WEBHOOK_TIMEOUT)"
         if error is not None:
             return error
-        return None if 200 <= status < 300 else f"HTTP {status}"
+        return None if 200 <= status < 300 else f"{self.shown}: HTTP {status}"
+
+
+def _describe(error: BaseException) -> str:
+    """The error and its innermost cause. The wrappers (requests' errors, urllib3's
+    MaxRetryError) quote the request's URL, path and query included; the cause (a
+    refused connection, a timeout, a broken answer) names the host and port at most."""
+    cause = error
+    while True:
+        inner = getattr(cause, "reason", None)  # MaxRetryError
+        if not isinstance(inner, BaseException):  # requests' errors carry urllib3's as their first argument
+            inner = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        if inner is None or inner is cause:
+            break
+        cause = inner
+    if cause is error:
+        return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {type(cause).__name__}: {cause}"

@@ -61,7 +61,7 @@ class OpsSettings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be logged: the webhook's secret and what its URL may carry."""
-        return tuple(s for s in (self.webhook_secret, *url_secrets(self.webhook_url)) if s)
+        return tuple(s for s in (self.webhook_secret, *url_secrets(self.webhook_url, path=True)) if s)
 
     @property
     def worker_metrics_dir(self) -> str:

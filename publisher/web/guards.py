@@ -42,18 +42,27 @@ class SecurityHeaders:
 
 class LoginThrottle:
     """At most `failures` failed logins per client address in `window` seconds;
-    past that, every login from the address is refused until the window moves on."""
+    past that, every login from the address is refused until the window moves on.
 
-    #: Addresses remembered at most: a flood of addresses cannot grow memory without bound.
+    The client address is the one uvicorn gives: the peer's, or behind a proxy that
+    FORWARDED_ALLOW_IPS trusts, the X-Forwarded-For it sets (docs/operations.md)."""
+
+    #: Addresses remembered at most, the least recently seen forgotten first: a flood
+    #: of addresses (IPv6 gives anyone plenty) costs a bounded amount of memory and
+    #: constant work per failure; an address that keeps trying stays remembered.
     MAX_CLIENTS = 10_000
 
     def __init__(self, failures: int, window: float):
         self.failures, self.window = failures, window
-        self._seen: dict[str, collections.deque] = {}
+        #: Each address's last `failures` failure times, least recently seen address first.
+        self._seen: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def _recent(self, client: str, now: float) -> collections.deque:
-        times = self._seen.get(client) or collections.deque()
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _recent(self, client: str, now: float) -> collections.deque | None:
+        times = self._seen.get(client)
         while times and now - times[0] > self.window:
             times.popleft()
         return times
@@ -63,17 +72,30 @@ class LoginThrottle:
         now = time.monotonic()
         with self._lock:
             times = self._recent(client, now)
-            if len(times) < self.failures:
+            if times is None or len(times) < self.failures:
                 return 0.0
+            self._seen.move_to_end(client)
             return max(1.0, self.window - (now - times[0]))
 
     def failed(self, client: str) -> int:
-        """Counts a failure; returns the client's failures in the window."""
+        """Counts a failure; returns the client's failures in the window (at most `failures`)."""
         now = time.monotonic()
         with self._lock:
             times = self._recent(client, now)
+            if times is None:
+                times = self._seen[client] = collections.deque(maxlen=self.failures)
+            self._seen.move_to_end(client)
             times.append(now)
-            self._seen[client] = times
-            if len(self._seen) > self.MAX_CLIENTS:
-                self._seen = {c: t for c, t in self._seen.items() if t and now - t[-1] <= self.window}
+            self._forget_oldest(now)
             return len(times)
+
+    def _forget_oldest(self, now: float) -> None:
+        """Drops addresses past the bound, and those at the old end whose failures
+        have all left the window (amortised constant work: each is dropped once)."""
+        while len(self._seen) > self.MAX_CLIENTS:
+            self._seen.popitem(last=False)
+        while self._seen:
+            oldest = next(iter(self._seen.values()))
+            if oldest and now - oldest[-1] <= self.window:
+                break
+            self._seen.popitem(last=False)

@@ -5,6 +5,9 @@ import logging
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,6 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from devstack import postgres, procs
+from devstack.ports import free_port, wait_until
 from publisher.settings.job import ConfigError
 from publisher.settings.web import load_web_settings
 from publisher.web.app import create_app
@@ -379,3 +383,36 @@ def test_an_internal_error_is_a_plain_500_with_the_security_headers(pg_server):
         app.state.database.close()
     finally:
         pg_server.drop_database(empty)
+
+
+def test_behind_a_trusted_proxy_logins_are_throttled_per_forwarded_client_not_per_proxy(make_stack, tmp_path):
+    # The real server (uvicorn as publisher-web starts it), behind a proxy on this host: the
+    # address FORWARDED_ALLOW_IPS trusts, as uvicorn reads it from the environment.
+    stack = make_stack(ADMIN_TOKEN=TOKEN, WEB_PORT=free_port(), FORWARDED_ALLOW_IPS="127.0.0.1")
+    web = procs.Process("web", [sys.executable, "-m", "publisher.web"], stack.env, tmp_path / "web.log")
+    stack.processes.append(web)
+    url = f"http://127.0.0.1:{stack.env['WEB_PORT']}"
+
+    def serving():
+        try:
+            return urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200
+        except OSError:
+            return False
+
+    wait_until(serving, 30, "publisher-web to serve", 0.1)
+
+    def login(client: str, token: str) -> int:
+        request = urllib.request.Request(f"{url}/login", data=urllib.parse.urlencode({"token": token}).encode(),
+                                         headers={"X-Forwarded-For": client, "Host": "localhost"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    guesser, colleague = "198.51.100.23", "203.0.113.61"
+    answers = [login(guesser, f"wrong-guess-{i}") for i in range(7)]
+    assert answers[0] == 401 and answers[-1] == 429
+    # The colleague comes through the same proxy: not held back by the guesser's failures.
+    assert login(colleague, "still-a-wrong-token") == 401
+    assert "198.51.100.23" in (tmp_path / "web.log").read_text()  # the log names the real client

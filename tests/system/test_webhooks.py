@@ -154,8 +154,50 @@ def test_credentials_in_the_webhook_url_are_neither_logged_nor_stored(make_stack
                       30, "the listener to try the event", 0.2)
     stored = rows[0]["last_error"]
     logs = stack.logs()
-    assert "not delivered" in logs and "[redacted]" in logs
+    # The receiver is named by scheme://host:port alone: nothing of the rest is quoted.
+    assert "not delivered" in logs and "delivering completion events to http://127.0.0.1:" in logs
     assert SECRET not in stored and SECRET not in logs
     for credential in (user, password, token):  # not even in part
         for text in (stored, logs):
             assert not any(credential[i:i + 6] in text for i in range(len(credential) - 6)), (credential, text)
+
+
+def test_a_secret_in_the_webhook_urls_path_is_neither_logged_nor_stored(make_stack):
+    # Slack's and Teams' shape: the credential is the path, not userinfo or query.
+    token = "T0Q7RLXK2/B08NWZ3J1V5/hUkPaThSeCrEt4f9cQ2m"
+    stack = webhook_stack(make_stack, f"http://127.0.0.1:{free_port()}/services/{token}")
+    assert stack.wait_for(stack.publish("progressive.jpg"))["status"] == "completed"
+    rows = wait_until(lambda: stack.sql("SELECT last_error FROM publish_event_outbox WHERE attempts > 0") or None,
+                      30, "the listener to try the event", 0.2)
+    stored, logs = rows[0]["last_error"], stack.logs()
+    assert "delivering completion events to http://127.0.0.1:" in logs and "not delivered" in logs
+    for part in token.split("/"):  # not even in part
+        for text in (stored, logs):
+            assert not any(part[i:i + 6] in text for i in range(len(part) - 6)), (part, text)
+
+
+def test_a_round_sends_no_event_it_could_only_send_after_its_hold_on_it_ends(make_stack, receiver, monkeypatch):
+    # Another listener takes an event once its hold ends: one sent after that could go out twice.
+    from types import SimpleNamespace
+
+    from listener import webhooks
+    from publisher.logs import Redactor
+    from publisher.settings.ops import load_ops_settings
+
+    hook = receiver()
+    stack = make_stack()
+    for job in (1, 2, 3):
+        stack.sql("INSERT INTO publish_event_outbox (event_id, payload) SELECT e, jsonb_build_object("
+                  "'event_id', e, 'job_id', %s) FROM gen_random_uuid() e", (job,))
+    ops = load_ops_settings({"PUBLISH_WEBHOOK_URL": hook.url, "PUBLISH_WEBHOOK_SECRET": SECRET,
+                             "PUBLISH_WEBHOOK_TIMEOUT": "2"})
+    delivery = webhooks.WebhookDelivery(stack.db_url, ops, Redactor(ops.secrets), threading.Event())
+    # The round's clock: the first POST takes so long (a slow database, say) that too little of the
+    # hold is left for another whole POST.
+    readings = iter([0.0, 0.0, 10.0 ** 6])
+    monkeypatch.setattr(webhooks, "time", SimpleNamespace(monotonic=lambda: next(readings)), raising=False)
+    delivery.deliver_due()
+    assert [e["job_id"] for e in hook.events()] == [1]
+    held = stack.sql("SELECT attempts, delivered_at IS NULL AS undelivered, next_attempt_at > now() AS held"
+                     "  FROM publish_event_outbox WHERE payload->>'job_id' <> '1'")
+    assert held == [{"attempts": 0, "undelivered": True, "held": True}] * 2  # left for whoever takes them next

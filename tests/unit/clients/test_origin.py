@@ -2,11 +2,13 @@
 the token may go, encoded answers, and how long a download may take."""
 
 import gzip
+import threading
 import time
 
 import pytest
 
 from devstack.origin import Fault, Origin
+from devstack.ports import free_port
 from publisher.errors import PermanentError, TransientError
 from publisher.clients.origin import OriginClient
 from tests.conftest import CORPUS
@@ -148,3 +150,40 @@ def test_a_location_that_cannot_be_parsed_is_a_permanent_redirect_failure(raid, 
         client(raid).download("unparsable.jpg", str(tmp_path / "out"))
     assert refused.value.reason == "origin_redirect"  # failed at once: no retry can parse it
     assert len(raid.requests) == 1
+
+
+def download_in_background(endpoint, dest, download_timeout):
+    """The download, made in a thread of its own: a test can then see whether it ended, however long it hangs.
+    Connect and read timeouts are long: only the download deadline can end it in time."""
+    origin = OriginClient(endpoint, TOKEN, connect_timeout=30, read_timeout=30, max_bytes=5_000_000,
+                          download_timeout=download_timeout)
+    outcome = []
+
+    def run():
+        try:
+            origin.download(PHOTO, dest)
+        except Exception as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_an_origin_whose_name_never_resolves_is_given_up_at_the_download_deadline(stalled_resolver, tmp_path):
+    thread, outcome = download_in_background(f"http://{stalled_resolver}:{free_port()}/raid", str(tmp_path / "out"),
+                                             download_timeout=0.5)
+    thread.join(0.5 + 2.5)  # the deadline, and slack for a loaded machine
+    assert not thread.is_alive(), "the download still waits for the name to resolve"
+    assert isinstance(outcome[0], TransientError) and outcome[0].reason == "origin_timeout"
+
+
+def test_an_origin_with_several_addresses_that_never_answer_is_given_up_at_the_download_deadline(
+        blackholed_name, tmp_path):
+    # Six addresses: the deadline for each would be six deadlines.
+    thread, outcome = download_in_background(f"http://{blackholed_name}:{free_port()}/raid", str(tmp_path / "out"),
+                                             download_timeout=1.0)
+    thread.join(1.0 + 2.5)  # the deadline, and slack for a loaded machine
+    assert not thread.is_alive(), "the download still tries one address after another"
+    assert isinstance(outcome[0], TransientError) and outcome[0].reason == "origin_timeout"
+    assert not (tmp_path / "out").exists()

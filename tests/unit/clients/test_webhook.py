@@ -1,6 +1,7 @@
 """The webhook POST against real receivers that misbehave: one deadline over the
 whole exchange, a bounded read of the answer, and no proxy from the environment."""
 
+import threading
 import time
 
 import pytest
@@ -69,3 +70,39 @@ def test_credentials_in_the_url_never_reach_the_error(receiver):
     assert error is not None
     for credential in (query_secret, user, password):
         assert not any(credential[i:i + 8] in error for i in range(len(credential) - 8)), (credential, error)
+
+
+def post_in_background(url, timeout):
+    """The POST, made in a thread of its own: a test can then see whether it ended, however long it hangs."""
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(post(url, timeout)), daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_receiver_whose_name_never_resolves_is_given_up_at_the_deadline(stalled_resolver):
+    thread, outcome = post_in_background(f"http://{stalled_resolver}:{free_port()}/hook", timeout=0.5)
+    thread.join(0.5 + 2.5)  # the deadline, and slack for a loaded machine
+    assert not thread.is_alive(), "the POST still waits for the name to resolve"
+    assert outcome and "deadline" in outcome[0]  # not delivered: it is tried again later
+
+
+def test_a_receiver_with_several_addresses_that_never_answer_is_given_up_at_the_deadline(blackholed_name):
+    # Six addresses: one connect timeout each would be six deadlines.
+    thread, outcome = post_in_background(f"http://{blackholed_name}:{free_port()}/hook", timeout=1.0)
+    thread.join(1.0 + 2.5)  # the deadline, and slack for a loaded machine
+    assert not thread.is_alive(), "the POST still tries one address after another"
+    assert outcome and "deadline" in outcome[0]
+
+
+@pytest.mark.parametrize("path", [
+    "/api/webhooks/881234567890123456/Zq-7hT_pAtHsEcReT-w0rds1nThEpAtH",  # Discord's shape: the token is the path
+    "/x9Q",  # short, yet the whole of the credential
+])
+def test_a_secret_in_the_url_path_never_reaches_the_error(path):
+    port = free_port()
+    error = post(f"http://127.0.0.1:{port}{path}?v=1", timeout=2.0)
+    assert error is not None and f"127.0.0.1:{port}" in error  # which receiver: its host and port only
+    secret = path.rsplit("/", 1)[1]
+    assert not any(secret[i:i + 3] in error for i in range(len(secret) - 2)), error
+    assert "?v=1" not in error

@@ -3,6 +3,7 @@
 import pytest
 
 from publisher.settings.job import ConfigError, load_settings
+from publisher.logs import Redactor
 from publisher.settings.ops import load_ops_settings
 
 SECRET = "raid-token-very-secret-1234"
@@ -28,3 +29,12 @@ def test_ops_settings_defaults_and_errors_name_each_variable():
     with pytest.raises(ConfigError) as e:
         load_ops_settings({"LISTENER_HTTP_PORT": "70000", "MAINTENANCE_INTERVAL": "soon"})
     assert "LISTENER_HTTP_PORT" in str(e.value) and "MAINTENANCE_INTERVAL" in str(e.value)
+
+
+@pytest.mark.parametrize("path", ["/services/T02ABCDE/B07FGHIJ/kLmNoPqRsTuVwXyZ0123", "/k7"])
+def test_the_listener_redacts_the_webhook_urls_path_wherever_a_library_quotes_it(path):
+    ops = load_ops_settings({"PUBLISH_WEBHOOK_URL": f"https://hooks.example{path}", "PUBLISH_WEBHOOK_SECRET": "s"})
+    redact = Redactor(ops.secrets)
+    quoted = f"Max retries exceeded with url: {path} (Caused by timeout)"
+    assert redact(quoted) == "Max retries exceeded with url: [redacted] (Caused by timeout)"
+    assert redact(f"POST https://hooks.example{path.replace('/', '%2F')}") == "POST https://hooks.example[redacted]"
