@@ -146,7 +146,7 @@ def few_inodes(tmp_path):
         pytest.skip("mounting a tmpfs needs root")
     mount = tmp_path / "tmpfs"
     mount.mkdir(mode=0o700)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,nr_inodes=24,mode=0700", "tmpfs", str(mount)],
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m,nr_inodes=600,mode=0700", "tmpfs", str(mount)],
                    check=True)
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
