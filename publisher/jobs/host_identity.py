@@ -6,7 +6,8 @@ namespaces that share a hostname) with their own SCRATCH_DIR, or a container
 that comes back under its hostname with an empty scratch volume, are other hosts.
 Unless WORKER_HOST_ID is set, the id is the hostname and an id kept in a file
 inside the scratch directory, made on first start: it lives and dies with the
-files it vouches for.
+files it vouches for. A damaged id file is replaced by a new id, never a reason
+not to start.
 """
 
 from __future__ import annotations
