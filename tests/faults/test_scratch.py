@@ -197,7 +197,7 @@ def small_tmpfs(tmp_path):
         pytest.skip("mounting a tmpfs as SCRATCH_DIR needs root")
     mount = tmp_path / "small-scratch"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(mount)], check=True)
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
