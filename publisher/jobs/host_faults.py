@@ -30,7 +30,7 @@ import logging
 from datetime import timedelta
 
 from publisher.jobs import queries
-from publisher.jobs.scratch import FreeSpace, NoSpace, ScratchFilesMissing
+from publisher.jobs.scratch import FreeSpace, NoSpace, ScratchDirUnsafe, ScratchFilesMissing
 from publisher.logs import job_fields, short_error
 
 logger = logging.getLogger("publisher.jobs")
@@ -61,10 +61,11 @@ def shortage(free: FreeSpace, floor: int) -> str | None:
 
 def short_of_space(rt) -> bool:
     """Whether this host's scratch disk is below its floor of bytes or files (a disk that
-    cannot be measured counts as short: no first step is taken there)."""
+    cannot be measured, or a directory made unsafe since the start, counts as short: no
+    first step is taken there, and /readyz says why)."""
     try:
         return shortage(rt.scratch.free_space(), floor_bytes(rt.settings)) is not None
-    except OSError:
+    except (OSError, ScratchDirUnsafe):
         return True
 
 

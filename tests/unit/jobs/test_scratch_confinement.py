@@ -179,3 +179,12 @@ def test_a_scratch_disk_out_of_inodes_is_short_of_space_and_not_ready(few_inodes
     with pytest.raises(RuntimeError) as e:
         scratch_space_check(s, 2**20)()
     assert "inode" in str(e.value) or "files" in str(e.value)
+
+
+def test_a_scratch_dir_opened_to_others_while_running_takes_no_first_step_and_is_not_ready(tmp_path):
+    from publisher.observability.worker_health import scratch_space_check
+    s = Scratch(str(tmp_path / "scratch"))
+    os.chmod(s.root, 0o777)
+    assert short_of_space(_Runtime(s))
+    with pytest.raises(ScratchDirUnsafe):
+        scratch_space_check(s, 1)()
