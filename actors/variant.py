@@ -5,10 +5,9 @@ Job state (publisher/jobs/lifecycle.py): begun as stage variant; on success the
 returned `Rendered` is merged into the job's artifacts and upload is sent to
 this host's queue; on failure the job is retried or failed. The source's name
 comes back from the job's artifacts, untrusted: only a regular file of the
-attempt's folder is read, and removed (publisher/jobs/scratch.py).
+attempt's folder is read, and removed (publisher/jobs/scratch.py), and only if it
+holds the bytes the fetch hashed (else ScratchFilesChanged: the job starts over).
 """
-
-import os
 
 import dramatiq
 
@@ -27,18 +26,19 @@ def variant(job_id: int, token: str) -> Rendered:
     fetched = Artifacts.from_json(job["artifacts"]).source
     if fetched is None:
         raise PermanentError("the job's artifacts name no source", "bad_artifacts")
-    source = rt.scratch.staged(job_id, token, fetched.file)
     recipe = imaging.Recipe.from_settings(rt.settings)
-    probed = imaging.probe(source, rt.settings.max_source_pixels)
-    rendition = imaging.render(source, probed, recipe)
+    # Decoded from the file hashed, only if it holds what the fetch hashed (else the job starts over).
+    with rt.scratch.open_source(job_id, token, fetched.file, fetched.sha256) as source:
+        probed = imaging.probe(source.path, rt.settings.max_source_pixels)
+        rendition = imaging.render(source.path, probed, recipe)
     written: dict[str, dict[str, StagedFile]] = {}  # name -> format -> file
     with rt.scratch.writing():
         for v in rendition.variants:
             name = f"{v.name}.{v.format}"
-            with open(rt.scratch.path(job_id, token, name), "wb") as out:
+            with rt.scratch.create(job_id, token, name) as out:
                 out.write(v.data)
             written.setdefault(v.name, {})[v.format] = StagedFile(
                 file=name, width=v.width, height=v.height, bytes=len(v.data), sha256=v.sha256, frames=v.frames)
-    os.unlink(source)  # the variants are all the upload needs
+    rt.scratch.unlink(job_id, token, fetched.file)  # the variants are all the upload needs
     return Rendered(written, ImagingFacts(recipe=imaging.recipe_version(recipe), placeholder=rendition.placeholder,
                                           dominant_color=rendition.dominant_color, frames=rendition.frames))

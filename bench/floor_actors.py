@@ -40,8 +40,8 @@ VARIANTS = {path.name: path.read_bytes()
 def fetch(job_id: int, token: str) -> Handed:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
-    path = rt.scratch.path(job_id, token, "source")
-    size = rt.origin.download(job["raid_key"], path)
+    with rt.scratch.target(job_id, token, "source") as path:
+        size = rt.origin.download(job["raid_key"], path)
     rt.scratch.remove(job_id, token)
     return Handed({"source": {"bytes": size, "width": 0, "height": 0}})
 

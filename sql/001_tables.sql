@@ -56,7 +56,10 @@ ALTER TABLE publish_jobs
     -- How often the job started over because a host-bound step found its scratch
     -- files gone (publisher_start_over): bounded, so a host that loses them every
     -- time cannot loop a job forever.
-    ADD COLUMN IF NOT EXISTS scratch_restarts   int NOT NULL DEFAULT 0;
+    ADD COLUMN IF NOT EXISTS scratch_restarts   int NOT NULL DEFAULT 0,
+    -- When the job first started over for a full scratch disk (publisher_start_over):
+    -- a full disk is waited out for a bounded time from then, not forever.
+    ADD COLUMN IF NOT EXISTS no_space_since     timestamptz;
 
 ALTER TABLE auction_files
     ADD COLUMN IF NOT EXISTS width  int,

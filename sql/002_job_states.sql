@@ -53,6 +53,7 @@ BEGIN
             NEW.retry_count := 0;
         END IF;
         NEW.scratch_restarts := 0;
+        NEW.no_space_since := NULL;
         NEW.attempt_token := NULL;  -- in-flight messages of the old attempt go stale
         NEW.stage := 'fetch';
         NEW.step_started_at := NULL;
@@ -380,7 +381,9 @@ $$;
 -- again from its first step under a new token, on any host, and no retry is
 -- charged. A start over for files gone counts in scratch_restarts (p_counted),
 -- and past p_max_restarts the job fails; a full disk counts nothing (it waits,
--- p_delay before its first step may run, for space or for another host).
+-- p_delay before its first step may run, for space or for another host), for at
+-- most 12 hours from its first such start over: then the job fails for good
+-- (failure_reason no_space), a file no host has room for cannot loop forever.
 -- Returns ('restarted', the new token), ('failed', NULL) or ('stale', NULL).
 CREATE OR REPLACE FUNCTION publisher_start_over(
     p_job bigint, p_token uuid, p_error text, p_reason text, p_counted boolean, p_max_restarts int,
@@ -402,10 +405,17 @@ BEGIN
         RETURN QUERY SELECT 'failed'::text, NULL::uuid;
         RETURN;
     END IF;
+    IF NOT p_counted AND j.no_space_since < now() - interval '12 hours' THEN
+        PERFORM publisher_fail(p_job, format('%s; waited for scratch space since %s, giving up',
+                                             p_error, j.no_space_since), p_reason);
+        RETURN QUERY SELECT 'failed'::text, NULL::uuid;
+        RETURN;
+    END IF;
     SELECT r.attempt_token INTO new_token FROM publisher_restart(p_job, j.retry_count, p_error) r;
     UPDATE publish_jobs p
        SET failure_reason = p_reason, next_attempt_at = now() + p_delay,
-           scratch_restarts = j.scratch_restarts + CASE WHEN p_counted THEN 1 ELSE 0 END
+           scratch_restarts = j.scratch_restarts + CASE WHEN p_counted THEN 1 ELSE 0 END,
+           no_space_since = CASE WHEN p_counted THEN j.no_space_since ELSE coalesce(j.no_space_since, now()) END
      WHERE p.id = p_job;
     RETURN QUERY SELECT 'restarted'::text, new_token;
 END $$;

@@ -24,7 +24,12 @@ class Runtime:
                            idle_transaction_timeout_s=settings.job_lease_seconds)
         self.storage = Storage(settings)
         self.origin = OriginClient.from_settings(settings)
-        self.scratch = Scratch(settings.scratch_dir)
+
+    @functools.cached_property
+    def scratch(self) -> Scratch:
+        # Made on first use, by a worker only: the listener and publisher-admin, which may
+        # run as other users, must neither make the worker's scratch directory nor be refused it.
+        return Scratch(self.settings.scratch_dir)
 
     def load_job(self, job_id: int, token: str) -> dict:
         with self.db.transaction() as cur:

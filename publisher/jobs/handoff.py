@@ -30,6 +30,10 @@ class Source:
     format: str
     width: int
     height: int
+    #: Of the bytes fetched: the variant step decodes the original only if it still holds them.
+    #: Empty for an attempt fetched by a release that recorded none: it never matches, and
+    #: the job starts over from its fetch.
+    sha256: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,12 +7,17 @@ or its scratch disk is full. Neither is charged to the job as a retry.
   under a new token, on any host. Each such start over is counted in the job
   (scratch_restarts); past MAX_SCRATCH_RESTARTS the job fails, so a host that
   loses its files every time cannot loop a job forever.
-- A step that meets a full disk (NoSpace) starts the job over the same way,
-  counting nothing, its first step put off by RETRY_MIN_BACKOFF_MS: a full disk
-  is waited out, here once there is room or on another host.
-- A host below SCRATCH_MIN_FREE_MB takes no first step: it puts the fetch off
-  (the message goes back to the shared queue, delayed) and its heartbeat offers
-  no threads, so the listener claims no jobs for it; its /readyz fails
+- A step that meets a full disk (NoSpace: no blocks, no inodes or the quota used
+  up) starts the job over the same way, counting nothing, its first step put off
+  by RETRY_MIN_BACKOFF_MS: a full disk is waited out, here once there is room or
+  on another host. Waited out for a bounded time: a job that meets a full disk
+  for longer than publisher_start_over allows from its first such start over
+  (a file too large for any host's room above the floor, a quota that stays
+  used up) fails for good as no_space, and can be run again once there is room.
+- A host below SCRATCH_MIN_FREE_MB, or with fewer than MIN_FREE_FILES files
+  (inodes) left, takes no first step: it puts the fetch off (the message goes
+  back to the shared queue, delayed) and its heartbeat offers no threads, so the
+  listener claims no jobs for it; its /readyz fails
   (publisher/observability/worker_health.py).
 
 The state changes are SQL (publisher_start_over, publisher_defer_fetch in
@@ -25,13 +30,16 @@ import logging
 from datetime import timedelta
 
 from publisher.jobs import queries
-from publisher.jobs.scratch import NoSpace, ScratchFilesMissing
+from publisher.jobs.scratch import FreeSpace, NoSpace, ScratchDirUnsafe, ScratchFilesMissing
 from publisher.logs import job_fields, short_error
 
 logger = logging.getLogger("publisher.jobs")
 
 #: Start overs of one job for files gone from a host's scratch before it fails.
 MAX_SCRATCH_RESTARTS = 3
+#: Below this many free files (inodes) in the scratch file system a host is short of space:
+#: room for the files of a few attempts (an original, its variants in every format, their parts).
+MIN_FREE_FILES = 256
 
 
 def is_host_fault(exception: BaseException) -> bool:
@@ -42,12 +50,22 @@ def floor_bytes(settings) -> int:
     return settings.scratch_min_free_mb * 1024 * 1024
 
 
+def shortage(free: FreeSpace, floor: int) -> str | None:
+    """What the scratch disk is short of, below `floor` bytes or MIN_FREE_FILES files; None: nothing."""
+    if free.bytes < floor:
+        return f"{free.bytes // 2**20} MiB free in the scratch directory, below SCRATCH_MIN_FREE_MB={floor // 2**20}"
+    if free.files is not None and free.files < MIN_FREE_FILES:
+        return f"{free.files} files (inodes) free in the scratch directory, below {MIN_FREE_FILES}"
+    return None
+
+
 def short_of_space(rt) -> bool:
-    """Whether this host's scratch disk is below SCRATCH_MIN_FREE_MB (a disk that cannot
-    be measured counts as short: no first step is taken there)."""
+    """Whether this host's scratch disk is below its floor of bytes or files (a disk that
+    cannot be measured, or a directory made unsafe since the start, counts as short: no
+    first step is taken there, and /readyz says why)."""
     try:
-        return rt.scratch.free_bytes() < floor_bytes(rt.settings)
-    except OSError:
+        return shortage(rt.scratch.free_space(), floor_bytes(rt.settings)) is not None
+    except (OSError, ScratchDirUnsafe):
         return True
 
 

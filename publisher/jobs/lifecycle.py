@@ -91,6 +91,7 @@ class JobLifecycle(Middleware):
     # -- worker process -------------------------------------------------
     def after_worker_boot(self, broker, worker):
         self._threads = worker.worker_threads
+        self.runtime.scratch  # an unsafe SCRATCH_DIR stops the worker here (ScratchDirUnsafe), before any step
         self._worker_id = worker_id(host_id(self.runtime.settings))
         self._stop.clear()
         self._heartbeat = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)

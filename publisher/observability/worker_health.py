@@ -5,8 +5,8 @@ index (0 for the first process of `dramatiq --processes N`, 1 for the
 second, ...), so a probe sees exactly the process it asks and a stuck
 process can be found. /healthz fails when one of the process's worker or
 consumer threads has died; /readyz checks PostgreSQL, the bucket, and that
-SCRATCH_DIR has SCRATCH_MIN_FREE_MB free (below it the host takes no first
-step either: publisher/jobs/host_faults.py).
+SCRATCH_DIR has SCRATCH_MIN_FREE_MB and MIN_FREE_FILES files (inodes) free
+(below either the host takes no first step either: publisher/jobs/host_faults.py).
 
 A port that cannot be bound is logged and skipped: a probe endpoint must
 never take a worker down.
@@ -19,7 +19,7 @@ import multiprocessing
 
 from dramatiq.middleware import Middleware
 
-from publisher.jobs.host_faults import floor_bytes
+from publisher.jobs.host_faults import floor_bytes, shortage
 from publisher.observability.health import Check, HealthServer, readiness_checks
 
 logger = logging.getLogger("publisher.health")
@@ -37,12 +37,11 @@ def process_index() -> int:
 
 
 def scratch_space_check(scratch, floor: int) -> Check:
-    """Fails while the scratch directory has less than `floor` bytes free."""
+    """Fails while the scratch directory has less than `floor` bytes or MIN_FREE_FILES files free."""
     def check():
-        free = scratch.free_bytes()
-        if free < floor:
-            raise RuntimeError(f"{free // 2**20} MiB free in the scratch directory, below SCRATCH_MIN_FREE_MB="
-                               f"{floor // 2**20}")
+        short = shortage(scratch.free_space(), floor)
+        if short:
+            raise RuntimeError(short)
 
     return check
 

@@ -32,6 +32,9 @@ DELETED_WHILE_RUNNING_MARK = "deleted-while-running"
 HANG_MARK = "hangs-in-native-code"
 SYMLINK_MARK = "scratch-file-swapped-for-a-symlink"
 RESTART_AFTER_FETCH_MARK = "host-restarted-after-fetch"
+SOURCE_SWAPPED_MARK = "source-swapped-after-fetch"
+#: The image a SOURCE_SWAPPED_MARK job's original is replaced with (a file the test names).
+SWAPPED_SOURCE_ENV = "FAULT_SWAPPED_SOURCE"
 #: A file whose creation makes RESTART_AFTER_FETCH_MARK fire once only (the job's fetch runs again after it).
 RESTART_ONCE_ENV = "FAULT_RESTART_ONCE_FILE"
 #: Where a SYMLINK_MARK job's staged thumb points instead (a host file the test made).

@@ -19,7 +19,8 @@ import pytest
 
 from devstack.ports import free_port, wait_until
 from tests.faults import harness
-from tests.faults.harness import RESTART_AFTER_FETCH_MARK, RESTART_ONCE_ENV, SYMLINK_MARK, SYMLINK_TARGET_ENV
+from tests.faults.harness import (RESTART_AFTER_FETCH_MARK, RESTART_ONCE_ENV, SOURCE_SWAPPED_MARK, SWAPPED_SOURCE_ENV,
+                                  SYMLINK_MARK, SYMLINK_TARGET_ENV)
 from tests.support.stack import BROKERS
 
 #: Both brokers in `make test-faults`; the PostgreSQL broker (the default) in `make test`.
@@ -115,6 +116,25 @@ def test_artifacts_tampered_between_steps_never_publish_or_delete_a_host_file(fa
                 assert f"-{hashlib.sha256(data).hexdigest()[:16]}." in published["key"]
 
 
+def test_an_original_swapped_after_its_fetch_is_never_decoded_and_the_job_starts_over(fault_stack, batch,
+                                                                                       origin_root):
+    stack = fault_stack()
+    jobs = batch(stack, "source-swapped")
+    plain = jobs.add(jobs.source("exif-orientation-6.jpg"))
+    swapped = jobs.add(jobs.source("exif-orientation-6.jpg", SOURCE_SWAPPED_MARK + "-"))
+    jobs.faults = 1
+    harness.start_workers(stack, hooks=True, env={SWAPPED_SOURCE_ENV: str(origin_root / "progressive.jpg")})
+    stack.start_listener()
+    jobs.wait()
+    jobs.outcome().assert_clean()
+    # Published from the original fetched again, not from the bytes put in its place.
+    row = stack.job(swapped)
+    assert (row["scratch_restarts"], row["retry_count"], row["failure_reason"]) == (1, 0, "scratch_changed"), row
+    published = {name: v["formats"]["webp"]["bytes"] for name, v in row["variants"].items()}
+    assert published == {name: v["formats"]["webp"]["bytes"] for name, v in stack.job(plain)["variants"].items()}
+    assert (row["width"], row["height"]) == (stack.job(plain)["width"], stack.job(plain)["height"])
+
+
 def test_two_worker_groups_sharing_a_host_name_complete_every_job_without_a_retry(fault_stack, batch):
     """Two worker services on one machine (one hostname, no WORKER_HOST_ID), each with a
     scratch directory of its own, consuming one database."""
@@ -197,7 +217,7 @@ def small_tmpfs(tmp_path):
         pytest.skip("mounting a tmpfs as SCRATCH_DIR needs root")
     mount = tmp_path / "small-scratch"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(mount)], check=True)
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 

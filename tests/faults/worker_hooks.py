@@ -23,6 +23,9 @@ each step's function, and acts on files whose raid_key carries a marker:
   gets SIGTERM (a container restart: `docker restart`), once per FAULT_RESTART_ONCE_FILE.
 - SYMLINK_MARK: before the upload step, the staged webp thumb in the attempt's
   folder is replaced by a symlink to the host file named by FAULT_SYMLINK_TARGET.
+- SOURCE_SWAPPED_MARK: before the job's first variant step, the original in the
+  attempt's folder is replaced by another image (FAULT_SWAPPED_SOURCE): a regular
+  file of one link, under its name, holding other bytes.
 
 Each injected fault writes a line `injected: <what> job=<id>` to the worker's
 log, so a scenario can prove the fault fired.
@@ -47,7 +50,8 @@ from dramatiq.middleware import Middleware
 from publisher.jobs import queries
 from tests.faults.harness import (DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE_MARK, FAILURE_NOT_RECORDED_MARK,
                                   HANG_MARK, HANG_SECONDS, KILL_MARK, LEAK_MARK, RESTART_AFTER_FETCH_MARK,
-                                  RESTART_ONCE_ENV, SYMLINK_MARK, SYMLINK_TARGET_ENV, UPLOAD_FAILS_ONCE_MARK)
+                                  RESTART_ONCE_ENV, SOURCE_SWAPPED_MARK, SWAPPED_SOURCE_ENV, SYMLINK_MARK,
+                                  SYMLINK_TARGET_ENV, UPLOAD_FAILS_ONCE_MARK)
 
 #: Jobs whose next failure cannot be recorded.
 _unrecordable: set[int] = set()
@@ -85,6 +89,13 @@ def _with_faults(stage: str, step):
             os.unlink(staged)
             os.symlink(os.environ[SYMLINK_TARGET_ENV], staged)
             _injected("staged file swapped for a symlink", job_id)
+        if SOURCE_SWAPPED_MARK in key and stage == "variant" and _first_time(
+                os.path.join(os.path.dirname(rt.scratch.root), f"source-swapped-{job_id}")):
+            source = os.path.join(rt.scratch.root, f"{job_id}-{token}", "source")
+            os.unlink(source)
+            with open(os.environ[SWAPPED_SOURCE_ENV], "rb") as other, open(source, "wb") as swapped:
+                swapped.write(other.read())
+            _injected("original swapped after fetch", job_id)
         if LEAK_MARK in key:
             s = rt.settings
             raise RuntimeError(

@@ -61,3 +61,19 @@ def test_only_the_current_attempt_starts_a_job_over_or_puts_its_fetch_off(cur):
     assert start_over(cur, job_id, token) == {"outcome": "stale", "token": None}
     assert rows(cur, "SELECT publisher_defer_fetch(%s, %s, '5 seconds') AS d", job_id, token)[0]["d"] is False
     assert rows(cur, "SELECT publisher_defer_fetch(%s, %s, '5 seconds') AS d", job_id, new)[0]["d"] is True
+
+
+def test_a_full_disk_is_waited_out_for_a_bounded_time_then_the_job_fails_as_no_space(cur):
+    job_id, token = claimed_job(cur)
+    assert begin(cur, job_id, token, "fetch") == "run"
+    token = start_over(cur, job_id, token, "no_space", counted=False, delay="5 seconds")["token"]
+    # The disk has been full for this job longer than the time it is waited out.
+    cur.execute("UPDATE publish_jobs SET no_space_since = now() - interval '2 days' WHERE id = %s", (job_id,))
+    assert begin(cur, job_id, token, "fetch") == "run"
+    assert start_over(cur, job_id, token, "no_space", counted=False, delay="5 seconds") == {
+        "outcome": "failed", "token": None}
+    row = job(cur, job_id)
+    assert (row["status"], row["failure_reason"], row["retry_count"]) == ("failed", "no_space", 0)
+    # Run again by an operator, the job gets the whole time again.
+    cur.execute("UPDATE publish_jobs SET status = 'pending' WHERE id = %s", (job_id,))
+    assert job(cur, job_id)["no_space_since"] is None

@@ -22,7 +22,7 @@ JOB, TOKEN = 42, "0b7e7c1e-3c1a-4c55-9a77-1f2e3d4c5b6a"
 @pytest.fixture
 def scratch(tmp_path):
     s = Scratch(str(tmp_path / "scratch"))
-    with open(s.path(JOB, TOKEN, "thumb.avif"), "wb") as f:
+    with s.create(JOB, TOKEN, "thumb.avif") as f:
         f.write(b"pixels")
     return s
 
@@ -32,9 +32,10 @@ def scratch(tmp_path):
     "\\..\\x", "thumb.avif/", 7, None,
 ])
 def test_a_name_that_is_not_a_plain_file_name_is_refused(scratch, name):
-    with pytest.raises(PermanentError) as e:
-        scratch.staged(JOB, TOKEN, name)
-    assert failure_reason(e.value) == "bad_artifacts"
+    for use in (scratch.open_staged, scratch.create, scratch.unlink):
+        with pytest.raises(PermanentError) as e:
+            use(JOB, TOKEN, name)
+        assert failure_reason(e.value) == "bad_artifacts"
 
 
 def test_a_symlink_in_the_attempt_folder_is_never_followed(scratch, tmp_path):
@@ -44,8 +45,6 @@ def test_a_symlink_in_the_attempt_folder_is_never_followed(scratch, tmp_path):
     with pytest.raises(PermanentError) as e:
         scratch.open_staged(JOB, TOKEN, "display.avif")
     assert failure_reason(e.value) == "bad_artifacts"
-    with pytest.raises(PermanentError):
-        scratch.staged(JOB, TOKEN, "display.avif")
     assert host_file.read_text() == "not ours"
 
 
@@ -56,12 +55,10 @@ def test_an_attempt_folder_that_is_a_symlink_out_of_scratch_is_refused(tmp_path)
     (elsewhere / "thumb.avif").write_bytes(b"x")
     os.symlink(elsewhere, os.path.join(s.root, f"{JOB}-{TOKEN}"))
     with pytest.raises(PermanentError):
-        s.staged(JOB, TOKEN, "thumb.avif")
+        s.open_staged(JOB, TOKEN, "thumb.avif")
 
 
 def test_a_plain_name_resolves_inside_the_attempt_folder_and_is_read_with_its_hash(scratch):
-    path = scratch.staged(JOB, TOKEN, "thumb.avif")
-    assert os.path.dirname(path) == os.path.join(scratch.root, f"{JOB}-{TOKEN}")
     with scratch.open_staged(JOB, TOKEN, "thumb.avif") as staged:
         assert (staged.sha256, staged.size) == (hashlib.sha256(b"pixels").hexdigest(), 6)
         assert staged.file.read() == b"pixels"
@@ -69,7 +66,7 @@ def test_a_plain_name_resolves_inside_the_attempt_folder_and_is_read_with_its_ha
 
 def test_files_gone_from_the_scratch_are_missing_not_bad(scratch, tmp_path):
     with pytest.raises(ScratchFilesMissing) as e:
-        scratch.staged(JOB, TOKEN, "display.avif")
+        scratch.open_staged(JOB, TOKEN, "display.avif")
     assert isinstance(e.value, TransientError) and failure_reason(e.value) == "scratch_missing"
     empty = Scratch(str(tmp_path / "emptied"))
     with pytest.raises(ScratchFilesMissing):
@@ -91,7 +88,7 @@ def test_a_full_scratch_disk_is_a_typed_transient_failure(scratch, code):
 
 def test_free_space_of_the_scratch_disk_is_measured(scratch):
     st = os.statvfs(scratch.root)
-    assert 0 < scratch.free_bytes() <= st.f_blocks * st.f_frsize
+    assert 0 < scratch.free_space().bytes <= st.f_blocks * st.f_frsize
 
 
 def test_the_default_host_id_names_the_scratch_directory_not_only_the_machine(tmp_path):
@@ -126,4 +123,4 @@ def test_a_configured_host_id_is_taken_as_it_is(tmp_path):
 def test_a_scratch_directory_removed_under_a_running_worker_is_made_again(tmp_path):
     s = Scratch(str(tmp_path / "scratch"))
     os.rmdir(s.root)
-    assert s.free_bytes() > 0 and os.path.isdir(s.root)
+    assert s.free_space().bytes > 0 and os.path.isdir(s.root)

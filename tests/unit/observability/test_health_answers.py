@@ -50,6 +50,6 @@ def test_a_worker_is_not_ready_below_the_free_space_floor_of_its_scratch(tmp_pat
 
     scratch = Scratch(str(tmp_path))
     scratch_space_check(scratch, 1)()  # a byte is free
-    free = scratch.free_bytes()
+    free = scratch.free_space().bytes
     with pytest.raises(RuntimeError, match="SCRATCH_MIN_FREE_MB"):
         scratch_space_check(scratch, free + 1024 ** 4)()
