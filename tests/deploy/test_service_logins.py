@@ -106,7 +106,9 @@ OWN_SECRETS = {"ADMIN_TOKEN": "web", "PUBLISH_WEBHOOK_SECRET": "listener", "PUBL
 
 def test_the_install_header_puts_each_units_secrets_only_in_that_units_env_file():
     header = (SYSTEMD / "media-publisher-migrate.service").read_text().split("[Unit]")[0]
-    lines = {unit: " ".join(l for l in header.splitlines() if f"/etc/media-publisher/{unit}.env" in l)
+    # Each unit's entry: the line naming its file, and the indented lines that go on with it.
+    entries = re.findall(r"^#   (/etc/media-publisher/\w+\.env .*(?:\n#     .*)*)", header, re.M)
+    lines = {unit: next((e for e in entries if e.startswith(f"/etc/media-publisher/{unit}.env ")), "")
              for unit in UNITS}
     common = header.split(COMMON, 1)[1].split("\n#   /etc/media-publisher/", 1)[0]
     for secret, owner in OWN_SECRETS.items():
