@@ -112,6 +112,18 @@ def test_a_key_is_tracked_only_as_a_plain_name_right_in_the_files_folder_after_a
         one(cur, "SELECT publisher_track_object(%s, %s, %s)", job, token, fine)
 
 
+def test_a_key_outside_the_files_folder_that_its_variants_once_named_is_never_handed_out_for_removal(cur):
+    """Variants written by hand (or by an earlier release) may name an object that is not
+    the file's: another file's, or a shared one. Superseded, it is forgotten, not removed."""
+    file_id, other = new_file(cur), new_file(cur, "other.jpg")
+    own = f"media/{file_id}/thumb-a.webp"
+    foreign = ["shared/logo.webp", f"media/{other}/../{file_id}/x.webp", f"media/x{file_id}/y.webp"]
+    set_variants(cur, file_id, {"thumb": {"key": own, "formats": {f"f{i}": {"key": k} for i, k in enumerate(foreign)}}})
+    set_variants(cur, file_id, {})
+    the_grace_passes(cur)
+    assert due(cur) == [own]
+
+
 def test_variants_of_any_shape_can_still_be_written(cur):
     file_id = new_file(cur)
     for variants in ({"thumb": {"url": "u"}}, {"thumb": 3, "note": "x"}, {"thumb": {"key": 7}}, [], {}, None):
