@@ -138,18 +138,24 @@ CREATE TRIGGER auction_files_track_published AFTER UPDATE OF variants ON auction
 -- named by their file's variants. Their rows are deleted in the caller's
 -- transaction, which removes the objects before it commits (a failure rolls the
 -- rows back for the next round). A key locked by an upload recording it is skipped.
+-- A key outside its file's folder (named by variants written by hand or by an
+-- earlier release: maybe another file's object, or a shared one) is forgotten,
+-- never handed out for removal: we did not PUT it.
 CREATE OR REPLACE FUNCTION publisher_take_unpublished_objects(p_grace interval, p_limit int)
 RETURNS TABLE (key text) LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    DELETE FROM publisher_objects o WHERE o.key IN (
-        SELECT c.key FROM publisher_objects c
-         WHERE c.state <> 'published' AND c.since < now() - publisher_at_least(p_grace, interval '1 hour')
-           AND NOT EXISTS (SELECT 1 FROM publish_jobs j WHERE j.id = c.job_id
-                            AND j.status IN ('pending', 'queued', 'processing'))
-           AND NOT EXISTS (SELECT 1 FROM auction_files f WHERE f.id = c.file_id
-                            AND c.key IN (SELECT publisher_variant_keys(f.variants)))
-         ORDER BY c.since LIMIT p_limit FOR UPDATE OF c SKIP LOCKED)
-    RETURNING o.key;
+    WITH taken AS (
+        DELETE FROM publisher_objects o WHERE o.key IN (
+            SELECT c.key FROM publisher_objects c
+             WHERE c.state <> 'published' AND c.since < now() - publisher_at_least(p_grace, interval '1 hour')
+               AND NOT EXISTS (SELECT 1 FROM publish_jobs j WHERE j.id = c.job_id
+                                AND j.status IN ('pending', 'queued', 'processing'))
+               AND NOT EXISTS (SELECT 1 FROM auction_files f WHERE f.id = c.file_id
+                                AND c.key IN (SELECT publisher_variant_keys(f.variants)))
+             ORDER BY c.since LIMIT p_limit FOR UPDATE OF c SKIP LOCKED)
+        RETURNING o.key, o.file_id
+    )
+    SELECT t.key FROM taken t WHERE publisher_key_in_folder(t.key, t.file_id);
 $$;
 
 CREATE OR REPLACE FUNCTION publisher_purge_job_events(p_older interval, p_limit int)
