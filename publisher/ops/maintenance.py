@@ -4,7 +4,8 @@
 - Dramatiq's broker rows done or rejected longer ago than BROKER_RETENTION_HOURS are deleted;
 - files soft-deleted (auction_files.deleted_at) longer ago than
   DELETED_FILE_RETENTION_DAYS are purged: their objects leave the bucket first
-  (the keys recorded in variants, and everything under media/<file id>/), then
+  (the keys its variants name or that were tracked for it, each only if it lies in
+  the file's own folder, and everything under <OBJECT_PREFIX><file id>/), then
   their job rows and the file row. A file with an active job is never touched;
 - publish_job_events older than JOB_EVENT_RETENTION_DAYS, and webhook events
   delivered (or given up) longer ago than EVENT_RETENTION_DAYS, are deleted;
