@@ -49,9 +49,11 @@ def fetch(job_id: int, token: str) -> Handed:
 @dramatiq.actor(queue_name=QUEUE, priority=10)
 def variant(job_id: int, token: str) -> Handed:
     rt = process_runtime()
+    job = rt.load_job(job_id, token)
     published = {}
     for filename, data in VARIANTS.items():
-        key = f"{rt.settings.object_prefix}floor/{job_id}/{filename}"
+        # In the file's folder, as publisher_finalize requires of every key it publishes.
+        key = f"{rt.settings.object_prefix}{job['file_id']}/floor-{filename}"
         rt.storage.put_bytes(key, data, "image/webp", IMMUTABLE)
         published[filename.removesuffix(".webp")] = {"key": key, "url": rt.storage.url(key)}
     return Handed({"variants": published})
@@ -61,5 +63,9 @@ def variant(job_id: int, token: str) -> Handed:
 def upload(job_id: int, token: str) -> None:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
+    # Tracked as the real upload tracks each key it PUTs (here, once the upload step runs:
+    # finalize publishes only keys its upload tracked).
+    for variant in job["artifacts"]["variants"].values():
+        queries.track_object(rt.db, job_id, token, variant["key"])
     with rt.db.transaction() as cur:
         queries.finalize(cur, job_id, token, job["artifacts"]["variants"], 0, 0)

@@ -8,6 +8,7 @@ postgresql://postgres@127.0.0.1:5432/postgres); otherwise a pip-installed one
 from __future__ import annotations
 
 import os
+import subprocess
 import shutil
 import uuid
 from pathlib import Path

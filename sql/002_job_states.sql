@@ -28,6 +28,11 @@
 -- The functions the workers and the listener call run with their owner's rights
 -- (SECURITY DEFINER): their roles may not change a job row themselves, and each
 -- function acts only for the attempt whose token it is given (900_roles.sql).
+-- The token keeps apart the attempts of honest workers; it is no secret from the
+-- worker role, which reads publish_jobs and the broker's messages. What bounds a
+-- hostile caller of that role is checked here whatever it passes: durations are
+-- capped (publisher_worker_cap), the start-over limit is fixed, and a job
+-- publishes only keys its upload tracked in its own file's folder (finalize).
 -- Re-runnable: CREATE OR REPLACE only.
 BEGIN;
 SET LOCAL client_min_messages = warning;
@@ -105,6 +110,25 @@ END $$;
 DROP TRIGGER IF EXISTS auction_files_keep_published ON auction_files;
 CREATE TRIGGER auction_files_keep_published BEFORE UPDATE OF publish_status ON auction_files
     FOR EACH ROW EXECUTE FUNCTION auction_files_keep_published();
+
+-- The longest a worker may ask for, whatever it passes: a lease (renewed by every
+-- heartbeat), a step's deadline, a wait before a job's next step. The worker role
+-- can read every job's token (publish_jobs, and the broker's messages), so these
+-- caps, not the token, keep a hostile worker from parking a job out of reach of
+-- rescue for years. Above the settings' defaults (JOB_LEASE_SECONDS 60,
+-- STEP_TIME_LIMIT_SECONDS 1800, RETRY_MAX_BACKOFF_MS 600000): docs/configuration.md.
+CREATE OR REPLACE FUNCTION publisher_worker_cap(p_what text) RETURNS interval
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_what WHEN 'lease' THEN interval '1 hour'
+                       WHEN 'step' THEN interval '1 day'
+                       WHEN 'delay' THEN interval '1 day' END;
+$$;
+
+-- p, or the cap p_what when p is above it (a NULL p is the cap).
+CREATE OR REPLACE FUNCTION publisher_at_most(p interval, p_what text) RETURNS interval
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT least(p, publisher_worker_cap(p_what));
+$$;
 
 -- Whether a worker host has beaten within p_alive.
 CREATE OR REPLACE FUNCTION publisher_host_alive(p_host text, p_alive interval)
@@ -229,7 +253,8 @@ BEGIN
     END IF;
     UPDATE publish_jobs
        SET status = 'processing', stage = p_stage, step_started_at = now(),
-           lease_expires_at = now() + p_lease, step_deadline = now() + p_time_limit,
+           lease_expires_at = now() + publisher_at_most(p_lease, 'lease'),
+           step_deadline = now() + publisher_at_most(p_time_limit, 'step'),
            next_attempt_at = NULL, host_id = p_host,
            retry_count = j.retry_count, last_error = j.last_error,
            started_at = CASE WHEN p_stage = 'fetch' THEN now() ELSE started_at END
@@ -259,7 +284,7 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
         SELECT j.id FROM publish_jobs j WHERE j.id = ANY(p_jobs) ORDER BY j.id FOR UPDATE SKIP LOCKED
     ),
     renewed AS (
-        UPDATE publish_jobs j SET lease_expires_at = now() + p_lease
+        UPDATE publish_jobs j SET lease_expires_at = now() + publisher_at_most(p_lease, 'lease')
           FROM running r
          WHERE j.id = r.job_id AND j.id IN (SELECT id FROM free) AND j.attempt_token = r.token
            AND j.status = 'processing' AND j.step_started_at IS NOT NULL
@@ -326,7 +351,7 @@ $$;
 CREATE OR REPLACE FUNCTION publisher_schedule_retry(p_job bigint, p_token uuid, p_delay interval)
 RETURNS void LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    UPDATE publish_jobs SET next_attempt_at = now() + p_delay
+    UPDATE publish_jobs SET next_attempt_at = now() + publisher_at_most(p_delay, 'delay')
      WHERE id = p_job AND attempt_token = p_token AND status = 'queued';
 $$;
 
@@ -341,11 +366,25 @@ RETURNS text LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
+    bad_key text;
 BEGIN
     SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
     IF NOT FOUND OR j.attempt_token IS DISTINCT FROM p_token OR j.status <> 'processing'
        OR j.stage <> 'upload' OR j.step_started_at IS NULL THEN
         RETURN 'stale';
+    END IF;
+    -- The caller may be any holder of the worker role, which can read every token:
+    -- it publishes only objects this job's upload recorded before their PUT, in the
+    -- file's own folder (publisher_track_object, 011). Another file's key, or one
+    -- nothing tracks (so maintenance would never remove it), is refused.
+    bad_key := (SELECT k FROM publisher_variant_keys(p_variants) AS k
+                 WHERE NOT publisher_key_in_folder(k, j.file_id)
+                    OR NOT EXISTS (SELECT 1 FROM publisher_objects o
+                                    WHERE o.key = k AND o.file_id = j.file_id AND o.job_id = p_job)
+                 LIMIT 1);
+    IF bad_key IS NOT NULL THEN
+        RAISE EXCEPTION 'job % may not publish key %: not one its upload tracked in the folder of file %',
+            p_job, left(bad_key, 200), j.file_id USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM 1 FROM auction_files f WHERE f.id = j.file_id AND f.deleted_at IS NULL FOR UPDATE;
     IF NOT FOUND THEN
@@ -380,26 +419,27 @@ $$;
 -- or the disk is full. That is the host's failure, not the job's: the job starts
 -- again from its first step under a new token, on any host, and no retry is
 -- charged. A start over for files gone counts in scratch_restarts (p_counted),
--- and past p_max_restarts the job fails; a full disk counts nothing (it waits,
--- p_delay before its first step may run, for space or for another host), for at
+-- and past max_restarts (here, not the caller's to choose) the job fails; a full disk counts nothing (it waits,
+-- p_delay (capped) before its first step may run, for space or for another host), for at
 -- most 12 hours from its first such start over: then the job fails for good
 -- (failure_reason no_space), a file no host has room for cannot loop forever.
 -- Returns ('restarted', the new token), ('failed', NULL) or ('stale', NULL).
+DROP FUNCTION IF EXISTS publisher_start_over(bigint, uuid, text, text, boolean, int, interval);
 CREATE OR REPLACE FUNCTION publisher_start_over(
-    p_job bigint, p_token uuid, p_error text, p_reason text, p_counted boolean, p_max_restarts int,
-    p_delay interval)
+    p_job bigint, p_token uuid, p_error text, p_reason text, p_counted boolean, p_delay interval)
 RETURNS TABLE (outcome text, attempt_token uuid) LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
     new_token uuid;
+    max_restarts constant int := 3;  -- start overs of one job for files gone before it fails
 BEGIN
     SELECT * INTO j FROM publish_jobs p WHERE p.id = p_job FOR UPDATE;
     IF NOT FOUND OR j.attempt_token IS DISTINCT FROM p_token OR j.status NOT IN ('queued', 'processing') THEN
         RETURN QUERY SELECT 'stale'::text, NULL::uuid;
         RETURN;
     END IF;
-    IF p_counted AND j.scratch_restarts >= p_max_restarts THEN
+    IF p_counted AND j.scratch_restarts >= max_restarts THEN
         PERFORM publisher_fail(p_job, format('%s; started over %s times for it, giving up',
                                              p_error, j.scratch_restarts), p_reason);
         RETURN QUERY SELECT 'failed'::text, NULL::uuid;
@@ -413,7 +453,7 @@ BEGIN
     END IF;
     SELECT r.attempt_token INTO new_token FROM publisher_restart(p_job, j.retry_count, p_error) r;
     UPDATE publish_jobs p
-       SET failure_reason = p_reason, next_attempt_at = now() + p_delay,
+       SET failure_reason = p_reason, next_attempt_at = now() + publisher_at_most(p_delay, 'delay'),
            scratch_restarts = j.scratch_restarts + CASE WHEN p_counted THEN 1 ELSE 0 END,
            no_space_since = CASE WHEN p_counted THEN j.no_space_since ELSE coalesce(j.no_space_since, now()) END
      WHERE p.id = p_job;
@@ -427,7 +467,7 @@ CREATE OR REPLACE FUNCTION publisher_defer_fetch(p_job bigint, p_token uuid, p_d
 RETURNS boolean LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH deferred AS (
-        UPDATE publish_jobs SET next_attempt_at = now() + p_delay
+        UPDATE publish_jobs SET next_attempt_at = now() + publisher_at_most(p_delay, 'delay')
          WHERE id = p_job AND attempt_token = p_token AND status = 'queued' AND stage = 'fetch'
         RETURNING 1
     )

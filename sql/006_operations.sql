@@ -273,11 +273,15 @@ BEGIN
                                   AND a.status IN ('pending', 'queued', 'processing'));
 END $$;
 
--- Locks one file for purging and re-checks it under the lock. Returns its
--- variants and job ids, or no row when the file must be kept (restored, not old
--- enough, or an active job).
+-- Locks one file for purging and re-checks it under the lock. Returns the keys
+-- to remove from the bucket and its job ids, or no row when the file must be kept
+-- (restored, not old enough, or an active job). The keys: those its variants name
+-- and those tracked for it (011), each only if it lies in the file's own folder
+-- (publisher_key_in_folder): variants written by a worker or by hand may name
+-- another file's objects, which purging this file must never remove.
+DROP FUNCTION IF EXISTS publisher_lock_file_for_purge(uuid, interval);
 CREATE OR REPLACE FUNCTION publisher_lock_file_for_purge(p_file uuid, p_older interval)
-RETURNS TABLE (file_id uuid, variants jsonb, job_ids bigint[])
+RETURNS TABLE (file_id uuid, keys text[], job_ids bigint[])
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
@@ -285,7 +289,11 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY
-        SELECT f.id, f.variants,
+        SELECT f.id,
+               coalesce((SELECT array_agg(k ORDER BY k) FROM (
+                            SELECT publisher_variant_keys(f.variants) AS k
+                            UNION SELECT o.key FROM publisher_objects o WHERE o.file_id = f.id) named
+                          WHERE publisher_key_in_folder(k, f.id)), '{}'),
                coalesce((SELECT array_agg(j.id ORDER BY j.id) FROM publish_jobs j WHERE j.file_id = f.id), '{}')
           FROM auction_files f WHERE f.id = p_file;
 END $$;
@@ -310,7 +318,9 @@ BEGIN
     -- Only the queues no host beats for any more: a live host's backlog stays, however old.
     DELETE FROM dramatiq.queue q
      WHERE q.queue_name LIKE 'publish-host-%' AND q.state = 'queued' AND q.mtime < now() - older
-       AND NOT EXISTS (SELECT 1 FROM publisher_workers l WHERE l.queue = q.queue_name);
+       -- A host's delayed messages (a retry waiting its backoff) are in '<queue>.DQ'.
+       AND NOT EXISTS (SELECT 1 FROM publisher_workers l
+                        WHERE q.queue_name IN (l.queue, l.queue || '.DQ'));
     RETURN hosts;
 END $$;
 

@@ -17,6 +17,10 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce((SELECT value::int FROM publisher_settings WHERE name = 'max_retries'), 5);
 $$;
 
+-- The column's default: every writer of publish_jobs (the systems that request
+-- publishing, too) evaluates it with its own rights (000 revokes it by default).
+GRANT EXECUTE ON FUNCTION publisher_default_max_retries() TO PUBLIC;
+
 ALTER TABLE publish_jobs ALTER COLUMN max_retries SET DEFAULT publisher_default_max_retries();
 
 COMMIT;

@@ -62,6 +62,24 @@ CREATE INDEX IF NOT EXISTS publisher_objects_file_idx ON publisher_objects (file
 DROP FUNCTION IF EXISTS publisher_superseded_due(interval, int);
 DROP FUNCTION IF EXISTS publisher_forget_superseded(text[]);
 
+-- Whether p_key is an object of file p_file: a plain name right in the file's
+-- folder, '<prefix><file id>/<name>'. SQL does not know OBJECT_PREFIX (the worker
+-- and the listener read it from their environment, and may change it), so the
+-- prefix is checked by its grammar, the one OBJECT_PREFIX must have
+-- (publisher/settings/job.py): segments of letters, digits, '.', '-', '_', none
+-- starting with '.' (no '.' or '..'), each ending in '/', or nothing. And no
+-- segment of it names a file (a uuid): a key in the folder of file A nested in
+-- that of file B would go when B is purged (maintenance removes B's folder).
+-- The same rule in Python: publisher/ops/maintenance.py (in_folder_of).
+CREATE OR REPLACE FUNCTION publisher_key_in_folder(p_key text, p_file uuid) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(length(p_key) <= 1024
+                    AND substring(p_key FROM '^((?:[A-Za-z0-9_-][A-Za-z0-9._-]*/)*)'
+                                             || p_file::text || '/[A-Za-z0-9_-][A-Za-z0-9._-]*$')
+                        !~* '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}',
+                    false);
+$$;
+
 -- The upload step records each key, in a transaction of its own, before it PUTs
 -- it: only for the attempt that runs the job's upload step, and only a key under
 -- the job's file (a worker cannot get another file's object removed). A key that
@@ -79,7 +97,7 @@ BEGIN
         RAISE EXCEPTION 'job % attempt % runs no upload step: no object may be put for it', p_job, p_token
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF strpos(p_key, file::text || '/') = 0 THEN
+    IF NOT publisher_key_in_folder(p_key, file) THEN
         RAISE EXCEPTION 'key % is not under the folder of file %', p_key, file
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -120,18 +138,24 @@ CREATE TRIGGER auction_files_track_published AFTER UPDATE OF variants ON auction
 -- named by their file's variants. Their rows are deleted in the caller's
 -- transaction, which removes the objects before it commits (a failure rolls the
 -- rows back for the next round). A key locked by an upload recording it is skipped.
+-- A key outside its file's folder (named by variants written by hand or by an
+-- earlier release: maybe another file's object, or a shared one) is forgotten,
+-- never handed out for removal: we did not PUT it.
 CREATE OR REPLACE FUNCTION publisher_take_unpublished_objects(p_grace interval, p_limit int)
 RETURNS TABLE (key text) LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    DELETE FROM publisher_objects o WHERE o.key IN (
-        SELECT c.key FROM publisher_objects c
-         WHERE c.state <> 'published' AND c.since < now() - publisher_at_least(p_grace, interval '1 hour')
-           AND NOT EXISTS (SELECT 1 FROM publish_jobs j WHERE j.id = c.job_id
-                            AND j.status IN ('pending', 'queued', 'processing'))
-           AND NOT EXISTS (SELECT 1 FROM auction_files f WHERE f.id = c.file_id
-                            AND c.key IN (SELECT publisher_variant_keys(f.variants)))
-         ORDER BY c.since LIMIT p_limit FOR UPDATE OF c SKIP LOCKED)
-    RETURNING o.key;
+    WITH taken AS (
+        DELETE FROM publisher_objects o WHERE o.key IN (
+            SELECT c.key FROM publisher_objects c
+             WHERE c.state <> 'published' AND c.since < now() - publisher_at_least(p_grace, interval '1 hour')
+               AND NOT EXISTS (SELECT 1 FROM publish_jobs j WHERE j.id = c.job_id
+                                AND j.status IN ('pending', 'queued', 'processing'))
+               AND NOT EXISTS (SELECT 1 FROM auction_files f WHERE f.id = c.file_id
+                                AND c.key IN (SELECT publisher_variant_keys(f.variants)))
+             ORDER BY c.since LIMIT p_limit FOR UPDATE OF c SKIP LOCKED)
+        RETURNING o.key, o.file_id
+    )
+    SELECT t.key FROM taken t WHERE publisher_key_in_folder(t.key, t.file_id);
 $$;
 
 CREATE OR REPLACE FUNCTION publisher_purge_job_events(p_older interval, p_limit int)

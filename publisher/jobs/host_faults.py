@@ -5,8 +5,9 @@ or its scratch disk is full. Neither is charged to the job as a retry.
   (ScratchFilesMissing: the scratch volume was emptied by a restart, another
   worker group consumes this host's queue) starts the job over from its fetch
   under a new token, on any host. Each such start over is counted in the job
-  (scratch_restarts); past MAX_SCRATCH_RESTARTS the job fails, so a host that
-  loses its files every time cannot loop a job forever.
+  (scratch_restarts); past a limit the SQL function holds (not the caller's to
+  choose) the job fails, so a host that loses its files every time cannot loop a
+  job forever.
 - A step that meets a full disk (NoSpace: no blocks, no inodes or the quota used
   up) starts the job over the same way, counting nothing, its first step put off
   by RETRY_MIN_BACKOFF_MS: a full disk is waited out, here once there is room or
@@ -35,8 +36,6 @@ from publisher.logs import job_fields, short_error
 
 logger = logging.getLogger("publisher.jobs")
 
-#: Start overs of one job for files gone from a host's scratch before it fails.
-MAX_SCRATCH_RESTARTS = 3
 #: Below this many free files (inodes) in the scratch file system a host is short of space:
 #: room for the files of a few attempts (an original, its variants in every format, their parts).
 MIN_FREE_FILES = 256
@@ -94,7 +93,7 @@ def start_over(rt, job_id: int, token: str, stage: str, exception: BaseException
     counted = isinstance(exception, ScratchFilesMissing)
     with rt.db.transaction() as cur:
         outcome, new_token = queries.start_over(cur, job_id, token, error, exception.reason, counted,
-                                                MAX_SCRATCH_RESTARTS, first_step_delay(rt, exception))
+                                                first_step_delay(rt, exception))
     rt.scratch.remove(job_id, token)
     log = logger.error if outcome == "failed" else logger.warning
     log("job=%s file=%s stage=%s %s: %s", job_id, file_id, stage,

@@ -20,7 +20,7 @@ END_STEP = "SELECT publisher_end_step(%s, %s, %s, %s, %s) AS owned"
 RECORD_FAILURE = "SELECT publisher_record_failure(%s, %s, %s, %s, %s) AS outcome"
 SCHEDULE_RETRY = "SELECT publisher_schedule_retry(%s, %s, %s)"
 FINALIZE = "SELECT publisher_finalize(%s, %s, %s, %s, %s) AS outcome"
-START_OVER = "SELECT outcome, attempt_token::text AS token FROM publisher_start_over(%s, %s, %s, %s, %s, %s, %s)"
+START_OVER = "SELECT outcome, attempt_token::text AS token FROM publisher_start_over(%s, %s, %s, %s, %s, %s)"
 DEFER_FETCH = "SELECT publisher_defer_fetch(%s, %s, %s) AS deferred"
 # The attempts among those given that are current on this host: their scratch folders are kept.
 CURRENT_ATTEMPTS = """
@@ -110,10 +110,11 @@ def record_failure(cur, job_id: int, token: str, error: str, permanent: bool, re
     return cur.fetchone()["outcome"]
 
 
-def start_over(cur, job_id: int, token: str, error: str, reason: str, counted: bool, max_restarts: int,
+def start_over(cur, job_id: int, token: str, error: str, reason: str, counted: bool,
                delay: timedelta) -> tuple[str, str | None]:
-    """('restarted', new token), ('failed', None) or ('stale', None): sql/002_job_states.sql."""
-    cur.execute(START_OVER, (job_id, token, error, reason, counted, max_restarts, delay))
+    """('restarted', new token), ('failed', None) or ('stale', None): sql/002_job_states.sql
+    (which also holds the limit of counted start overs)."""
+    cur.execute(START_OVER, (job_id, token, error, reason, counted, delay))
     row = cur.fetchone()
     return row["outcome"], row["token"]
 
@@ -250,7 +251,7 @@ PURGE_JOB_EVENTS = "SELECT publisher_purge_job_events(%s, %s) AS n"
 PURGE_EVENT_OUTBOX = "SELECT publisher_purge_event_outbox(%s, %s) AS n"
 TAKE_UNPUBLISHED_OBJECTS = "SELECT key FROM publisher_take_unpublished_objects(%s, %s)"
 FILES_TO_PURGE = "SELECT file_id::text AS file_id FROM publisher_files_to_purge(%s, %s)"
-LOCK_FILE_FOR_PURGE = "SELECT file_id::text AS file_id, variants, job_ids FROM publisher_lock_file_for_purge(%s, %s)"
+LOCK_FILE_FOR_PURGE = "SELECT file_id::text AS file_id, keys, job_ids FROM publisher_lock_file_for_purge(%s, %s)"
 DELETE_FILE = "SELECT publisher_delete_file(%s, %s) AS n"
 FORGET_LOST_HOSTS = "SELECT publisher_forget_lost_hosts(%s) AS n"
 # Whether pg_cron runs the database side of maintenance (sql/007_pg_cron.sql).

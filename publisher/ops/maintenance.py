@@ -4,7 +4,8 @@
 - Dramatiq's broker rows done or rejected longer ago than BROKER_RETENTION_HOURS are deleted;
 - files soft-deleted (auction_files.deleted_at) longer ago than
   DELETED_FILE_RETENTION_DAYS are purged: their objects leave the bucket first
-  (the keys recorded in variants, and everything under media/<file id>/), then
+  (the keys its variants name or that were tracked for it, each only if it lies in
+  the file's own folder, and everything under <OBJECT_PREFIX><file id>/), then
   their job rows and the file row. A file with an active job is never touched;
 - publish_job_events older than JOB_EVENT_RETENTION_DAYS, and webhook events
   delivered (or given up) longer ago than EVENT_RETENTION_DAYS, are deleted;
@@ -24,6 +25,7 @@ The file purge needs the bucket, so the listener always runs it.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 from publisher.jobs import queries
@@ -35,6 +37,17 @@ logger = logging.getLogger("publisher.maintenance")
 BATCH = 5000
 #: Files purged per round at most (each costs a few bucket requests).
 FILES_PER_ROUND = 500
+
+_SEGMENT = r"[A-Za-z0-9_-][A-Za-z0-9._-]*"
+_FILE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def in_folder_of(key: str, file_id: str) -> bool:
+    """Whether key is an object of file_id: a plain name right in the file's folder, after a
+    prefix of plain segments none of which names a file. The rule of publisher_key_in_folder
+    (sql/011_retention.sql), checked again here because the keys come from the database."""
+    match = re.fullmatch(rf"((?:{_SEGMENT}/)*){re.escape(str(file_id))}/{_SEGMENT}", key)
+    return bool(match) and len(key) <= 1024 and not _FILE_ID.search(match.group(1))
 
 
 class Maintenance:
@@ -136,10 +149,10 @@ class Maintenance:
         return purged
 
     def _remove_objects(self, row) -> None:
-        # Every format of every variant by its key (a key may lie outside the file's
-        # prefix if OBJECT_PREFIX changed since), then whatever else is under the prefix.
-        self.storage.remove_keys(
-            entry["key"] for variant in (row["variants"] or {}).values() for entry in variant["formats"].values())
+        # The keys the file's variants name or were tracked for it, each in the file's own
+        # folder (under an earlier OBJECT_PREFIX, too), never another file's object; then
+        # whatever else is under the current prefix's folder.
+        self.storage.remove_keys(key for key in row["keys"] or () if in_folder_of(key, row["file_id"]))
         self.storage.remove_prefix(f"{self.settings.object_prefix}{row['file_id']}/")
 
 

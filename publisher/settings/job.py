@@ -145,6 +145,9 @@ DOWNLOAD_START_SECONDS = 60
 MAX_TIMEOUT_SECONDS = 24 * 3600
 #: An S3 key prefix: path segments of safe characters, ending in "/" (or none at all).
 OBJECT_PREFIX = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9._-]*/)*")
+#: A segment named like a file's id: the database publishes no key below one
+#: (publisher_key_in_folder, sql/011_retention.sql), so the prefix may hold none.
+FILE_ID_SEGMENT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
 def default_download_timeout(max_source_bytes: int) -> float:
@@ -164,9 +167,10 @@ def is_loopback(host: str) -> bool:
 
 def _check_object_prefix(value: str) -> str:
     if len(value) > 200 or not OBJECT_PREFIX.fullmatch(value) or any(
-            part in (".", "..") for part in value.split("/")):
+            part in (".", "..") for part in value.split("/")) or FILE_ID_SEGMENT.search(value):
         raise ValueError("expected path segments of letters, digits, '.', '-' or '_', each ending in '/' "
-                         "(e.g. media/), no '.' or '..' segment, or nothing for the bucket's root")
+                         "(e.g. media/), no '.' or '..' segment and none named like a file id (a uuid), "
+                         "or nothing for the bucket's root")
     return value
 
 

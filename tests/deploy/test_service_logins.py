@@ -67,3 +67,53 @@ def test_compose_services_connect_as_their_roles_logins_and_only_migrate_as_the_
         attrs = postgres.query(url, "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s",
                                (user,))[0]
         assert not any(attrs.values()), (name, attrs)
+
+
+UNITS = ("migrate", "listener", "worker", "web")
+
+
+def unit_settings(unit: str) -> dict[str, str]:
+    text = (SYSTEMD / f"media-publisher-{unit}.service").read_text()
+    return dict(re.findall(r"^([A-Za-z]+)=(.*)$", text.split("[Service]", 1)[1].split("[Install]")[0], re.M))
+
+
+def test_every_unit_runs_as_a_user_of_its_own_and_sees_no_other_process():
+    """A worker that an image exploits must not read the listener's or the page's
+    /proc/<pid>/environ (their logins' passwords, ADMIN_TOKEN): no two units share an OS
+    user, and no unit sees the processes of another user (ProtectProc=invisible)."""
+    users = []
+    for unit in UNITS:
+        service = unit_settings(unit)
+        assert service.get("ProtectProc") == "invisible", unit
+        if service.get("DynamicUser") == "yes":
+            assert "User" not in service, unit  # systemd would then reuse a named user's uid
+            users.append(f"dynamic:{unit}")
+        else:
+            users.append(service["User"])
+    assert len(set(users)) == len(users), users
+    # The worker's files (scratch, metrics) are in a state directory of its own.
+    worker = unit_settings("worker")
+    env = dict(pair.split("=", 1) for pair in worker["Environment"].split())
+    state = "/var/lib/" + worker["StateDirectory"]
+    assert all(env[v].startswith(state + "/") for v in ("SCRATCH_DIR", "METRICS_DIR"))
+    assert all(unit_settings(u).get("StateDirectory") != worker["StateDirectory"] for u in UNITS if u != "worker")
+
+
+#: Secrets that one unit needs, and so only that unit's own environment file holds.
+OWN_SECRETS = {"ADMIN_TOKEN": "web", "PUBLISH_WEBHOOK_SECRET": "listener", "PUBLISH_WEBHOOK_URL": "listener",
+               "DATABASE_URL": None}
+
+
+def test_the_install_header_puts_each_units_secrets_only_in_that_units_env_file():
+    header = (SYSTEMD / "media-publisher-migrate.service").read_text().split("[Unit]")[0]
+    # Each unit's entry: the line naming its file, and the indented lines that go on with it.
+    entries = re.findall(r"^#   (/etc/media-publisher/\w+\.env .*(?:\n#     .*)*)", header, re.M)
+    lines = {unit: next((e for e in entries if e.startswith(f"/etc/media-publisher/{unit}.env ")), "")
+             for unit in UNITS}
+    common = header.split(COMMON, 1)[1].split("\n#   /etc/media-publisher/", 1)[0]
+    for secret, owner in OWN_SECRETS.items():
+        assert re.search(rf"without[^.]*\b{secret}\b", common), (secret, common)
+        for unit, line in lines.items():
+            if secret == "DATABASE_URL":
+                continue  # every unit has its own login
+            assert (secret in line) == (unit == owner), (secret, unit, line)

@@ -11,13 +11,13 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 
 from devstack import postgres
-from tests.support.job_sql import claimed_job, fail, finalize, one, run_to_upload
+from tests.support.job_sql import claimed_job, fail, file_of, finalize, one, run_to_upload
 
 #: The fields docs/events.md documents; nothing else may travel.
 DOCUMENTED = {"event_id", "type", "job_id", "file_id", "raid_key", "status", "at", "variants", "error", "truncated"}
-VARIANTS = {"thumb": {"url": "https://cdn.test/media/f/thumb-1.webp", "key": "media/f/thumb-1.webp",
+VARIANTS = {"thumb": {"url": "https://cdn.test/media/f/thumb-1.webp", "key": "media/{file}/thumb-1.webp",
                       "width": 400, "height": 300, "bytes": 1234, "sha256": "ab" * 32,
-                      "formats": {"webp": {"key": "media/f/thumb-1.webp", "bytes": 1234}}}}
+                      "formats": {"webp": {"key": "media/{file}/thumb-1.webp", "bytes": 1234}}}}
 
 
 def test_a_readonly_login_hears_every_event_and_no_event_carries_tokens_paths_or_hosts(pg_server, schema_db, cur):
@@ -37,7 +37,7 @@ def test_a_readonly_login_hears_every_event_and_no_event_carries_tokens_paths_or
             one(cur, "UPDATE publish_jobs SET artifacts = %s WHERE id = %s",
                 json.dumps({"source": {"file": "/var/lib/media-publisher/scratch/src.jpg"}}), job_id)
             if ending == "completed":
-                finalize(cur, job_id, token, VARIANTS)
+                finalize(cur, job_id, token, in_folder(VARIANTS, file_of(cur, job_id)["id"]))
             else:
                 fail(cur, job_id, token, "decode: truncated", True)
         payloads = []
@@ -55,3 +55,8 @@ def test_a_readonly_login_hears_every_event_and_no_event_carries_tokens_paths_or
     finally:
         listener.close()
         postgres.query(pg_server.admin_url, f"DROP OWNED BY {user}; DROP ROLE {user}")
+
+
+def in_folder(variants, file_id):
+    """VARIANTS with each key in the file's folder, as the upload step names them."""
+    return json.loads(json.dumps(variants).replace("media/{file}/", f"media/{file_id}/"))

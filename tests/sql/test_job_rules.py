@@ -6,7 +6,7 @@ published file stays published."""
 import psycopg2
 
 from tests.support.job_sql import (LEASE, begin, claim, claimed_job, end, expire_lease, fail, file_of, finalize,
-                                   heartbeat, job, new_job, one, rescue, rows, run_to_upload, silence_host,
+                                   heartbeat, job, key_in_folder, new_job, one, rescue, rows, run_to_upload, silence_host,
                                    worker_beat)
 
 
@@ -109,7 +109,7 @@ def test_a_step_stuck_past_its_time_limit_loses_its_lease_and_counts(cur):
 def published(cur) -> tuple[int, str]:
     job_id, token = claimed_job(cur)
     run_to_upload(cur, job_id, token)
-    assert finalize(cur, job_id, token, {"display": {"key": "v1"}}) == "completed"
+    assert finalize(cur, job_id, token, {"display": {"key": key_in_folder(cur, job_id, "v1")}}) == "completed"
     return job_id, file_of(cur, job_id)["id"]
 
 
@@ -132,7 +132,7 @@ def test_a_file_deleted_while_its_job_runs_is_never_published(cur):
     job_id, token = claimed_job(cur)
     run_to_upload(cur, job_id, token)
     cur.execute("UPDATE auction_files SET deleted_at = now()")
-    assert finalize(cur, job_id, token, {"display": {"key": "v1"}}) == "deleted"
+    assert finalize(cur, job_id, token, {"display": {"key": key_in_folder(cur, job_id, "v1")}}) == "deleted"
     row, file = job(cur, job_id), file_of(cur, job_id)
     assert row["status"] == "failed" and "deleted" in row["last_error"]
     assert (file["publish_status"], file["variants"], file["published_at"]) == ("failed", None, None)

@@ -3,7 +3,7 @@ a stale attempt (presumed dead, rescued, then awake again) and a duplicate
 delivery can change nothing, and a job is finalized once."""
 
 from tests.support.job_sql import (begin, claimed_job, completions, end, expire_lease, fail, finalize, heartbeat,
-                           job, one, rescue, run_to_upload)
+                                   job, key_in_folder, one, rescue, run_to_upload)
 
 
 def test_stale_worker_can_change_nothing_after_its_job_was_rescued(cur):
@@ -25,11 +25,12 @@ def test_stale_worker_can_change_nothing_after_its_job_was_rescued(cur):
     row = job(cur, job_id)
     assert row["status"] == "processing" and row["retry_count"] == 1 and "late error" not in (row["last_error"] or "")
 
-    assert finalize(cur, job_id, new, {"display": {"key": "from-the-new-attempt"}}) == "completed"
-    assert one(cur, "SELECT variants FROM auction_files")["display"]["key"] == "from-the-new-attempt"
+    new_key = key_in_folder(cur, job_id, "from-the-new-attempt")
+    assert finalize(cur, job_id, new, {"display": {"key": new_key}}) == "completed"
+    assert one(cur, "SELECT variants FROM auction_files")["display"]["key"] == new_key
     # ...and after completion too.
     assert finalize(cur, job_id, old, {"display": {"key": "from-the-stale-worker"}}) == "stale"
-    assert one(cur, "SELECT variants FROM auction_files")["display"]["key"] == "from-the-new-attempt"
+    assert one(cur, "SELECT variants FROM auction_files")["display"]["key"] == new_key
     assert completions(cur, job_id) == 1
 
 
@@ -46,8 +47,9 @@ def test_duplicate_delivery_runs_a_step_once_and_finalizes_once(cur):
     assert end(cur, job_id, token, "variant", "upload")
     assert begin(cur, job_id, token, "variant") == "done"
     assert begin(cur, job_id, token, "upload") == "run"
-    assert finalize(cur, job_id, token, {"display": {"key": "k"}}) == "completed"
-    assert finalize(cur, job_id, token, {"display": {"key": "k"}}) == "stale"
+    key = key_in_folder(cur, job_id, "k")
+    assert finalize(cur, job_id, token, {"display": {"key": key}}) == "completed"
+    assert finalize(cur, job_id, token, {"display": {"key": key}}) == "stale"
     assert begin(cur, job_id, token, "upload") == "stale"
     assert completions(cur, job_id) == 1
 

@@ -8,11 +8,11 @@ import select
 import psycopg2
 import pytest
 
-from tests.support.job_sql import begin, claimed_job, fail, finalize, new_job, one, rows, run_to_upload
+from tests.support.job_sql import begin, claimed_job, fail, file_of, finalize, new_job, one, rows, run_to_upload
 
-VARIANTS = {"thumb": {"url": "https://cdn.test/media/f/thumb-1.webp", "key": "media/f/thumb-1.webp", "width": 400,
+VARIANTS = {"thumb": {"url": "https://cdn.test/media/f/thumb-1.webp", "key": "media/{file}/thumb-1.webp", "width": 400,
                       "height": 300, "bytes": 1234, "formats": {"webp": {"bytes": 1234}}},
-            "display": {"url": "https://cdn.test/media/f/display-1.webp", "key": "media/f/display-1.webp",
+            "display": {"url": "https://cdn.test/media/f/display-1.webp", "key": "media/{file}/display-1.webp",
                         "width": 1600, "height": 1200, "bytes": 98765}}
 
 
@@ -41,7 +41,7 @@ def test_a_completed_job_announces_its_variants_when_its_transaction_commits(sch
     run_to_upload(cur, job_id, token)
     assert events() == []
     conn.autocommit = False
-    finalize(cur, job_id, token, VARIANTS)
+    finalize(cur, job_id, token, in_folder(VARIANTS, file_of(cur, job_id)["id"]))
     assert events(0.2) == []  # not before the commit
     conn.commit()
     conn.autocommit = True
@@ -103,3 +103,8 @@ def test_the_outbox_keeps_events_only_while_a_webhook_is_configured(cur, events)
     one(cur, "SELECT publisher_webhook_record(%s, true, NULL, NULL)", taken["id"])
     done = rows(cur, "SELECT attempts, delivered_at IS NOT NULL AS delivered, last_error FROM publish_event_outbox")
     assert done == [{"attempts": 2, "delivered": True, "last_error": None}]
+
+
+def in_folder(variants, file_id):
+    """VARIANTS with each key in the file's folder, as the upload step names them."""
+    return json.loads(json.dumps(variants).replace("media/{file}/", f"media/{file_id}/"))

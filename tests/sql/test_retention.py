@@ -95,6 +95,35 @@ def test_an_attempt_tracks_only_keys_of_its_own_file_and_only_while_it_runs_the_
         one(cur, "SELECT publisher_track_object(%s, %s, %s)", stale, stale_token, f"media/{other}/thumb-1.webp")
 
 
+@pytest.mark.parametrize("key", [
+    "media/{file}/../{other}/thumb-1.webp",  # climbs out of the folder
+    "media/x{file}/thumb-1.webp",            # not the file's folder, one that ends in its id
+    "media/{other}/{file}/thumb-1.webp",     # the file's folder inside another file's
+    "/{file}/thumb-1.webp", "media//{file}/thumb-1.webp", "media/./{file}/thumb-1.webp",
+    "media/{file}/sub/thumb-1.webp", "media/{file}/",
+])
+def test_a_key_is_tracked_only_as_a_plain_name_right_in_the_files_folder_after_a_plain_prefix(cur, key):
+    job, token, _ = _uploading(cur)
+    file_id = one(cur, "SELECT file_id::text FROM publish_jobs WHERE id = %s", job)
+    other = new_file(cur)
+    with pytest.raises(psycopg2.errors.InvalidParameterValue):
+        one(cur, "SELECT publisher_track_object(%s, %s, %s)", job, token, key.format(file=file_id, other=other))
+    for fine in (f"{file_id}/thumb-1.webp", f"cdn/media.v2/{file_id}/thumb_1-ab.avif"):
+        one(cur, "SELECT publisher_track_object(%s, %s, %s)", job, token, fine)
+
+
+def test_a_key_outside_the_files_folder_that_its_variants_once_named_is_never_handed_out_for_removal(cur):
+    """Variants written by hand (or by an earlier release) may name an object that is not
+    the file's: another file's, or a shared one. Superseded, it is forgotten, not removed."""
+    file_id, other = new_file(cur), new_file(cur, "other.jpg")
+    own = f"media/{file_id}/thumb-a.webp"
+    foreign = ["shared/logo.webp", f"media/{other}/../{file_id}/x.webp", f"media/x{file_id}/y.webp"]
+    set_variants(cur, file_id, {"thumb": {"key": own, "formats": {f"f{i}": {"key": k} for i, k in enumerate(foreign)}}})
+    set_variants(cur, file_id, {})
+    the_grace_passes(cur)
+    assert due(cur) == [own]
+
+
 def test_variants_of_any_shape_can_still_be_written(cur):
     file_id = new_file(cur)
     for variants in ({"thumb": {"url": "u"}}, {"thumb": 3, "note": "x"}, {"thumb": {"key": 7}}, [], {}, None):

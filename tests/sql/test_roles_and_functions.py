@@ -131,6 +131,10 @@ def _live_world(cur) -> dict:
     one(cur, "INSERT INTO dramatiq.queue (message_id, queue_name, state, mtime) "
              "VALUES (gen_random_uuid(), 'publish-host-live', 'queued', now() - interval '10 minutes') "
              "RETURNING message_id")
+    # And its retry, delayed: Dramatiq keeps it in the queue's delay queue ('<queue>.DQ').
+    one(cur, "INSERT INTO dramatiq.queue (message_id, queue_name, state, mtime) "
+             "VALUES (gen_random_uuid(), 'publish-host-live.DQ', 'queued', now() - interval '10 minutes') "
+             "RETURNING message_id")
     one(cur, "INSERT INTO dramatiq.queue (message_id, queue_name, state) "
              "VALUES (gen_random_uuid(), 'default', 'done') RETURNING message_id")
     return {"files": [published, just_deleted, running]}
@@ -251,5 +255,37 @@ def test_an_oncall_shadow_of_format_never_runs_with_the_owners_rights(pg_server)
         assert one(cur, "SELECT status FROM publish_jobs WHERE id = %s", job) == "cancelled"
         assert not one(cur, "SELECT has_schema_privilege('publisher_oncall', 'public', 'CREATE')")
     finally:
+        conn.close()
+        pg_server.drop_database(url)
+
+
+def test_no_role_may_run_a_security_definer_function_before_the_roles_file_grants_it(pg_server, tmp_path):
+    """Every file applies in its own psql run: a deploy that stops before 900_roles.sql
+    (a file failed, the migrate was killed) must leave no function of ours open to PUBLIC."""
+    sql = Path(__file__).resolve().parents[2] / "sql"
+    for path in sorted(sql.glob("*.sql")):
+        if path.name < "900":
+            (tmp_path / path.name).write_text(path.read_text())
+    url = pg_server.create_database()
+    low = f"publisher_test_low_{uuid.uuid4().hex[:8]}"
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        pg_server.apply_sql(url, tmp_path)
+        cur = cursor(conn)
+        cur.execute(f"CREATE ROLE {low} NOLOGIN")
+        definers = [r["f"] for r in rows(cur, """
+            SELECT p.oid::regprocedure::text AS f FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE p.prosecdef AND n.nspname = 'public' AND p.prorettype <> 'trigger'::regtype ORDER BY 1""")]
+        assert "publisher_take_unpublished_objects(interval,integer)" in definers
+        caller = psycopg2.connect(url)
+        try:
+            assert [f for f in definers if not _call(caller, low, f)] == []
+            # What every writer of publish_jobs evaluates (the column default) stays open.
+            assert _call(caller, low, "publisher_default_max_retries()") is False
+        finally:
+            caller.close()
+    finally:
+        conn.cursor().execute(f"DROP ROLE IF EXISTS {low}")
         conn.close()
         pg_server.drop_database(url)

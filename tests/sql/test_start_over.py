@@ -5,12 +5,12 @@ puts a first step off."""
 
 from tests.support.job_sql import begin, claimed_job, end, job, rows, run_to_upload
 
-MAX = 3
+MAX = 3  #: the limit sql/002_job_states.sql holds
 
 
 def start_over(cur, job_id, token, reason="scratch_missing", counted=True, delay="0 seconds"):
-    return rows(cur, "SELECT outcome, attempt_token::text AS token FROM publisher_start_over(%s, %s, %s, %s, %s, %s, %s)",
-                job_id, token, f"variant: {reason}", reason, counted, MAX, delay)[0]
+    return rows(cur, "SELECT outcome, attempt_token::text AS token FROM publisher_start_over(%s, %s, %s, %s, %s, %s)",
+                job_id, token, f"variant: {reason}", reason, counted, delay)[0]
 
 
 def test_a_step_whose_files_are_gone_restarts_from_fetch_without_a_retry(cur):

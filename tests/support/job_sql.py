@@ -1,5 +1,6 @@
 """The job state machine's SQL functions, called as the listener and the workers call them."""
 
+import psycopg2.errors
 import psycopg2.extras
 
 LEASE = "5 seconds"
@@ -65,7 +66,23 @@ def heartbeat(cur, job, token) -> bool:
 
 
 def finalize(cur, job, token, variants):
+    """As the upload step does: each key tracked before its PUT (refused for an attempt
+    that runs no upload, which finalize then finds stale), then the job finalized."""
+    in_transaction = not cur.connection.autocommit
+    for key in rows(cur, "SELECT publisher_variant_keys(%s) AS k", psycopg2.extras.Json(variants)):
+        if in_transaction:
+            cur.execute("SAVEPOINT track")
+        try:
+            one(cur, "SELECT publisher_track_object(%s, %s, %s)", job, token, key["k"])
+        except psycopg2.errors.InsufficientPrivilege:
+            if in_transaction:
+                cur.execute("ROLLBACK TO SAVEPOINT track")
     return one(cur, "SELECT publisher_finalize(%s, %s, %s, 10, 10)", job, token, psycopg2.extras.Json(variants))
+
+
+def key_in_folder(cur, job_id, name) -> str:
+    """An object key of the job's file, as the upload step names them."""
+    return f"media/{file_of(cur, job_id)['id']}/{name}"
 
 
 def fail(cur, job, token, error, permanent):

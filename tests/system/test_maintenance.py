@@ -119,6 +119,28 @@ def test_admin_maintain_runs_one_round_and_says_what_it_removed(make_stack):
     assert stack.keys(f"media/{file_id}/") == []
 
 
+def test_purging_a_file_whose_variants_name_another_files_objects_removes_only_its_own(make_stack):
+    """However a purged file's variants came to name other keys (a worker, a hand edit, an
+    earlier release), maintenance removes only what lies in that file's own folder."""
+    stack = make_stack(DELETED_FILE_RETENTION_DAYS=30)
+    live, _ = published_file(stack, "live.jpg")
+    live_keys = stack.keys(f"media/{live}/")
+    gone, _ = published_file(stack, "gone.jpg", deleted_days_ago=45)
+    elsewhere = "shared/logo.webp"
+    put(stack, elsewhere)
+    variants = stack.sql("SELECT variants FROM auction_files WHERE id = %s", (gone,))[0]["variants"]
+    variants["stolen"] = {"key": live_keys[0], "formats": {
+        "webp": {"key": live_keys[1]}, "avif": {"key": elsewhere}}}
+    stack.sql("UPDATE auction_files SET variants = %s WHERE id = %s", (json.dumps(variants), gone))
+    done = subprocess.run([sys.executable, "-m", "publisher.ops.admin", "maintain", "--yes"], env=dict(stack.env),
+                          cwd=procs.ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "removed: 1 files" in done.stdout
+    assert stack.keys(f"media/{gone}/") == []
+    assert stack.keys(f"media/{live}/") == live_keys
+    assert stack.keys("shared/") == [elsewhere]
+
+
 def test_schedule_file_is_a_no_op_without_pg_cron(make_stack):
     stack = make_stack()  # sql/ applied, 007_pg_cron.sql included
     assert not stack.sql("SELECT 1 FROM pg_extension WHERE extname = 'pg_cron'")

@@ -63,3 +63,26 @@ def test_one_failing_maintenance_part_does_not_stop_the_others(monkeypatch):
     with pytest.raises(MaintenanceError, match="completed_jobs"):
         m.run()
     assert ran == ["broker", "files", "superseded", "events", "outbox", "hosts"]
+
+
+FILE = "0b6f7c2e-8a1d-4c3b-9e5f-1a2b3c4d5e6f"
+OTHER = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+
+
+@pytest.mark.parametrize("key", [f"media/{FILE}/thumb-0123.webp", f"{FILE}/a.avif", f"cdn/v2.x/{FILE}/display_1.jpg"])
+def test_a_plain_name_right_in_the_files_folder_is_the_files_object(key):
+    from publisher.ops.maintenance import in_folder_of
+
+    assert in_folder_of(key, FILE)
+
+
+@pytest.mark.parametrize("key", [
+    f"media/{OTHER}/thumb.webp", f"media/{OTHER}/{FILE}/thumb.webp", f"media/{FILE}/../{OTHER}/thumb.webp",
+    f"media/x{FILE}/thumb.webp", f"/{FILE}/thumb.webp", f"media//{FILE}/thumb.webp", f"media/{FILE}/",
+    f"media/{FILE}/sub/thumb.webp", f"media/{FILE}/.hidden", f"../{FILE}/thumb.webp", "shared/logo.webp",
+    f"media/{FILE}/" + "x" * 1100,
+])
+def test_a_key_anywhere_else_is_not_the_files_object(key):
+    from publisher.ops.maintenance import in_folder_of
+
+    assert not in_folder_of(key, FILE)

@@ -112,7 +112,9 @@ def test_origin_timeouts_must_be_a_sensible_number_of_seconds(name, value):
 
 
 @pytest.mark.parametrize("prefix", ["/media/", "media", "../media/", "media/../x/", "a//b/", "me dia/", "media\n/",
-                                    "ünï/", "./media/"])
+                                    "ünï/", "./media/",
+                                    # named like a file's folder: the database publishes no key below one
+                                    "media/0b6f7c2e-8a1d-4c3b-9e5f-1a2b3c4d5e6f/", "x/0B6F7C2E-8A1D-4C3B-9E5F-1A2B3C4D5E6F/"])
 def test_a_bad_object_prefix_is_refused(prefix):
     with pytest.raises(ConfigError, match="OBJECT_PREFIX"):
         load_settings(dict(VALID, OBJECT_PREFIX=prefix))
