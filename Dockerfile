@@ -31,7 +31,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/media-publisher --create-home \
             --shell /usr/sbin/nologin publisher
 COPY --from=build /opt/media-publisher /opt/media-publisher
-# OPS_HTTP_HOST: the metrics and health endpoints must be reachable from outside the container.
+# OPS_HTTP_HOST: the metrics and health endpoints and the page must be reachable from outside the container.
 ENV PATH=/opt/media-publisher/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

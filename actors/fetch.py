@@ -15,6 +15,7 @@ import dramatiq
 from publisher import imaging, telemetry
 from publisher.app.runtime import process_runtime
 from publisher.errors import PermanentError
+from publisher.imaging.options import DEFAULT_MAX_SOURCE_PIXELS
 from publisher.jobs.handoff import Fetched, Source
 from publisher.jobs.locality import QUEUE
 from publisher.stages import PRIORITY
@@ -28,13 +29,13 @@ def fetch(job_id: int, token: str) -> Fetched:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
     with telemetry.phase("download"), rt.scratch.writing(), rt.scratch.target(job_id, token, SOURCE) as path:
-        rt.origin.download(job["raid_key"], path)
+        rt.origin.download(job.raid_key, path)
     # Hashed as it lies in scratch, and probed from the file hashed: the variant step
     # decodes it only if it still holds these bytes.
     with rt.scratch.open_staged(job_id, token, SOURCE) as fetched:
         try:
-            probed = imaging.probe(fetched.path, rt.settings.max_source_pixels)
+            probed = imaging.probe(fetched.path, DEFAULT_MAX_SOURCE_PIXELS)
         except PermanentError as e:
-            raise PermanentError(f"{e} (raid_key {job['raid_key']!r})", e.reason) from None
+            raise PermanentError(f"{e} (raid_key {job.raid_key!r})", e.reason) from None
     return Fetched(Source(file=SOURCE, bytes=fetched.size, format=probed.format, width=probed.width,
                           height=probed.height, sha256=fetched.sha256))

@@ -1,8 +1,9 @@
-"""Step 3: PUT each variant once under its content-addressed key, then finalize the job.
+"""Step 3: PUT each variant once under its content-addressed key; returns what
+it published.
 
-Job state: begun as stage upload by the lifecycle (publisher/jobs/lifecycle.py);
-this step finalizes the job itself (queries.finalize, in one transaction with
-the imaging facts); on failure the lifecycle retries or fails the job.
+Job state: begun as stage upload by the lifecycle (publisher/jobs/lifecycle.py),
+which finalizes the job with the result (in one transaction with the imaging
+facts); on failure the lifecycle retries or fails the job.
 
 The artifacts it reads back are untrusted: every staged file is opened (a plain
 name, a regular file inside the attempt's folder) and hashed before the first
@@ -22,10 +23,12 @@ from publisher.app.runtime import process_runtime
 from publisher.clients.storage import IMMUTABLE
 from publisher.errors import PermanentError
 from publisher.imaging.output import CONTENT_TYPES
-from publisher.jobs import queries
-from publisher.jobs.handoff import Artifacts, StagedFile
+from publisher.jobs.handoff import Artifacts, Published, StagedFile
 from publisher.jobs.locality import QUEUE
 from publisher.jobs.scratch import ScratchFilesChanged, StagedBytes
+from publisher.jobs.store import steps
+from publisher.jobs.store.rows import StepJob
+from publisher.settings import fixed
 from publisher.stages import PRIORITY
 
 logger = logging.getLogger("publisher.jobs")
@@ -35,10 +38,10 @@ VARIANT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 @dramatiq.actor(queue_name=QUEUE, priority=PRIORITY["upload"], throws=(PermanentError,))
-def upload(job_id: int, token: str) -> None:
+def upload(job_id: int, token: str) -> Published:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
-    artifacts = Artifacts.from_json(job["artifacts"])
+    artifacts = Artifacts.from_json(job.artifacts)
     if not artifacts.variants or artifacts.source is None or artifacts.imaging is None or any(
             "webp" not in formats for formats in artifacts.variants.values()):
         raise PermanentError("the job's artifacts name no variants to upload, or one without its webp",
@@ -58,17 +61,7 @@ def upload(job_id: int, token: str) -> None:
                 "width": webp.width, "height": webp.height, "frames": webp.frames,
                 "formats": objects,
             }
-    source, facts = artifacts.source, artifacts.imaging
-    with rt.db.transaction() as cur:
-        outcome = queries.finalize(cur, job_id, token, published, source.width, source.height)
-        if outcome == "completed":
-            queries.record_imaging(cur, job_id, token, facts.recipe, facts.placeholder, facts.dominant_color)
-    if outcome == "stale":
-        logger.info("job=%s was finalized by another attempt; nothing changed", job_id)
-        return
-    if outcome == "deleted":
-        logger.warning("job=%s: the file was deleted while the job ran; not published", job_id)
-    rt.scratch.remove(job_id, token)
+    return Published(published, artifacts.source, artifacts.imaging)
 
 
 @contextlib.contextmanager
@@ -85,13 +78,13 @@ def _open(rt, job_id: int, token: str, name: str, fmt: str, staged: StagedFile):
         yield read
 
 
-def _publish(rt, job: dict, token: str, name: str, fmt: str, read: StagedBytes) -> dict:
+def _publish(rt, job: StepJob, token: str, name: str, fmt: str, read: StagedBytes) -> dict:
     # The content hash in the key: a changed image gets a new URL, so the CDN can
     # cache forever and never serve a stale picture; a re-run PUTs the same bytes
     # under the same key.
-    key = f"{rt.settings.object_prefix}{job['file_id']}/{name}-{read.sha256[:16]}.{fmt}"
+    key = f"{fixed.OBJECT_PREFIX}{job.file_id}/{name}-{read.sha256[:16]}.{fmt}"
     content_type = CONTENT_TYPES[fmt]
-    queries.track_object(rt.db, job["id"], token, key)  # before the PUT: maintenance never removes it under us
+    steps.track_object(rt.db, job.id, token, key)  # before the PUT: maintenance never removes it under us
     with telemetry.phase("upload"):
         rt.storage.put_stream(key, read.file, read.size, content_type, IMMUTABLE)
     return {"url": rt.storage.url(key), "key": key, "bytes": read.size, "content_type": content_type}

@@ -14,6 +14,7 @@ import dramatiq
 from publisher import imaging
 from publisher.app.runtime import process_runtime
 from publisher.errors import PermanentError
+from publisher.imaging.options import DEFAULT_MAX_SOURCE_PIXELS
 from publisher.jobs.handoff import Artifacts, ImagingFacts, Rendered, StagedFile
 from publisher.jobs.locality import QUEUE
 from publisher.stages import PRIORITY
@@ -23,13 +24,13 @@ from publisher.stages import PRIORITY
 def variant(job_id: int, token: str) -> Rendered:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
-    fetched = Artifacts.from_json(job["artifacts"]).source
+    fetched = Artifacts.from_json(job.artifacts).source
     if fetched is None:
         raise PermanentError("the job's artifacts name no source", "bad_artifacts")
     recipe = imaging.Recipe.from_settings(rt.settings)
     # Decoded from the file hashed, only if it holds what the fetch hashed (else the job starts over).
     with rt.scratch.open_source(job_id, token, fetched.file, fetched.sha256) as source:
-        probed = imaging.probe(source.path, rt.settings.max_source_pixels)
+        probed = imaging.probe(source.path, DEFAULT_MAX_SOURCE_PIXELS)
         rendition = imaging.render(source.path, probed, recipe)
     written: dict[str, dict[str, StagedFile]] = {}  # name -> format -> file
     with rt.scratch.writing():

@@ -26,11 +26,12 @@ from .throughput import burst
 def prerender(photo: Path, out_dir: Path) -> dict[str, int]:
     """The variants our variant step makes of `photo`, written as NAME.webp; their sizes."""
     from publisher import imaging
+    from publisher.imaging import options
     from publisher.settings.job import Settings
 
-    probed = imaging.probe(str(photo), Settings.max_source_pixels)
+    probed = imaging.probe(str(photo), options.DEFAULT_MAX_SOURCE_PIXELS)
     sizes = {}
-    for v in imaging.render(str(photo), probed, Settings.variants, Settings.webp_quality):
+    for v in imaging.render(str(photo), probed, imaging.Recipe.from_settings(Settings)).variants:
         (out_dir / f"{v.name}.webp").write_bytes(v.data)
         sizes[v.name] = len(v.data)
     return sizes

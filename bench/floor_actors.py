@@ -16,18 +16,20 @@ this machine; `bench/floor.py` sets it against the image work.
 Benchmark-only; production code has no hook for it.
 """
 
+import io
 import os
 from pathlib import Path
 
 import dramatiq
 
-from publisher.jobs import queries
+from bench.step_results import Handed
 from publisher.app.broker import setup_broker
-from publisher.jobs.locality import QUEUE
 from publisher.app.runtime import process_runtime, settings_or_exit
 from publisher.clients.storage import IMMUTABLE
-
-from bench.step_results import Handed
+from publisher.jobs.handoff import ImagingFacts, Published, Source
+from publisher.jobs.locality import QUEUE
+from publisher.jobs.store import steps
+from publisher.settings import fixed
 
 broker = setup_broker(settings_or_exit(), process_runtime)
 #: name -> bytes, read once at start: a real variant step has them in memory, not on disk.
@@ -41,7 +43,7 @@ def fetch(job_id: int, token: str) -> Handed:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
     with rt.scratch.target(job_id, token, "source") as path:
-        size = rt.origin.download(job["raid_key"], path)
+        size = rt.origin.download(job.raid_key, path)
     rt.scratch.remove(job_id, token)
     return Handed({"source": {"bytes": size, "width": 0, "height": 0}})
 
@@ -53,19 +55,19 @@ def variant(job_id: int, token: str) -> Handed:
     published = {}
     for filename, data in VARIANTS.items():
         # In the file's folder, as publisher_finalize requires of every key it publishes.
-        key = f"{rt.settings.object_prefix}{job['file_id']}/floor-{filename}"
-        rt.storage.put_bytes(key, data, "image/webp", IMMUTABLE)
+        key = f"{fixed.OBJECT_PREFIX}{job.file_id}/floor-{filename}"
+        rt.storage.put_stream(key, io.BytesIO(data), len(data), "image/webp", IMMUTABLE)
         published[filename.removesuffix(".webp")] = {"key": key, "url": rt.storage.url(key)}
     return Handed({"variants": published})
 
 
 @dramatiq.actor(queue_name=QUEUE, priority=0)
-def upload(job_id: int, token: str) -> None:
+def upload(job_id: int, token: str) -> Published:
     rt = process_runtime()
     job = rt.load_job(job_id, token)
-    # Tracked as the real upload tracks each key it PUTs (here, once the upload step runs:
-    # finalize publishes only keys its upload tracked).
-    for variant in job["artifacts"]["variants"].values():
-        queries.track_object(rt.db, job_id, token, variant["key"])
-    with rt.db.transaction() as cur:
-        queries.finalize(cur, job_id, token, job["artifacts"]["variants"], 0, 0)
+    # Tracked as the real upload tracks each key it PUTs (finalize publishes only keys its
+    # upload tracked); the lifecycle finalizes the job with what this returns, as it does the real upload's.
+    for variant in job.artifacts["variants"].values():
+        steps.track_object(rt.db, job_id, token, variant["key"])
+    return Published(dict(job.artifacts["variants"]), Source("source", 0, "none", 0, 0),
+                     ImagingFacts("bench-floor", None, None))

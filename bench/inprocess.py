@@ -16,6 +16,7 @@ import time
 
 def _process(path: str, counter, threads: int) -> None:
     from publisher import imaging
+    from publisher.imaging import options
     from publisher.settings.job import Settings
 
     def take() -> bool:
@@ -25,10 +26,12 @@ def _process(path: str, counter, threads: int) -> None:
             counter.value -= 1
             return True
 
+    recipe = imaging.Recipe.from_settings(Settings)
+
     def run():
         while take():
-            probed = imaging.probe(path, Settings.max_source_pixels)
-            imaging.render(path, probed, Settings.variants, Settings.webp_quality)
+            probed = imaging.probe(path, options.DEFAULT_MAX_SOURCE_PIXELS)
+            imaging.render(path, probed, recipe)
 
     pool = [threading.Thread(target=run) for _ in range(threads)]
     for t in pool:

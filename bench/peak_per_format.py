@@ -64,7 +64,8 @@ def sources(megapixels: int, only=None) -> dict[str, Path]:
         "jpeg-progressive": ("jpg", lambda im, p: im.jpegsave(p, Q=90, interlace=True)),
         "png-8bit": ("png", lambda im, p: im.pngsave(p, compression=1)),
         "png-interlaced-16bit-alpha": ("png", lambda im, p: (im.bandjoin(255).cast("ushort") * 257)
-                                       .cast("ushort").copy(interpretation="rgb16").pngsave(p, interlace=True, compression=1)),
+                                       .cast("ushort").copy(interpretation="rgb16")
+                                       .pngsave(p, interlace=True, compression=1)),
         "gif": ("gif", lambda im, p: im.gifsave(p, effort=1)),
         "webp": ("webp", lambda im, p: im.webpsave(p, Q=80, effort=0)),
         "tiff-lzw-strips": ("tif", lambda im, p: im.tiffsave(p, compression="lzw")),

@@ -35,10 +35,10 @@ def timed(fn, runs: int) -> float:
 
 def main(path: str, runs: int) -> None:
     from publisher import imaging
-    from publisher.settings.job import Settings
-    from publisher.imaging import colour, output, placeholder, resize
+    from publisher.imaging import colour, options, output, placeholder, resize
     from publisher.imaging.input import open_source
     from publisher.imaging.options import InputOptions, OutputOptions
+    from publisher.settings.job import Settings
 
     def decode():  # what render does for the largest variant
         source = open_source(path, probed, InputOptions())
@@ -47,15 +47,15 @@ def main(path: str, runs: int) -> None:
     # publisher.imaging.engine (imported with the stages) sets libvips up as a worker has it:
     # no operation cache (every stage really runs), one thread per image.
     size = max(s for _, s in Settings.variants)
-    q = Settings.webp_quality
+    q = options.DEFAULT_WEBP_QUALITY
 
-    probed = imaging.probe(path, Settings.max_source_pixels)
+    probed = imaging.probe(path, options.DEFAULT_MAX_SOURCE_PIXELS)
     fallback = "cmyk" if probed.interpretation == "cmyk" else "srgb"
     shrink = resize.jpeg_shrink_on_load(probed, size) if probed.format == "jpeg" else 1
     base = decode().copy_memory()
     thumb = base.thumbnail_image(400, height=400, size="down").copy_memory()
     rows = [
-        ("probe (header only)", lambda: imaging.probe(path, Settings.max_source_pixels)),
+        ("probe (header only)", lambda: imaging.probe(path, options.DEFAULT_MAX_SOURCE_PIXELS)),
         (f"decode to {size} as render does (libjpeg shrink {shrink})", lambda: decode().copy_memory()),
         (f"decode to {size} with libvips thumbnail alone, sRGB fallback profile (before)",
          lambda: pyvips.Image.thumbnail(path, size, height=size, size="down", fail_on="truncated",
@@ -75,7 +75,7 @@ def main(path: str, runs: int) -> None:
     rows.append(("LQIP placeholder from the 400 px thumb", lambda: placeholder.lqip_data_uri(thumb)))
     rows.append(("dominant colour from the 400 px thumb", lambda: placeholder.dominant_colour(thumb)))
     rows.append(("whole render (publisher.imaging as it is now)",
-                 lambda: imaging.render(path, probed, Settings.variants, q)))
+                 lambda: imaging.render(path, probed, imaging.Recipe.from_settings(Settings))))
     print(f"{path}: CPU seconds, median of {runs}, libvips concurrency {pyvips.concurrency_get()}")
     for label, fn in rows:
         print(f"  {timed(fn, runs):6.3f}  {label}")

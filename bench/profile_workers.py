@@ -23,7 +23,7 @@ from .system import Services, add_files, wait_done, worker_pids
 
 #: Frames worth a line in the summary (substring of py-spy's "function (file:line)").
 FRAMES = ("actors/fetch.py", "actors/variant.py", "actors/upload.py", "publisher/imaging/", "copy_memory",
-          "_encode_webp", "Storage.put_stream", "Storage.put_bytes", "Storage.get_bytes", "Storage.size_of",
+          "_encode_webp", "Storage.put_stream", "Storage.get_bytes", "Storage.size_of",
           "OriginClient.download", "Database.transaction", "psycopg2/pool.py", "connect (psycopg2",
           "JobLifecycle", "PostgresConsumer", "sha256_hash", "Runtime.cleanup")
 

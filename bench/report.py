@@ -120,8 +120,9 @@ def table(result: dict) -> str:
                      f"(published {t['published_bytes_per_job'] / 1000:.0f} kB per job)")
         lines.append("  S3 requests: " + ", ".join(f"{m} {c:.2f}" for m, c in t["requests_per_job"].items())
                      + f"  ({t['requests_per_published_object']:.2f} per published object)")
-        lines.append(f"  to the bucket {t['sent_over_published']:.2f}x, from the bucket {t['read_over_published']:.2f}x "
-                     f"the published bytes; from RAID {t['raid_over_source']:.2f}x the source bytes")
+        lines.append(f"  to the bucket {t['sent_over_published']:.2f}x, "
+                     f"from the bucket {t['read_over_published']:.2f}x the published bytes; "
+                     f"from RAID {t['raid_over_source']:.2f}x the source bytes")
         lines.append("")
     if "wan" in result:
         w = result["wan"]

@@ -72,8 +72,8 @@ def parse_args(argv=None):
 def machine() -> dict:
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                  platform.processor())
-    import pyvips
     import PIL
+    import pyvips
 
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -87,7 +87,7 @@ def machine() -> dict:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     result = {"date": started.isoformat(timespec="seconds"),
               "command": " ".join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
               "machine": machine(), "loadavg_start": loadavg(), "settings": {
@@ -120,7 +120,7 @@ def main(argv=None) -> dict:
             services.close()
 
     result["loadavg_end"] = loadavg()
-    result["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    result["finished"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     result["targets"] = report.targets(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")

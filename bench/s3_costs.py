@@ -12,6 +12,7 @@ the CPU of N requests in a row divided by N (N = 60 by default).
 
 from __future__ import annotations
 
+import io
 import os
 import resource
 import sys
@@ -68,7 +69,8 @@ def main(n: int) -> None:
             measure(f"PUT the original ({size / 1e6:.1f} MB, fput_object)",
                     lambda i: client.fput_object("bench", f"staging/{i}/source", source))
             measure(f"PUT a variant ({VARIANT_BYTES // 1000} kB)",
-                    lambda i: storage.put_bytes(f"staging/{i}/v.webp", variant, "image/webp"))
+                    lambda i: storage.put_stream(f"staging/{i}/v.webp", io.BytesIO(variant), len(variant),
+                                                 "image/webp"))
             measure("HEAD (stat_object), object there", lambda i: client.stat_object("bench", f"staging/{i}/v.webp"))
             measure("HEAD (stat_object), no such object", lambda i: stat_missing(client, f"public/{i}/v.webp"))
             measure(f"GET a variant ({VARIANT_BYTES // 1000} kB)", lambda i: storage.get_bytes(f"staging/{i}/v.webp"))

@@ -105,7 +105,7 @@ def measure_burst(services, broker: str, hosts: int, n: int, image: str, tmp: Pa
             for name in names:
                 cluster.start_host(name, listener=False, processes=1, threads=1, VIPS_CONCURRENCY=1)
             for name in names:
-                wait_until(lambda: "ready for action" in cluster.logs(name), 120, f"host {name}'s worker")
+                wait_until(lambda name=name: "ready for action" in cluster.logs(name), 120, f"host {name}'s worker")
             stack.start_listener()
             wait_until(lambda: "listening on channel" in stack.listener.log(), 60, "the listener")
             before = loadavg()
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
             intake = measure_intake(services, broker, args.intake, tmp)
             print(f"[{broker}] intake: {intake}", flush=True)
             runs = {1: [], 2: []}
-            for attempt in range(args.repeat):
+            for _attempt in range(args.repeat):
                 for hosts in (1, 2):
                     print(f"[{broker}] burst of {args.jobs} on {hosts} host(s) ...", flush=True)
                     runs[hosts].append(measure_burst(services, broker, hosts, args.jobs, args.image, tmp,
@@ -189,8 +189,9 @@ def main(argv=None) -> int:
 
     budget = f"{args.host_cpus} cores per host" if args.host_cpus else "no CPU budget per host"
     print(f"\n{args.jobs} jobs of {args.image} per burst, {budget}, the fastest of {args.repeat} runs each")
-    print("\n| broker | intake jobs/s | 1 host jobs/s | 2 hosts jobs/s | ratio | run by run | ratio at equal step times "
-          "| step s/job 1 host, 2 hosts | worker CPU s/job 1 host, 2 hosts | loadavg 1 min (1 host, 2 hosts) |")
+    print("\n| broker | intake jobs/s | 1 host jobs/s | 2 hosts jobs/s | ratio | run by run "
+          "| ratio at equal step times | step s/job 1 host, 2 hosts | worker CPU s/job 1 host, 2 hosts "
+          "| loadavg 1 min (1 host, 2 hosts) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for broker in args.brokers.split(","):
         r = results[broker]

@@ -13,18 +13,20 @@ from bench import measure
 
 def main(path: str) -> None:
     from publisher import imaging
+    from publisher.imaging import options
     from publisher.settings.job import Settings
 
     # A worker imports these once; publisher.imaging loads its stages (and libvips)
     # on first use, which must not be billed to the image.
     imaging.probe, imaging.render  # noqa: B018
 
-    variants, quality = Settings.variants, Settings.webp_quality
-    max_pixels = Settings.max_source_pixels
+    recipe = imaging.Recipe.from_settings(Settings)
+    max_pixels = options.DEFAULT_MAX_SOURCE_PIXELS
 
     def work():
         probed = imaging.probe(path, max_pixels)
-        return [(v.name, v.width, v.height, len(v.data)) for v in imaging.render(path, probed, variants, quality)]
+        rendition = imaging.render(path, probed, recipe)
+        return [(v.name, v.width, v.height, len(v.data)) for v in rendition.variants]
 
     measure.report(work)
 

@@ -16,9 +16,10 @@ from bench import measure
 def main(path: str) -> None:
     from PIL import Image, ImageOps
 
+    from publisher.imaging import options
     from publisher.settings.job import Settings
 
-    variants, quality = Settings.variants, Settings.webp_quality
+    variants, quality = Settings.variants, options.DEFAULT_WEBP_QUALITY
 
     def work():
         out = []

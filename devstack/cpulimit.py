@@ -34,7 +34,7 @@ class CpuLimit:
         else:
             raise RuntimeError("no cgroup CPU controller here (/sys/fs/cgroup): cannot give hosts a CPU budget")
 
-    def create(self) -> "CpuLimit":
+    def create(self) -> CpuLimit:
         self.path.mkdir()
         quota = round(self.cores * PERIOD_US)
         if self.v2:

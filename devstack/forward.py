@@ -27,7 +27,7 @@ class Forwarder:
         self._sockets: set[socket.socket] = set()
         self._thread = threading.Thread(target=self._accept, name=f"forward-{listen[0]}:{listen[1]}", daemon=True)
 
-    def start(self) -> "Forwarder":
+    def start(self) -> Forwarder:
         self._thread.start()
         return self
 
@@ -44,7 +44,7 @@ class Forwarder:
         while not self._stop.is_set():
             try:
                 client, _ = self._server.accept()
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 continue
             try:
                 upstream = socket.create_connection(self.target, timeout=10)

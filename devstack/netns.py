@@ -61,7 +61,7 @@ class Host:
         #: The host's CPU budget (None: it competes for the whole machine).
         self.cpu_limit = CpuLimit(f"host-{name}", cores) if cores else None
 
-    def create(self) -> "Host":
+    def create(self) -> Host:
         self.scratch.mkdir(parents=True, exist_ok=True)
         if self.cpu_limit:
             self.cpu_limit.create()
@@ -203,7 +203,7 @@ class Hosts:
         self.hosts: dict[str, Host] = {}
         self._names = names
 
-    def __enter__(self) -> "Hosts":
+    def __enter__(self) -> Hosts:
         try:
             used = _networks_in_use()
             free = [n for n in NETWORKS.subnets(new_prefix=24) if n not in used]

@@ -65,7 +65,7 @@ class Origin:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}/raid"
 
-    def start(self) -> "Origin":
+    def start(self) -> Origin:
         self._thread.start()
         return self
 

@@ -8,8 +8,8 @@ postgresql://postgres@127.0.0.1:5432/postgres); otherwise a pip-installed one
 from __future__ import annotations
 
 import os
-import subprocess
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit

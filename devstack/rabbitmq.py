@@ -40,7 +40,7 @@ class Vhost:
         """BROKER_URL for this vhost (the vhost is the URL's path, percent-encoded)."""
         return urlunsplit(urlsplit(self.server_url)._replace(path="/" + quote(self.name, safe="")))
 
-    def create(self) -> "Vhost":
+    def create(self) -> Vhost:
         _rabbitmqctl("add_vhost", self.name)
         _rabbitmqctl("set_permissions", "-p", self.name, self.user, ".*", ".*", ".*")
         return self

@@ -27,11 +27,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from publisher.ops.schema import SchemaError
+
 from . import postgres, procs
 from .origin import Origin
-from .ports import free_port
+from .ports import free_port, free_ports_in_a_row
 from .s3 import SeaweedS3
-from publisher.ops.schema import SchemaError
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Samples the demo publishes when SAMPLES_DIR is not set: a rotated photo,
@@ -208,10 +209,8 @@ def demo_env(db_url: str, s3: SeaweedS3, origin: Origin, demo_dir: Path) -> dict
         "CONCURRENCY": "3",
         "LOG_LEVEL": "info",
         "SCRATCH_DIR": str(demo_dir / "scratch"),
-        "METRICS_DIR": str(demo_dir / "metrics"),
         "LISTENER_HTTP_PORT": str(free_port()),
-        "WORKER_METRICS_PORT": str(free_port()),
-        "WORKER_HEALTH_PORT": str(free_port()),
+        "WORKER_METRICS_PORT": str(free_ports_in_a_row(4)),  # and the health ports of up to 3 processes
     }
 
 

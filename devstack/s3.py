@@ -50,7 +50,7 @@ class SeaweedS3:
         return Minio(f"127.0.0.1:{self.port}", access_key=self.access_key,
                      secret_key=self.secret_key, secure=False, region="us-east-1")
 
-    def start(self, timeout: float = 60) -> "SeaweedS3":
+    def start(self, timeout: float = 60) -> SeaweedS3:
         log_dir = self.data_dir / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
         ports, grpc_ports = self._ports, self._grpc_ports

@@ -61,7 +61,7 @@ class S3Proxy:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "S3Proxy":
+    def start(self) -> S3Proxy:
         self._thread.start()
         return self
 

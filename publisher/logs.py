@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 #: last_error is for people: one short line.
 MAX_ERROR_CHARS = 500
@@ -101,7 +101,7 @@ def bounded(text: str, redact: Redactor, limit: int = MAX_ERROR_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def configure_for(settings) -> "Redactor":
+def configure_for(settings) -> Redactor:
     """configure() with a process's settings: every command that logs calls this first."""
     return configure(settings.log_level, settings.secrets, settings.log_format)
 
@@ -123,7 +123,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "process": record.process,

@@ -1,9 +1,20 @@
 """The steps of a job, in order. The actors of these names are its steps
-(actors/), and each is a stage of the state machine (sql/002_job_states.sql)."""
+(actors/), and each is a stage of the state machine (sql/002_job_states.sql:
+the stage CHECK of publish_jobs and publisher_end_step's order agree with this,
+tests/unit/test_python_and_sql_agree.py)."""
 
-STAGES = ("fetch", "variant", "upload")
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    FETCH = "fetch"
+    VARIANT = "variant"
+    UPLOAD = "upload"
+
+
+STAGES = tuple(s.value for s in Stage)
 
 #: Each step's broker priority (Dramatiq runs a lower number first): a job that
 #: got further is finished before new ones are started. The actors declare it,
 #: and the listener, which sends first steps without importing the actors, reads it.
-PRIORITY = {"fetch": 20, "variant": 10, "upload": 0}
+PRIORITY = {Stage.FETCH.value: 20, Stage.VARIANT.value: 10, Stage.UPLOAD.value: 0}

@@ -6,7 +6,31 @@
 --                              or rescue          │
 --                                                 ▼
 --                                               failed  (permanent error, or retries used up)
---   failed/completed ──operator sets pending, or raises max_retries──▶ pending
+--   failed/completed/cancelled ──operator sets pending, or raises max_retries──▶ pending
+--   pending/queued ──operator cancels──▶ cancelled
+--
+-- Every way a status changes, and where (Python's caller of each function is
+-- publisher/jobs/store/; its names for these statuses are store/states.py):
+--   INSERT                        -> pending     the application, publisher_backfill, publisher_admin_republish
+--                                                (006), publisher_request_republish (004)
+--   pending    -> queued          publisher_claim_pending                      (here)
+--   queued     -> processing      publisher_begin_step                         (here)
+--   processing -> queued          publisher_end_step (next stage), publisher_record_failure (retry),
+--                                 publisher_rescue, publisher_start_over,
+--                                 publisher_defer_fetch                        (here)
+--   any active -> failed          publisher_fail, by begin_step, record_failure,
+--                                 finalize (file deleted), start_over          (here)
+--   processing -> completed       publisher_finalize                           (here)
+--   ended      -> pending         publisher_admin_retry, publisher_admin_retry_failed (here), a plain
+--                                 UPDATE ... SET status = 'pending', or raising max_retries on a job
+--                                 that used them up (the trigger below). Whoever sets it, the trigger
+--                                 publish_jobs_before_update starts a new attempt: retry_count 0
+--                                 (unless the retries were raised), scratch_restarts 0, no token,
+--                                 stage fetch, and no step, lease, next attempt, completion,
+--                                 artifacts, host or deadline.
+--   pending/queued -> cancelled   publisher_admin_cancel                       (here)
+-- The triggers of 005 (publish_job_events), 010 (the webhook outbox) and 011
+-- (objects no file publishes) record status changes; they change none.
 --
 -- Every attempt carries a token (attempt_token). A message whose token is not
 -- the job's current one is stale: it may run no step and finalize nothing.
@@ -94,9 +118,10 @@ CREATE TRIGGER publish_jobs_notify_runnable AFTER INSERT OR UPDATE ON publish_jo
     FOR EACH ROW WHEN (NEW.status = 'pending') EXECUTE FUNCTION publish_jobs_notify_runnable();
 
 -- Published stays published: while a re-run of a published file runs, and if
--- it fails, the file keeps 'published' and its current variants (whose objects
--- are never deleted by a re-run); the new variants replace them when the re-run
--- completes. Only a soft delete takes a file off the site.
+-- it fails, the file keeps 'published' and its current variants; the new variants
+-- replace them when the re-run completes (the replaced objects are removed by
+-- maintenance after a grace period: publisher_objects). Only a soft delete takes
+-- a file off the site.
 CREATE OR REPLACE FUNCTION auction_files_keep_published() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -340,13 +365,8 @@ BEGIN
     RETURN 'retry';
 END $$;
 
--- Workers of the release before call it without a reason (a rolling deploy).
-CREATE OR REPLACE FUNCTION publisher_record_failure(
-    p_job bigint, p_token uuid, p_error text, p_permanent boolean)
-RETURNS text LANGUAGE sql
-SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    SELECT publisher_record_failure(p_job, p_token, p_error, p_permanent, NULL::text);
-$$;
+-- One signature: callers without a typed reason pass NULL.
+DROP FUNCTION IF EXISTS publisher_record_failure(bigint, uuid, text, boolean);
 
 CREATE OR REPLACE FUNCTION publisher_schedule_retry(p_job bigint, p_token uuid, p_delay interval)
 RETURNS void LANGUAGE sql
@@ -523,6 +543,119 @@ BEGIN
                  ORDER BY q.id LIMIT p_limit FOR UPDATE SKIP LOCKED) lost
          WHERE p.id = lost.id
         RETURNING p.id, p.attempt_token, p.stage;
+END $$;
+
+-- ------------------------------------------------- operator transitions
+-- publisher-admin and the web page call these (as publisher_oncall, 900_roles.sql);
+-- each takes the workers' row locks and says what it changed.
+
+-- Runs one job again from its first step (a failed job, or a completed one
+-- to publish again). Refused while the job is active, when the file was
+-- deleted, or when the file has another active job.
+CREATE OR REPLACE FUNCTION publisher_admin_retry(p_job bigint)
+RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+DECLARE
+    j publish_jobs%ROWTYPE;
+    other bigint;
+BEGIN
+    SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT false, p_job, NULL::uuid, format('no job %s', p_job);
+        RETURN;
+    END IF;
+    IF j.status IN ('pending', 'queued', 'processing') THEN
+        RETURN QUERY SELECT false, j.id, j.file_id, format('job %s is %s already; nothing changed', j.id, j.status);
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM auction_files f WHERE f.id = j.file_id AND f.deleted_at IS NOT NULL) THEN
+        RETURN QUERY SELECT false, j.id, j.file_id, format('file %s was deleted; job %s not retried', j.file_id, j.id);
+        RETURN;
+    END IF;
+    SELECT p.id INTO other FROM publish_jobs p
+     WHERE p.file_id = j.file_id AND p.status IN ('pending', 'queued', 'processing');
+    IF FOUND THEN
+        RETURN QUERY SELECT false, j.id, j.file_id,
+            format('file %s already has active job %s; job %s not retried', j.file_id, other, j.id);
+        RETURN;
+    END IF;
+    -- The update trigger resets the attempt (token, stage, retry count).
+    UPDATE publish_jobs SET status = 'pending' WHERE id = j.id;
+    RETURN QUERY SELECT true, j.id, j.file_id,
+        format('job %s: %s -> pending (was: %s)', j.id, j.status, coalesce(j.last_error, 'no error'));
+END $$;
+
+-- The failed jobs an operator's retry-failed would run again: those whose typed
+-- failure_reason is p_reason, or whose last_error contains p_reason as a literal
+-- text, ignoring case (all when NULL),
+-- when each is the latest job of a file that is not deleted. A latest job is never
+-- behind an active one (one active job per file, and job ids only grow), so none
+-- of these files has an active job. Cancelled jobs are not failed ones: never picked.
+CREATE OR REPLACE FUNCTION publisher_admin_failed_to_retry(p_reason text)
+RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text, updated_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT j.id, j.file_id, j.failure_reason, j.last_error, j.updated_at FROM publish_jobs j
+      JOIN auction_files f ON f.id = j.file_id AND f.deleted_at IS NULL
+     WHERE j.status = 'failed'
+       AND (p_reason IS NULL OR j.failure_reason = p_reason OR strpos(lower(j.last_error), lower(p_reason)) > 0)
+       AND NOT EXISTS (SELECT 1 FROM publish_jobs n WHERE n.file_id = j.file_id AND n.id > j.id)
+     ORDER BY j.id;
+$$;
+
+-- Runs them again. Returns the jobs it changed.
+DROP FUNCTION IF EXISTS publisher_admin_retry_failed(text);
+CREATE OR REPLACE FUNCTION publisher_admin_retry_failed(p_reason text)
+RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text)
+LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+    WITH picked AS (
+        SELECT j.id, j.failure_reason, j.last_error FROM publish_jobs j
+         WHERE j.id IN (SELECT c.job_id FROM publisher_admin_failed_to_retry(p_reason) c)
+           AND j.status = 'failed'
+         ORDER BY j.id
+           FOR UPDATE OF j SKIP LOCKED
+    )
+    UPDATE publish_jobs j SET status = 'pending'
+      FROM picked WHERE j.id = picked.id
+    RETURNING j.id, j.file_id, picked.failure_reason, picked.last_error;
+$$;
+
+-- Cancels a job that has not started a step yet (pending, or queued waiting
+-- for a worker or a retry): it becomes cancelled, which no bulk action retries,
+-- and its queued messages go stale. A job in a step is refused: it may be
+-- uploading; let it finish or fail. `retry JOB_ID` may still run it again.
+CREATE OR REPLACE FUNCTION publisher_admin_cancel(p_job bigint)
+RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+DECLARE
+    j publish_jobs%ROWTYPE;
+BEGIN
+    SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT false, p_job, NULL::uuid, format('no job %s', p_job);
+        RETURN;
+    END IF;
+    IF j.status = 'processing' OR (j.status = 'queued' AND j.step_started_at IS NOT NULL) THEN
+        RETURN QUERY SELECT false, j.id, j.file_id,
+            format('job %s is running its %s step; not cancelled', j.id, j.stage);
+        RETURN;
+    END IF;
+    IF j.status NOT IN ('pending', 'queued') THEN
+        RETURN QUERY SELECT false, j.id, j.file_id, format('job %s is %s; nothing to cancel', j.id, j.status);
+        RETURN;
+    END IF;
+    UPDATE publish_jobs
+       SET status = 'cancelled', last_error = 'cancelled by an operator', failure_reason = NULL,
+           step_started_at = NULL, lease_expires_at = NULL, next_attempt_at = NULL, step_deadline = NULL
+     WHERE id = j.id;
+    -- A file published by an earlier job stays published.
+    UPDATE auction_files
+       SET publish_status = CASE WHEN published_at IS NOT NULL AND variants IS NOT NULL
+                                 THEN 'published' ELSE 'failed' END
+     WHERE id = j.file_id;
+    RETURN QUERY SELECT true, j.id, j.file_id, format('job %s: %s -> cancelled', j.id, j.status);
 END $$;
 
 COMMIT;

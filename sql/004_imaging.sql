@@ -16,7 +16,7 @@ ALTER TABLE auction_files
     ADD COLUMN IF NOT EXISTS dominant_color text;
 
 ALTER TABLE publish_jobs
-    -- Set on jobs `python -m publisher.republish` creates: the recipe they publish with.
+    -- Set on jobs `python -m publisher.ops.republish` creates: the recipe they publish with.
     ADD COLUMN IF NOT EXISTS republish_recipe text;
 
 CREATE INDEX IF NOT EXISTS auction_files_published_recipe_idx

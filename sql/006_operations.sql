@@ -16,77 +16,9 @@ CREATE INDEX IF NOT EXISTS auction_files_deleted_idx ON auction_files (deleted_a
 
 -- ---------------------------------------------------------------- actions
 
--- Runs one job again from its first step (a failed job, or a completed one
--- to publish again). Refused while the job is active, when the file was
--- deleted, or when the file has another active job.
-CREATE OR REPLACE FUNCTION publisher_admin_retry(p_job bigint)
-RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
-LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-DECLARE
-    j publish_jobs%ROWTYPE;
-    other bigint;
-BEGIN
-    SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN QUERY SELECT false, p_job, NULL::uuid, format('no job %s', p_job);
-        RETURN;
-    END IF;
-    IF j.status IN ('pending', 'queued', 'processing') THEN
-        RETURN QUERY SELECT false, j.id, j.file_id, format('job %s is %s already; nothing changed', j.id, j.status);
-        RETURN;
-    END IF;
-    IF EXISTS (SELECT 1 FROM auction_files f WHERE f.id = j.file_id AND f.deleted_at IS NOT NULL) THEN
-        RETURN QUERY SELECT false, j.id, j.file_id, format('file %s was deleted; job %s not retried', j.file_id, j.id);
-        RETURN;
-    END IF;
-    SELECT p.id INTO other FROM publish_jobs p
-     WHERE p.file_id = j.file_id AND p.status IN ('pending', 'queued', 'processing');
-    IF FOUND THEN
-        RETURN QUERY SELECT false, j.id, j.file_id,
-            format('file %s already has active job %s; job %s not retried', j.file_id, other, j.id);
-        RETURN;
-    END IF;
-    -- The update trigger resets the attempt (token, stage, retry count).
-    UPDATE publish_jobs SET status = 'pending' WHERE id = j.id;
-    RETURN QUERY SELECT true, j.id, j.file_id,
-        format('job %s: %s -> pending (was: %s)', j.id, j.status, coalesce(j.last_error, 'no error'));
-END $$;
+-- The operator's transitions (retry, retry-failed, cancel) are in 002_job_states.sql,
+-- with every other way a job's status changes.
 
--- The failed jobs an operator's retry-failed would run again: those whose typed
--- failure_reason is p_reason, or whose last_error contains p_reason as a literal
--- text, ignoring case (all when NULL),
--- when each is the latest job of a file that is not deleted. A latest job is never
--- behind an active one (one active job per file, and job ids only grow), so none
--- of these files has an active job. Cancelled jobs are not failed ones: never picked.
-CREATE OR REPLACE FUNCTION publisher_admin_failed_to_retry(p_reason text)
-RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text, updated_at timestamptz)
-LANGUAGE sql STABLE AS $$
-    SELECT j.id, j.file_id, j.failure_reason, j.last_error, j.updated_at FROM publish_jobs j
-      JOIN auction_files f ON f.id = j.file_id AND f.deleted_at IS NULL
-     WHERE j.status = 'failed'
-       AND (p_reason IS NULL OR j.failure_reason = p_reason OR strpos(lower(j.last_error), lower(p_reason)) > 0)
-       AND NOT EXISTS (SELECT 1 FROM publish_jobs n WHERE n.file_id = j.file_id AND n.id > j.id)
-     ORDER BY j.id;
-$$;
-
--- Runs them again. Returns the jobs it changed.
-DROP FUNCTION IF EXISTS publisher_admin_retry_failed(text);
-CREATE OR REPLACE FUNCTION publisher_admin_retry_failed(p_reason text)
-RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text)
-LANGUAGE sql
-SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    WITH picked AS (
-        SELECT j.id, j.failure_reason, j.last_error FROM publish_jobs j
-         WHERE j.id IN (SELECT c.job_id FROM publisher_admin_failed_to_retry(p_reason) c)
-           AND j.status = 'failed'
-         ORDER BY j.id
-           FOR UPDATE OF j SKIP LOCKED
-    )
-    UPDATE publish_jobs j SET status = 'pending'
-      FROM picked WHERE j.id = picked.id
-    RETURNING j.id, j.file_id, picked.failure_reason, picked.last_error;
-$$;
 
 -- Publishes a file again: a new job, unless one is active (then nothing changes).
 CREATE OR REPLACE FUNCTION publisher_admin_republish(p_file uuid)
@@ -118,42 +50,6 @@ BEGIN
     RETURN QUERY SELECT true, created, p_file, format('file %s: new job %s (pending)', p_file, created);
 END $$;
 
--- Cancels a job that has not started a step yet (pending, or queued waiting
--- for a worker or a retry): it becomes cancelled, which no bulk action retries,
--- and its queued messages go stale. A job in a step is refused: it may be
--- uploading; let it finish or fail. `retry JOB_ID` may still run it again.
-CREATE OR REPLACE FUNCTION publisher_admin_cancel(p_job bigint)
-RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
-LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-DECLARE
-    j publish_jobs%ROWTYPE;
-BEGIN
-    SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN QUERY SELECT false, p_job, NULL::uuid, format('no job %s', p_job);
-        RETURN;
-    END IF;
-    IF j.status = 'processing' OR (j.status = 'queued' AND j.step_started_at IS NOT NULL) THEN
-        RETURN QUERY SELECT false, j.id, j.file_id,
-            format('job %s is running its %s step; not cancelled', j.id, j.stage);
-        RETURN;
-    END IF;
-    IF j.status NOT IN ('pending', 'queued') THEN
-        RETURN QUERY SELECT false, j.id, j.file_id, format('job %s is %s; nothing to cancel', j.id, j.status);
-        RETURN;
-    END IF;
-    UPDATE publish_jobs
-       SET status = 'cancelled', last_error = 'cancelled by an operator', failure_reason = NULL,
-           step_started_at = NULL, lease_expires_at = NULL, next_attempt_at = NULL, step_deadline = NULL
-     WHERE id = j.id;
-    -- A file published by an earlier job stays published.
-    UPDATE auction_files
-       SET publish_status = CASE WHEN published_at IS NOT NULL AND variants IS NOT NULL
-                                 THEN 'published' ELSE 'failed' END
-     WHERE id = j.file_id;
-    RETURN QUERY SELECT true, j.id, j.file_id, format('job %s: %s -> cancelled', j.id, j.status);
-END $$;
 
 -- Backfill: the live files that were never published, or whose latest job
 -- failed, from the file after p_after in id order (p_limit NULL: all). A file

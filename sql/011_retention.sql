@@ -70,7 +70,7 @@ DROP FUNCTION IF EXISTS publisher_forget_superseded(text[]);
 -- starting with '.' (no '.' or '..'), each ending in '/', or nothing. And no
 -- segment of it names a file (a uuid): a key in the folder of file A nested in
 -- that of file B would go when B is purged (maintenance removes B's folder).
--- The same rule in Python: publisher/ops/maintenance.py (in_folder_of).
+-- The same rule in Python: listener/maintenance.py (in_folder_of).
 CREATE OR REPLACE FUNCTION publisher_key_in_folder(p_key text, p_file uuid) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT coalesce(length(p_key) <= 1024

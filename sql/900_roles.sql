@@ -6,7 +6,7 @@
 --   publisher_maintenance  maintenance: the listener's rounds, publisher-admin maintain
 --                          (the listener's login is in both publisher_listener and this)
 --   publisher_oncall       publisher-admin (every command but migrate and maintain),
---                          python -m publisher.republish, the web page's actions
+--                          python -m publisher.ops.republish, the web page's actions
 --   publisher_readonly     dashboards, publisher-admin status and schema, the web page read-only
 --
 -- docs/operations.md (Roles) is the table of who may call what; the tests check
@@ -115,7 +115,7 @@ GRANT EXECUTE ON FUNCTION publisher_admin_retry, publisher_admin_retry_failed, p
                           publisher_admin_cancel, publisher_admin_failed_to_retry TO publisher_oncall;
 -- publisher-admin backfill
 GRANT EXECUTE ON FUNCTION publisher_backfill_candidates, publisher_backfill TO publisher_oncall;
--- python -m publisher.republish
+-- python -m publisher.ops.republish
 GRANT EXECUTE ON FUNCTION publisher_stale_files, publisher_republish_mismatches, publisher_request_republish
     TO publisher_oncall;
 
@@ -152,8 +152,7 @@ GRANT SELECT ON publish_jobs, auction_files TO publisher_worker;
 -- The Dramatiq Postgres broker: consume, ack, enqueue the next step, and its own occasional purge.
 GRANT SELECT, INSERT, UPDATE, DELETE ON dramatiq.queue TO publisher_worker;
 GRANT EXECUTE ON FUNCTION publisher_begin_step, publisher_heartbeat, publisher_end_step,
-                          publisher_record_failure(bigint, uuid, text, boolean, text),
-                          publisher_record_failure(bigint, uuid, text, boolean),
+                          publisher_record_failure,
                           publisher_schedule_retry, publisher_finalize, publisher_record_imaging,
                           publisher_worker_beat, publisher_track_object
     TO publisher_worker;

@@ -17,11 +17,12 @@ from dramatiq.middleware import AgeLimit, Callbacks, Middleware, Pipelines, Retr
 
 from publisher.jobs import pgbroker
 from publisher.jobs.lifecycle import JobLifecycle
-from publisher.jobs.locality import QUEUE, HostQueue
-from publisher.observability.prometheus import WorkerPrometheus
-from publisher.settings.ops import ops_settings_or_exit
+from publisher.jobs.locality import HostQueue
 from publisher.jobs.stored_tracebacks import RedactStoredTracebacks
+from publisher.observability.prometheus import WorkerPrometheus
 from publisher.observability.worker_health import WorkerHealth
+from publisher.settings import fixed
+from publisher.settings.ops import ops_settings_or_exit
 
 logger = logging.getLogger("publisher.broker")
 
@@ -50,7 +51,7 @@ def setup_broker(settings, runtime_factory) -> dramatiq.Broker:
     """The broker of this process, with every middleware. runtime_factory builds the
     process's runtime on first call: nothing here calls it before a worker boots."""
     ops = ops_settings_or_exit()
-    lifecycle = JobLifecycle(runtime_factory)
+    lifecycle = JobLifecycle(runtime_factory, settings.max_retries)
     middleware = [
         # Dramatiq's defaults; Prometheus with our host, port and directory (publisher/observability/prometheus.py).
         WorkerPrometheus(ops),
@@ -59,10 +60,11 @@ def setup_broker(settings, runtime_factory) -> dramatiq.Broker:
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
+        # Whether a failed step is retried is what the job recorded (JobLifecycle.retry_when).
         Retries(
-            max_retries=settings.max_retries,
-            min_backoff=settings.retry_min_backoff_ms,
-            max_backoff=settings.retry_max_backoff_ms,
+            retry_when=lifecycle.retry_when,
+            min_backoff=fixed.RETRY_MIN_BACKOFF_MS,
+            max_backoff=fixed.RETRY_MAX_BACKOFF_MS,
         ),
         # /healthz and /readyz of each worker process (publisher/observability/worker_health.py).
         WorkerHealth(ops, runtime_factory, stuck_step=lifecycle.stuck_step),
@@ -79,7 +81,7 @@ def setup_broker(settings, runtime_factory) -> dramatiq.Broker:
         from publisher.jobs import rabbitbroker  # imports pika, which the Postgres broker does not need
 
         broker = rabbitbroker.make_broker(settings.broker_url, middleware=middleware,
-                                          host_queue_expiry_ms=settings.worker_host_expiry_seconds * 1000)
+                                          host_queue_expiry_ms=fixed.WORKER_HOST_EXPIRY_SECONDS * 1000)
         logger.info("steps travel on RabbitMQ at %s", rabbitbroker.describe(settings.broker_url))
     else:
         broker = pgbroker.make_broker(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 
 from publisher import logs
-
-from publisher.jobs import queries
-from publisher.settings.job import Settings, load_settings, or_exit
 from publisher.clients.db import Database
-from publisher.errors import StaleAttempt
 from publisher.clients.origin import OriginClient
-from publisher.jobs.scratch import Scratch
 from publisher.clients.storage import Storage
+from publisher.errors import StaleAttempt
+from publisher.jobs.scratch import Scratch
+from publisher.jobs.store import steps
+from publisher.jobs.store.rows import StepJob
+from publisher.settings import fixed
+from publisher.settings.job import Settings, load_settings, or_exit
 
 
 class Runtime:
@@ -21,7 +22,7 @@ class Runtime:
         self.redact = logs.configure(settings.log_level, settings.secrets, settings.log_format)
         # A transaction idle for a whole lease is held by a lost process: the server ends it.
         self.db = Database(settings.database_url, application_name, maxconn=settings.concurrency + 4,
-                           idle_transaction_timeout_s=settings.job_lease_seconds)
+                           idle_transaction_timeout_s=fixed.JOB_LEASE_SECONDS)
         self.storage = Storage(settings)
         self.origin = OriginClient.from_settings(settings)
 
@@ -31,9 +32,9 @@ class Runtime:
         # run as other users, must neither make the worker's scratch directory nor be refused it.
         return Scratch(self.settings.scratch_dir)
 
-    def load_job(self, job_id: int, token: str) -> dict:
+    def load_job(self, job_id: int, token: str) -> StepJob:
         with self.db.transaction() as cur:
-            job = queries.load_job(cur, job_id, token)
+            job = steps.load_job(cur, job_id, token)
         if job is None:
             raise StaleAttempt(f"job {job_id} was taken over by a newer attempt")
         return job

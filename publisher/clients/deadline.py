@@ -105,7 +105,7 @@ def _resolve(host: str, port: int, limit: Deadline) -> list[tuple]:
         pass
     if not _lookups.acquire(timeout=limit.remaining()):
         limit.expire()
-        raise socket.timeout(f"resolving {host}: no lookup could start before the deadline")
+        raise TimeoutError(f"resolving {host}: no lookup could start before the deadline")
     answer: dict = {}
     done = threading.Event()
 
@@ -123,7 +123,7 @@ def _resolve(host: str, port: int, limit: Deadline) -> list[tuple]:
     threading.Thread(target=look_up, name="resolve", daemon=True).start()
     if not done.wait(limit.remaining()):
         limit.expire()
-        raise socket.timeout(f"resolving {host} took past the deadline")
+        raise TimeoutError(f"resolving {host} took past the deadline")
     if "error" in answer:
         raise answer["error"]
     return answer["addresses"]
@@ -153,7 +153,7 @@ def _connect(address: tuple[str, int], timeout, limit: Deadline, source_address,
             sock.close()
     if limit.remaining() <= 0:
         limit.expire()
-        raise socket.timeout(f"no connection to {host} within the deadline")
+        raise TimeoutError(f"no connection to {host} within the deadline")
     raise error if error is not None else OSError(f"{host} resolved to no address")
 
 
@@ -170,7 +170,7 @@ class _Watched:
                             self.socket_options)
         except socket.gaierror as e:
             raise NameResolutionError(self.host, self, e) from e
-        except socket.timeout as e:
+        except TimeoutError as e:
             raise ConnectTimeoutError(self, f"Connection to {self.host} timed out: {e}") from e
         except OSError as e:
             raise NewConnectionError(self, f"Failed to establish a new connection: {e}") from e

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 from urllib.parse import urljoin
 
 import requests
@@ -24,6 +23,7 @@ from urllib3.util import parse_url
 from publisher import logs
 from publisher.clients import deadline
 from publisher.errors import PermanentError, TransientError
+from publisher.settings import fixed
 
 #: Statuses that no retry can fix.
 PERMANENT_STATUSES = {400, 401, 403, 404, 405, 410, 414, 415, 451}
@@ -52,8 +52,8 @@ class OriginClient:
     def from_settings(cls, settings) -> OriginClient:
         """The client of RAID_PUB_ENDPOINT as the settings configure it (workers, the contact sheet)."""
         return cls(settings.raid_pub_endpoint, settings.raid_publisher_secret,
-                   connect_timeout=settings.origin_connect_timeout, read_timeout=settings.origin_read_timeout,
-                   max_bytes=settings.max_source_bytes, download_timeout=settings.origin_download_timeout)
+                   connect_timeout=fixed.ORIGIN_CONNECT_TIMEOUT, read_timeout=fixed.ORIGIN_READ_TIMEOUT,
+                   max_bytes=fixed.MAX_SOURCE_BYTES, download_timeout=fixed.ORIGIN_DOWNLOAD_TIMEOUT)
 
     def download(self, raid_key: str, dest: str) -> int:
         """Streams the original of raid_key to dest; returns its size in bytes."""
@@ -80,7 +80,8 @@ class OriginClient:
             except requests.Timeout as e:
                 raise TransientError(f"origin timed out for key {raid_key!r}", "origin_timeout") from e
             except requests.ConnectionError as e:
-                raise TransientError(f"origin unreachable for key {raid_key!r}: {type(e).__name__}", "origin_unreachable") from e
+                raise TransientError(f"origin unreachable for key {raid_key!r}: {type(e).__name__}",
+                                     "origin_unreachable") from e
             with response:
                 if response.is_redirect:
                     request = self._prepare(self._redirect_target(response, raid_key), None)
@@ -106,7 +107,8 @@ class OriginClient:
         shown = logs.bounded(location, logs.Redactor(logs.url_secrets(location)), 200)
         refused = f"origin redirected key {raid_key!r} to {shown!r}; not followed, the token stays with RAID"
         if AMBIGUOUS_URL_CHARS.search(location):
-            raise PermanentError(f"{refused} (backslash, space or control character in the Location)", "origin_redirect")
+            raise PermanentError(f"{refused} (backslash, space or control character in the Location)",
+                                 "origin_redirect")
         try:  # urllib3's parser, as when connecting; what it cannot read no retry will
             target = urljoin(response.url, location)
             parsed = parse_url(target)
@@ -159,7 +161,8 @@ class OriginClient:
                         raise self._too_slow(raid_key, received)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as e:
             _remove(partial)
-            raise TransientError(f"download of {raid_key!r} broke off after {received} bytes", "download_incomplete") from e
+            raise TransientError(f"download of {raid_key!r} broke off after {received} bytes",
+                                 "download_incomplete") from e
         except BaseException:
             _remove(partial)
             raise

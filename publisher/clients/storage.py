@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from urllib.parse import urlsplit
 
 import certifi
 import urllib3
 from minio import Minio
 from minio.deleteobjects import DeleteObject
-from minio.error import S3Error
 
 from publisher.settings.job import Settings
 
@@ -67,7 +65,8 @@ class Storage:
 
     def put_stream(self, key: str, stream, length: int, content_type: str, cache_control: str | None = None) -> None:
         """PUTs `length` bytes read from an open file (the one that was hashed, not a path opened again)."""
-        headers = {"Cache-Control": cache_control} if cache_control else None
+        headers: dict[str, str | list[str] | tuple[str]] | None = (
+            {"Cache-Control": cache_control} if cache_control else None)
         self.client.put_object(self.bucket, key, stream, length, content_type=content_type, metadata=headers)
 
     def get_bytes(self, key: str) -> bytes:
@@ -78,12 +77,6 @@ class Storage:
             response.close()
             response.release_conn()
 
-    def put_bytes(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
-        headers = {"Cache-Control": cache_control} if cache_control else None
-        self.client.put_object(
-            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=headers
-        )
-
     def remove_keys(self, keys) -> None:
         """Removes objects in bulk; removing a key that is not there is no error in S3."""
         errors = self.client.remove_objects(self.bucket, (DeleteObject(key) for key in keys))
@@ -93,6 +86,3 @@ class Storage:
     def remove_prefix(self, prefix: str) -> None:
         objects = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
         self.remove_keys(o.object_name for o in objects)
-
-    def bucket_exists(self) -> bool:
-        return self.client.bucket_exists(self.bucket)

@@ -65,7 +65,8 @@ class WebhookClient:
         # A connection cut at the deadline can look like an answer that ended early
         # (headers end at EOF): whatever was read then, it does not count.
         if limit.expired:
-            return f"{self.shown}: no complete answer within the deadline of {self.timeout:g} s (PUBLISH_WEBHOOK_TIMEOUT)"
+            return (f"{self.shown}: no complete answer within the deadline of {self.timeout:g} s"
+                    " (PUBLISH_WEBHOOK_TIMEOUT)")
         if error is not None:
             return error
         return None if 200 <= status < 300 else f"{self.shown}: HTTP {status}"

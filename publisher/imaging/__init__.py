@@ -11,7 +11,7 @@
   engine.py       how libvips runs in a worker process (cache, threads, malloc arenas)
 
 Attributes are imported on first use, so importing publisher.imaging.options
-(as publisher.settings.job does) does not load libvips.
+(as publisher.settings.schema does) does not load libvips.
 """
 
 from __future__ import annotations

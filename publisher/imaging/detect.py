@@ -64,8 +64,9 @@ def _describe_content(head: bytes) -> str:
 
 #: Markup or magic bytes that, found near the start of a file claiming an image
 #: format (searched lower-cased), tell what it really is.
-HIDDEN_CONTENT = ((b"<svg", "an SVG drawing"), (b"\x89png\r\n\x1a\n", "a PNG image"), (b"<html", "an HTML page"), (b"<!doctype html", "an HTML page"),
-                  (b"<script", "a script"), (b"<?xml", "XML text"), (b"<?php", "PHP code"))
+HIDDEN_CONTENT = ((b"<svg", "an SVG drawing"), (b"\x89png\r\n\x1a\n", "a PNG image"), (b"<html", "an HTML page"),
+                  (b"<!doctype html", "an HTML page"), (b"<script", "a script"), (b"<?xml", "XML text"),
+                  (b"<?php", "PHP code"))
 
 
 def hidden_content(path: str) -> str | None:

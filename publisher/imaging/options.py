@@ -1,8 +1,10 @@
 """The options of every imaging stage, their defaults (written once, here) and
 their validation (at construction, so no stage ever sees a bad value).
 
-This module does not import pyvips: publisher.settings.job reads the environment
-with these parsers and defaults, and the listener never loads libvips.
+This module does not import pyvips: publisher.settings.schema reads VARIANTS,
+VARIANT_FORMATS and MEMORY_BUDGET_MB with these parsers and defaults, and the
+listener never loads libvips. The other values are constants, not settings: they
+decide the published bytes, so they change with the recipe, in code.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ FORMATS = ("webp", "avif")
 DEFAULT_VARIANTS = (("thumb", 400), ("display", 1600))
 #: Formats every variant is published in (VARIANT_FORMATS); webp is always first.
 DEFAULT_FORMATS = ("webp",)
-#: Encoder quality, 1-100 (WEBP_QUALITY, AVIF_QUALITY). AVIF at 50 looks like WebP at 80.
+#: Encoder quality, 1-100. AVIF at 50 looks like WebP at 80.
 DEFAULT_WEBP_QUALITY = 80
 DEFAULT_AVIF_QUALITY = 50
-#: An animation with more frames than this is published as its first frame (MAX_ANIMATION_FRAMES).
+#: An animation with more frames than this is published as its first frame.
 DEFAULT_MAX_ANIMATION_FRAMES = 100
 #: Sources with more pixels (per frame, from the header) are refused before decoding (MAX_SOURCE_PIXELS).
 DEFAULT_MAX_SOURCE_PIXELS = 150_000_000
@@ -124,12 +126,11 @@ class Recipe:
     output: OutputOptions = OutputOptions()
 
     @classmethod
-    def from_settings(cls, settings) -> "Recipe":
+    def from_settings(cls, settings) -> Recipe:
         return cls(
-            InputOptions(settings.max_source_pixels, settings.max_animation_frames,
-                         settings.memory_budget_mb * 1024 * 1024),
+            InputOptions(memory_budget=settings.memory_budget_mb * 1024 * 1024),
             ResizeOptions(settings.variants),
-            OutputOptions(settings.variant_formats, settings.webp_quality, settings.avif_quality),
+            OutputOptions(settings.variant_formats),
         )
 
     def describe(self, decoder_versions: dict[str, str]) -> dict:

@@ -14,7 +14,7 @@ from ..errors import PermanentError
 from . import colour, memory, output, placeholder, resize
 from .failures import lack_of_resources, machine_failure
 from .input import Probe, frames_to_decode, open_source, truncation, vips_error
-from .options import OutputOptions, Recipe, ResizeOptions
+from .options import Recipe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,30 +58,19 @@ def recipe_version(recipe: Recipe) -> str:
     return recipe.version(decoder_versions())
 
 
-def render(path: str, probed: Probe, recipe: Recipe, quality: int | None = None) -> Rendition:
-    """Every variant in every format, largest first.
-
-    The call of the first release, render(path, probed, variants, quality) -> [Variant]
-    (WebP only), still works for code written against it (bench/)."""
-    if not isinstance(recipe, Recipe):
-        first_release = Recipe(resize=ResizeOptions(tuple(recipe)),
-                               output=OutputOptions(webp_quality=quality or OutputOptions.webp_quality))
-        return _render(path, probed, first_release).variants
-    return _render(path, probed, recipe)
-
-
-def reservation(probed: Probe, recipe: Recipe) -> int:
-    """The bytes a render of this source reserves from its process's memory budget."""
-    return memory.job_bytes(probed, frames_to_decode(probed, recipe.input), recipe.resize.largest_first[0][1])
-
-
-def _render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
+def render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
+    """Every variant in every format, largest first."""
     what = f"{probed.format} of {probed.width}x{probed.height} pixels"
     if probed.interlaced:
         what = f"{'progressive' if probed.format == 'jpeg' else 'interlaced'} {what}"
     budget = memory.process_budget(recipe.input.memory_budget)
     with budget.reserve(reservation(probed, recipe), what):
         return _render_within_budget(path, probed, recipe)
+
+
+def reservation(probed: Probe, recipe: Recipe) -> int:
+    """The bytes a render of this source reserves from its process's memory budget."""
+    return memory.job_bytes(probed, frames_to_decode(probed, recipe.input), recipe.resize.largest_first[0][1])
 
 
 def _render_within_budget(path: str, probed: Probe, recipe: Recipe) -> Rendition:

@@ -50,4 +50,4 @@ def dominant_colour(image: pyvips.Image) -> str:
     if not bins:
         return "#000000"  # wholly transparent
     n, r, g, b = max(bins.values(), key=lambda acc: acc[0])
-    return "#{:02x}{:02x}{:02x}".format(round(r / n), round(g / n), round(b / n))
+    return f"#{round(r / n):02x}{round(g / n):02x}{round(b / n):02x}"

@@ -1,7 +1,7 @@
 """What the steps of a job hand each other, typed.
 
 fetch returns a `Fetched`, variant a `Rendered`; the lifecycle merges each into
-the job's `artifacts` jsonb (queries.end_step), and upload reads them back as
+the job's `artifacts` jsonb (store.steps.end_step), and upload reads them back as
 `Artifacts`. This module is the one place that turns them into JSON and back.
 Only files in the attempt's scratch folder are named here: no bytes travel
 through the broker or the database.
@@ -90,6 +90,23 @@ class Rendered:
 
 
 @dataclasses.dataclass(frozen=True)
+class Published:
+    """upload's result: each variant as the file row records it (its webp object at the
+    top level, every format under "formats"), with the source's size and the imaging
+    facts; the lifecycle finalizes the job with it (publisher/jobs/store/finalize.py)."""
+
+    variants: dict[str, dict]
+    source: Source
+    imaging: ImagingFacts
+
+    def to_json(self) -> dict:
+        return {}  # the job ends here: nothing is handed on
+
+    def traffic(self) -> dict[str, int]:
+        return {}
+
+
+@dataclasses.dataclass(frozen=True)
 class Artifacts:
     """A job's artifacts as the steps after fetch read them; what has not been
     handed over yet is None."""
@@ -139,7 +156,7 @@ def _key(value) -> str:
 
 
 class StepResult(Protocol):
-    """What the lifecycle asks of a step's result (Fetched, Rendered)."""
+    """What the lifecycle asks of a step's result (Fetched, Rendered, Published)."""
 
     def to_json(self) -> dict: ...
 

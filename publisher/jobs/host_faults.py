@@ -30,9 +30,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from publisher.jobs import queries
 from publisher.jobs.scratch import FreeSpace, NoSpace, ScratchDirUnsafe, ScratchFilesMissing
+from publisher.jobs.store import steps
+from publisher.jobs.store.states import StartOver
 from publisher.logs import job_fields, short_error
+from publisher.settings import fixed
 
 logger = logging.getLogger("publisher.jobs")
 
@@ -69,7 +71,7 @@ def short_of_space(rt) -> bool:
 
 
 def put_off(rt) -> timedelta:
-    return timedelta(milliseconds=rt.settings.retry_min_backoff_ms)
+    return timedelta(milliseconds=fixed.RETRY_MIN_BACKOFF_MS)
 
 
 def first_step_delay(rt, exception: BaseException) -> timedelta:
@@ -82,22 +84,22 @@ def defer_first_step(rt, job_id: int, token: str) -> bool:
     """Puts off a first step this host has no room for; False: the attempt no longer waits
     for it (the message is stale and is dropped)."""
     with rt.db.transaction() as cur:
-        return queries.defer_fetch(cur, job_id, token, put_off(rt))
+        return steps.defer_fetch(cur, job_id, token, put_off(rt))
 
 
 def start_over(rt, job_id: int, token: str, stage: str, exception: BaseException,
-               file_id: str | None) -> tuple[str, str | None]:
+               file_id: str | None) -> tuple[StartOver, str | None]:
     """Starts the job over after a host fault; (outcome, new token) as publisher_start_over
     returns it. The attempt's folder goes: it holds nothing of use any more."""
     error = short_error(exception, rt.redact, f"{stage}: ")
     counted = isinstance(exception, ScratchFilesMissing)
     with rt.db.transaction() as cur:
-        outcome, new_token = queries.start_over(cur, job_id, token, error, exception.reason, counted,
-                                                first_step_delay(rt, exception))
+        outcome, new_token = steps.start_over(cur, job_id, token, error, exception.reason, counted,
+                                              first_step_delay(rt, exception))
     rt.scratch.remove(job_id, token)
-    log = logger.error if outcome == "failed" else logger.warning
+    log = logger.error if outcome is StartOver.FAILED else logger.warning
     log("job=%s file=%s stage=%s %s: %s", job_id, file_id, stage,
-        {"restarted": "started over from fetch, no retry charged", "failed": "failed for good",
-         "stale": "failed (stale attempt)"}[outcome], error,
+        {StartOver.RESTARTED: "started over from fetch, no retry charged", StartOver.FAILED: "failed for good",
+         StartOver.STALE: "failed (stale attempt)"}[outcome], error,
         extra=job_fields(job_id, file_id, stage, event=outcome, error=error))
     return outcome, new_token

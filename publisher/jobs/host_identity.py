@@ -30,7 +30,7 @@ logger = logging.getLogger("publisher.jobs")
 IDENTITY_FILE = ".host-id"
 #: Hex characters of the scratch directory's id.
 IDENTITY_CHARS = 8
-#: A host id holds at most this many characters (publisher/settings/job.py: HOST_ID).
+#: A host id holds at most this many characters (publisher/settings/checks.py: HOST_ID).
 MAX_HOST_ID = 200
 _IDENTITY = re.compile(rf"[0-9a-f]{{{IDENTITY_CHARS}}}")
 #: What _read returns for a file that holds no id.
@@ -43,7 +43,7 @@ def host_id(settings) -> str:
     return settings.worker_host_id or _kept_default(settings.scratch_dir)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _kept_default(scratch_dir: str) -> str:
     return default_host_id(scratch_dir)
 

@@ -16,10 +16,12 @@ import hashlib
 import os
 import re
 import time
+from datetime import timedelta
 
 from dramatiq.middleware import Middleware
 
 from publisher.jobs import host_identity
+from publisher.settings import fixed
 
 #: The shared queue: first steps, taken by any worker host.
 QUEUE = "publish"
@@ -28,6 +30,14 @@ HOST_QUEUE_PREFIX = "publish-host-"
 #: Characters of the host id kept in its queue name. dramatiq-pg LISTENs on
 #: "dramatiq.<queue>.DQ.enqueue", and PostgreSQL channel names hold 63 bytes.
 HOST_QUEUE_ID_CHARS = 30
+
+
+def host_alive() -> timedelta:
+    """How long a worker host counts as alive after its last beat: one lease. Past it the
+    listener claims nothing for it and hands its jobs out again, its queue's messages are
+    not announced again, and the overview shows it silent (the listener hands this to
+    SQL: listener/settings_sync.py)."""
+    return timedelta(seconds=fixed.JOB_LEASE_SECONDS)
 
 
 def host_queue(host_id: str) -> str:

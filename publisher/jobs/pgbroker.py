@@ -8,8 +8,9 @@ docs/reliability.md, "Known broker defects"). The fixes live here:
 2. Prefetch backoff never reset: after one full prefetch the consumer slept
    up to 1 s per loop forever.
 3. Rows set back to 'queued' without a NOTIFY (shutdown requeue, crash
-   orphans) were not seen by running workers for minutes: `renotify_orphans`
-   re-announces them; the listener calls it on a schedule.
+   orphans) were not seen by running workers for minutes: `renotify`
+   re-announces them; the listener's re-announce service (listener/reannounce.py)
+   calls it on a schedule.
 4. The pool size must cover 4 connections per queue plus one per thread.
 5. Message locks were given back only when a consumer ran out of work: during
    a long burst each message taken kept a slot in the server's lock table until
@@ -20,15 +21,14 @@ docs/reliability.md, "Known broker defects"). The fixes live here:
 from __future__ import annotations
 
 import logging
-import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dramatiq_pg import PostgresBroker
 from dramatiq_pg.broker import PostgresConsumer, message_lock
 from dramatiq_pg.utils import wait_for_notifies
 
-from publisher.settings.job import database_dsn
 from publisher.clients.db import KEEPALIVES, LivePool
+from publisher.settings.job import database_dsn
 
 logger = logging.getLogger(__name__)
 
@@ -94,21 +94,6 @@ def make_broker(database_url: str, *, queues: int, threads: int, middleware) -> 
     )
 
 
-# Messages waiting ('queued') for a while, or taken ('consumed') by a consumer
-# whose session no longer holds the message's advisory lock; not those in the
-# queue of a worker host that stopped beating (no one would take them, and
-# the jobs they belong to were handed out again).
-ORPHAN_CANDIDATES = """
-    SELECT message_id::text, queue_name, state::text,
-           octet_length(message::text) >= 8000 AS large
-      FROM dramatiq.queue q
-     WHERE state IN ('queued', 'consumed') AND mtime < now() - %s::interval
-       AND (q.queue_name NOT LIKE 'publish-host-%%' OR EXISTS (
-            SELECT 1 FROM publisher_workers w
-             WHERE w.seen_at > now() - interval '5 minutes'
-               AND q.queue_name IN (w.queue, w.queue || '.DQ')))
-     ORDER BY mtime LIMIT %s
-"""
 # pg_locks shows a bigint advisory key as two 32-bit halves.
 HELD_LOCKS = """
     SELECT ((classid::bigint << 32) | objid::bigint) AS key
@@ -123,46 +108,20 @@ RENOTIFY = """
 """
 
 
-class OrphanRenotifier:
-    """Re-announces broker messages that running workers would otherwise miss.
+def held_message_locks(cur) -> set[int]:
+    """The advisory locks of the messages some consumer session holds now."""
+    cur.execute(HELD_LOCKS)
+    return {r["key"] for r in cur.fetchall()}
 
-    Each message is announced again at most once per `every` seconds, so a
-    long backlog is not re-announced in a storm.
-    """
 
-    def __init__(self, min_age_seconds: float = 2.0, every: float = 10.0, batch: int = 500):
-        self.min_age = f"{min_age_seconds} seconds"
-        self.every = every
-        self.batch = batch
-        self._last: dict[str, float] = {}
+def is_held(queue_name: str, message_id: str, held: set[int]) -> bool:
+    """Whether a live consumer holds this consumed message (dramatiq-pg's lock key)."""
+    return message_lock(_Ref(queue_name, message_id)) in held
 
-    def run(self, cur) -> int:
-        cur.execute(ORPHAN_CANDIDATES, (self.min_age, self.batch))
-        candidates = cur.fetchall()
-        if not candidates:
-            self._last.clear()
-            return 0
-        locked = None
-        now = time.monotonic()
-        due = []
-        for row in candidates:
-            message_id, queue_name, state = row["message_id"], row["queue_name"], row["state"]
-            if now - self._last.get(message_id, -1e9) < self.every:
-                continue
-            if state == "consumed":
-                if locked is None:
-                    cur.execute(HELD_LOCKS)
-                    locked = {r["key"] for r in cur.fetchall()}
-                if message_lock(_Ref(queue_name, message_id)) in locked:
-                    continue  # a live worker is on it
-            due.append(message_id)
-            self._last[message_id] = now
-        if due:
-            cur.execute(RENOTIFY, (due,))
-            logger.info("re-announced %d broker messages that workers had not picked up", len(due))
-        if len(self._last) > 10 * self.batch:
-            self._last = {k: v for k, v in self._last.items() if now - v < self.every}
-        return len(due)
+
+def renotify(cur, message_ids: list[str]) -> None:
+    """Announces the messages again on their queues' channels, as an enqueue does."""
+    cur.execute(RENOTIFY, (message_ids,))
 
 
 class _Ref:

@@ -36,14 +36,13 @@ import os
 import re
 import shutil
 import stat
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from publisher.errors import PermanentError, TransientError
 
 #: An attempt's folder: job id and attempt token.
 ATTEMPT = re.compile(r"(\d+)-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
-#: Folders of the release that kept files by job id only.
-LEGACY = re.compile(r"\d+")
 #: A file of an attempt: a plain name, no separator, not hidden, not "." or "..".
 FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")
 #: Errors that say the scratch disk is full: no blocks, no inodes, or the user's quota used up.
@@ -204,10 +203,10 @@ class Scratch:
 
     def sweep(self, listed: list[tuple[int, str]], current: set[tuple[int, str]]) -> int:
         """Removes the folders of the attempts `listed` (by attempts(), before `current` was
-        read) that are not `current`, and the legacy folders; returns how many. A folder made
-        after the listing is left alone: its attempt may have begun since."""
+        read) that are not `current`; returns how many. A folder made after the listing is
+        left alone: its attempt may have begun since, and a folder not named like an attempt
+        is not ours to remove."""
         gone = [f"{job}-{token}" for job, token in listed if (job, token) not in current]
-        gone += [name for name in os.listdir(self.root) if LEGACY.fullmatch(name)]
         for name in gone:
             self._remove(name)
         return len(gone)

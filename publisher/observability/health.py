@@ -20,8 +20,8 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 import psycopg2
 
@@ -84,7 +84,7 @@ class HealthServer:
     def port(self) -> int:
         return self._server.server_address[1]
 
-    def start(self) -> "HealthServer":
+    def start(self) -> HealthServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="health-http", daemon=True)
         self._thread.start()
         return self

@@ -27,7 +27,7 @@ import sys
 from dramatiq.middleware import prometheus as dramatiq_prometheus
 
 from publisher import telemetry
-from publisher.jobs import queries
+from publisher.jobs.store.states import BROKER_STATES, COUNTED_STATUSES
 from publisher.settings.ops import load_ops_settings
 
 logger = logging.getLogger("publisher.metrics")
@@ -223,14 +223,14 @@ class ListenerMetrics:
             "Age of the oldest completion event not yet delivered to the webhook (0: none).", registry=r)
 
     def record_status(self, snapshot: dict) -> None:
-        for status in queries.COUNTED_STATUSES:
+        for status in COUNTED_STATUSES:
             self.jobs.labels(status).set(snapshot["jobs"].get(status, 0))
         hour = snapshot["last_hour"]
         for status in ("completed", "failed"):
             self.last_hour.labels(status).set(hour[status])
         self.processing_seconds.set(hour["avg_processing_seconds"] or 0)
         self.oldest_pending.set(snapshot["oldest_pending_seconds"] or 0)
-        for state in queries.BROKER_STATES:
+        for state in BROKER_STATES:
             self.broker_messages.labels(state).set(snapshot["broker"].get(state, 0))
 
     def record_outbox(self, backlog: dict) -> None:

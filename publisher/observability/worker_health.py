@@ -1,6 +1,6 @@
 """/healthz and /readyz for the workers, as Dramatiq middleware.
 
-Each worker process serves its own endpoints, on WORKER_HEALTH_PORT + its
+Each worker process serves its own endpoints, on WORKER_METRICS_PORT + 1 + its
 index (0 for the first process of `dramatiq --processes N`, 1 for the
 second, ...), so a probe sees exactly the process it asks and a stuck
 process can be found. /healthz fails when one of the process's worker or
@@ -63,7 +63,8 @@ class WorkerHealth(Middleware):
         rt = self._runtime_factory()
         port = self.ops.worker_health_port + process_index()
         try:
-            ready = {**readiness_checks(rt.settings), "scratch": scratch_space_check(rt.scratch, floor_bytes(rt.settings))}
+            ready = {**readiness_checks(rt.settings),
+                     "scratch": scratch_space_check(rt.scratch, floor_bytes(rt.settings))}
             self._server = HealthServer(self.ops.http_host, port, alive=self._alive, ready=ready,
                                         redact=rt.redact).start()
         except OSError as e:

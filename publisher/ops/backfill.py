@@ -9,24 +9,18 @@ listener, the application, a second backfill) is skipped, not duplicated."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import psycopg2.extras
 
-COUNT_CANDIDATES = "SELECT count(*)::int AS n FROM publisher_backfill_candidates(NULL, NULL)"
-BACKFILL = "SELECT file_id::text AS file_id, job_id FROM publisher_backfill(%s, %s)"
+from publisher.jobs.store import actions
 
 
 @dataclass
 class BackfillResult:
     queued: list[int] = field(default_factory=list)
     skipped: int = 0  # files that had gained an active job meanwhile
-
-
-def count_candidates(cur) -> int:
-    cur.execute(COUNT_CANDIDATES)
-    return cur.fetchone()["n"]
 
 
 def backfill(conn, *, rate: float, limit: int | None = None,
@@ -39,8 +33,7 @@ def backfill(conn, *, rate: float, limit: int | None = None,
     while limit is None or len(result.queued) < limit:
         size = page if limit is None else min(page, limit - len(result.queued))
         with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-            cur.execute(BACKFILL, (after, size))
-            rows = cur.fetchall()
+            rows = actions.backfill_page(cur, after, size)
         if not rows:
             break
         after = rows[-1]["file_id"]

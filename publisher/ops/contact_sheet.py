@@ -21,12 +21,12 @@ import os
 import shutil
 from pathlib import Path
 
-from publisher.jobs import queries
-from publisher.settings.job import Settings, load_settings
 from publisher.clients.db import Database
-from publisher.errors import PermanentError
 from publisher.clients.origin import OriginClient
 from publisher.clients.storage import Storage
+from publisher.errors import PermanentError
+from publisher.jobs.store import overview as reads
+from publisher.settings.job import Settings, load_settings
 
 #: Formats a browser shows as they are; other originals get a PNG preview.
 BROWSER_FORMATS = {"jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp", "avif": "avif"}
@@ -74,7 +74,7 @@ def write_contact_sheet(out_dir: str | os.PathLike, settings: Settings | None = 
     db = Database(settings.database_url, "media-publisher-contact-sheet", maxconn=1)
     try:
         with db.transaction() as cur:
-            rows = queries.published_files(cur, limit)
+            rows = reads.published_files(cur, limit)
     finally:
         db.close()
     storage = Storage(settings)
@@ -102,7 +102,8 @@ def _section(row: dict, out: Path, storage: Storage, origin: OriginClient) -> st
     colour = html.escape(row.get("dominant_color") or "")
     swatch = f'<span class="swatch" style="background:{colour}"></span> {colour}' if colour else ""
     return (f'<section><h2>{html.escape(row["raid_key"])}</h2>'
-            f'<p class="meta">{row["width"]}x{row["height"]} as displayed; recipe {html.escape(row.get("recipe") or "-")};'
+            f'<p class="meta">{row["width"]}x{row["height"]} as displayed; '
+            f'recipe {html.escape(row.get("recipe") or "-")};'
             f' dominant colour {swatch}</p><div class="row">{"".join(figures)}</div></section>')
 
 
@@ -118,7 +119,8 @@ def _original_figure(row: dict, out: Path, origin: OriginClient) -> str:
         return f"<figure><figcaption>original unavailable: {html.escape(str(e))}</figcaption></figure>"
     except Exception as e:  # a transient origin error: the sheet is still worth writing
         scratch.unlink(missing_ok=True)
-        return f"<figure><figcaption>original unavailable: {html.escape(f'{type(e).__name__}: {e}')}</figcaption></figure>"
+        shown = html.escape(f"{type(e).__name__}: {e}")
+        return f"<figure><figcaption>original unavailable: {shown}</figcaption></figure>"
     if fmt in BROWSER_FORMATS:
         local = scratch.with_name(f"{scratch.name}.{BROWSER_FORMATS[fmt]}")
         shutil.move(scratch, local)

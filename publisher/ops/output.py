@@ -17,3 +17,8 @@ def json_value(value):
 
 def to_json(data, indent: int | None = None) -> str:
     return json.dumps(data, default=json_value, indent=indent)
+
+
+def print_json(data) -> None:
+    """What a tool prints for --json."""
+    print(to_json(data, indent=2))

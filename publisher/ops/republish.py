@@ -9,7 +9,8 @@ they are for, at most --rate per second and never more than --max-active at
 once (so new uploads are not queued behind a wall of re-publishes), and exits
 when no published file has another recipe. Nothing goes offline meanwhile:
 a file stays 'published' with its current variants until the new ones replace
-them, and old objects are never deleted (sql/004_imaging.sql). Each file gets
+them (sql/004_imaging.sql), and the objects they replace stay in the bucket for
+a grace period before maintenance removes them (publisher_objects). Each file gets
 one re-publish job per recipe: one that fails keeps its variants and its
 job's last_error says why (reset the job to run it again).
 """
@@ -22,11 +23,10 @@ import sys
 import time
 
 from publisher import logs
-
-from publisher.jobs import queries
+from publisher.app.runtime import settings_or_exit
 from publisher.clients.db import Database
 from publisher.imaging import Recipe, recipe_version
-from publisher.app.runtime import settings_or_exit
+from publisher.jobs.store import actions
 
 logger = logging.getLogger("publisher.republish")
 
@@ -45,14 +45,14 @@ def republish(db: Database, recipe: str, rate: float, max_active: int, *, dry_ru
     budget = 0.0
     while True:
         with db.transaction() as cur:
-            stale = queries.count_stale(cur, recipe)
-            active = queries.count_active_republish(cur)
+            stale = actions.count_stale(cur, recipe)
+            active = actions.count_active_republish(cur)
         if dry_run:
             log(f"{stale} published files have another recipe than {recipe}")
             return 0
         if stale == 0 and active == 0:
             with db.transaction() as cur:
-                mismatched = queries.republish_mismatches(cur, recipe)
+                mismatched = actions.republish_mismatches(cur, recipe)
             if mismatched:
                 raise RecipeMismatch(
                     f"{len(mismatched)} files were re-published but the workers made recipe "
@@ -63,7 +63,7 @@ def republish(db: Database, recipe: str, rate: float, max_active: int, *, dry_ru
         room = min(int(budget), max_active - active, stale)
         if room > 0:
             with db.transaction() as cur:
-                made = queries.request_republish(cur, recipe, room)
+                made = actions.request_republish(cur, recipe, room)
             created += made
             budget -= made
             log(f"queued {made} (total {created}); {stale - made} waiting, {active + made} running")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from psycopg2.extensions import make_dsn, parse_dsn
 
+
 def _sql_dir() -> Path:
     """The installed copy (publisher/sql/ in the wheel), else the source tree's sql/."""
     package = Path(__file__).resolve().parent.parent  # publisher/, where the wheel puts sql/

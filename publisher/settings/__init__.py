@@ -1,2 +1,3 @@
-"""Configuration read from the environment: a job's settings (job.py) and the
-operating ones (ops.py), both through one loader (environment.py)."""
+"""Configuration read from the environment: every setting declared once (schema.py),
+read by one loader (loader.py) into a view per kind of process (job.py, ops.py, web.py).
+Values that are not settings are named constants with their reasons (fixed.py)."""

@@ -1,6 +1,6 @@
-"""The page's routes. Every read is publisher/ops (overview, jobs), every action
-publisher/ops/actions; this module only turns requests into those calls and
-their results into templates or JSON.
+"""The page's routes. Every read is publisher/ops/overview or the job store's
+reads (publisher/jobs/store/overview), every action the store's actions; this module
+only turns requests into those calls and their results into templates or JSON.
 
 Without ADMIN_TOKEN the app has no mutating route at all. With it, an action
 needs the session of a login with the token and the session's CSRF token.
@@ -9,7 +9,7 @@ needs the session of a login with the token and the session's CSRF token.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg2
@@ -21,14 +21,17 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse as StarletteJSON, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse as StarletteJSON
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from publisher.clients.db import Database
-from publisher.jobs import queries
-from publisher.ops import actions, jobs, output, overview
+from publisher.jobs.store import actions
+from publisher.jobs.store import overview as jobs
+from publisher.jobs.store.states import WAITING_STATUSES, Status
+from publisher.ops import output, overview
 from publisher.settings.web import WebSettings
 from publisher.web import auth
 from publisher.web.guards import LoginThrottle, SecurityHeaders
@@ -44,6 +47,12 @@ LOGIN_FAILURES, LOGIN_WINDOW = 5, 60.0
 
 #: Pages and JSON show live state: never from a cache. (The security headers are SecurityHeaders'.)
 NO_STORE = {"Cache-Control": "no-store"}
+#: Seconds between two refreshes of the overview in the browser: on-call sees a job move within
+#: a few seconds, and an open page costs the database one small query per refresh.
+REFRESH_SECONDS = 5.0
+#: The session cookie is not marked Secure: the page is reached over loopback or the VPN, often
+#: without TLS, where a Secure cookie would never come back. A proxy that adds HTTPS may add it.
+SESSION_COOKIE_HTTPS_ONLY = False
 
 
 class JSONResponse(StarletteJSON):
@@ -58,7 +67,8 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["when"] = _when
     templates.env.filters["ago"] = _ago
-    templates.env.globals.update(settings=settings, statuses=queries.JOB_STATUSES)
+    templates.env.globals.update(settings=settings, statuses=[s.value for s in Status],
+                                 cancellable=[s.value for s in WAITING_STATUSES], refresh_seconds=REFRESH_SECONDS)
 
     def render(request: Request, name: str, context: dict, status_code: int = 200) -> Response:
         context = {**context, "admin": auth.logged_in(request), "csrf": auth.csrf_token(request),
@@ -87,10 +97,11 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
     async def job_list(request: Request) -> Response:
         status = request.query_params.get("status") or None
         reason = request.query_params.get("reason") or None
-        if status is not None and status not in queries.JOB_STATUSES:
-            raise HTTPException(400, f"unknown status {status!r}; one of {', '.join(queries.JOB_STATUSES)}")
+        if status is not None and status not in [s.value for s in Status]:
+            raise HTTPException(400, f"unknown status {status!r}; one of {', '.join(s.value for s in Status)}")
         page = _page(request.query_params.get("page", "1"))
-        rows = await read(jobs.list_jobs, status=status, reason=reason, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
+        rows = await read(jobs.list_jobs, status=status, reason=reason, limit=PAGE_SIZE + 1,
+                          offset=(page - 1) * PAGE_SIZE)
         return render(request, "jobs.html", {"rows": rows[:PAGE_SIZE], "page": page, "more": len(rows) > PAGE_SIZE,
                                               "status": status, "reason": reason})
 
@@ -121,7 +132,7 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
         routes += _action_routes(settings, db, render)
         middleware.append(Middleware(SessionMiddleware, secret_key=auth.session_secret(settings.admin_token),
                                      session_cookie="publisher_web", same_site="strict",
-                                     https_only=settings.https_only, max_age=auth.SESSION_SECONDS))
+                                     https_only=SESSION_COOKIE_HTTPS_ONLY, max_age=auth.SESSION_SECONDS))
 
     async def refused(request: Request, exc: HTTPException) -> Response:
         return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail},
@@ -182,7 +193,7 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
             rows = await run_in_threadpool(_act, db, action, arg)
         except psycopg2.errors.InsufficientPrivilege:
             logger.warning("%s by %s refused: the database role may not change jobs", what, auth.who(request))
-            raise HTTPException(403, "this page's database role may not change jobs (publisher_oncall may)")
+            raise HTTPException(403, "this page's database role may not change jobs (publisher_oncall may)") from None
         # A single action's row says whether it changed; a bulk retry returns only the jobs it changed.
         changed = sum(1 for r in rows if r.get("changed", True))
         logger.info("%s by %s: %d job(s) changed", what, auth.who(request), changed)
@@ -243,7 +254,7 @@ def _local(target: str | None) -> str:
 def _when(value: datetime | None) -> str:
     if value is None:
         return ""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _ago(seconds: float | None) -> str:

@@ -1,5 +1,5 @@
 """`publisher-web` (or `python -m publisher.web`): serves the page on
-WEB_HOST:WEB_PORT with uvicorn until SIGTERM or Ctrl-C."""
+OPS_HTTP_HOST:WEB_PORT with uvicorn until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 

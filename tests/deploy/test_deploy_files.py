@@ -73,13 +73,13 @@ def test_compose_starts_things_in_order_with_health_checks(compose):
                                              "logins": {"condition": "service_completed_successfully"}}
     for name in ("postgres", "s3", "listener", "worker", "web"):
         assert services[name]["healthcheck"]["test"][0] == "CMD"
-    # The probes ask the endpoints the processes serve (defaults of publisher/settings/ops.py).
+    # The probes ask the endpoints the processes serve (defaults of publisher/settings/schema.py).
     from publisher.settings.ops import OpsSettings
 
     assert services["listener"]["healthcheck"]["test"][-1] == \
         f"http://127.0.0.1:{OpsSettings.listener_port}/healthz"
     assert services["worker"]["healthcheck"]["test"][-1] == \
-        f"http://127.0.0.1:{OpsSettings.worker_health_port}/healthz"
+        f"http://127.0.0.1:{OpsSettings.worker_metrics_port + 1}/healthz"
     # Each process gets the full configuration.
     env_file = read_env(ROOT / ".env.compose")
     from publisher.settings.job import load_settings
@@ -91,8 +91,8 @@ def test_compose_starts_things_in_order_with_health_checks(compose):
 
 def test_dockerfile_is_multi_stage_locked_non_root_and_production_only():
     text = (ROOT / "Dockerfile").read_text()
-    instructions = [l for l in text.splitlines() if l and not l.startswith((" ", "#"))]
-    froms = [l for l in instructions if l.startswith("FROM ")]
+    instructions = [line for line in text.splitlines() if line and not line.startswith((" ", "#"))]
+    froms = [line for line in instructions if line.startswith("FROM ")]
     # Two stages, both on the Python the tests run on, by a full version tag.
     assert froms == ["FROM python:3.11.7-slim-bookworm AS build", "FROM python:3.11.7-slim-bookworm"]
     import platform
@@ -105,7 +105,7 @@ def test_dockerfile_is_multi_stage_locked_non_root_and_production_only():
     runtime = text[text.rindex("\nFROM "):]
     assert "COPY --from=build /opt/media-publisher /opt/media-publisher" in runtime
     assert not re.search(r"^COPY (?!--from)", runtime, re.M), "the runtime stage holds no source tree"
-    user = [l for l in instructions if l.startswith("USER ")]
+    user = [line for line in instructions if line.startswith("USER ")]
     assert user and user[-1] == "USER 10001:10001"
     assert "--no-install-recommends" in text and "rm -rf /var/lib/apt/lists/*" in text
     ignored = (ROOT / ".dockerignore").read_text().split()
@@ -160,18 +160,17 @@ def test_compose_demo_publishes_the_samples_where_the_host_can_open_them(compose
 
 
 def env_names_read_by_the_code() -> set[str]:
-    names = set()
-    for path in [*ROOT.glob("publisher/**/*.py"), *ROOT.glob("listener/*.py"), *ROOT.glob("actors/*.py")]:
-        names |= set(re.findall(r"env\.\w+\(\s*\"([A-Z][A-Z0-9_]+)\"", path.read_text()))
-    return names
+    """The settings, as the one loader declares them (publisher/settings/schema.py)."""
+    from publisher.settings.schema import SETTINGS
+
+    return {s.name for s in SETTINGS}
 
 
 def test_env_example_lists_every_variable_with_a_comment():
-    names = env_names_read_by_the_code() | {"WORKER_PROCESSES"}
-    assert len(names) > 30
+    names = env_names_read_by_the_code()
     lines = (ROOT / ".env.example").read_text().splitlines()
     for name in sorted(names):
-        at = [i for i, l in enumerate(lines) if re.match(rf"(# )?{name}=", l)]
+        at = [i for i, line in enumerate(lines) if re.match(rf"(# )?{name}=", line)]
         assert at, f"{name} is missing from .env.example"
         above = at[0] - 1  # variables may share the comment above the first of them
         while re.match(r"(# )?[A-Z][A-Z0-9_]*=", lines[above]):
@@ -247,14 +246,14 @@ def test_systemd_migrates_once_before_the_processes_and_waits_for_a_slow_databas
 
 
 def test_systemd_processes_may_write_where_scratch_and_metrics_live():
-    """ProtectSystem=strict makes the file system read-only: SCRATCH_DIR and
-    METRICS_DIR must be in the unit's StateDirectory (/var/lib/NAME, writable)."""
+    """ProtectSystem=strict makes the file system read-only: SCRATCH_DIR (the workers'
+    metrics files in its metrics/ folder) must be in the unit's StateDirectory (/var/lib/NAME, writable)."""
     for name in UNITS[1:3]:  # the page keeps no files
         unit = systemd_unit(name)
         assert unit["Service.ProtectSystem"] == "strict"
         state = "/var/lib/" + unit["Service.StateDirectory"]
         env = dict(pair.split("=", 1) for pair in shlex.split(unit["Service.Environment"]))
-        for var in ("SCRATCH_DIR", "METRICS_DIR"):
+        for var in ("SCRATCH_DIR",):
             assert env[var].startswith(state + "/"), (name, var, env[var])
 
 
@@ -284,7 +283,8 @@ def test_systemd_units_pass_systemd_analyze(tmp_path):
 
 def test_alert_rules_use_metrics_the_service_exports():
     rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
-    exported = set(re.findall(r'"((?:publisher|dramatiq)_[a-z_]+)"', (ROOT / "publisher" / "observability" / "prometheus.py").read_text()))
+    source = (ROOT / "publisher" / "observability" / "prometheus.py").read_text()
+    exported = set(re.findall(r'"((?:publisher|dramatiq)_[a-z_]+)"', source))
     exported |= {"dramatiq_messages_total", "up"}  # Dramatiq's own; Prometheus's
     alerts = [rule for group in rules["groups"] for rule in group["rules"]]
     assert len(alerts) >= 5

@@ -3,8 +3,8 @@ virtualenv (dependencies from requirements.lock), run from outside the checkout,
 where nothing of the source tree can be imported by accident."""
 
 import subprocess
-import urllib.request
 import sys
+import urllib.request
 import zipfile
 from pathlib import Path
 

@@ -194,7 +194,7 @@ def start_workers(stack, processes: int = 2, threads: int = 3, shutdown_timeout_
     return proc
 
 
-def run_marked_batch(stack, jobs: "Batch", source: str, mark: str, count: int = 3,
+def run_marked_batch(stack, jobs: Batch, source: str, mark: str, count: int = 3,
                      expect: str = "completed") -> tuple[Outcome, procs.Process]:
     """`count` jobs whose raid_key carries a worker-hook mark, run to the end by hooked
     workers and a listener; the clean outcome and the workers (for their log)."""

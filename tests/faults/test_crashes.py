@@ -131,7 +131,8 @@ def test_broker_messages_lost_while_jobs_wait(fault_stack, batch):
               "VALUES ('silent', 'silent', 'publish-host-silent', 4, now() + interval '1 hour')")
     stack.start_listener()
     wait_until(lambda: all(r["status"] == "queued" for r in jobs.rows()), 60, "every job queued")
-    jobs.faults = stack.sql("WITH gone AS (DELETE FROM dramatiq.queue RETURNING 1) SELECT count(*) AS n FROM gone")[0]["n"]
+    jobs.faults = stack.sql(
+        "WITH gone AS (DELETE FROM dramatiq.queue RETURNING 1) SELECT count(*) AS n FROM gone")[0]["n"]
     harness.start_workers(stack)
     jobs.wait()
     result = jobs.outcome()

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from devstack.origin import Fault
-from devstack.ports import free_port, wait_until
+from devstack.ports import free_ports_in_a_row, wait_until
 from tests.faults import harness
 from tests.faults.harness import DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE_MARK, HANG_MARK
 from tests.support.multihost import step_events
@@ -143,13 +143,10 @@ def test_a_restarted_worker_host_sweeps_what_its_scratch_kept_of_ended_attempts(
     stack = fault_stack()
     jobs = batch(stack, f"scratch-after-restart-{broker}")
     job_id = jobs.add(jobs.source("progressive.jpg"))
-    # What a host that crashed mid-step keeps: the folder of an attempt that was
-    # rescued meanwhile, and a folder of the release that kept files by job id only.
+    # What a host that crashed mid-step keeps: the folder of an attempt that was rescued meanwhile.
     stale = stack.scratch / f"{job_id}-00000000-0000-4000-8000-000000000000"
-    legacy = stack.scratch / "17"
-    for folder in (stale, legacy):
-        folder.mkdir(parents=True)
-        (folder / "source").write_bytes(b"x" * 1000)
+    stale.mkdir(parents=True)
+    (stale / "source").write_bytes(b"x" * 1000)
     harness.start_workers(stack)
     stack.start_listener()
     jobs.wait()
@@ -158,8 +155,9 @@ def test_a_restarted_worker_host_sweeps_what_its_scratch_kept_of_ended_attempts(
 
 
 def test_a_step_stuck_in_native_code_loses_its_lease_and_its_worker_says_so(fault_stack, batch, broker):
-    port = free_port()
-    stack = fault_stack(STEP_TIME_LIMIT_SECONDS=2, WORKER_HEALTH_PORT=port)
+    metrics_port = free_ports_in_a_row(2)
+    port = metrics_port + 1  # the first worker process's health
+    stack = fault_stack(STEP_TIME_LIMIT_SECONDS=2, WORKER_METRICS_PORT=metrics_port)
     jobs = batch(stack, f"native-hang-{broker}")
     job_id = jobs.add(jobs.source("progressive.jpg", HANG_MARK + "-"))
     jobs.faults = 1

@@ -102,7 +102,8 @@ def test_hostile_input_fails_cleanly_in_one_attempt(fault_stack, batch, origin, 
     # Polyglots and files that are not what their first bytes claim.
     hostile(written("ftyp-svg-", ftyp_svg_polyglot()), "not a real avif file: its first bytes claim avif, but "
                                                           "it holds an SVG drawing")
-    hostile(written("tiff-png-", b"II*\x00" + corpus("png-palette.png")), "not a real tiff file: its first bytes claim tiff, but it holds a PNG image")
+    hostile(written("tiff-png-", b"II*\x00" + corpus("png-palette.png")), "not a real tiff file: its first bytes claim "
+                                                                          "tiff, but it holds a PNG image")
     hostile(written("heic-junk-", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(200)),
             "unreadable heic")
     # Small on disk, large decoded: an interlaced PNG must be decoded whole, and needs more than the budget.

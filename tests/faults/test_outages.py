@@ -36,7 +36,7 @@ def test_pg_terminate_backend_on_every_connection(fault_stack, batch, origin):
     for moment in ("status = 'processing'", "status = 'completed'", "status = 'completed'"):
         needed = 1 if jobs.faults < 2 else 6
         try:
-            wait_until(lambda: count(stack, jobs.expected, moment) >= needed, 60, moment)
+            wait_until(lambda moment=moment, needed=needed: count(stack, jobs.expected, moment) >= needed, 60, moment)
         except TimeoutError:
             break
         assert harness.terminate_connections(stack) > 0

@@ -79,7 +79,7 @@ def test_frozen_worker_that_wakes_up_after_rescue_changes_nothing(fault_stack, b
     try:
         wait_until(lambda: any(r in frozen.log() for r in refused), 60, "the woken worker to notice it lost the job")
     except TimeoutError:
-        raise AssertionError(frozen.log()[-5000:])
+        raise AssertionError(frozen.log()[-5000:]) from None
     result = jobs.outcome()
     result.assert_clean()
     assert stack.job(job_id)["completed_at"] == row["completed_at"]  # untouched by the stale worker

@@ -17,10 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from devstack.ports import free_port, wait_until
+from devstack.ports import free_ports_in_a_row, wait_until
 from tests.faults import harness
-from tests.faults.harness import (RESTART_AFTER_FETCH_MARK, RESTART_ONCE_ENV, SOURCE_SWAPPED_MARK, SWAPPED_SOURCE_ENV,
-                                  SYMLINK_MARK, SYMLINK_TARGET_ENV)
+from tests.faults.harness import (
+    RESTART_AFTER_FETCH_MARK,
+    RESTART_ONCE_ENV,
+    SOURCE_SWAPPED_MARK,
+    SWAPPED_SOURCE_ENV,
+    SYMLINK_MARK,
+    SYMLINK_TARGET_ENV,
+)
 from tests.support.stack import BROKERS
 
 #: Both brokers in `make test-faults`; the PostgreSQL broker (the default) in `make test`.
@@ -232,8 +238,9 @@ def _readiness(port: int) -> tuple[int, dict]:
 
 @ON_BOTH_BROKERS
 def test_a_full_scratch_disk_delays_jobs_and_fails_none(fault_stack, batch, small_tmpfs, broker):
-    port = free_port()
-    stack = fault_stack(SCRATCH_DIR=small_tmpfs, SCRATCH_MIN_FREE_MB=2, WORKER_HEALTH_PORT=port, MAX_RETRIES=2)
+    metrics_port = free_ports_in_a_row(2)
+    port = metrics_port + 1  # the first worker process's health
+    stack = fault_stack(SCRATCH_DIR=small_tmpfs, SCRATCH_MIN_FREE_MB=2, WORKER_METRICS_PORT=metrics_port, MAX_RETRIES=2)
     jobs = batch(stack, f"full-scratch-disk-{broker}")
     for _ in range(6):
         jobs.add(jobs.source("large-photo-12mp.jpg"))  # 2.9 MB: more than the disk has left

@@ -14,7 +14,8 @@ DB_PASSWORD = "db-pass-Zq81xw"  # the server trusts local connections, so any pa
 def test_secrets_never_reach_logs_or_last_error(fault_stack, batch, origin):
     stack = fault_stack(LOG_LEVEL="debug")
     parts = urlsplit(stack.db_url)
-    stack.env["DATABASE_URL"] = urlunsplit(parts._replace(netloc=f"postgres:{DB_PASSWORD}@{parts.hostname}:{parts.port}"))
+    netloc = f"postgres:{DB_PASSWORD}@{parts.hostname}:{parts.port}"
+    stack.env["DATABASE_URL"] = urlunsplit(parts._replace(netloc=netloc))
     secrets = {"RAID token": TOKEN, "B2 app key": stack.env["B2_APP_KEY"], "database password": DB_PASSWORD}
 
     jobs = batch(stack, "secrets")

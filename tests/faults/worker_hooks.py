@@ -40,18 +40,30 @@ import signal
 import sys
 import threading
 
-import actors
-from publisher.jobs.lifecycle import STAGES
-from publisher.app.runtime import process_runtime
-from publisher.errors import TransientError
 import psycopg2
 from dramatiq.middleware import Middleware
 
-from publisher.jobs import queries
-from tests.faults.harness import (DELETED_WHILE_RUNNING_MARK, END_STEP_FAILS_ONCE_MARK, FAILURE_NOT_RECORDED_MARK,
-                                  HANG_MARK, HANG_SECONDS, KILL_MARK, LEAK_MARK, RESTART_AFTER_FETCH_MARK,
-                                  RESTART_ONCE_ENV, SOURCE_SWAPPED_MARK, SWAPPED_SOURCE_ENV, SYMLINK_MARK,
-                                  SYMLINK_TARGET_ENV, UPLOAD_FAILS_ONCE_MARK)
+import actors
+from publisher.app.runtime import process_runtime
+from publisher.errors import TransientError
+from publisher.jobs.lifecycle import STAGES
+from publisher.jobs.store import steps
+from tests.faults.harness import (
+    DELETED_WHILE_RUNNING_MARK,
+    END_STEP_FAILS_ONCE_MARK,
+    FAILURE_NOT_RECORDED_MARK,
+    HANG_MARK,
+    HANG_SECONDS,
+    KILL_MARK,
+    LEAK_MARK,
+    RESTART_AFTER_FETCH_MARK,
+    RESTART_ONCE_ENV,
+    SOURCE_SWAPPED_MARK,
+    SWAPPED_SOURCE_ENV,
+    SYMLINK_MARK,
+    SYMLINK_TARGET_ENV,
+    UPLOAD_FAILS_ONCE_MARK,
+)
 
 #: Jobs whose next failure cannot be recorded.
 _unrecordable: set[int] = set()
@@ -69,19 +81,19 @@ def _with_faults(stage: str, step):
     def faulty_step(job_id, token):
         rt = process_runtime()
         job = rt.load_job(job_id, token)
-        key = job["raid_key"]
-        if FAILURE_NOT_RECORDED_MARK in key and stage == "fetch" and job["retry_count"] == 0:
+        key = job.raid_key
+        if FAILURE_NOT_RECORDED_MARK in key and stage == "fetch" and job.retry_count == 0:
             _unrecordable.add(job_id)
             raise TransientError("origin reset the connection (injected by the fault suite)")
-        if UPLOAD_FAILS_ONCE_MARK in key and stage == "upload" and job["retry_count"] == 0:
+        if UPLOAD_FAILS_ONCE_MARK in key and stage == "upload" and job.retry_count == 0:
             raise TransientError("S3 answered 503 Slow Down (injected by the fault suite)")
         if KILL_MARK in key and stage == "variant":
             os._exit(137)
         if DELETED_WHILE_RUNNING_MARK in key and stage == "upload":
             with rt.db.transaction() as cur:
-                cur.execute("UPDATE auction_files SET deleted_at = now() WHERE id = %s", (job["file_id"],))
+                cur.execute("UPDATE auction_files SET deleted_at = now() WHERE id = %s", (job.file_id,))
             _injected("file deleted", job_id)
-        if HANG_MARK in key and stage == "variant" and job["retry_count"] == 0:
+        if HANG_MARK in key and stage == "variant" and job.retry_count == 0:
             _injected("native hang", job_id)
             ctypes.CDLL(None).sleep(HANG_SECONDS)
         if SYMLINK_MARK in key and stage == "upload":
@@ -128,7 +140,7 @@ def _injected(what: str, job_id: int) -> None:
 
 
 def _end_step(cur, job_id, token, stage, *args):
-    key = queries.raid_key(cur, job_id) or ""
+    key = steps.raid_key(cur, job_id) or ""
     cur.execute("SELECT retry_count FROM publish_jobs WHERE id = %s", (job_id,))
     first_attempt = cur.fetchone()["retry_count"] == 0  # read from the job: any worker process may run it
     if END_STEP_FAILS_ONCE_MARK in key and stage == "fetch" and first_attempt:
@@ -145,10 +157,10 @@ def _record_failure(cur, job_id, *args):
     return _real_record_failure(cur, job_id, *args)
 
 
-_real_record_failure = queries.record_failure
-queries.record_failure = _record_failure
-_real_end_step = queries.end_step
-queries.end_step = _end_step
+_real_record_failure = steps.record_failure
+steps.record_failure = _record_failure
+_real_end_step = steps.end_step
+steps.end_step = _end_step
 
 for _stage in STAGES:
     _actor = actors.broker.get_actor(_stage)

@@ -5,9 +5,27 @@ published file stays published."""
 
 import psycopg2
 
-from tests.support.job_sql import (LEASE, begin, claim, claimed_job, end, expire_lease, fail, file_of, finalize,
-                                   heartbeat, job, key_in_folder, new_job, one, rescue, rows, run_to_upload, silence_host,
-                                   worker_beat)
+from tests.support.job_sql import (
+    LEASE,
+    begin,
+    claim,
+    claimed_job,
+    end,
+    expire_lease,
+    fail,
+    file_of,
+    finalize,
+    heartbeat,
+    job,
+    key_in_folder,
+    new_job,
+    one,
+    rescue,
+    rows,
+    run_to_upload,
+    silence_host,
+    worker_beat,
+)
 
 
 def test_a_step_ahead_of_the_job_is_refused_and_changes_nothing(cur):
@@ -140,7 +158,9 @@ def test_a_file_deleted_while_its_job_runs_is_never_published(cur):
 
 
 def test_messages_waiting_for_a_lost_host_are_not_re_announced(cur):
-    from publisher.jobs.pgbroker import OrphanRenotifier
+    from datetime import timedelta
+
+    from listener.reannounce import Reannounce, ReannounceConfig
 
     worker_beat(cur, "live-host")
     worker_beat(cur, "lost-host")
@@ -148,7 +168,7 @@ def test_messages_waiting_for_a_lost_host_are_not_re_announced(cur):
     for queue in ("publish", "publish-host-live-host", "publish-host-live-host.DQ", "publish-host-lost-host"):
         cur.execute("INSERT INTO dramatiq.queue (message_id, queue_name, state, mtime, message) "
                    "VALUES (gen_random_uuid(), %s, 'queued', now() - interval '1 minute', '{}')", (queue,))
-    assert OrphanRenotifier().run(cur) == 3
+    assert Reannounce(None, ReannounceConfig(alive=timedelta(minutes=5))).announce(cur) == 3
 
 
 def test_a_job_row_locked_by_another_session_holds_up_no_other_lease(cur, schema_db):

@@ -24,7 +24,7 @@ def test_a_failure_keeps_the_reason_it_was_raised_with(cur):
     assert one(cur, "SELECT publisher_record_failure(%s, %s, %s, true, %s) AS o",
                job_id, token, "fetch: origin answered 404", "origin_404") == "failed"
     assert job(cur, job_id)["failure_reason"] == "origin_404"
-    # Workers of the release before record failures without one.
+    # A failure without a typed reason (NULL) has none.
     other, token = claimed_job(cur)
     assert begin(cur, other, token, "fetch") == "run"
     assert fail(cur, other, token, "fetch: boom", True) == "failed"

@@ -2,8 +2,21 @@
 a stale attempt (presumed dead, rescued, then awake again) and a duplicate
 delivery can change nothing, and a job is finalized once."""
 
-from tests.support.job_sql import (begin, claimed_job, completions, end, expire_lease, fail, finalize, heartbeat,
-                                   job, key_in_folder, one, rescue, run_to_upload)
+from tests.support.job_sql import (
+    begin,
+    claimed_job,
+    completions,
+    end,
+    expire_lease,
+    fail,
+    finalize,
+    heartbeat,
+    job,
+    key_in_folder,
+    one,
+    rescue,
+    run_to_upload,
+)
 
 
 def test_stale_worker_can_change_nothing_after_its_job_was_rescued(cur):

@@ -3,7 +3,6 @@ calls them. The table in docs/operations.md (Roles) is the specification: every
 publisher_* function is called as every role and the answer (refused for lack of
 privilege, or not) must be the one the table gives; every table right likewise."""
 
-import re
 import uuid
 from pathlib import Path
 
@@ -289,3 +288,16 @@ def test_no_role_may_run_a_security_definer_function_before_the_roles_file_grant
         conn.cursor().execute(f"DROP ROLE IF EXISTS {low}")
         conn.close()
         pg_server.drop_database(url)
+
+
+def test_every_function_a_role_may_call_has_exactly_one_signature(cur):
+    # The role table above grants by name: a second signature (an overload kept for
+    # older callers) would be a second door to the same state change, unseen there.
+    overloaded = rows(cur, """
+        SELECT p.proname AS name, count(*) AS signatures
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = 'public' AND p.proname LIKE 'publisher\\_%%'
+           AND EXISTS (SELECT 1 FROM aclexplode(p.proacl) a JOIN pg_roles r ON r.oid = a.grantee
+                        WHERE r.rolname = ANY(%s))
+         GROUP BY p.proname HAVING count(*) > 1""", list(ROLES))
+    assert overloaded == []

@@ -4,8 +4,22 @@ import psycopg2
 import psycopg2.extras
 import pytest
 
-from tests.support.job_sql import (begin, claim, claimed_job, cursor, expire_lease, fail, file_of, finalize, job, new_job,
-                           rescue, rows, run_to_upload, worker_beat)
+from tests.support.job_sql import (
+    begin,
+    claim,
+    claimed_job,
+    cursor,
+    expire_lease,
+    fail,
+    file_of,
+    finalize,
+    job,
+    new_job,
+    rescue,
+    rows,
+    run_to_upload,
+    worker_beat,
+)
 
 
 @pytest.fixture
@@ -187,12 +201,12 @@ def test_publisher_admin_shows_the_schema_version_and_the_pending_files(pg_serve
     try:
         before = admin(url, psql_dir, "schema")
         assert before.returncode == 1 and "schema version: none" in before.stdout
-        assert [l for l in before.stdout.splitlines() if l.startswith("pending: ")] == \
+        assert [line for line in before.stdout.splitlines() if line.startswith("pending: ")] == \
             [f"pending: {f.name} (never applied)" for f in files]
 
         migrate = admin(url, psql_dir, "migrate")
         assert migrate.returncode == 0, migrate.stderr
-        assert [l for l in migrate.stdout.splitlines() if l.startswith("applying ")] == \
+        assert [line for line in migrate.stdout.splitlines() if line.startswith("applying ")] == \
             [f"applying {f.name}" for f in files]  # in number order
         after = admin(url, psql_dir, "schema")
         assert after.returncode == 0

@@ -86,7 +86,7 @@ def key_in_folder(cur, job_id, name) -> str:
 
 
 def fail(cur, job, token, error, permanent):
-    return one(cur, "SELECT publisher_record_failure(%s, %s, %s, %s)", job, token, error, permanent)
+    return one(cur, "SELECT publisher_record_failure(%s, %s, %s, %s, NULL)", job, token, error, permanent)
 
 
 def rescue(cur, handoff=HANDOFF) -> list[dict]:

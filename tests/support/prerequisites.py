@@ -23,7 +23,7 @@ def need_rabbitmq() -> None:
     try:
         socket.create_connection(RABBITMQ, timeout=2).close()
     except OSError:
-        _missing("no RabbitMQ answers at %s:%s" % RABBITMQ)
+        _missing("no RabbitMQ answers at {}:{}".format(*RABBITMQ))
     if not shutil.which("rabbitmqctl"):
         _missing("rabbitmqctl is not installed (it makes a vhost per test system)")
 

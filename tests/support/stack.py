@@ -3,13 +3,14 @@ and origin, and the listener and workers started as an operator starts them."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
 from devstack import postgres, procs
+from devstack.ports import wait_until
 from devstack.rabbitmq import Vhost
 from tests.support.prerequisites import need_rabbitmq
-from devstack.ports import wait_until
 
 CDN = "https://cdn.example.test"
 TOKEN = "raid-token-" + "s3cr3t-7f3a9c"
@@ -17,6 +18,19 @@ TOKEN = "raid-token-" + "s3cr3t-7f3a9c"
 
 #: The brokers a system can run on: "postgres" (dramatiq-pg, the default) or "rabbitmq".
 BROKERS = ("postgres", "rabbitmq")
+
+
+def fixed_for_tests(env: dict) -> dict:
+    """`env` with the names of constants of publisher/settings/fixed.py (a lease, a timeout, a
+    retention age) moved into PUBLISHER_TEST_FIXED, the test-only way the processes take them."""
+    from publisher.settings import fixed
+
+    constants = {k: v for k, v in env.items() if k.isupper() and hasattr(fixed, k)}
+    if not constants:
+        return env
+    overrides = {**json.loads(env.get(fixed.TEST_OVERRIDES, "{}")), **constants}
+    rest = {k: v for k, v in env.items() if k not in constants}
+    return {**rest, fixed.TEST_OVERRIDES: json.dumps(overrides)}
 
 
 class Stack:
@@ -46,6 +60,7 @@ class Stack:
             "CDN_BASE_URL": CDN,
             "WORKER_POLL_INTERVAL": "1000",
             "LOG_LEVEL": "info",
+            # Shorter times than a deployment's (constants, not settings: fixed_for_tests).
             "JOB_LEASE_SECONDS": "10",
             "RETRY_MIN_BACKOFF_MS": "200",
             "RETRY_MAX_BACKOFF_MS": "2000",
@@ -54,13 +69,13 @@ class Stack:
             # stacks of parallel tests must not race for fixed ports.
             "LISTENER_HTTP_PORT": "0",
             "WORKER_METRICS_PORT": "0",
-            "WORKER_HEALTH_PORT": "0",
         }
         if self.vhost is not None:
             self.env["BROKER_URL"] = self.vhost.url
         if self.root != procs.ROOT:
             self.env["PYTHONPATH"] = str(self.root)
         self.env.update({k: str(v) for k, v in env.items()})
+        self.env = fixed_for_tests(self.env)
         self.workers = None
         self.listener = None
         #: Every process started, so that stop() ends them all (also when a test starts two).
@@ -130,7 +145,8 @@ class Stack:
         try:
             return wait_until(done, timeout, f"job {job_id} to reach {statuses}", 0.1)
         except TimeoutError:
-            raise AssertionError(f"job {job_id} stuck: {self.job(job_id)}\n--- logs ---\n{self.logs()[-6000:]}")
+            raise AssertionError(
+                f"job {job_id} stuck: {self.job(job_id)}\n--- logs ---\n{self.logs()[-6000:]}") from None
 
     # -- bucket ---------------------------------------------------------
     def object(self, key: str) -> tuple[bytes, dict]:

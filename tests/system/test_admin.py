@@ -7,11 +7,8 @@ import subprocess
 import sys
 from datetime import datetime
 
-import pytest
-
 from devstack import procs
 from tests.conftest import CORPUS
-
 
 
 def admin(stack, *args, database_url=None):

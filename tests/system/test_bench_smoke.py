@@ -72,8 +72,8 @@ def test_quick_run_of_the_system_parts_on_rabbitmq(tmp_path):
 
     need_rabbitmq()
     out = tmp_path / "results.json"
-    run = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--no-sharp", "--parts", "throughput,floor,intake",
-                          "--broker", "rabbitmq", "--out", str(out)],
+    run = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--no-sharp",
+                          "--parts", "throughput,floor,intake", "--broker", "rabbitmq", "--out", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=590)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "rabbitmq broker" in run.stdout

@@ -8,7 +8,6 @@ from devstack.origin import Fault
 from tests.support.stack import BROKERS
 
 
-
 def rabbitmqctl(*args) -> str:
     return subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True).stdout
 

@@ -22,7 +22,6 @@ from PIL import Image, ImageCms, ImageOps
 from tests.conftest import CORPUS
 from tests.support.stack import Stack
 
-
 BROKEN = {
     "bomb-avif-17000x17000.avif": "over MAX_SOURCE_PIXELS",
     "bomb-gif-65535x66601.gif": "unreadable gif",
@@ -49,7 +48,7 @@ def published(pg_server, s3, origin, tmp_path_factory):
     try:
         jobs = {name: system.publish(name) for name in corpus_files()}
         rows = {name: system.wait_for(job_id, timeout=300) for name, job_id in jobs.items()}
-        for name, row in rows.items():
+        for _name, row in rows.items():
             row.update(system.sql(
                 "SELECT recipe, placeholder, dominant_color FROM auction_files WHERE id = %s", (row["file_id"],))[0])
         yield system, rows
@@ -326,8 +325,8 @@ def test_contact_sheet_shows_every_original_and_variant_in_chromium(published, t
     import threading
 
     from devstack.ports import free_port
-    from publisher.settings.job import load_settings
     from publisher.ops.contact_sheet import LOADED_ID, write_contact_sheet
+    from publisher.settings.job import load_settings
 
     system, rows = published
     page = write_contact_sheet(tmp_path / "sheet", load_settings(system.env))

@@ -8,11 +8,8 @@ import subprocess
 import sys
 import urllib.request
 
-import pytest
-
 from devstack import procs
 from devstack.ports import free_port, wait_until
-
 
 
 def put(stack, key):
@@ -180,8 +177,8 @@ def test_objects_a_republish_superseded_leave_after_the_grace_and_old_history_go
     original = stack.sql("SELECT variants FROM auction_files WHERE id = %s", (back,))[0]["variants"]
     detour = republished(stack, back, "thumb-4444444444444444", days_ago=8)
     stack.sql("UPDATE auction_files SET variants = %s WHERE id = %s", (json.dumps(original), back))
-    stack.sql("UPDATE publisher_objects SET since = now() - interval '8 days' WHERE file_id = %s AND state = 'superseded'",
-              (back,))
+    stack.sql("UPDATE publisher_objects SET since = now() - interval '8 days' "
+              "WHERE file_id = %s AND state = 'superseded'", (back,))
     # History: one job's events are 91 days old; webhook events delivered 8 days ago, and one still being tried.
     stack.sql("UPDATE publish_job_events SET at = now() - interval '91 days' WHERE job_id = %s", (job,))
     stack.sql("INSERT INTO publish_event_outbox (event_id, payload, delivered_at, created_at) "

@@ -7,10 +7,9 @@ import threading
 import uuid
 
 from devstack.ports import wait_until
+from listener.maintenance import Maintenance, MaintenanceConfig
 from publisher.app.runtime import Runtime
-from publisher.ops.maintenance import Maintenance
 from publisher.settings.job import load_settings
-from publisher.settings.ops import load_ops_settings
 from tests.conftest import CORPUS
 from tests.faults.harness import DELETED_WHILE_RUNNING_MARK, start_workers
 
@@ -37,7 +36,7 @@ def source(origin_root, tag: str) -> str:
 def maintenance(stack, storage_wrapper=None) -> Maintenance:
     rt = Runtime(load_settings(dict(stack.env)), "test-maintenance")
     storage = storage_wrapper(rt.storage) if storage_wrapper else rt.storage
-    return Maintenance(rt.db, storage, rt.settings, load_ops_settings(dict(stack.env)))
+    return Maintenance(rt.db, storage, MaintenanceConfig.from_constants())
 
 
 def test_the_objects_of_a_job_that_found_its_file_deleted_leave_the_bucket_after_the_grace(make_stack, origin_root):
@@ -53,10 +52,10 @@ def test_the_objects_of_a_job_that_found_its_file_deleted_leave_the_bucket_after
     # The auction application restores the file: the file purge will never come for these objects.
     stack.sql("UPDATE auction_files SET deleted_at = NULL WHERE id = %s", (file_id,))
 
-    maintenance(stack).run()
+    maintenance(stack).run_once()
     assert stack.keys(f"media/{file_id}/") == put  # within the grace: kept
     the_grace_passes(stack)
-    maintenance(stack).run()
+    maintenance(stack).run_once()
     assert stack.keys(f"media/{file_id}/") == []
 
 
@@ -93,7 +92,7 @@ def test_a_superseded_key_put_again_by_a_rerun_while_maintenance_removes_it_stay
 
         return Racing()
 
-    round_ = threading.Thread(target=lambda: maintenance(stack, remove_keys_while_a_rerun_puts_them).run())
+    round_ = threading.Thread(target=lambda: maintenance(stack, remove_keys_while_a_rerun_puts_them).run_once())
     round_.start()
     round_.join(180)
     assert not round_.is_alive()

@@ -3,16 +3,14 @@ SeaweedFS, origin, listener and two worker processes), read the way Prometheus,
 a platform's probes and a log shipper read them."""
 
 import json
-import socket
 import urllib.error
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from devstack.ports import free_port, wait_until
+from devstack.ports import free_port, free_ports_in_a_row, wait_until
 from tests.support.stack import TOKEN
-
 
 
 def get(url):
@@ -40,32 +38,19 @@ def published_objects(variant: dict) -> list[dict]:
     return list(variant["formats"].values()) if "formats" in variant else [variant]
 
 
-def two_free_ports() -> int:
-    """A port p with p+1 free too: the second worker process serves health on p+1."""
-    while True:
-        base = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", base + 1))
-                return base
-            except OSError:
-                continue
-
-
 @pytest.fixture(scope="module")
 def observed(pg_server, s3, origin, tmp_path_factory):
     from tests.support.stack import Stack
 
     tmp = tmp_path_factory.mktemp("observed")
-    metrics_dir = tmp / "metrics"
+    metrics_dir = tmp / "scratch" / "metrics"  # the workers' metrics files live in SCRATCH_DIR
     stale = metrics_dir / "999999999-42"  # a run whose dramatiq process is gone
     stale.mkdir(parents=True)
     (stale / "counter_1.db").write_bytes(b"old counts")
-    ports = dict(LISTENER_HTTP_PORT=free_port(), WORKER_METRICS_PORT=free_port(),
-                 WORKER_HEALTH_PORT=two_free_ports())
-    s = Stack(pg_server, s3, origin, tmp, LOG_FORMAT="json", METRICS_INTERVAL="0.5",
-              METRICS_DIR=metrics_dir, **ports)
+    ports = dict(LISTENER_HTTP_PORT=free_port(), WORKER_METRICS_PORT=free_ports_in_a_row(3))
+    s = Stack(pg_server, s3, origin, tmp, LOG_FORMAT="json", METRICS_INTERVAL="0.5", **ports)
     s.ports = {k: int(v) for k, v in ports.items()}
+    s.ports["WORKER_HEALTH_PORT"] = s.ports["WORKER_METRICS_PORT"] + 1  # process i on this + i
     s.stale_metrics = stale
     s.start_workers(processes=2, threads=2)
     s.start_listener()
@@ -144,7 +129,8 @@ def test_health_and_readiness_of_listener_and_each_worker_process(observed):
     listener = {"database": "ok", "s3": "ok"}
     # A worker also needs room in its scratch directory (SCRATCH_MIN_FREE_MB).
     for port, checks in ((observed.ports["LISTENER_HTTP_PORT"], listener),
-                         (health_port, {**listener, "scratch": "ok"}), (health_port + 1, {**listener, "scratch": "ok"})):
+                         (health_port, {**listener, "scratch": "ok"}),
+                         (health_port + 1, {**listener, "scratch": "ok"})):
         assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
         status, body = get(f"http://127.0.0.1:{port}/readyz")
         assert status == 200, body

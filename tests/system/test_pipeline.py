@@ -7,9 +7,7 @@ import pytest
 import pyvips
 
 from devstack.ports import wait_until
-
 from tests.support.stack import BROKERS, CDN, TOKEN
-
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

@@ -6,10 +6,10 @@ test can cut and restore; needs root."""
 import pytest
 
 from devstack.netns import Hosts
-from devstack.ports import wait_until
-from tests.support.prerequisites import need_network_namespaces
-from tests.support.multihost import MultiHost
 from devstack.origin import Fault
+from devstack.ports import wait_until
+from tests.support.multihost import MultiHost
+from tests.support.prerequisites import need_network_namespaces
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)
@@ -36,7 +36,7 @@ def test_jobs_wait_pending_while_rabbitmq_is_out_of_reach(host):
 
     host.hosts["a"].unplug(AMQP_PORT)
     job_id = stack.publish("exif-orientation-1.jpg")
-    wait_until(lambda: "sweep failed" in host.logs("a"), 60, "the listener to fail to enqueue")
+    wait_until(lambda: "claim failed" in host.logs("a"), 60, "the listener to fail to enqueue")
     # the claim was rolled back with the failed enqueue: no job is 'queued' without a message
     assert stack.job(job_id)["status"] == "pending"
     assert all(p.running() for p in host.hosts["a"].processes)

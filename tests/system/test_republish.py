@@ -7,10 +7,6 @@ import sys
 import threading
 from pathlib import Path
 
-import pytest
-
-
-
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ["exif-orientation-1.jpg", "png-alpha.png", "animated.gif"]
 
@@ -41,9 +37,9 @@ def test_republish_moves_every_file_to_the_new_recipe_without_downtime(make_stac
     assert "0 jobs created" in unchanged.stdout
     assert stack.sql("SELECT count(*) AS n FROM publish_jobs")[0]["n"] == len(FILES)
 
-    # deploy: the workers now publish display variants of 1200 px at another quality
+    # deploy: the workers now publish display variants of 1200 px
     stack.workers.stop()
-    stack.env.update(VARIANTS="thumb:400,display:1200", WEBP_QUALITY="70")
+    stack.env.update(VARIANTS="thumb:400,display:1200")
     stack.start_workers()
     dry = run_republish(stack, "--dry-run")
     assert f"{len(FILES)} published files have another recipe" in dry.stdout
@@ -75,7 +71,10 @@ def test_republish_moves_every_file_to_the_new_recipe_without_downtime(make_stac
     assert len(new_recipe) == 1 and new_recipe != old_recipe
     for name in FILES:
         old, new = before[name]["variants"], after[name]["variants"]
-        assert new["display"]["key"] != old["display"]["key"]
+        if name == "animated.gif":  # 80 px, under both sizes: the same bytes, so the same key
+            assert new["display"]["key"] == old["display"]["key"]
+        else:
+            assert new["display"]["key"] != old["display"]["key"]
         if name == "exif-orientation-1.jpg":
             assert (new["display"]["width"], new["display"]["height"]) == (1200, 800)
         # the old objects are still served: pages cached with old URLs keep working
@@ -86,7 +85,7 @@ def test_republish_moves_every_file_to_the_new_recipe_without_downtime(make_stac
     assert {j["republish_recipe"] for j in jobs} == new_recipe
 
     # run in another configuration than the workers': it says so, and stops
-    other = run_republish(stack, "--rate", "5", env={"WEBP_QUALITY": "50"})
+    other = run_republish(stack, "--rate", "5", env={"VARIANTS": "thumb:400,display:1000"})
     assert other.returncode == 1
     assert "run this command with the workers' configuration" in other.stdout
     assert stack.sql("SELECT count(*) AS n FROM publish_jobs WHERE status <> 'completed'")[0]["n"] == 0

@@ -16,8 +16,8 @@ import pytest
 from devstack import procs
 from devstack.ports import free_port, wait_until
 from devstack.s3 import SeaweedS3
-from tests.support.stack import Stack
 from tests.conftest import CORPUS
+from tests.support.stack import Stack
 
 pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
@@ -66,7 +66,7 @@ def page(pg_server, public_s3, origin, tmp_path):
     """A running system whose CDN is its bucket, and its page on a free port."""
     (tmp_path / "stack").mkdir()
     stack = Stack(pg_server, public_s3, origin, tmp_path / "stack", CDN_BASE_URL=f"{public_s3.endpoint}/"
-                  f"{public_s3.bucket}", ADMIN_TOKEN=TOKEN, WEB_PORT=free_port(), WEB_REFRESH_SECONDS=1)
+                  f"{public_s3.bucket}", ADMIN_TOKEN=TOKEN, WEB_PORT=free_port())
     stack.start_workers(processes=1, threads=2)
     stack.start_listener()
     web = procs.Process("web", [sys.executable, "-m", "publisher.web"], stack.env, tmp_path / "web.log")

@@ -180,7 +180,7 @@ def test_a_round_sends_no_event_it_could_only_send_after_its_hold_on_it_ends(mak
     # Another listener takes an event once its hold ends: one sent after that could go out twice.
     from types import SimpleNamespace
 
-    from listener import webhooks
+    from listener import outbox
     from publisher.logs import Redactor
     from publisher.settings.ops import load_ops_settings
 
@@ -191,11 +191,12 @@ def test_a_round_sends_no_event_it_could_only_send_after_its_hold_on_it_ends(mak
                   "'event_id', e, 'job_id', %s) FROM gen_random_uuid() e", (job,))
     ops = load_ops_settings({"PUBLISH_WEBHOOK_URL": hook.url, "PUBLISH_WEBHOOK_SECRET": SECRET,
                              "PUBLISH_WEBHOOK_TIMEOUT": "2"})
-    delivery = webhooks.WebhookDelivery(stack.db_url, ops, Redactor(ops.secrets), threading.Event())
+    delivery = outbox.OutboxDelivery(stack.db_url, outbox.OutboxConfig.from_settings(ops), Redactor(ops.secrets),
+                                     threading.Event())
     # The round's clock: the first POST takes so long (a slow database, say) that too little of the
     # hold is left for another whole POST.
     readings = iter([0.0, 0.0, 10.0 ** 6])
-    monkeypatch.setattr(webhooks, "time", SimpleNamespace(monotonic=lambda: next(readings)), raising=False)
+    monkeypatch.setattr(outbox, "time", SimpleNamespace(monotonic=lambda: next(readings)), raising=False)
     delivery.deliver_due()
     assert [e["job_id"] for e in hook.events()] == [1]
     held = stack.sql("SELECT attempts, delivered_at IS NULL AS undelivered, next_attempt_at > now() AS held"

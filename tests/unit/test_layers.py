@@ -39,6 +39,17 @@ def test_importing_the_actors_declares_them_and_builds_no_runtime():
 
 
 def test_the_listener_does_not_import_the_actors():
-    seen = _imported("import json, sys, listener.service\n"
+    seen = _imported("import json, sys, listener.__main__\n"
                      "print(json.dumps({'actors': 'actors' in sys.modules}))")
     assert seen == {"actors": False}
+
+
+def test_every_package_of_publisher_is_a_layer_of_the_contract():
+    # A package outside the layers escapes the contract: it could import anything.
+    import tomllib
+
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]
+    layered = {name.strip() for layer in contract["layers"] for name in layer.split("|")}
+    packages = {f"publisher.{p.name}" for p in (ROOT / "publisher").iterdir() if (p / "__init__.py").exists()}
+    modules = {f"publisher.{p.stem}" for p in (ROOT / "publisher").glob("*.py") if p.stem != "__init__"}
+    assert packages | modules <= layered

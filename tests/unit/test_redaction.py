@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from devstack.procs import ROOT
-from publisher.settings.job import load_settings
 from publisher.logs import Redactor
+from publisher.settings.job import load_settings
 
 BASE = {
     "RAID_PUB_ENDPOINT": "https://raid.internal/pub", "RAID_PUBLISHER_SECRET": "raid-secret-0042",

@@ -42,7 +42,7 @@ def _blackhole() -> tuple[socket.socket, list[socket.socket]]:
         filler.settimeout(0.5)
         try:
             filler.connect(listener.getsockname())
-        except socket.timeout:
+        except TimeoutError:
             filler.close()
             return listener, fillers
         fillers.append(filler)

@@ -3,6 +3,7 @@ opened per transaction, BENCHMARKS.md step 2), and one the server has ended
 while it sat idle is replaced without the caller seeing an error."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,9 +85,10 @@ def test_a_process_frozen_inside_a_transaction_lets_go_of_its_rows(db_url):
     admin.autocommit = True
     with admin.cursor() as cur:
         cur.execute("CREATE TABLE held (id int PRIMARY KEY, by text); INSERT INTO held VALUES (1, 'nobody')")
-    env = {**WORKER_ENV, "DATABASE_URL": db_url, "JOB_LEASE_SECONDS": "3"}
+    env = {**WORKER_ENV, "DATABASE_URL": db_url}
+    short_lease = {**os.environ, "PUBLISHER_TEST_FIXED": json.dumps({"JOB_LEASE_SECONDS": 3})}
     frozen = subprocess.Popen([sys.executable, "-c", FROZEN_INSIDE_A_TRANSACTION, json.dumps(env)],
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT, env=short_lease)
     try:
         assert frozen.stdout.readline().strip() == "holding the row"
         with admin.cursor() as cur:

@@ -9,8 +9,8 @@ import pytest
 
 from devstack.origin import Fault, Origin
 from devstack.ports import free_port
-from publisher.errors import PermanentError, TransientError
 from publisher.clients.origin import OriginClient
+from publisher.errors import PermanentError, TransientError
 from tests.conftest import CORPUS
 
 TOKEN = "raid-token-for-client-tests"

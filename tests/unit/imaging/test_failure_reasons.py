@@ -27,5 +27,5 @@ def test_a_truncated_source_fails_as_a_corrupt_image():
     path = str(CORPUS / "truncated.jpg")
     with pytest.raises(PermanentError) as failed:
         probed = imaging.probe(path, options.DEFAULT_MAX_SOURCE_PIXELS)
-        imaging.render(path, probed, (("thumb", 100),), 70)
+        imaging.render(path, probed, options.Recipe(resize=options.ResizeOptions((("thumb", 100),))))
     assert failed.value.reason == "corrupt_image"

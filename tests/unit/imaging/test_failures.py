@@ -7,7 +7,6 @@ import sys
 import pytest
 
 from devstack.procs import ROOT
-from publisher.errors import PermanentError, TransientError
 from publisher.imaging.failures import machine_failure
 
 #: Renders argv[1] with only argv[2] MiB of address space left after start-up,
@@ -16,13 +15,14 @@ SHORT_OF_MEMORY = """
 import resource, sys
 import pyvips
 from publisher.imaging import probe, render
+from publisher.imaging.options import Recipe, ResizeOptions
 path = sys.argv[1]
 probed = probe(path, 10**9)
 pyvips.Image.black(8, 8).avg()
 size = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
 resource.setrlimit(resource.RLIMIT_AS, (size + int(sys.argv[2]) * 1024 * 1024, resource.RLIM_INFINITY))
 try:
-    render(path, probed, [("display", 800)], 80)
+    render(path, probed, Recipe(resize=ResizeOptions((("display", 800),))))
     print("rendered")
 except Exception as e:
     print(type(e).__name__, e)

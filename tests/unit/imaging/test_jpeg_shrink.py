@@ -12,7 +12,7 @@ from publisher.errors import PermanentError
 from publisher.imaging import resize
 from tests.conftest import CORPUS
 
-VARIANTS = (("thumb", 400), ("display", 1600))
+RECIPE = imaging.Recipe(resize=imaging.ResizeOptions((("thumb", 400), ("display", 1600))))
 
 
 def probe_of(width, height):
@@ -47,7 +47,7 @@ def test_shrunk_decode_matches_the_full_size_decode(tmp_path, orientation):
     photo.jpegsave(path, Q=90, keep="exif")
 
     probed = imaging.probe(path, 150_000_000)
-    variants = {v.name: v for v in imaging.render(path, probed, VARIANTS, 80)}
+    variants = {v.name: v for v in imaging.render(path, probed, RECIPE).variants}
 
     upright = (1600, 1200) if orientation == 1 else (1200, 1600)
     assert (variants["display"].width, variants["display"].height) == upright
@@ -67,4 +67,4 @@ def test_truncated_large_jpeg_is_still_refused(tmp_path):
     probed = imaging.probe(str(path), 150_000_000)
     assert resize.jpeg_shrink_on_load(probed, 1600) == 2  # the shortcut is the path taken
     with pytest.raises(PermanentError, match="truncated"):
-        imaging.render(str(path), probed, VARIANTS, 80)
+        imaging.render(str(path), probed, RECIPE)

@@ -22,6 +22,7 @@ CONCURRENT_RENDERS = """
 import json, sys, threading
 from publisher.settings.job import load_settings
 from publisher.imaging import Recipe, probe, render
+from publisher.imaging.options import DEFAULT_MAX_SOURCE_PIXELS
 
 def hwm():
     return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) * 1024
@@ -29,7 +30,7 @@ def hwm():
 settings = load_settings()
 recipe = Recipe.from_settings(settings)
 path, n = sys.argv[1], int(sys.argv[2])
-probed = probe(path, settings.max_source_pixels)
+probed = probe(path, DEFAULT_MAX_SOURCE_PIXELS)
 before = hwm()
 start = threading.Barrier(n)
 errors = []

@@ -7,10 +7,10 @@ import pytest
 import pyvips
 
 from publisher import imaging
-from publisher.settings.job import ConfigError, load_settings
 from publisher.errors import PermanentError
 from publisher.imaging import options, placeholder, resize
 from publisher.imaging.input import frames_to_decode
+from publisher.settings.job import ConfigError, load_settings
 from tests.conftest import CORPUS
 
 MAX_PIXELS = options.DEFAULT_MAX_SOURCE_PIXELS
@@ -39,15 +39,16 @@ def test_variants_need_unique_names_and_positive_sizes():
 
 
 def test_bad_imaging_environment_is_reported_by_name():
-    env = {"DATABASE_URL": "postgresql://localhost/x", "RAID_PUB_ENDPOINT": "https://raid", "RAID_PUBLISHER_SECRET": "s",
+    env = {"DATABASE_URL": "postgresql://localhost/x", "RAID_PUB_ENDPOINT": "https://raid",
+           "RAID_PUBLISHER_SECRET": "s",
            "B2_KEY_ID": "k", "B2_APP_KEY": "a", "B2_BUCKET": "b", "B2_ENDPOINT": "s3.example", "B2_REGION": "r",
            "CDN_BASE_URL": "https://cdn"}
     settings = load_settings(env)
-    assert (settings.variant_formats, settings.avif_quality, settings.max_animation_frames) == (("webp",), 50, 100)
+    assert settings.variant_formats == ("webp",)
     assert load_settings({**env, "VARIANT_FORMATS": "webp,avif"}).variant_formats == ("webp", "avif")
     with pytest.raises(ConfigError) as e:
-        load_settings({**env, "VARIANT_FORMATS": "gif", "AVIF_QUALITY": "0", "MAX_ANIMATION_FRAMES": "0"})
-    for name in ("VARIANT_FORMATS", "AVIF_QUALITY", "MAX_ANIMATION_FRAMES"):
+        load_settings({**env, "VARIANT_FORMATS": "gif", "VARIANTS": "thumb", "MEMORY_BUDGET_MB": "10"})
+    for name in ("VARIANT_FORMATS", "VARIANTS", "MEMORY_BUDGET_MB"):
         assert name in str(e.value)
 
 
@@ -205,13 +206,11 @@ def test_ten_bit_heic_is_decoded_at_16_bits_and_scaled_to_8(tmp_path):
     assert all(120 < p[1] < 136 for p in (left, middle, right))
 
 
-def test_the_first_release_call_of_render_still_works():
-    # bench/ and older callers: render(path, probed, variants, quality) -> [Variant], WebP only
-    path = corpus("progressive.jpg")
-    variants = imaging.render(path, imaging.probe(path, MAX_PIXELS), (("thumb", 100), ("display", 200)), 70)
-    assert [(v.name, v.format, v.content_type, v.width) for v in variants] == [
-        ("display", "webp", "image/webp", 200), ("thumb", "webp", "image/webp", 100)]
-    assert len(variants[0].sha256) == 64
+def test_render_has_one_signature_taking_a_recipe():
+    # One way to call it: the actor, bench/ and the tests all pass a Recipe.
+    import inspect
+
+    assert list(inspect.signature(imaging.render).parameters) == ["path", "probed", "recipe"]
 
 
 def test_libvips_error_lines_about_other_files_are_dropped():
@@ -225,13 +224,12 @@ def test_libvips_error_lines_about_other_files_are_dropped():
     assert vips_error(Error(), "/scratch/9/source") == "VipsJpeg: premature end of JPEG image; jpegload: load error"
 
 
-# -- re-publish pacing (the SQL side is tested end to end in test_republish_e2e.py) ----
+# -- re-publish pacing (the SQL side is tested end to end in tests/system/test_republish.py) ----
 
 def test_republish_never_exceeds_the_rate_or_the_active_limit(monkeypatch):
     import contextlib
 
-    from publisher.jobs import queries
-
+    from publisher.jobs.store import actions as queries
     from publisher.ops import republish
 
     state = {"stale": 23, "active": 0, "most_active": 0}
@@ -267,8 +265,7 @@ def test_republish_never_exceeds_the_rate_or_the_active_limit(monkeypatch):
 def test_republish_stops_when_the_workers_make_another_recipe(monkeypatch):
     import contextlib
 
-    from publisher.jobs import queries
-
+    from publisher.jobs.store import actions as queries
     from publisher.ops import republish
 
     class Db:

@@ -7,11 +7,11 @@ import types
 import pytest
 
 from devstack.origin import Fault, Origin
+from publisher.clients.origin import OriginClient
 from publisher.errors import PermanentError, TransientError
 from publisher.jobs.lifecycle import _naming_the_file
-from publisher.logs import Redactor
-from publisher.clients.origin import OriginClient
 from publisher.jobs.stored_tracebacks import RedactStoredTracebacks
+from publisher.logs import Redactor
 
 SECRET = "raid-token-unit-1234"
 

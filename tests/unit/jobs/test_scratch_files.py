@@ -13,7 +13,7 @@ from publisher.errors import PermanentError, TransientError
 from publisher.jobs import host_identity
 from publisher.jobs.locality import host_queue
 from publisher.jobs.scratch import NoSpace, Scratch, ScratchFilesMissing
-from publisher.settings.job import HOST_ID
+from publisher.settings.checks import HOST_ID
 from publisher.telemetry import failure_reason
 
 JOB, TOKEN = 42, "0b7e7c1e-3c1a-4c55-9a77-1f2e3d4c5b6a"
@@ -124,3 +124,14 @@ def test_a_scratch_directory_removed_under_a_running_worker_is_made_again(tmp_pa
     s = Scratch(str(tmp_path / "scratch"))
     os.rmdir(s.root)
     assert s.free_space().bytes > 0 and os.path.isdir(s.root)
+
+
+def test_the_sweep_removes_only_attempt_folders_it_listed_and_leaves_other_folders_alone(scratch, tmp_path):
+    root = tmp_path / "scratch"
+    other = "7-00000000-0000-4000-8000-000000000000"
+    os.makedirs(root / other)
+    for name in ("123", "lost+found", "notes"):
+        (root / name).mkdir()
+    listed = scratch.attempts()
+    assert scratch.sweep(listed, current={(JOB, TOKEN)}) == 1
+    assert sorted(os.listdir(root)) == sorted([f"{JOB}-{TOKEN}", "123", "lost+found", "notes"])

@@ -45,8 +45,8 @@ def test_health_server_answers_and_names_failing_check_without_secret():
 
 
 def test_a_worker_is_not_ready_below_the_free_space_floor_of_its_scratch(tmp_path):
-    from publisher.observability.worker_health import scratch_space_check
     from publisher.jobs.scratch import Scratch
+    from publisher.observability.worker_health import scratch_space_check
 
     scratch = Scratch(str(tmp_path))
     scratch_space_check(scratch, 1)()  # a byte is free

@@ -4,8 +4,8 @@ import dramatiq
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from publisher.logs import Redactor
 from publisher.jobs import rabbitbroker
+from publisher.logs import Redactor
 from publisher.settings.job import ConfigError, load_settings
 
 REQUIRED = {
@@ -41,14 +41,6 @@ def test_an_amqp_url_selects_rabbitmq_and_its_password_is_never_logged():
 def test_a_broker_url_that_is_not_amqp_is_refused_by_name(url):
     with pytest.raises(ConfigError, match="BROKER_URL: expected an amqp:// or amqps:// URL"):
         settings(BROKER_URL=url)
-
-
-def test_stage_queues_is_refused_with_the_reason():
-    # Staging through the bucket between hosts is gone: every step runs on the host that fetched.
-    with pytest.raises(ConfigError, match="STAGE_QUEUES: no longer supported: every step of a job runs on the "
-                                          "worker host that fetched it"):
-        settings(STAGE_QUEUES="variant:publish-variant")
-    assert settings(STAGE_QUEUES="").broker_url == ""
 
 
 def test_the_worker_host_is_the_hostname_and_its_scratch_directory_unless_named(tmp_path):
@@ -108,17 +100,23 @@ def test_each_message_is_published_with_its_actors_priority():
 
 
 def test_only_the_postgres_broker_gets_the_listeners_re_announce_duty():
+    import threading
     from types import SimpleNamespace
 
-    from listener.service import Listener
+    from listener.__main__ import services
     from publisher.jobs import pgbroker
+    from publisher.settings.ops import load_ops_settings
 
     rt = SimpleNamespace(settings=settings(), db=None, storage=None, redact=Redactor())
     rabbit = rabbitbroker.make_broker("amqp://guest:guest@127.0.0.1:5672/", middleware=[],
                                       host_queue_expiry_ms=60_000)
     postgres = pgbroker.make_broker("postgresql://postgres@127.0.0.1:1/none", queues=1, threads=1, middleware=[])
-    assert "renotify" not in [d.name for d in Listener(rt, rabbit).duties]
-    assert "renotify" in [d.name for d in Listener(rt, postgres).duties]
+
+    def names(broker):
+        return [s.name for s in services(rt, broker, load_ops_settings({}), None, threading.Event())[2]]
+
+    assert "reannounce" not in names(rabbit)
+    assert "reannounce" in names(postgres)
 
 
 def test_a_worker_told_to_take_a_queue_no_step_uses_says_so(caplog):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from publisher.settings.job import ConfigError, load_settings
 from publisher.logs import Redactor
+from publisher.settings.job import ConfigError, load_settings
 from publisher.settings.ops import load_ops_settings
 
 SECRET = "raid-token-very-secret-1234"
@@ -25,10 +25,14 @@ def test_ops_settings_defaults_and_errors_name_each_variable():
     ops = load_ops_settings({})
     assert (ops.http_host, ops.listener_port, ops.worker_metrics_port, ops.worker_health_port) == (
         "127.0.0.1", 9190, 9191, 9192)
-    assert (ops.completed_job_retention_days, ops.deleted_file_retention_days) == (90, 30)
     with pytest.raises(ConfigError) as e:
-        load_ops_settings({"LISTENER_HTTP_PORT": "70000", "MAINTENANCE_INTERVAL": "soon"})
-    assert "LISTENER_HTTP_PORT" in str(e.value) and "MAINTENANCE_INTERVAL" in str(e.value)
+        load_ops_settings({"LISTENER_HTTP_PORT": "70000", "WORKER_METRICS_PORT": "soon"})
+    assert "LISTENER_HTTP_PORT" in str(e.value) and "WORKER_METRICS_PORT" in str(e.value)
+
+
+def test_worker_health_endpoints_follow_the_metrics_port_and_are_off_with_it():
+    assert load_ops_settings({"WORKER_METRICS_PORT": "8000"}).worker_health_port == 8001
+    assert load_ops_settings({"WORKER_METRICS_PORT": "0"}).worker_health_port == 0
 
 
 @pytest.mark.parametrize("path", ["/services/T02ABCDE/B07FGHIJ/kLmNoPqRsTuVwXyZ0123", "/k7"])

@@ -1,0 +1,75 @@
+"""Claim: pending jobs, as far as the live workers have room for them
+(QUEUED_JOBS_PER_THREAD per worker thread), each sent as its first step.
+
+Claiming uses FOR UPDATE SKIP LOCKED inside the transaction that enqueues, so two
+listeners never enqueue one job twice, and a crash mid-way leaves the job pending.
+A burst waits as `pending`, where waiting charges nothing, and each job that
+starts (a NOTIFY) lets another in."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from publisher.jobs.dispatch import send_first_step
+from publisher.jobs.locality import host_alive
+from publisher.jobs.store import intake
+from publisher.jobs.store.rows import ClaimedJob
+from publisher.logs import job_fields
+from publisher.settings import fixed
+
+logger = logging.getLogger("publisher.listener")
+
+#: Jobs claimed per transaction.
+CLAIM_BATCH = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimConfig:
+    #: Seconds between two sweeps for pending jobs (NOTIFY is not durable).
+    interval: float
+    per_thread: int
+    alive: timedelta
+
+    @classmethod
+    def from_settings(cls, settings) -> ClaimConfig:
+        return cls(settings.worker_poll_interval_ms / 1000, fixed.QUEUED_JOBS_PER_THREAD, host_alive())
+
+
+def enqueue_claimed(rt, broker, stop: threading.Event, claim: Callable[[object, int], list[ClaimedJob]],
+                    verb: str) -> int:
+    """Claims in batches until less than a batch is left, sending each job's first step
+    before its claim commits: if sending fails, the claim rolls back and the messages
+    sent so far are stale."""
+    total = 0
+    while not stop.is_set():
+        with rt.db.transaction() as cur:
+            jobs = claim(cur, CLAIM_BATCH)
+            files = intake.file_ids(cur, [job.job_id for job in jobs]) if jobs else {}
+            for job in jobs:
+                send_first_step(broker, job.job_id, job.token)
+        for job in jobs:
+            file_id = files.get(job.job_id)
+            logger.info("job=%s file=%s %s from stage %s", job.job_id, file_id, verb, job.stage,
+                        extra=job_fields(job.job_id, file_id, job.stage, event=verb.split()[0]))
+        total += len(jobs)
+        if len(jobs) < CLAIM_BATCH:
+            break
+    return total
+
+
+class Claim:
+    name = "claim"
+
+    def __init__(self, rt, broker, stop: threading.Event):
+        self.rt, self.broker, self.stop = rt, broker, stop
+        self.config = ClaimConfig.from_settings(rt.settings)
+        self.interval = self.config.interval
+
+    def run_once(self) -> int:
+        c = self.config
+        return enqueue_claimed(self.rt, self.broker, self.stop,
+                               lambda cur, limit: intake.claim_pending(cur, limit, c.per_thread, c.alive), "enqueued")

@@ -1,5 +1,0 @@
-import sys
-
-from publisher.ops import admin
-
-sys.exit(admin.main())

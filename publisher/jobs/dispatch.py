@@ -1,0 +1,39 @@
+"""How a step of a job is sent: to the shared queue for a first step, to the
+fetching host's own queue for the steps after it (publisher/jobs/locality.py),
+by actor name, with the step's time limit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dramatiq
+
+from publisher.jobs.locality import QUEUE
+from publisher.settings import fixed
+from publisher.stages import STAGES
+
+
+def time_limit_ms() -> int:
+    """Dramatiq's time limit of every step (a message option, read by its TimeLimit middleware)."""
+    return fixed.STEP_TIME_LIMIT_SECONDS * 1000
+
+
+def step_deadline() -> timedelta:
+    """How long a step's lease may be renewed: its time limit, and a lease more for the
+    time limit to take effect. Past it the step is taken for stuck (native code that
+    no time limit interrupts) and its job is rescued."""
+    return timedelta(seconds=fixed.STEP_TIME_LIMIT_SECONDS + fixed.JOB_LEASE_SECONDS)
+
+
+def send_step(broker: dramatiq.Broker, stage: str, job_id: int, token: str, *, queue_name: str,
+              delay: timedelta | None = None) -> None:
+    """Sends one step of a job's attempt to a queue: the shared one for a first step,
+    the host's own for the steps after it. The message names its actor, so the
+    sender (the listener) need not import the actors."""
+    broker.enqueue(dramatiq.Message(queue_name=queue_name, actor_name=stage, args=(job_id, token), kwargs={},
+                                    options={"time_limit": time_limit_ms()}),
+                   delay=int(delay.total_seconds() * 1000) if delay else None)
+
+
+def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, delay: timedelta | None = None) -> None:
+    send_step(broker, STAGES[0], job_id, token, queue_name=QUEUE, delay=delay)

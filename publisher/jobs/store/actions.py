@@ -1,0 +1,81 @@
+"""The operator's actions (retry and cancel: sql/002_job_states.sql; republish and
+backfill: sql/006_operations.sql) and republish requests by recipe
+(sql/004_imaging.sql). Each SQL function takes the workers' row locks
+and says what it changed; a job or file that does not exist comes back as one
+unchanged row with no file."""
+
+from __future__ import annotations
+
+from .states import ACTIVE_STATUSES
+
+ADMIN_RETRY = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_retry(%s)"
+ADMIN_RETRY_FAILED = "SELECT job_id, file_id::text AS file_id, last_error FROM publisher_admin_retry_failed(%s)"
+ADMIN_REPUBLISH = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_republish(%s)"
+ADMIN_CANCEL = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_cancel(%s)"
+FAILED_TO_RETRY = ("SELECT job_id, file_id::text AS file_id, failure_reason, last_error, updated_at "
+                   "FROM publisher_admin_failed_to_retry(%s)")
+COUNT_BACKFILL_CANDIDATES = "SELECT count(*)::int AS n FROM publisher_backfill_candidates(NULL, NULL)"
+BACKFILL = "SELECT file_id::text AS file_id, job_id FROM publisher_backfill(%s, %s)"
+REQUEST_REPUBLISH = "SELECT publisher_request_republish(%s, %s) AS created"
+COUNT_STALE = "SELECT count(*)::int AS stale FROM publisher_stale_files(%s)"
+COUNT_ACTIVE_REPUBLISH = """
+    SELECT count(*)::int AS active FROM publish_jobs
+     WHERE republish_recipe IS NOT NULL AND status = ANY(%s)
+"""
+REPUBLISH_MISMATCHES = "SELECT file_id::text AS file_id, recipe FROM publisher_republish_mismatches(%s)"
+
+
+def _rows(cur, statement: str, *args) -> list[dict]:
+    cur.execute(statement, args)
+    return cur.fetchall()
+
+
+def retry_job(cur, job_id: int) -> list[dict]:
+    return _rows(cur, ADMIN_RETRY, job_id)
+
+
+def cancel_job(cur, job_id: int) -> list[dict]:
+    return _rows(cur, ADMIN_CANCEL, job_id)
+
+
+def republish_file(cur, file_id: str) -> list[dict]:
+    return _rows(cur, ADMIN_REPUBLISH, file_id)
+
+
+def failures_to_retry(cur, reason: str | None) -> list[dict]:
+    """The failed jobs retry_failures would set to pending (a literal part of
+    last_error, or a typed reason; None: every one)."""
+    return _rows(cur, FAILED_TO_RETRY, reason)
+
+
+def retry_failures(cur, reason: str | None) -> list[dict]:
+    return _rows(cur, ADMIN_RETRY_FAILED, reason)
+
+
+def count_backfill_candidates(cur) -> int:
+    cur.execute(COUNT_BACKFILL_CANDIDATES)
+    return cur.fetchone()["n"]
+
+
+def backfill_page(cur, after: str | None, size: int) -> list[dict]:
+    """The next `size` candidate files after `after`, each with its new job (None: it gained one meanwhile)."""
+    return _rows(cur, BACKFILL, after, size)
+
+
+def request_republish(cur, recipe: str, limit: int) -> int:
+    cur.execute(REQUEST_REPUBLISH, (recipe, limit))
+    return cur.fetchone()["created"]
+
+
+def count_stale(cur, recipe: str) -> int:
+    cur.execute(COUNT_STALE, (recipe,))
+    return cur.fetchone()["stale"]
+
+
+def count_active_republish(cur) -> int:
+    cur.execute(COUNT_ACTIVE_REPUBLISH, ([str(s) for s in ACTIVE_STATUSES],))
+    return cur.fetchone()["active"]
+
+
+def republish_mismatches(cur, recipe: str) -> list[dict]:
+    return _rows(cur, REPUBLISH_MISMATCHES, recipe)

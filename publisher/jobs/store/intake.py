@@ -1,0 +1,37 @@
+"""The listener's side of the state machine: claims and rescues
+(sql/002_job_states.sql), and the channel the table NOTIFYs on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from .rows import ClaimedJob
+
+#: The channel publish_jobs NOTIFYs when a job becomes runnable (sql/002_job_states.sql).
+CHANNEL = "publish_jobs"
+
+CLAIM_PENDING = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_claim_pending(%s, %s, %s)"
+RESCUE = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_rescue(%s, %s, %s)"
+FILE_IDS = "SELECT id, file_id::text AS file_id FROM publish_jobs WHERE id = ANY(%s)"
+
+
+def listen(cur) -> None:
+    cur.execute(f"LISTEN {CHANNEL}")
+
+
+def claim_pending(cur, limit: int, per_thread: int, alive: timedelta) -> list[ClaimedJob]:
+    """Up to `limit` pending jobs, as far as the live workers have room for them."""
+    cur.execute(CLAIM_PENDING, (limit, per_thread, alive))
+    return [ClaimedJob.from_row(r) for r in cur.fetchall()]
+
+
+def rescue(cur, limit: int, alive: timedelta, handoff: timedelta) -> list[ClaimedJob]:
+    """Jobs whose step lost its lease, whose host is gone, or whose message was lost: a new attempt each."""
+    cur.execute(RESCUE, (limit, alive, handoff))
+    return [ClaimedJob.from_row(r) for r in cur.fetchall()]
+
+
+def file_ids(cur, job_ids: list[int]) -> dict[int, str]:
+    """The file of each job, for the listener's log lines."""
+    cur.execute(FILE_IDS, (job_ids,))
+    return {r["id"]: r["file_id"] for r in cur.fetchall()}

@@ -1,0 +1,189 @@
+"""What the operator and the gauges read: status counts, the last hour, the
+oldest pending job, failures, worker hosts, the latest publishes, one job with
+its timeline. Read-only: these run under publisher_readonly as well."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .states import COUNTED_STATUSES
+
+STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY status"
+# Without 'completed', which holds the history: cheap enough for the listener's
+# gauges every few seconds, through the status indexes.
+COUNTED_STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs WHERE status = ANY(%s) GROUP BY status"
+BROKER_COUNTS = "SELECT state::text AS state, count(*)::int AS n FROM dramatiq.queue GROUP BY state"
+OLDEST_PENDING = """
+    SELECT id, file_id::text AS file_id, created_at,
+           extract(epoch FROM now() - created_at)::float8 AS age_seconds
+      FROM publish_jobs WHERE status = 'pending' ORDER BY id LIMIT 1
+"""
+LAST_HOUR = """
+    SELECT count(*) FILTER (WHERE status = 'completed' AND completed_at > now() - interval '1 hour')::int
+               AS completed,
+           count(*) FILTER (WHERE status = 'failed' AND updated_at > now() - interval '1 hour')::int AS failed,
+           avg(extract(epoch FROM completed_at - started_at))
+               FILTER (WHERE status = 'completed' AND completed_at > now() - interval '1 hour')::float8
+               AS avg_processing_seconds,
+           avg(extract(epoch FROM completed_at - created_at))
+               FILTER (WHERE status = 'completed' AND completed_at > now() - interval '1 hour')::float8
+               AS avg_total_seconds
+      FROM publish_jobs
+     WHERE (status = 'completed' AND completed_at > now() - interval '1 hour')
+        OR (status = 'failed' AND updated_at > now() - interval '1 hour')
+"""
+LAST_FAILURES = """
+    SELECT id, file_id::text AS file_id, updated_at, retry_count, max_retries, stage, last_error
+      FROM publish_jobs WHERE status = 'failed' ORDER BY updated_at DESC LIMIT %s
+"""
+PER_MINUTE = """
+    WITH since AS (SELECT date_trunc('minute', now()) - interval '59 minutes' AS t),
+    ended AS (
+        SELECT 'completed' AS status, date_trunc('minute', completed_at) AS minute
+          FROM publish_jobs, since WHERE status = 'completed' AND completed_at >= since.t
+        UNION ALL
+        SELECT 'failed', date_trunc('minute', updated_at)
+          FROM publish_jobs, since WHERE status = 'failed' AND updated_at >= since.t)
+    SELECT m.minute,
+           count(e.status) FILTER (WHERE e.status = 'completed')::int AS completed,
+           count(e.status) FILTER (WHERE e.status = 'failed')::int AS failed
+      FROM since, generate_series(since.t, date_trunc('minute', now()), interval '1 minute') AS m(minute)
+      LEFT JOIN ended e ON e.minute = m.minute
+     GROUP BY m.minute ORDER BY m.minute
+"""
+FAILURES_BY_REASON = """
+    SELECT coalesce(failure_reason, 'untyped') AS reason, count(*)::int AS count,
+           (array_agg(last_error ORDER BY updated_at DESC))[1] AS example,
+           (array_agg(id ORDER BY updated_at DESC))[1] AS latest_job, max(updated_at) AS latest_at
+      FROM publish_jobs WHERE status = 'failed'
+     GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 20
+"""
+# Silent: not seen for longer than a host stays alive (host_alive_seconds, written by
+# the listener: shared_settings), the interval after which its jobs are handed out again.
+HOSTS = """
+    SELECT w.host_id, count(*)::int AS processes, sum(w.threads)::int AS threads, min(w.started_at) AS started_at,
+           max(w.seen_at) AS seen_at, extract(epoch FROM now() - max(w.seen_at))::float8 AS seen_seconds_ago,
+           coalesce(extract(epoch FROM now() - max(w.seen_at)) > (
+               SELECT CASE WHEN s.value ~ '^[0-9]+(\\.[0-9]+)?$' THEN s.value::float8 END
+                 FROM publisher_settings s WHERE s.name = 'host_alive_seconds'), false) AS silent,
+           (SELECT count(*)::int FROM publish_jobs j
+             WHERE j.host_id = w.host_id AND j.status = 'processing') AS running
+      FROM publisher_workers w GROUP BY w.host_id ORDER BY w.host_id
+"""
+# Each file's smallest published variant (by its recorded width), whatever VARIANTS named it.
+LATEST_PUBLISHES = """
+    SELECT f.id::text AS file_id, f.raid_key, f.published_at, f.width, f.height, f.placeholder, f.dominant_color,
+           (SELECT v.value ->> 'url' FROM jsonb_each(f.variants) AS v(name, value)
+             WHERE jsonb_typeof(v.value) = 'object' AND jsonb_typeof(v.value -> 'width') = 'number'
+             ORDER BY (v.value ->> 'width')::numeric, v.name LIMIT 1) AS thumb_url,
+           (SELECT max(j.id) FROM publish_jobs j WHERE j.file_id = f.id) AS job_id
+      FROM auction_files f
+     WHERE f.publish_status = 'published' AND f.deleted_at IS NULL AND f.published_at IS NOT NULL
+       AND jsonb_typeof(f.variants) = 'object'
+     ORDER BY f.published_at DESC LIMIT %s
+"""
+PUBLISHED_FILES = """
+    SELECT id::text AS id, raid_key, variants, width, height, recipe, placeholder, dominant_color, published_at
+      FROM auction_files
+     WHERE publish_status = 'published' AND deleted_at IS NULL AND variants IS NOT NULL
+     ORDER BY published_at DESC, id
+     LIMIT %s
+"""
+LIST_JOBS = """
+    SELECT j.id, j.file_id::text AS file_id, f.raid_key, j.status, j.stage, j.retry_count, j.max_retries,
+           j.failure_reason, j.last_error, j.created_at, j.updated_at, j.completed_at
+      FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id
+     WHERE (%(status)s::text IS NULL OR j.status = %(status)s)
+       AND (%(reason)s::text IS NULL OR strpos(lower(coalesce(j.last_error, '')), lower(%(reason)s)) > 0
+            OR j.failure_reason = %(reason)s)
+       AND (%(since)s::timestamptz IS NULL OR j.updated_at >= %(since)s)
+     ORDER BY j.id DESC LIMIT %(limit)s OFFSET %(offset)s
+"""
+JOB = """
+    SELECT j.id, j.file_id::text AS file_id, j.status, j.stage, j.retry_count, j.max_retries,
+           j.failure_reason, j.last_error, j.created_at, j.started_at, j.updated_at, j.completed_at,
+           f.raid_key, f.publish_status, f.variants, f.deleted_at
+      FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id
+     WHERE j.id = %s
+"""
+TIMELINE = """
+    SELECT at, from_status, to_status, stage, retry_count, last_error
+      FROM publish_job_events WHERE job_id = %s ORDER BY id
+"""
+
+
+def job_counts(cur, *, only_counted: bool = False) -> dict[str, int]:
+    """Jobs per status; only_counted: without the history (completed, cancelled)."""
+    if only_counted:
+        cur.execute(COUNTED_STATUS_COUNTS, ([str(s) for s in COUNTED_STATUSES],))
+    else:
+        cur.execute(STATUS_COUNTS)
+    return {r["status"]: r["n"] for r in cur.fetchall()}
+
+
+def status_snapshot(cur, failures: int = 10, count_completed: bool = True) -> dict:
+    """Everything `publisher-admin status` and the listener's gauges show."""
+    jobs = job_counts(cur, only_counted=not count_completed)
+    cur.execute(BROKER_COUNTS)
+    broker = {r["state"]: r["n"] for r in cur.fetchall()}
+    oldest = oldest_pending(cur)
+    cur.execute(LAST_HOUR)
+    last_hour = dict(cur.fetchone())
+    last_failures = []
+    if failures:
+        cur.execute(LAST_FAILURES, (failures,))
+        last_failures = cur.fetchall()
+    return {
+        "jobs": jobs, "broker": broker, "oldest_pending": oldest,
+        "oldest_pending_seconds": oldest["age_seconds"] if oldest else None,
+        "last_hour": last_hour, "last_failures": last_failures,
+    }
+
+
+def oldest_pending(cur) -> dict | None:
+    cur.execute(OLDEST_PENDING)
+    return cur.fetchone()
+
+
+def last_hour_per_minute(cur) -> list[dict]:
+    cur.execute(PER_MINUTE)
+    return cur.fetchall()
+
+
+def failures_by_reason(cur) -> list[dict]:
+    cur.execute(FAILURES_BY_REASON)
+    return cur.fetchall()
+
+
+def hosts(cur) -> list[dict]:
+    """The worker hosts from their processes' beats; `silent` past the interval a host stays alive."""
+    cur.execute(HOSTS)
+    return cur.fetchall()
+
+
+def latest_publishes(cur, limit: int) -> list[dict]:
+    cur.execute(LATEST_PUBLISHES, (limit,))
+    return cur.fetchall()
+
+
+def published_files(cur, limit: int) -> list[dict]:
+    cur.execute(PUBLISHED_FILES, (limit,))
+    return cur.fetchall()
+
+
+def list_jobs(cur, *, status: str | None = None, reason: str | None = None, since: datetime | None = None,
+              limit: int = 50, offset: int = 0) -> list[dict]:
+    """The newest jobs first. `reason` is a literal, case-insensitive part of
+    last_error, or a typed failure reason (origin_404, corrupt_image, ...)."""
+    cur.execute(LIST_JOBS, {"status": status, "reason": reason, "since": since, "limit": limit, "offset": offset})
+    return cur.fetchall()
+
+
+def show_job(cur, job_id: int) -> dict | None:
+    """One job, its file and variants, and every status change it went through."""
+    cur.execute(JOB, (job_id,))
+    job = cur.fetchone()
+    if job is None:
+        return None
+    cur.execute(TIMELINE, (job_id,))
+    return {**job, "timeline": cur.fetchall()}

@@ -1,0 +1,118 @@
+"""A worker's side of the state machine around one step (sql/002_job_states.sql):
+whether it may run, its lease, its end, its failure, starting over after a host
+fault; and the host's beat. Each function acts only for the attempt whose token
+it is given."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from .rows import JobContext, StepJob
+from .states import IN_FLIGHT_STATUSES, StartOver, StepFailure, StepStart
+
+BEGIN_STEP = "SELECT publisher_begin_step(%s, %s, %s, %s, %s, %s) AS outcome"
+HEARTBEAT = "SELECT job_id, renewed FROM publisher_heartbeat(%s::bigint[], %s::uuid[], %s)"
+WORKER_BEAT = "SELECT publisher_worker_beat(%s, %s, %s, %s)"
+END_STEP = "SELECT publisher_end_step(%s, %s, %s, %s, %s) AS owned"
+RECORD_FAILURE = "SELECT publisher_record_failure(%s, %s, %s, %s, %s) AS outcome"
+SCHEDULE_RETRY = "SELECT publisher_schedule_retry(%s, %s, %s)"
+START_OVER = "SELECT outcome, attempt_token::text AS token FROM publisher_start_over(%s, %s, %s, %s, %s, %s)"
+DEFER_FETCH = "SELECT publisher_defer_fetch(%s, %s, %s) AS deferred"
+TRACK_OBJECT = "SELECT publisher_track_object(%s, %s, %s)"
+# The attempts among those given that are current on this host: their scratch folders are kept.
+CURRENT_ATTEMPTS = """
+    SELECT id, attempt_token::text AS token FROM publish_jobs
+     WHERE id = ANY(%s) AND attempt_token::text = ANY(%s) AND host_id = %s AND status = ANY(%s)
+"""
+RAID_KEY = "SELECT f.raid_key FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id WHERE j.id = %s"
+LOAD_JOB = """
+    SELECT j.id, j.file_id::text AS file_id, f.raid_key, j.stage, j.artifacts,
+           j.retry_count, j.max_retries
+      FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id
+     WHERE j.id = %s AND j.attempt_token = %s
+"""
+JOB_CONTEXT = """
+    SELECT file_id::text AS file_id, retry_count,
+           extract(epoch FROM now() - created_at)::float8 AS since_insert
+      FROM publish_jobs WHERE id = %s
+"""
+
+
+def worker_beat(cur, worker_id: str, host_id: str, queue: str, threads: int) -> None:
+    """This worker process is alive, on this host, with this many threads to offer (0: none)."""
+    cur.execute(WORKER_BEAT, (worker_id, host_id, queue, threads))
+
+
+def heartbeat(cur, running: list[tuple[int, str]], lease: timedelta) -> dict[int, bool]:
+    """Renews the leases of the running steps; each job with whether its lease was renewed."""
+    cur.execute(HEARTBEAT, ([j for j, _ in running], [t for _, t in running], lease))
+    return {r["job_id"]: r["renewed"] for r in cur.fetchall()}
+
+
+def current_attempts(cur, attempts: list[tuple[int, str]], host_id: str) -> set[tuple[int, str]]:
+    cur.execute(CURRENT_ATTEMPTS, ([j for j, _ in attempts], [t for _, t in attempts], host_id,
+                                   [str(s) for s in IN_FLIGHT_STATUSES]))
+    return {(r["id"], r["token"]) for r in cur.fetchall()}
+
+
+def begin_step(cur, job_id: int, token: str, stage: str, lease: timedelta, host_id: str,
+               time_limit: timedelta) -> StepStart:
+    cur.execute(BEGIN_STEP, (job_id, token, stage, lease, host_id, time_limit))
+    return StepStart(cur.fetchone()["outcome"])
+
+
+def job_context(cur, job_id: int) -> JobContext:
+    cur.execute(JOB_CONTEXT, (job_id,))
+    return JobContext.from_row(cur.fetchone())
+
+
+def load_job(cur, job_id: int, token: str) -> StepJob | None:
+    """The job as its current attempt sees it; None: the token is not current."""
+    cur.execute(LOAD_JOB, (job_id, token))
+    row = cur.fetchone()
+    return StepJob.from_row(row) if row else None
+
+
+def end_step(cur, job_id: int, token: str, stage: str, next_stage: str, artifacts: dict | None) -> bool:
+    """The step is done and the job moves to next_stage; False: the attempt was replaced."""
+    cur.execute(END_STEP, (job_id, token, stage, next_stage, json.dumps(artifacts or {})))
+    return cur.fetchone()["owned"]
+
+
+def record_failure(cur, job_id: int, token: str, error: str, permanent: bool, reason: str | None) -> StepFailure:
+    cur.execute(RECORD_FAILURE, (job_id, token, error, permanent, reason))
+    return StepFailure(cur.fetchone()["outcome"])
+
+
+def schedule_retry(cur, job_id: int, token: str, delay: timedelta) -> None:
+    """When the retry the broker holds is due (publish_jobs.next_attempt_at)."""
+    cur.execute(SCHEDULE_RETRY, (job_id, token, delay))
+
+
+def start_over(cur, job_id: int, token: str, error: str, reason: str, counted: bool,
+               delay: timedelta) -> tuple[StartOver, str | None]:
+    """(RESTARTED, new token), (FAILED, None) or (STALE, None); the limit of counted start
+    overs is SQL's (publisher_start_over), not the caller's to choose."""
+    cur.execute(START_OVER, (job_id, token, error, reason, counted, delay))
+    row = cur.fetchone()
+    return StartOver(row["outcome"]), row["token"]
+
+
+def defer_fetch(cur, job_id: int, token: str, delay: timedelta) -> bool:
+    cur.execute(DEFER_FETCH, (job_id, token, delay))
+    return cur.fetchone()["deferred"]
+
+
+def raid_key(cur, job_id: int) -> str | None:
+    cur.execute(RAID_KEY, (job_id,))
+    row = cur.fetchone()
+    return row["raid_key"] if row else None
+
+
+def track_object(db, job_id: int, token: str, key: str) -> None:
+    """Records that the attempt is about to PUT key, in a transaction of its own
+    (sql/011_retention.sql): waits while maintenance removes that key, so the PUT
+    that follows is never removed under it."""
+    with db.transaction() as cur:
+        cur.execute(TRACK_OBJECT, (job_id, token, key))

@@ -1,0 +1,5 @@
+import sys
+
+from publisher.ops.admin.cli import main
+
+sys.exit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from publisher.ops import republish
-
-sys.exit(republish.main())
