@@ -2,9 +2,9 @@
 
 Before a step runs it must own the job's current attempt and stage
 (publisher_begin_step); while it runs a heartbeat keeps its lease, up to the
-step's time limit and a margin; when it ends, its result is recorded (the next
-stage, or for the last step the job finalized) and only then is the next step
-sent, to this host's queue (publisher/jobs/locality.py). Whether a failed step
+step's time limit and a margin (publisher/jobs/heartbeat.py); when it ends, its
+result is recorded (the next stage, or for the last step the job finalized)
+and only then is the next step sent, to this host's queue (publisher/jobs/locality.py). Whether a failed step
 is retried is what SQL recorded (publisher_record_failure): Dramatiq's Retries
 middleware, which runs after this one, asks `retry_when`. Every call to the
 state machine is in publisher/jobs/store/; the machine itself is SQL
@@ -13,7 +13,6 @@ state machine is in publisher/jobs/store/; the machine itself is SQL
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ from publisher import telemetry
 from publisher.errors import PermanentError
 from publisher.jobs import handoff, host_faults
 from publisher.jobs.dispatch import send_first_step, send_step, step_deadline
+from publisher.jobs.heartbeat import Heartbeat, RunningStep, RunningSteps
 from publisher.jobs.host_identity import host_id
 from publisher.jobs.locality import host_queue, worker_id
 from publisher.jobs.store import finalize, steps
@@ -35,19 +35,17 @@ from publisher.stages import STAGES
 
 logger = logging.getLogger("publisher.jobs")
 
-#: Seconds between two sweeps of this host's scratch directory for folders of attempts that ended.
-SCRATCH_SWEEP_SECONDS = 60.0
+class _StepResultsAreRecorded(logging.Filter):
+    """Drops Dramatiq's warning that a step's return value is discarded for want of a results
+    backend: the lifecycle records it (after_process_message), none is wanted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(message.startswith(f"Actor '{stage}' returned a value") for stage in STAGES)
 
 
 class StepNotStarted(MiddlewareError):
     """The database could not be asked whether this step may run; retried."""
-
-
-@dataclasses.dataclass(frozen=True)
-class RunningStep:
-    stage: str
-    #: time.monotonic() past which the step has outrun its time limit and margin.
-    overdue_at: float
 
 
 class JobLifecycle(Middleware):
@@ -57,13 +55,8 @@ class JobLifecycle(Middleware):
         self._max_retries = max_retries
         #: The retry decided for the exception this thread's step raised last.
         self._decided = threading.local()
-        self._running: dict[tuple[int, str], RunningStep] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
-        self._threads = 1
-        self._worker_id = ""
-        self._next_sweep = 0.0
+        self._running = RunningSteps()
+        self._heartbeat: Heartbeat | None = None
 
     @property
     def runtime(self):
@@ -71,67 +64,24 @@ class JobLifecycle(Middleware):
 
     # -- worker process -------------------------------------------------
     def after_worker_boot(self, broker, worker):
-        self._threads = worker.worker_threads
-        _ = self.runtime.scratch  # an unsafe SCRATCH_DIR stops the worker here (ScratchDirUnsafe), before any step
-        self._worker_id = worker_id(host_id(self.runtime.settings))
-        self._stop.clear()
-        self._heartbeat = threading.Thread(target=self._beat, name="job-heartbeat", daemon=True)
+        rt = self.runtime
+        _ = rt.scratch  # an unsafe SCRATCH_DIR stops the worker here (ScratchDirUnsafe), before any step
+        logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_StepResultsAreRecorded())
+        self._heartbeat = Heartbeat(rt, self._running, worker_id(host_id(rt.settings)), worker.worker_threads)
         self._heartbeat.start()
 
     def after_worker_shutdown(self, broker, worker):
         # Not before: on SIGTERM the running steps are still finishing, and
         # without a heartbeat their leases would run out and the jobs be
         # rescued from under them.
-        self._stop.set()
-
-    def _beat(self):
-        interval = fixed.JOB_LEASE_SECONDS / 4
-        while True:
-            try:
-                self._beat_once()
-            except Exception as e:  # the next beat tries again; the lease allows for a few misses
-                logger.warning("heartbeat failed: %s", short_error(e, self.runtime.redact))
-            if self._stop.wait(interval):
-                return
-
-    def _beat_once(self):
-        rt = self.runtime
-        with self._lock:
-            running = list(self._running)
-        host = host_id(rt.settings)
-        # A host short of scratch space offers no threads: the listener claims no jobs for it.
-        threads = 0 if host_faults.short_of_space(rt) else self._threads
-        with rt.db.transaction() as cur:
-            steps.worker_beat(cur, self._worker_id, host, host_queue(host), threads)
-            if running:
-                steps.heartbeat(cur, running, timedelta(seconds=fixed.JOB_LEASE_SECONDS))
-        if time.monotonic() >= self._next_sweep:
-            self._next_sweep = time.monotonic() + SCRATCH_SWEEP_SECONDS
-            self._sweep_scratch()
-
-    def _sweep_scratch(self):
-        """Removes the scratch folders of attempts that are no longer current on this host."""
-        rt = self.runtime
-        listed = rt.scratch.attempts()
-        if not listed:
-            return
-        with rt.db.transaction() as cur:
-            current = steps.current_attempts(cur, listed, host_id(rt.settings))
-        removed = rt.scratch.sweep(listed, current)
-        if removed:
-            logger.info("removed %d scratch folders of attempts that ended elsewhere or were replaced", removed)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
 
     def stuck_step(self) -> str | None:
         """What /healthz reports: a step of this process running past its time limit and
         margin (stuck in native code): its lease is no longer renewed and its job is
         rescued, but its thread stays taken until the process is restarted."""
-        now = time.monotonic()
-        with self._lock:
-            stuck = [(job, step) for (job, _), step in self._running.items() if now > step.overdue_at]
-        if not stuck:
-            return None
-        job, step = stuck[0]
-        return f"the {step.stage} step of job {job} has run past its time limit (stuck in native code?)"
+        return self._running.stuck()
 
     # -- one message ----------------------------------------------------
     def before_process_message(self, broker, message):
@@ -159,8 +109,7 @@ class JobLifecycle(Middleware):
         message.options["job_file_id"] = file_id = context.file_id
         if stage == STAGES[0] and context.retry_count == 0:
             telemetry.queue_lag(context.since_insert)
-        with self._lock:
-            self._running[(job_id, token)] = RunningStep(stage, started + step_deadline().total_seconds())
+        self._running.add(job_id, token, RunningStep(stage, started + step_deadline().total_seconds()))
         logger.info("job=%s file=%s stage=%s started", job_id, file_id, stage,
                     extra=job_fields(job_id, file_id, stage, event="started"))
 
@@ -169,8 +118,7 @@ class JobLifecycle(Middleware):
         if stage not in STAGES or "job_started" not in message.options:
             return  # not a job step, or it never started: Retries' defaults apply
         job_id, token = message.args[0], message.args[1]
-        with self._lock:
-            self._running.pop((job_id, token), None)
+        self._running.remove(job_id, token)
         elapsed = time.monotonic() - message.options.pop("job_started")
         file_id = message.options.pop("job_file_id", None)
         if exception is None:

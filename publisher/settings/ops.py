@@ -13,6 +13,9 @@ from publisher.logs import url_secrets
 from publisher.settings.loader import load, or_exit
 from publisher.settings.schema import field
 
+#: The workers' metrics folder inside SCRATCH_DIR; the scratch sweep leaves it (not an attempt's folder).
+METRICS_FOLDER = "metrics"
+
 
 @dataclasses.dataclass(frozen=True)
 class OpsSettings:
@@ -56,7 +59,7 @@ class OpsSettings:
     def worker_metrics_dir(self) -> str:
         """In the scratch directory: a local disk the worker may write to (also under systemd's
         ProtectSystem=strict), and the scratch's sweep leaves what is not an attempt's folder."""
-        return os.path.join(self.scratch_dir, "metrics")
+        return os.path.join(self.scratch_dir, METRICS_FOLDER)
 
 
 def load_ops_settings(environ: Mapping[str, str] | None = None) -> OpsSettings:
