@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS publish_jobs (
     file_id      uuid NOT NULL REFERENCES auction_files (id),
     status       text NOT NULL DEFAULT 'pending',
     retry_count  int  NOT NULL DEFAULT 0,
-    max_retries  int  NOT NULL DEFAULT 5,
+    max_retries  int  NOT NULL,  -- its default is MAX_RETRIES: publisher_default_max_retries() (008)
     last_error   text,
     created_at   timestamptz NOT NULL DEFAULT now(),
     started_at   timestamptz,
