@@ -549,42 +549,80 @@ END $$;
 -- publisher-admin and the web page call these (as publisher_oncall, 900_roles.sql);
 -- each takes the workers' row locks and says what it changed.
 
--- Runs one job again from its first step (a failed job, or a completed one
--- to publish again). Refused while the job is active, when the file was
--- deleted, or when the file has another active job.
-CREATE OR REPLACE FUNCTION publisher_admin_retry(p_job bigint)
+-- The file's active job (one at most: publish_jobs_one_active_per_file); NULL: none.
+CREATE OR REPLACE FUNCTION publisher_active_job(p_file uuid) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT p.id FROM publish_jobs p WHERE p.file_id = p_file AND p.status IN ('pending', 'queued', 'processing');
+$$;
+
+-- An operator's transition of one job to p_to, 'pending' (retry) or 'cancelled' (cancel),
+-- under the job's row lock. A job that does not exist, or a transition the operator
+-- may not make, comes back unchanged with the reason.
+CREATE OR REPLACE FUNCTION publisher_admin_transition(p_job bigint, p_to text)
 RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
-LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
-    other bigint;
+    active bigint;
+    refused text;
 BEGIN
     SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
     IF NOT FOUND THEN
         RETURN QUERY SELECT false, p_job, NULL::uuid, format('no job %s', p_job);
         RETURN;
     END IF;
-    IF j.status IN ('pending', 'queued', 'processing') THEN
-        RETURN QUERY SELECT false, j.id, j.file_id, format('job %s is %s already; nothing changed', j.id, j.status);
+    IF p_to = 'pending' THEN
+        active := publisher_active_job(j.file_id);
+        refused := CASE
+            WHEN j.status IN ('pending', 'queued', 'processing') THEN
+                format('job %s is %s already; nothing changed', j.id, j.status)
+            WHEN EXISTS (SELECT 1 FROM auction_files f WHERE f.id = j.file_id AND f.deleted_at IS NOT NULL) THEN
+                format('file %s was deleted; job %s not retried', j.file_id, j.id)
+            WHEN active IS NOT NULL THEN
+                format('file %s already has active job %s; job %s not retried', j.file_id, active, j.id)
+        END;
+    ELSIF p_to = 'cancelled' THEN
+        refused := CASE
+            WHEN j.status = 'processing' OR (j.status = 'queued' AND j.step_started_at IS NOT NULL) THEN
+                format('job %s is running its %s step; not cancelled', j.id, j.stage)
+            WHEN j.status NOT IN ('pending', 'queued') THEN
+                format('job %s is %s; nothing to cancel', j.id, j.status)
+        END;
+    ELSE
+        RAISE EXCEPTION 'an operator moves a job to pending or cancelled, not to %', p_to;
+    END IF;
+    IF refused IS NOT NULL THEN
+        RETURN QUERY SELECT false, j.id, j.file_id, refused;
         RETURN;
     END IF;
-    IF EXISTS (SELECT 1 FROM auction_files f WHERE f.id = j.file_id AND f.deleted_at IS NOT NULL) THEN
-        RETURN QUERY SELECT false, j.id, j.file_id, format('file %s was deleted; job %s not retried', j.file_id, j.id);
-        RETURN;
+    IF p_to = 'pending' THEN
+        -- The update trigger resets the attempt (token, stage, retry count).
+        UPDATE publish_jobs SET status = 'pending' WHERE id = j.id;
+        RETURN QUERY SELECT true, j.id, j.file_id,
+            format('job %s: %s -> pending (was: %s)', j.id, j.status, coalesce(j.last_error, 'no error'));
+    ELSE
+        UPDATE publish_jobs
+           SET status = 'cancelled', last_error = 'cancelled by an operator', failure_reason = NULL,
+               step_started_at = NULL, lease_expires_at = NULL, next_attempt_at = NULL, step_deadline = NULL
+         WHERE id = j.id;
+        -- A file published by an earlier job stays published.
+        UPDATE auction_files
+           SET publish_status = CASE WHEN published_at IS NOT NULL AND variants IS NOT NULL
+                                     THEN 'published' ELSE 'failed' END
+         WHERE id = j.file_id;
+        RETURN QUERY SELECT true, j.id, j.file_id, format('job %s: %s -> cancelled', j.id, j.status);
     END IF;
-    SELECT p.id INTO other FROM publish_jobs p
-     WHERE p.file_id = j.file_id AND p.status IN ('pending', 'queued', 'processing');
-    IF FOUND THEN
-        RETURN QUERY SELECT false, j.id, j.file_id,
-            format('file %s already has active job %s; job %s not retried', j.file_id, other, j.id);
-        RETURN;
-    END IF;
-    -- The update trigger resets the attempt (token, stage, retry count).
-    UPDATE publish_jobs SET status = 'pending' WHERE id = j.id;
-    RETURN QUERY SELECT true, j.id, j.file_id,
-        format('job %s: %s -> pending (was: %s)', j.id, j.status, coalesce(j.last_error, 'no error'));
 END $$;
+
+-- Runs one job again from its first step (a failed job, or a completed one
+-- to publish again). Refused while the job is active, when the file was
+-- deleted, or when the file has another active job.
+CREATE OR REPLACE FUNCTION publisher_admin_retry(p_job bigint)
+RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
+LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+    SELECT * FROM publisher_admin_transition(p_job, 'pending');
+$$;
 
 -- The failed jobs an operator's retry-failed would run again: those whose typed
 -- failure_reason is p_reason, or whose last_error contains p_reason as a literal
@@ -627,35 +665,9 @@ $$;
 -- uploading; let it finish or fail. `retry JOB_ID` may still run it again.
 CREATE OR REPLACE FUNCTION publisher_admin_cancel(p_job bigint)
 RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
-LANGUAGE plpgsql
+LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-DECLARE
-    j publish_jobs%ROWTYPE;
-BEGIN
-    SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN QUERY SELECT false, p_job, NULL::uuid, format('no job %s', p_job);
-        RETURN;
-    END IF;
-    IF j.status = 'processing' OR (j.status = 'queued' AND j.step_started_at IS NOT NULL) THEN
-        RETURN QUERY SELECT false, j.id, j.file_id,
-            format('job %s is running its %s step; not cancelled', j.id, j.stage);
-        RETURN;
-    END IF;
-    IF j.status NOT IN ('pending', 'queued') THEN
-        RETURN QUERY SELECT false, j.id, j.file_id, format('job %s is %s; nothing to cancel', j.id, j.status);
-        RETURN;
-    END IF;
-    UPDATE publish_jobs
-       SET status = 'cancelled', last_error = 'cancelled by an operator', failure_reason = NULL,
-           step_started_at = NULL, lease_expires_at = NULL, next_attempt_at = NULL, step_deadline = NULL
-     WHERE id = j.id;
-    -- A file published by an earlier job stays published.
-    UPDATE auction_files
-       SET publish_status = CASE WHEN published_at IS NOT NULL AND variants IS NOT NULL
-                                 THEN 'published' ELSE 'failed' END
-     WHERE id = j.file_id;
-    RETURN QUERY SELECT true, j.id, j.file_id, format('job %s: %s -> cancelled', j.id, j.status);
-END $$;
+    SELECT * FROM publisher_admin_transition(p_job, 'cancelled');
+$$;
 
 COMMIT;

@@ -40,9 +40,8 @@ BEGIN
         RETURN QUERY SELECT false, NULL::bigint, p_file, format('file %s was deleted at %s; not republished', p_file, f.deleted_at);
         RETURN;
     END IF;
-    SELECT p.id INTO active FROM publish_jobs p
-     WHERE p.file_id = p_file AND p.status IN ('pending', 'queued', 'processing');
-    IF FOUND THEN
+    active := publisher_active_job(p_file);
+    IF active IS NOT NULL THEN
         RETURN QUERY SELECT false, active, p_file, format('file %s already has active job %s; nothing changed', p_file, active);
         RETURN;
     END IF;

@@ -104,7 +104,7 @@ GRANT EXECUTE ON FUNCTION publisher_admin_failed_to_retry, publisher_backfill_ca
 
 -- -------------------------------------------------------------- publisher_oncall
 -- Reads what publisher_readonly reads; changes rows only through the operator's
--- functions, which run with their owner's rights (SECURITY DEFINER, 004 and 006)
+-- functions, which run with their owner's rights (SECURITY DEFINER, 002, 004 and 006)
 -- and refuse what an operator may not do. No maintenance: that deletes.
 GRANT USAGE ON SCHEMA dramatiq TO publisher_oncall;
 GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_settings, publisher_schema_versions,

@@ -258,11 +258,4 @@ def _when(value: datetime | None) -> str:
 
 
 def _ago(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return "" if seconds is None else output.age(seconds, spaced=True)

@@ -4,11 +4,13 @@ and origin, and the listener and workers started as an operator starts them."""
 from __future__ import annotations
 
 import json
+import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
 from devstack import postgres, procs
-from devstack.ports import wait_until
+from devstack.ports import free_port, wait_until
 from devstack.rabbitmq import Vhost
 from tests.support.prerequisites import need_rabbitmq
 
@@ -78,6 +80,7 @@ class Stack:
         self.env = fixed_for_tests(self.env)
         self.workers = None
         self.listener = None
+        self.web = None
         #: Every process started, so that stop() ends them all (also when a test starts two).
         self.processes: list[procs.Process] = []
         #: Processes a harness started on its own (the fault suite's workers); stop() ends them too.
@@ -94,6 +97,21 @@ class Stack:
         self.listener = procs.start_listener(self.env, self.tmp / f"listener-{uuid.uuid4().hex[:6]}.log", self.root)
         self.processes.append(self.listener)
         return self.listener
+
+    def start_web(self) -> str:
+        """publisher-web (`python -m publisher.web`) on a free port, once it answers /healthz; its address."""
+        port = free_port()
+        self.web = procs.Process("web", [sys.executable, "-m", "publisher.web"], {**self.env, "WEB_PORT": str(port)},
+                                 self.tmp / f"web-{uuid.uuid4().hex[:6]}.log", self.root)
+        self.processes.append(self.web)
+        url = f"http://127.0.0.1:{port}"
+
+        def serving():
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:
+                return answer.status == 200
+
+        wait_until(serving, 30, "publisher-web to serve", 0.1)
+        return url
 
     def stop(self):
         # Listeners stop before the workers they feed; a harness may also have set .workers itself.

@@ -15,7 +15,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from devstack import postgres, procs
-from devstack.ports import free_port, wait_until
 from publisher.settings.job import ConfigError
 from publisher.settings.web import load_web_settings
 from publisher.web.app import create_app
@@ -385,21 +384,11 @@ def test_an_internal_error_is_a_plain_500_with_the_security_headers(pg_server):
         pg_server.drop_database(empty)
 
 
-def test_behind_a_trusted_proxy_logins_are_throttled_per_forwarded_client_not_per_proxy(make_stack, tmp_path):
+def test_behind_a_trusted_proxy_logins_are_throttled_per_forwarded_client_not_per_proxy(make_stack):
     # The real server (uvicorn as publisher-web starts it), behind a proxy on this host: the
     # address FORWARDED_ALLOW_IPS trusts, as uvicorn reads it from the environment.
-    stack = make_stack(ADMIN_TOKEN=TOKEN, WEB_PORT=free_port(), FORWARDED_ALLOW_IPS="127.0.0.1")
-    web = procs.Process("web", [sys.executable, "-m", "publisher.web"], stack.env, tmp_path / "web.log")
-    stack.processes.append(web)
-    url = f"http://127.0.0.1:{stack.env['WEB_PORT']}"
-
-    def serving():
-        try:
-            return urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200
-        except OSError:
-            return False
-
-    wait_until(serving, 30, "publisher-web to serve", 0.1)
+    stack = make_stack(ADMIN_TOKEN=TOKEN, FORWARDED_ALLOW_IPS="127.0.0.1")
+    url = stack.start_web()
 
     def login(client: str, token: str) -> int:
         request = urllib.request.Request(f"{url}/login", data=urllib.parse.urlencode({"token": token}).encode(),
@@ -415,4 +404,4 @@ def test_behind_a_trusted_proxy_logins_are_throttled_per_forwarded_client_not_pe
     assert answers[0] == 401 and answers[-1] == 429
     # The colleague comes through the same proxy: not held back by the guesser's failures.
     assert login(colleague, "still-a-wrong-token") == 401
-    assert "198.51.100.23" in (tmp_path / "web.log").read_text()  # the log names the real client
+    assert "198.51.100.23" in stack.web.log()  # the log names the real client

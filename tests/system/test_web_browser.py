@@ -7,14 +7,12 @@ screenshot at .run/web-overview.png for people to look at."""
 import json
 import os
 import shutil
-import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from devstack import procs
-from devstack.ports import free_port, wait_until
+from devstack.ports import wait_until
 from devstack.s3 import SeaweedS3
 from tests.conftest import CORPUS
 from tests.support.stack import Stack
@@ -66,21 +64,10 @@ def page(pg_server, public_s3, origin, tmp_path):
     """A running system whose CDN is its bucket, and its page on a free port."""
     (tmp_path / "stack").mkdir()
     stack = Stack(pg_server, public_s3, origin, tmp_path / "stack", CDN_BASE_URL=f"{public_s3.endpoint}/"
-                  f"{public_s3.bucket}", ADMIN_TOKEN=TOKEN, WEB_PORT=free_port())
+                  f"{public_s3.bucket}", ADMIN_TOKEN=TOKEN)
     stack.start_workers(processes=1, threads=2)
     stack.start_listener()
-    web = procs.Process("web", [sys.executable, "-m", "publisher.web"], stack.env, tmp_path / "web.log")
-    stack.processes.append(web)
-    url = f"http://127.0.0.1:{stack.env['WEB_PORT']}"
-
-    def serving():
-        try:
-            return urllib.request.urlopen(f"{url}/healthz", timeout=2).status == 200
-        except OSError:
-            return False
-
-    wait_until(serving, 30, "publisher-web to serve", 0.1)
-    yield stack, url
+    yield stack, stack.start_web()
     stack.stop()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from publisher.jobs.store import overview as job_reads
 from publisher.jobs.store.states import Status
 from publisher.ops.admin.exit_codes import DONE
-from publisher.ops.output import print_json
+from publisher.ops.output import age, print_json
 
 
 def status(cur, args) -> int:
@@ -35,7 +35,7 @@ def format_status(snap: dict) -> str:
                     else "n/a (nothing completed)"))
     oldest = snap["oldest_pending"]
     lines.append("oldest pending job: " + (
-        f"{oldest['id']} (file {oldest['file_id']}), waiting {_age(oldest['age_seconds'])}" if oldest else "none"))
+        f"{oldest['id']} (file {oldest['file_id']}), waiting {age(oldest['age_seconds'])}" if oldest else "none"))
     if snap["last_failures"]:
         lines.append("last failures:")
         for f in snap["last_failures"]:
@@ -44,12 +44,3 @@ def format_status(snap: dict) -> str:
     else:
         lines.append("last failures: none")
     return "\n".join(lines)
-
-
-def _age(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -34,19 +34,27 @@ def _config():
     return MaintenanceConfig.from_constants()
 
 
+#: The parts of a round, each with the name it notes when it runs in these tests.
+PARTS = {"purge_completed_jobs": "jobs", "purge_broker_messages": "broker", "purge_deleted_files": "files",
+         "purge_unpublished_objects": "superseded", "purge_job_events": "events",
+         "purge_webhook_events": "outbox", "forget_lost_hosts": "hosts"}
+
+
+def _noting_parts(m, monkeypatch, **replaced) -> list[str]:
+    """Each part of m's round replaced by replaced[part], or else by one that notes its name
+    and removes nothing; the names, in the order the parts run."""
+    ran = []
+    for part, name in PARTS.items():
+        monkeypatch.setattr(m, part, replaced.get(part, lambda name=name: ran.append(name) or 0))
+    return ran
+
+
 @pytest.mark.parametrize("pg_cron", [True, False])
 def test_maintenance_leaves_the_database_side_to_pg_cron_when_it_is_scheduled(pg_cron, monkeypatch):
     from listener.maintenance import Maintenance
 
     m = Maintenance(_FakeDb(pg_cron), storage=None, config=_config())
-    ran = []
-    monkeypatch.setattr(m, "purge_completed_jobs", lambda: ran.append("jobs") or 0)
-    monkeypatch.setattr(m, "purge_broker_messages", lambda: ran.append("broker") or 0)
-    monkeypatch.setattr(m, "purge_deleted_files", lambda: ran.append("files") or 0)
-    monkeypatch.setattr(m, "purge_unpublished_objects", lambda: ran.append("superseded") or 0)
-    monkeypatch.setattr(m, "purge_job_events", lambda: ran.append("events") or 0)
-    monkeypatch.setattr(m, "purge_webhook_events", lambda: ran.append("outbox") or 0)
-    monkeypatch.setattr(m, "forget_lost_hosts", lambda: ran.append("hosts") or 0)
+    ran = _noting_parts(m, monkeypatch)
     m.run_once()
     listener_only = ["files", "superseded", "events", "outbox", "hosts"]
     assert ran == (listener_only if pg_cron else ["jobs", "broker", *listener_only])
@@ -56,18 +64,11 @@ def test_one_failing_maintenance_part_does_not_stop_the_others(monkeypatch):
     from listener.maintenance import Maintenance, MaintenanceError
 
     m = Maintenance(_FakeDb(False), storage=None, config=_config())
-    ran = []
 
     def broken():
         raise ConnectionError("bucket away")
 
-    monkeypatch.setattr(m, "purge_completed_jobs", broken)
-    monkeypatch.setattr(m, "purge_broker_messages", lambda: ran.append("broker") or 3)
-    monkeypatch.setattr(m, "purge_deleted_files", lambda: ran.append("files") or 1)
-    monkeypatch.setattr(m, "purge_unpublished_objects", lambda: ran.append("superseded") or 0)
-    monkeypatch.setattr(m, "purge_job_events", lambda: ran.append("events") or 0)
-    monkeypatch.setattr(m, "purge_webhook_events", lambda: ran.append("outbox") or 0)
-    monkeypatch.setattr(m, "forget_lost_hosts", lambda: ran.append("hosts") or 0)
+    ran = _noting_parts(m, monkeypatch, purge_completed_jobs=broken)
     with pytest.raises(MaintenanceError, match="completed_jobs"):
         m.run_once()
     assert ran == ["broker", "files", "superseded", "events", "outbox", "hosts"]
