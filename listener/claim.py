@@ -17,6 +17,7 @@ from datetime import timedelta
 from publisher.jobs.dispatch import send_first_step
 from publisher.jobs.locality import host_alive
 from publisher.jobs.store import intake
+from publisher.jobs.store.cursor import Cursor
 from publisher.jobs.store.rows import ClaimedJob
 from publisher.logs import job_fields
 from publisher.settings import fixed
@@ -39,7 +40,7 @@ class ClaimConfig:
         return cls(settings.worker_poll_interval_ms / 1000, fixed.QUEUED_JOBS_PER_THREAD, host_alive())
 
 
-def enqueue_claimed(rt, broker, stop: threading.Event, claim: Callable[[object, int], list[ClaimedJob]],
+def enqueue_claimed(rt, broker, stop: threading.Event, claim: Callable[[Cursor, int], list[ClaimedJob]],
                     verb: str) -> int:
     """Claims in batches until less than a batch is left, sending each job's first step
     before its claim commits: if sending fails, the claim rolls back and the messages

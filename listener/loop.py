@@ -13,6 +13,9 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from psycopg2.extensions import connection
+from psycopg2.extras import RealDictCursor
+
 from publisher.clients import db as dbmod
 from publisher.jobs.store import intake
 from publisher.logs import short_error
@@ -38,7 +41,7 @@ class Loop:
         self.on_connect, self.on_notify = list(on_connect), on_notify
         self._due = {id(s): 0.0 for s in self.services}
         self._threads: dict[int, threading.Thread] = {}
-        self._conn = None
+        self._conn: connection | None = None
         #: When the loop last turned (monotonic); /healthz reads it.
         self.last_turn = time.monotonic()
 
@@ -47,11 +50,11 @@ class Loop:
         while not self.stop.is_set():
             self.last_turn = time.monotonic()
             try:
-                self._listen()
+                conn = self._listen()
                 for service in self.on_connect:  # notifications may have been missed
                     self._run(service)
                 wait = 0.5
-                self._turn_until_stopped()
+                self._turn_until_stopped(conn)
             except dbmod.DISCONNECTS as e:
                 logger.warning("database connection lost (%s); reconnecting in %.1fs", short_error(e, self.redact),
                                wait)
@@ -61,15 +64,16 @@ class Loop:
         self._close()
         logger.info("listener stopped")
 
-    def _listen(self) -> None:
+    def _listen(self) -> connection:
         self._close()
-        self._conn = dbmod.connect(self.database_url, "media-publisher-listener")
-        self._conn.autocommit = True
-        with self._conn.cursor() as cur:
+        conn = self._conn = dbmod.connect(self.database_url, "media-publisher-listener")
+        conn.autocommit = True
+        with conn.cursor(cursor_factory=RealDictCursor) as cur:  # the store's cursor
             intake.listen(cur)
         logger.info("listening on channel %s", intake.CHANNEL)
+        return conn
 
-    def _turn_until_stopped(self) -> None:
+    def _turn_until_stopped(self, conn: connection) -> None:
         while not self.stop.is_set():
             now = self.last_turn = time.monotonic()
             for service in self.services:
@@ -77,11 +81,11 @@ class Loop:
                     self._run(service)
             next_due = min((self._due[id(s)] for s in self.services), default=now + 1.0)
             timeout = max(0.0, next_due - time.monotonic())
-            ready, _, _ = select.select([self._conn], [], [], min(timeout, 1.0))
+            ready, _, _ = select.select([conn], [], [], min(timeout, 1.0))
             if ready:
-                self._conn.poll()
-                if self._conn.notifies:
-                    self._conn.notifies.clear()
+                conn.poll()
+                if conn.notifies:
+                    conn.notifies.clear()
                     self._run(self.on_notify)
 
     def _run(self, service: Service) -> None:

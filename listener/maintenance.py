@@ -52,7 +52,7 @@ def in_folder_of(key: str, file_id: str) -> bool:
     prefix of plain segments none of which names a file. The rule of publisher_key_in_folder
     (sql/011_retention.sql), checked again here because the keys come from the database."""
     match = re.fullmatch(rf"((?:{_SEGMENT}/)*){re.escape(str(file_id))}/{_SEGMENT}", key)
-    return bool(match) and len(key) <= 1024 and not _FILE_ID.search(match.group(1))
+    return match is not None and len(key) <= 1024 and not _FILE_ID.search(match.group(1))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -173,9 +173,9 @@ def configure(level: str, secrets=(), fmt: str = "text") -> Redactor:
     redact = installed[0].redact if installed else Redactor()
     redact.extend(secrets)
     if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        root.addHandler(handler)
+        console = logging.StreamHandler()
+        console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        root.addHandler(console)
     for handler in root.handlers:
         if fmt == "json":  # also replaces the format of the dramatiq CLI's handler
             handler.setFormatter(JsonFormatter())

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import select
 import threading
+from typing import Any
 
 import psycopg2
+import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
 
@@ -20,8 +22,9 @@ from publisher.settings.job import database_dsn
 #: Errors that mean the connection is gone, not that the statement was wrong.
 DISCONNECTS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
-#: TCP keepalives let this side notice a dead server within about 15 s.
-KEEPALIVES = dict(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
+#: TCP keepalives let this side notice a dead server within about 15 s. Keyword
+#: arguments of psycopg2.connect, which takes a libpq parameter of any type (Any).
+KEEPALIVES: dict[str, Any] = dict(keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
 
 #: The same for the server's side of each session. Its own defaults leave a session whose
 #: client is gone without a word (a host cut off the network) open for hours, and with it
@@ -53,7 +56,7 @@ def prepare_session(conn, idle_transaction_timeout_s: int | None = None) -> None
         conn.autocommit = autocommit
 
 
-def connect(url: str, application_name: str, **kwargs):
+def connect(url: str, application_name: str, **kwargs: Any) -> psycopg2.extensions.connection:
     """One connection of its own (the listener's LISTEN connection)."""
     conn = psycopg2.connect(database_dsn(url), application_name=application_name, **KEEPALIVES, **kwargs)
     prepare_session(conn)

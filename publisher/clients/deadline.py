@@ -157,8 +157,9 @@ def _connect(address: tuple[str, int], timeout, limit: Deadline, source_address,
     raise error if error is not None else OSError(f"{host} resolved to no address")
 
 
-class _Watched:
-    """A urllib3 connection that puts itself under the deadline of the thread using it."""
+class _Watched(HTTPConnection):
+    """A urllib3 connection that puts itself under the deadline of the thread using it.
+    Mixed in before HTTPConnection or HTTPSConnection, so super() is the one it is mixed into."""
 
     def _new_conn(self) -> socket.socket:
         limit = _active()

@@ -44,7 +44,7 @@ class OriginClient:
         #: Seconds a whole download may take (the read timeout bounds only each read).
         self.download_timeout = download_timeout
         self._authorization = f"Bearer {secret}"
-        self._origin = _origin_of(requests.Request("GET", endpoint).prepare().url)
+        self._origin = _origin_of(_url_of(requests.Request("GET", endpoint).prepare()))
         # Proxies and .netrc from the environment must not see or replace the token.
         self._session = deadline.session()
 
@@ -94,8 +94,9 @@ class OriginClient:
         """The request as it will be sent. The token is added only once the host the
         connection will go to (parsed by urllib3, as when connecting) is RAID's."""
         request = requests.Request("GET", url, params=params).prepare()
-        if _origin_of(request.url) != self._origin:
-            raise PermanentError(f"refusing to send the token to {parse_url(request.url).host}")
+        url = _url_of(request)
+        if _origin_of(url) != self._origin:
+            raise PermanentError(f"refusing to send the token to {parse_url(url).host}")
         # identity: the byte count can then be checked against Content-Length.
         request.headers["Accept-Encoding"] = "identity"
         request.headers["Authorization"] = self._authorization
@@ -184,6 +185,13 @@ def _remove(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _url_of(request: requests.PreparedRequest) -> str:
+    """The URL prepare() set (requests types it optional: a PreparedRequest may be unprepared)."""
+    if request.url is None:
+        raise ValueError("the request has no URL")
+    return request.url
 
 
 def _origin_of(url: str) -> tuple[str, str, int]:

@@ -17,6 +17,8 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 import urllib3.exceptions
@@ -47,19 +49,19 @@ class WebhookClient:
         #: How errors name the receiver.
         self.shown = logs.url_origin(url)
 
-    def post(self, event: dict) -> str | None:
+    def post(self, event: Mapping[str, Any]) -> str | None:
         """Sends the event; None when the receiver took it (2xx), else why not (redacted, one line)."""
         body = json.dumps(event, separators=(",", ":"), sort_keys=True).encode()
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", EVENT_ID: str(event["event_id"]), TIMESTAMP: timestamp,
                    SIGNATURE: sign(self.secret, timestamp, body), "User-Agent": "media-publisher-webhook"}
-        error = status = None
         with deadline.within(self.timeout) as limit:
             try:
                 with self.session.post(self.url, data=body, headers=headers, timeout=self.timeout,
                                        allow_redirects=False, stream=True) as response:
                     response.raw.read(ANSWER_BYTES)
                     status = response.status_code
+                error = None if 200 <= status < 300 else f"{self.shown}: HTTP {status}"
             except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
                 error = logs.bounded(f"{self.shown}: {_describe(e)}", self.redact, ERROR_CHARS)
         # A connection cut at the deadline can look like an answer that ended early
@@ -67,9 +69,7 @@ class WebhookClient:
         if limit.expired:
             return (f"{self.shown}: no complete answer within the deadline of {self.timeout:g} s"
                     " (PUBLISH_WEBHOOK_TIMEOUT)")
-        if error is not None:
-            return error
-        return None if 200 <= status < 300 else f"{self.shown}: HTTP {status}"
+        return error
 
 
 def _describe(error: BaseException) -> str:

@@ -37,6 +37,8 @@ def first_variant(source: Source, size: int, colour_options: dict) -> pyvips.Ima
     if source.filename is not None:
         return pyvips.Image.thumbnail(source.filename, size, height=size, size="down",
                                       **source.load_options, **colour_options)
+    if source.image is None:
+        raise ValueError("a source with neither a file nor an image")
     return source.image.thumbnail_image(size, height=size, size="down", **colour_options)
 
 

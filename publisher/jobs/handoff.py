@@ -16,9 +16,13 @@ its hash and size are those of the bytes read back when it is uploaded.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from publisher.errors import PermanentError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +68,7 @@ class Fetched:
 
     source: Source
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"source": dataclasses.asdict(self.source)}
 
     def traffic(self) -> dict[str, int]:
@@ -78,7 +82,7 @@ class Rendered:
     variants: dict[str, dict[str, StagedFile]]
     imaging: ImagingFacts
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "variants": {name: {fmt: dataclasses.asdict(f) for fmt, f in formats.items()}
                          for name, formats in self.variants.items()},
@@ -95,11 +99,11 @@ class Published:
     top level, every format under "formats"), with the source's size and the imaging
     facts; the lifecycle finalizes the job with it (publisher/jobs/store/finalize.py)."""
 
-    variants: dict[str, dict]
+    variants: dict[str, dict[str, Any]]
     source: Source
     imaging: ImagingFacts
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {}  # the job ends here: nothing is handed on
 
     def traffic(self) -> dict[str, int]:
@@ -116,7 +120,7 @@ class Artifacts:
     imaging: ImagingFacts | None
 
     @classmethod
-    def from_json(cls, artifacts) -> Artifacts:
+    def from_json(cls, artifacts: Mapping[str, Any] | None) -> Artifacts:
         try:
             artifacts = artifacts or {}
             variants = artifacts.get("variants")
@@ -131,7 +135,14 @@ class Artifacts:
             raise PermanentError(f"the job's artifacts are malformed: {e}", "bad_artifacts") from None
 
 
-def _typed(cls, values: dict):
+#: A dataclass handed over as JSON.
+_Handed = TypeVar("_Handed", bound="DataclassInstance")
+#: The field types a handed-over dataclass may declare (as written: this module's
+#: annotations are not evaluated) and the JSON values each accepts.
+_JSON_TYPES: dict[str | type, tuple[type, ...]] = {"str": (str,), "int": (int,), "str | None": (str, type(None))}
+
+
+def _typed(cls: type[_Handed], values: object) -> _Handed:
     """cls from the fields it knows, each of its declared type (str | None fields may be null)."""
     if not isinstance(values, dict):
         raise TypeError(f"{cls.__name__} is not an object")
@@ -142,14 +153,14 @@ def _typed(cls, values: dict):
                 raise ValueError(f"{cls.__name__} has no {field.name}")
             continue
         value = values[field.name]
-        allowed = {"str": (str,), "int": (int,), "str | None": (str, type(None))}[field.type]
+        allowed = _JSON_TYPES[field.type]
         if not isinstance(value, allowed) or isinstance(value, bool):
             raise TypeError(f"{cls.__name__}.{field.name} is not {field.type}")
         kept[field.name] = value
     return cls(**kept)
 
 
-def _key(value) -> str:
+def _key(value: object) -> str:
     if not isinstance(value, str):
         raise TypeError("a variant or format name is not a string")
     return value
@@ -163,6 +174,6 @@ class StepResult(Protocol):
     def traffic(self) -> dict[str, int]: ...
 
 
-def to_json(result: StepResult | None) -> dict | None:
+def to_json(result: StepResult | None) -> dict[str, Any] | None:
     """A step's result as it is merged into the job's artifacts (None: nothing to merge)."""
     return None if result is None else result.to_json()

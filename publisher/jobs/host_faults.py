@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import TypeGuard
 
 from publisher.jobs.scratch import FreeSpace, NoSpace, ScratchDirUnsafe, ScratchFilesMissing
 from publisher.jobs.store import steps
@@ -43,7 +44,11 @@ logger = logging.getLogger("publisher.jobs")
 MIN_FREE_FILES = 256
 
 
-def is_host_fault(exception: BaseException) -> bool:
+#: A failure of the host rather than of the job.
+HostFault = ScratchFilesMissing | NoSpace
+
+
+def is_host_fault(exception: BaseException) -> TypeGuard[HostFault]:
     return isinstance(exception, (ScratchFilesMissing, NoSpace))
 
 
@@ -87,7 +92,7 @@ def defer_first_step(rt, job_id: int, token: str) -> bool:
         return steps.defer_fetch(cur, job_id, token, put_off(rt))
 
 
-def start_over(rt, job_id: int, token: str, stage: str, exception: BaseException,
+def start_over(rt, job_id: int, token: str, stage: str, exception: HostFault,
                file_id: str | None) -> tuple[StartOver, str | None]:
     """Starts the job over after a host fault; (outcome, new token) as publisher_start_over
     returns it. The attempt's folder goes: it holds nothing of use any more."""

@@ -100,7 +100,7 @@ def run_dir(base: str, dramatiq_pid: int) -> str:
 
 def wipe_stale_runs(base: str, keep: str) -> list[str]:
     """Removes the directories of earlier runs (their main process is gone), so counters start at 0."""
-    removed = []
+    removed: list[str] = []
     if not os.path.isdir(base):
         return removed
     for name in os.listdir(base):
@@ -226,8 +226,8 @@ class ListenerMetrics:
         for status in COUNTED_STATUSES:
             self.jobs.labels(status).set(snapshot["jobs"].get(status, 0))
         hour = snapshot["last_hour"]
-        for status in ("completed", "failed"):
-            self.last_hour.labels(status).set(hour[status])
+        for ended in ("completed", "failed"):
+            self.last_hour.labels(ended).set(hour[ended])
         self.processing_seconds.set(hour["avg_processing_seconds"] or 0)
         self.oldest_pending.set(snapshot["oldest_pending_seconds"] or 0)
         for state in BROKER_STATES:

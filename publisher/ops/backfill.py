@@ -24,7 +24,7 @@ class BackfillResult:
 
 
 def backfill(conn, *, rate: float, limit: int | None = None,
-             on_page: Callable[[int], None] = lambda n: None) -> BackfillResult:
+             on_page: Callable[[int], object] = lambda n: None) -> BackfillResult:
     """Queues the jobs, committing each page, so that what is done stays done."""
     result = BackfillResult()
     page = max(1, min(100, int(rate)))

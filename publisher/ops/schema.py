@@ -61,7 +61,8 @@ class SchemaFile:
 
 def schema_files(directory: Path = SQL_DIR) -> list[SchemaFile]:
     """The files in apply order; refuses a misnamed file or a number used twice."""
-    files, seen = [], {}
+    files: list[SchemaFile] = []
+    seen: dict[int, str] = {}
     for path in sorted(directory.glob("*.sql")):
         match = FILE_NAME.match(path.name)
         if not match:

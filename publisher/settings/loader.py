@@ -11,14 +11,17 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from environs import EnvValidationError
 
 from publisher.settings.environment import reader
 from publisher.settings.schema import BY_NAME
 
-View = TypeVar("View")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+View = TypeVar("View", bound="DataclassInstance")
 
 
 class ConfigError(Exception):
@@ -48,6 +51,8 @@ def load(view: type[View], environ: Mapping[str, str] | None = None) -> View:
     try:
         env.seal()
     except EnvValidationError as e:
+        if not isinstance(e.error_messages, Mapping):  # a list only comes from an eager reader's first error
+            raise
         errors = {name: list(messages) for name, messages in e.error_messages.items()}
     cross_checks: Callable[[dict], dict] | None = getattr(view, "problems", None)
     for name, messages in (cross_checks(values) if cross_checks else {}).items():

@@ -113,7 +113,8 @@ def default_of(name: str) -> Any:
     from publisher.settings.environment import reader
 
     setting = BY_NAME[name]
-    raw = getattr(reader({name: setting.default}), setting.read)(name)
+    unset = {} if setting.default is None else {name: setting.default}
+    raw = getattr(reader(unset), setting.read)(name)
     return setting.convert(raw) if setting.convert else raw
 
 

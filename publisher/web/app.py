@@ -134,7 +134,9 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
                                      session_cookie="publisher_web", same_site="strict",
                                      https_only=SESSION_COOKIE_HTTPS_ONLY, max_age=auth.SESSION_SECONDS))
 
-    async def refused(request: Request, exc: HTTPException) -> Response:
+    async def refused(request: Request, exc: Exception) -> Response:
+        if not isinstance(exc, HTTPException):  # Starlette's handlers take any exception; this one gets only these
+            raise exc
         return render(request, "error.html", {"status": exc.status_code, "detail": exc.detail},
                       status_code=exc.status_code)
 

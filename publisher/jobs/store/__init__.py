@@ -16,6 +16,7 @@ concern:
 - shared_settings: what the listener hands to plain SQL (publisher_settings);
 - broker_queue: the broker messages waiting on a live host (publisher_workers).
 
-Typed rows are in rows, states and outcomes in states. A test keeps SQL to the
-job tables out of every other module (tests/unit/test_sql_owner.py).
+The cursor the functions take is typed in cursor, the rows they return in rows,
+states and outcomes in states. A test keeps SQL to the job tables out of every
+other module (tests/unit/test_sql_owner.py).
 """

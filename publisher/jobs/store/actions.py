@@ -6,6 +6,9 @@ unchanged row with no file."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from .cursor import Cursor, Row, one_row
 from .states import ACTIVE_STATUSES
 
 ADMIN_RETRY = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_retry(%s)"
@@ -25,57 +28,57 @@ COUNT_ACTIVE_REPUBLISH = """
 REPUBLISH_MISMATCHES = "SELECT file_id::text AS file_id, recipe FROM publisher_republish_mismatches(%s)"
 
 
-def _rows(cur, statement: str, *args) -> list[dict]:
+def _rows(cur: Cursor, statement: str, *args: object) -> Sequence[Row]:
     cur.execute(statement, args)
     return cur.fetchall()
 
 
-def retry_job(cur, job_id: int) -> list[dict]:
+def retry_job(cur: Cursor, job_id: int) -> Sequence[Row]:
     return _rows(cur, ADMIN_RETRY, job_id)
 
 
-def cancel_job(cur, job_id: int) -> list[dict]:
+def cancel_job(cur: Cursor, job_id: int) -> Sequence[Row]:
     return _rows(cur, ADMIN_CANCEL, job_id)
 
 
-def republish_file(cur, file_id: str) -> list[dict]:
+def republish_file(cur: Cursor, file_id: str) -> Sequence[Row]:
     return _rows(cur, ADMIN_REPUBLISH, file_id)
 
 
-def failures_to_retry(cur, reason: str | None) -> list[dict]:
+def failures_to_retry(cur: Cursor, reason: str | None) -> Sequence[Row]:
     """The failed jobs retry_failures would set to pending (a literal part of
     last_error, or a typed reason; None: every one)."""
     return _rows(cur, FAILED_TO_RETRY, reason)
 
 
-def retry_failures(cur, reason: str | None) -> list[dict]:
+def retry_failures(cur: Cursor, reason: str | None) -> Sequence[Row]:
     return _rows(cur, ADMIN_RETRY_FAILED, reason)
 
 
-def count_backfill_candidates(cur) -> int:
+def count_backfill_candidates(cur: Cursor) -> int:
     cur.execute(COUNT_BACKFILL_CANDIDATES)
-    return cur.fetchone()["n"]
+    return one_row(cur)["n"]
 
 
-def backfill_page(cur, after: str | None, size: int) -> list[dict]:
+def backfill_page(cur: Cursor, after: str | None, size: int) -> Sequence[Row]:
     """The next `size` candidate files after `after`, each with its new job (None: it gained one meanwhile)."""
     return _rows(cur, BACKFILL, after, size)
 
 
-def request_republish(cur, recipe: str, limit: int) -> int:
+def request_republish(cur: Cursor, recipe: str, limit: int) -> int:
     cur.execute(REQUEST_REPUBLISH, (recipe, limit))
-    return cur.fetchone()["created"]
+    return one_row(cur)["created"]
 
 
-def count_stale(cur, recipe: str) -> int:
+def count_stale(cur: Cursor, recipe: str) -> int:
     cur.execute(COUNT_STALE, (recipe,))
-    return cur.fetchone()["stale"]
+    return one_row(cur)["stale"]
 
 
-def count_active_republish(cur) -> int:
+def count_active_republish(cur: Cursor) -> int:
     cur.execute(COUNT_ACTIVE_REPUBLISH, ([str(s) for s in ACTIVE_STATUSES],))
-    return cur.fetchone()["active"]
+    return one_row(cur)["active"]
 
 
-def republish_mismatches(cur, recipe: str) -> list[dict]:
+def republish_mismatches(cur: Cursor, recipe: str) -> Sequence[Row]:
     return _rows(cur, REPUBLISH_MISMATCHES, recipe)

@@ -5,7 +5,10 @@ broker (publisher/jobs/pgbroker.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+
+from .cursor import Cursor, Row
 
 # Messages waiting ('queued') for a while, or taken ('consumed') by a consumer
 # whose session may no longer hold the message's advisory lock; not those in the
@@ -23,8 +26,8 @@ ORPHAN_CANDIDATES = """
 """
 
 
-def orphan_candidates(cur, *, min_age: timedelta, alive: timedelta, host_queue_prefix: str,
-                      batch: int) -> list[dict]:
+def orphan_candidates(cur: Cursor, *, min_age: timedelta, alive: timedelta, host_queue_prefix: str,
+                      batch: int) -> Sequence[Row]:
     cur.execute(ORPHAN_CANDIDATES, {"min_age": min_age, "alive": alive, "batch": batch,
                                     "host_queues": host_queue_prefix.replace("%", r"\%") + "%"})
     return cur.fetchall()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from .cursor import Cursor
 from .rows import ClaimedJob
 
 #: The channel publish_jobs NOTIFYs when a job becomes runnable (sql/002_job_states.sql).
@@ -15,23 +16,23 @@ RESCUE = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_resc
 FILE_IDS = "SELECT id, file_id::text AS file_id FROM publish_jobs WHERE id = ANY(%s)"
 
 
-def listen(cur) -> None:
+def listen(cur: Cursor) -> None:
     cur.execute(f"LISTEN {CHANNEL}")
 
 
-def claim_pending(cur, limit: int, per_thread: int, alive: timedelta) -> list[ClaimedJob]:
+def claim_pending(cur: Cursor, limit: int, per_thread: int, alive: timedelta) -> list[ClaimedJob]:
     """Up to `limit` pending jobs, as far as the live workers have room for them."""
     cur.execute(CLAIM_PENDING, (limit, per_thread, alive))
     return [ClaimedJob.from_row(r) for r in cur.fetchall()]
 
 
-def rescue(cur, limit: int, alive: timedelta, handoff: timedelta) -> list[ClaimedJob]:
+def rescue(cur: Cursor, limit: int, alive: timedelta, handoff: timedelta) -> list[ClaimedJob]:
     """Jobs whose step lost its lease, whose host is gone, or whose message was lost: a new attempt each."""
     cur.execute(RESCUE, (limit, alive, handoff))
     return [ClaimedJob.from_row(r) for r in cur.fetchall()]
 
 
-def file_ids(cur, job_ids: list[int]) -> dict[int, str]:
+def file_ids(cur: Cursor, job_ids: list[int]) -> dict[int, str]:
     """The file of each job, for the listener's log lines."""
     cur.execute(FILE_IDS, (job_ids,))
     return {r["id"]: r["file_id"] for r in cur.fetchall()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from .cursor import Cursor, one_row
 from .rows import FileToPurge
 
 PURGE_COMPLETED_JOBS = "SELECT publisher_purge_completed_jobs(%s, %s) AS n"
@@ -28,44 +29,44 @@ ROW_PURGES = {
 }
 
 
-def purge_rows(cur, what: str, older: timedelta, batch: int) -> int:
+def purge_rows(cur: Cursor, what: str, older: timedelta, batch: int) -> int:
     """One batch of one ROW_PURGES purge; how many rows it deleted."""
     cur.execute(ROW_PURGES[what], (older, batch))
-    return cur.fetchone()["n"]
+    return one_row(cur)["n"]
 
 
-def take_unpublished_objects(cur, grace: timedelta, batch: int) -> list[str]:
+def take_unpublished_objects(cur: Cursor, grace: timedelta, batch: int) -> list[str]:
     """Keys no file publishes, unpublished longer than grace; their rows are deleted in this transaction."""
     cur.execute(TAKE_UNPUBLISHED_OBJECTS, (grace, batch))
     return [r["key"] for r in cur.fetchall()]
 
 
-def files_to_purge(cur, older: timedelta, limit: int) -> list[str]:
+def files_to_purge(cur: Cursor, older: timedelta, limit: int) -> list[str]:
     cur.execute(FILES_TO_PURGE, (older, limit))
     return [r["file_id"] for r in cur.fetchall()]
 
 
-def lock_file_for_purge(cur, file_id: str, older: timedelta) -> FileToPurge | None:
+def lock_file_for_purge(cur: Cursor, file_id: str, older: timedelta) -> FileToPurge | None:
     """The file, locked; None if it was restored or a job became active meanwhile."""
     cur.execute(LOCK_FILE_FOR_PURGE, (file_id, older))
     row = cur.fetchone()
     return FileToPurge.from_row(row) if row else None
 
 
-def delete_file(cur, file_id: str, older: timedelta) -> int:
+def delete_file(cur: Cursor, file_id: str, older: timedelta) -> int:
     cur.execute(DELETE_FILE, (file_id, older))
-    return cur.fetchone()["n"]
+    return one_row(cur)["n"]
 
 
-def forget_lost_hosts(cur, silent_for: timedelta) -> int:
+def forget_lost_hosts(cur: Cursor, silent_for: timedelta) -> int:
     cur.execute(FORGET_LOST_HOSTS, (silent_for,))
-    return cur.fetchone()["n"]
+    return one_row(cur)["n"]
 
 
-def pg_cron_schedules_maintenance(cur) -> bool:
+def pg_cron_schedules_maintenance(cur: Cursor) -> bool:
     """Whether pg_cron runs the database side of maintenance (sql/007_pg_cron.sql)."""
     cur.execute(PG_CRON_INSTALLED)
-    if not cur.fetchone()["installed"]:
+    if not one_row(cur)["installed"]:
         return False
     cur.execute(PG_CRON_JOBS)
-    return cur.fetchone()["n"] > 0
+    return one_row(cur)["n"] > 0

@@ -4,8 +4,11 @@ its timeline. Read-only: these run under publisher_readonly as well."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
+from .cursor import Cursor, Row, one_row
 from .states import COUNTED_STATUSES
 
 STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY status"
@@ -112,7 +115,7 @@ TIMELINE = """
 """
 
 
-def job_counts(cur, *, only_counted: bool = False) -> dict[str, int]:
+def job_counts(cur: Cursor, *, only_counted: bool = False) -> dict[str, int]:
     """Jobs per status; only_counted: without the history (completed, cancelled)."""
     if only_counted:
         cur.execute(COUNTED_STATUS_COUNTS, ([str(s) for s in COUNTED_STATUSES],))
@@ -121,15 +124,15 @@ def job_counts(cur, *, only_counted: bool = False) -> dict[str, int]:
     return {r["status"]: r["n"] for r in cur.fetchall()}
 
 
-def status_snapshot(cur, failures: int = 10, count_completed: bool = True) -> dict:
+def status_snapshot(cur: Cursor, failures: int = 10, count_completed: bool = True) -> dict[str, Any]:
     """Everything `publisher-admin status` and the listener's gauges show."""
     jobs = job_counts(cur, only_counted=not count_completed)
     cur.execute(BROKER_COUNTS)
     broker = {r["state"]: r["n"] for r in cur.fetchall()}
     oldest = oldest_pending(cur)
     cur.execute(LAST_HOUR)
-    last_hour = dict(cur.fetchone())
-    last_failures = []
+    last_hour = dict(one_row(cur))
+    last_failures: Sequence[Row] = []
     if failures:
         cur.execute(LAST_FAILURES, (failures,))
         last_failures = cur.fetchall()
@@ -140,46 +143,46 @@ def status_snapshot(cur, failures: int = 10, count_completed: bool = True) -> di
     }
 
 
-def oldest_pending(cur) -> dict | None:
+def oldest_pending(cur: Cursor) -> Row | None:
     cur.execute(OLDEST_PENDING)
     return cur.fetchone()
 
 
-def last_hour_per_minute(cur) -> list[dict]:
+def last_hour_per_minute(cur: Cursor) -> Sequence[Row]:
     cur.execute(PER_MINUTE)
     return cur.fetchall()
 
 
-def failures_by_reason(cur) -> list[dict]:
+def failures_by_reason(cur: Cursor) -> Sequence[Row]:
     cur.execute(FAILURES_BY_REASON)
     return cur.fetchall()
 
 
-def hosts(cur) -> list[dict]:
+def hosts(cur: Cursor) -> Sequence[Row]:
     """The worker hosts from their processes' beats; `silent` past the interval a host stays alive."""
     cur.execute(HOSTS)
     return cur.fetchall()
 
 
-def latest_publishes(cur, limit: int) -> list[dict]:
+def latest_publishes(cur: Cursor, limit: int) -> Sequence[Row]:
     cur.execute(LATEST_PUBLISHES, (limit,))
     return cur.fetchall()
 
 
-def published_files(cur, limit: int) -> list[dict]:
+def published_files(cur: Cursor, limit: int) -> Sequence[Row]:
     cur.execute(PUBLISHED_FILES, (limit,))
     return cur.fetchall()
 
 
-def list_jobs(cur, *, status: str | None = None, reason: str | None = None, since: datetime | None = None,
-              limit: int = 50, offset: int = 0) -> list[dict]:
+def list_jobs(cur: Cursor, *, status: str | None = None, reason: str | None = None, since: datetime | None = None,
+              limit: int = 50, offset: int = 0) -> Sequence[Row]:
     """The newest jobs first. `reason` is a literal, case-insensitive part of
     last_error, or a typed failure reason (origin_404, corrupt_image, ...)."""
     cur.execute(LIST_JOBS, {"status": status, "reason": reason, "since": since, "limit": limit, "offset": offset})
     return cur.fetchall()
 
 
-def show_job(cur, job_id: int) -> dict | None:
+def show_job(cur: Cursor, job_id: int) -> Row | None:
     """One job, its file and variants, and every status change it went through."""
     cur.execute(JOB, (job_id,))
     job = cur.fetchone()

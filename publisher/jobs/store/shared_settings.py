@@ -3,6 +3,8 @@ writes each on start, and the database's defaults and functions read them."""
 
 from __future__ import annotations
 
+from .cursor import Cursor
+
 SAVE_SETTING = """
     INSERT INTO publisher_settings (name, value) VALUES (%s, %s)
     ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
@@ -10,5 +12,5 @@ SAVE_SETTING = """
 """
 
 
-def save(cur, name: str, value: object) -> None:
+def save(cur: Cursor, name: str, value: object) -> None:
     cur.execute(SAVE_SETTING, (name, str(value)))

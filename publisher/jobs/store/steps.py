@@ -6,8 +6,13 @@ it is given."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
+from publisher.clients.db import Database
+
+from .cursor import Cursor, one_row
 from .rows import JobContext, StepJob
 from .states import IN_FLIGHT_STATUSES, StartOver, StepFailure, StepStart
 
@@ -39,78 +44,80 @@ JOB_CONTEXT = """
 """
 
 
-def worker_beat(cur, worker_id: str, host_id: str, queue: str, threads: int) -> None:
+def worker_beat(cur: Cursor, worker_id: str, host_id: str, queue: str, threads: int) -> None:
     """This worker process is alive, on this host, with this many threads to offer (0: none)."""
     cur.execute(WORKER_BEAT, (worker_id, host_id, queue, threads))
 
 
-def heartbeat(cur, running: list[tuple[int, str]], lease: timedelta) -> dict[int, bool]:
+def heartbeat(cur: Cursor, running: list[tuple[int, str]], lease: timedelta) -> dict[int, bool]:
     """Renews the leases of the running steps; each job with whether its lease was renewed."""
     cur.execute(HEARTBEAT, ([j for j, _ in running], [t for _, t in running], lease))
     return {r["job_id"]: r["renewed"] for r in cur.fetchall()}
 
 
-def current_attempts(cur, attempts: list[tuple[int, str]], host_id: str) -> set[tuple[int, str]]:
+def current_attempts(cur: Cursor, attempts: list[tuple[int, str]], host_id: str) -> set[tuple[int, str]]:
     cur.execute(CURRENT_ATTEMPTS, ([j for j, _ in attempts], [t for _, t in attempts], host_id,
                                    [str(s) for s in IN_FLIGHT_STATUSES]))
     return {(r["id"], r["token"]) for r in cur.fetchall()}
 
 
-def begin_step(cur, job_id: int, token: str, stage: str, lease: timedelta, host_id: str,
+def begin_step(cur: Cursor, job_id: int, token: str, stage: str, lease: timedelta, host_id: str,
                time_limit: timedelta) -> StepStart:
     cur.execute(BEGIN_STEP, (job_id, token, stage, lease, host_id, time_limit))
-    return StepStart(cur.fetchone()["outcome"])
+    return StepStart(one_row(cur)["outcome"])
 
 
-def job_context(cur, job_id: int) -> JobContext:
+def job_context(cur: Cursor, job_id: int) -> JobContext:
     cur.execute(JOB_CONTEXT, (job_id,))
-    return JobContext.from_row(cur.fetchone())
+    return JobContext.from_row(one_row(cur))
 
 
-def load_job(cur, job_id: int, token: str) -> StepJob | None:
+def load_job(cur: Cursor, job_id: int, token: str) -> StepJob | None:
     """The job as its current attempt sees it; None: the token is not current."""
     cur.execute(LOAD_JOB, (job_id, token))
     row = cur.fetchone()
     return StepJob.from_row(row) if row else None
 
 
-def end_step(cur, job_id: int, token: str, stage: str, next_stage: str, artifacts: dict | None) -> bool:
+def end_step(cur: Cursor, job_id: int, token: str, stage: str, next_stage: str,
+             artifacts: Mapping[str, Any] | None) -> bool:
     """The step is done and the job moves to next_stage; False: the attempt was replaced."""
     cur.execute(END_STEP, (job_id, token, stage, next_stage, json.dumps(artifacts or {})))
-    return cur.fetchone()["owned"]
+    return one_row(cur)["owned"]
 
 
-def record_failure(cur, job_id: int, token: str, error: str, permanent: bool, reason: str | None) -> StepFailure:
+def record_failure(cur: Cursor, job_id: int, token: str, error: str, permanent: bool,
+                   reason: str | None) -> StepFailure:
     cur.execute(RECORD_FAILURE, (job_id, token, error, permanent, reason))
-    return StepFailure(cur.fetchone()["outcome"])
+    return StepFailure(one_row(cur)["outcome"])
 
 
-def schedule_retry(cur, job_id: int, token: str, delay: timedelta) -> None:
+def schedule_retry(cur: Cursor, job_id: int, token: str, delay: timedelta) -> None:
     """When the retry the broker holds is due (publish_jobs.next_attempt_at)."""
     cur.execute(SCHEDULE_RETRY, (job_id, token, delay))
 
 
-def start_over(cur, job_id: int, token: str, error: str, reason: str, counted: bool,
+def start_over(cur: Cursor, job_id: int, token: str, error: str, reason: str, counted: bool,
                delay: timedelta) -> tuple[StartOver, str | None]:
     """(RESTARTED, new token), (FAILED, None) or (STALE, None); the limit of counted start
     overs is SQL's (publisher_start_over), not the caller's to choose."""
     cur.execute(START_OVER, (job_id, token, error, reason, counted, delay))
-    row = cur.fetchone()
+    row = one_row(cur)
     return StartOver(row["outcome"]), row["token"]
 
 
-def defer_fetch(cur, job_id: int, token: str, delay: timedelta) -> bool:
+def defer_fetch(cur: Cursor, job_id: int, token: str, delay: timedelta) -> bool:
     cur.execute(DEFER_FETCH, (job_id, token, delay))
-    return cur.fetchone()["deferred"]
+    return one_row(cur)["deferred"]
 
 
-def raid_key(cur, job_id: int) -> str | None:
+def raid_key(cur: Cursor, job_id: int) -> str | None:
     cur.execute(RAID_KEY, (job_id,))
     row = cur.fetchone()
     return row["raid_key"] if row else None
 
 
-def track_object(db, job_id: int, token: str, key: str) -> None:
+def track_object(db: Database, job_id: int, token: str, key: str) -> None:
     """Records that the attempt is about to PUT key, in a transaction of its own
     (sql/011_retention.sql): waits while maintenance removes that key, so the PUT
     that follows is never removed under it."""
