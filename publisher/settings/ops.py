@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from collections.abc import Mapping
 
 from publisher.logs import url_secrets
 from publisher.settings.loader import load, or_exit
 from publisher.settings.schema import field
 
-#: The workers' metrics folder inside SCRATCH_DIR; the scratch sweep leaves it (not an attempt's folder).
-METRICS_FOLDER = "metrics"
+#: The workers' metrics folder, in the process's temporary directory (systemd's PrivateTmp
+#: under the units), never on the scratch disk: prometheus_client writes its samples through
+#: mmap, and a write into a file on a full disk kills the process (SIGBUS), where a full
+#: scratch disk must only delay jobs.
+METRICS_FOLDER = "media-publisher-metrics"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +31,6 @@ class OpsSettings:
     #: The workers' /metrics (all processes together); worker process i serves /healthz and
     #: /readyz on the next ports (worker_health_port + i).
     worker_metrics_port: int = field("WORKER_METRICS_PORT")
-    #: The workers' prometheus_client multiprocess files live under it (worker_metrics_dir).
-    scratch_dir: str = field("SCRATCH_DIR")
     #: Where the listener POSTs completion events (empty: no webhook, no outbox rows).
     webhook_url: str = field("PUBLISH_WEBHOOK_URL")
     #: The HMAC-SHA256 key of the webhook's signature header.
@@ -57,9 +59,8 @@ class OpsSettings:
 
     @property
     def worker_metrics_dir(self) -> str:
-        """In the scratch directory: a local disk the worker may write to (also under systemd's
-        ProtectSystem=strict), and the scratch's sweep leaves what is not an attempt's folder."""
-        return os.path.join(self.scratch_dir, METRICS_FOLDER)
+        """Where the workers' prometheus_client multiprocess files live (a folder per run)."""
+        return os.path.join(tempfile.gettempdir(), METRICS_FOLDER)
 
 
 def load_ops_settings(environ: Mapping[str, str] | None = None) -> OpsSettings:

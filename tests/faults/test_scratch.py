@@ -269,3 +269,5 @@ def test_a_full_scratch_disk_delays_jobs_and_fails_none(fault_stack, batch, smal
     result.assert_clean()
     assert result.completed == 6
     assert [(r["id"], r["last_error"]) for r in result.rows if r["retry_count"]] == []
+    # Nothing of a worker writes on the scratch disk but the jobs' files: no process died of it.
+    assert "exited unexpectedly" not in stack.logs()

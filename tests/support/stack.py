@@ -128,12 +128,10 @@ class Stack:
         return Path(self.env["SCRATCH_DIR"])
 
     def scratch_folders(self) -> list[Path]:
-        """What the scratch directory holds but the file that names the host (publisher/jobs/host_identity.py)
-        and the workers' metrics folder."""
+        """What the scratch directory holds but the file that names the host (publisher/jobs/host_identity.py)."""
         from publisher.jobs.host_identity import IDENTITY_FILE
-        from publisher.settings.ops import METRICS_FOLDER
 
-        return [p for p in self.scratch.iterdir() if p.name not in (IDENTITY_FILE, METRICS_FOLDER)]
+        return [p for p in self.scratch.iterdir() if p.name != IDENTITY_FILE]
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.tmp.rglob("*.log")))

@@ -40,10 +40,11 @@ def published_objects(variant: dict) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def observed(pg_server, s3, origin, tmp_path_factory):
+    from publisher.settings.ops import METRICS_FOLDER
     from tests.support.stack import Stack
 
     tmp = tmp_path_factory.mktemp("observed")
-    metrics_dir = tmp / "scratch" / "metrics"  # the workers' metrics files live in SCRATCH_DIR
+    metrics_dir = tmp / METRICS_FOLDER  # the workers' metrics files live in their TMPDIR (the stack's tmp)
     stale = metrics_dir / "999999999-42"  # a run whose dramatiq process is gone
     stale.mkdir(parents=True)
     (stale / "counter_1.db").write_bytes(b"old counts")

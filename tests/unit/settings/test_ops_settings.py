@@ -42,3 +42,18 @@ def test_the_listener_redacts_the_webhook_urls_path_wherever_a_library_quotes_it
     quoted = f"Max retries exceeded with url: {path} (Caused by timeout)"
     assert redact(quoted) == "Max retries exceeded with url: [redacted] (Caused by timeout)"
     assert redact(f"POST https://hooks.example{path.replace('/', '%2F')}") == "POST https://hooks.example[redacted]"
+
+
+@pytest.mark.parametrize("scratch", ["{tmp}/media-publisher", "{tmp}/scratch", "/var/lib/worker/scratch"])
+def test_the_workers_metrics_files_are_never_on_the_scratch_disk(monkeypatch, tmp_path, scratch):
+    # prometheus_client writes them through mmap: on a full disk the write kills the worker
+    # (SIGBUS), where a full scratch disk must only delay jobs.
+    import tempfile
+    from pathlib import Path
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    scratch_dir = Path(scratch.format(tmp=tmp_path))
+    job = load_settings({**REQUIRED, "SCRATCH_DIR": str(scratch_dir)})
+    metrics = Path(load_ops_settings({"SCRATCH_DIR": str(scratch_dir)}).worker_metrics_dir)
+    assert Path(job.scratch_dir) == scratch_dir
+    assert not metrics.is_relative_to(scratch_dir)
