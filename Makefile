@@ -79,6 +79,12 @@ test-faults: $(STAMP)
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale_out $(BENCH_ARGS)
 
+# The quality corpus (issue 25; bench/QUALITY_CORPUS.md): freely licensed photographs from scikit-image's
+# wheel and Debian's wallpaper packages, fetched into .run/quality-corpus/ (apt-get: as root).
+.PHONY: quality-corpus
+quality-corpus: $(STAMP)
+	$(BIN)/python -m bench.quality_corpus
+
 # Benchmarks (BENCHMARKS.md). `make bench` is the full run (several
 # minutes on the shared 2-core machine); it installs the profilers (the `bench`
 # extra) and sharp from the npm registry into bench/node_modules. BENCH_ARGS passes options to
@@ -98,5 +104,5 @@ $(SHARP): bench/package.json bench/package-lock.json
 	npm ci --prefix bench --no-audit --no-fund
 	touch $(SHARP)
 
-bench: bench-install
+bench: bench-install quality-corpus
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

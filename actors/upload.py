@@ -53,7 +53,8 @@ def upload(job_id: int, token: str) -> Published:
                         for fmt, staged in formats.items()}
                  for name, formats in artifacts.variants.items()}
         for name, formats in artifacts.variants.items():
-            objects = {fmt: _publish(rt, job, token, name, fmt, files[name][fmt]) for fmt in formats}
+            objects = {fmt: {**_publish(rt, job, token, name, fmt, files[name][fmt]), **staged.chosen()}
+                       for fmt, staged in formats.items()}
             webp = formats["webp"]
             # The webp object at the top level, as before (the contract); every format under "formats".
             published[name] = {

@@ -11,7 +11,7 @@ holds the bytes the fetch hashed (else ScratchFilesChanged: the job starts over)
 
 import dramatiq
 
-from publisher import imaging
+from publisher import imaging, telemetry
 from publisher.app.runtime import process_runtime
 from publisher.errors import PermanentError
 from publisher.imaging.options import DEFAULT_MAX_SOURCE_PIXELS
@@ -39,7 +39,10 @@ def variant(job_id: int, token: str) -> Rendered:
             with rt.scratch.create(job_id, token, name) as out:
                 out.write(v.data)
             written.setdefault(v.name, {})[v.format] = StagedFile(
-                file=name, width=v.width, height=v.height, bytes=len(v.data), sha256=v.sha256, frames=v.frames)
+                file=name, width=v.width, height=v.height, bytes=len(v.data), sha256=v.sha256, frames=v.frames,
+                quality=v.quality, score=v.score if v.score is None else round(v.score, 2), target=v.target,
+                bound=v.bound)
+            telemetry.variant_made(v.name, v.format, len(v.data), v.score)
     rt.scratch.unlink(job_id, token, fetched.file)  # the variants are all the upload needs
     return Rendered(written, ImagingFacts(recipe=imaging.recipe_version(recipe), placeholder=rendition.placeholder,
                                           dominant_color=rendition.dominant_color, frames=rendition.frames))

@@ -1,11 +1,15 @@
 """One image through our variant step (publisher.imaging probe + render, as
 actors/variant.py calls it), in a process of its own. Prints one JSON line.
 
-    python -m bench.variant_ours PATH
+    [VARIANT_QUALITY=q80] python -m bench.variant_ours PATH
+
+With the default settings, but VARIANT_QUALITY when the environment sets it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 
 from bench import measure
@@ -21,6 +25,9 @@ def main(path: str) -> None:
     imaging.probe, imaging.render  # noqa: B018
 
     recipe = imaging.Recipe.from_settings(Settings)
+    if os.environ.get("VARIANT_QUALITY"):
+        quality = options.parse_quality(os.environ["VARIANT_QUALITY"])
+        recipe = dataclasses.replace(recipe, output=dataclasses.replace(recipe.output, quality=quality))
     max_pixels = options.DEFAULT_MAX_SOURCE_PIXELS
 
     def work():

@@ -10,7 +10,7 @@ const path = require("path");
 const sharp = require(path.join(__dirname, "node_modules", "sharp"));
 
 const VARIANTS = [["thumb", 400], ["display", 1600]];  // publisher.settings.job.Settings.variants
-const QUALITY = 80;                                    // publisher.settings.job.Settings.webp_quality
+const QUALITY = 80;                                    // the replaced system's (our VARIANT_QUALITY=q80)
 
 function statusKb(field) {
   const match = fs.readFileSync("/proc/self/status", "utf8").match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"));

@@ -61,6 +61,14 @@ class Host:
         #: The host's CPU budget (None: it competes for the whole machine).
         self.cpu_limit = CpuLimit(f"host-{name}", cores) if cores else None
 
+    @property
+    def host_id(self) -> str:
+        """The id its workers take (publisher/jobs/host_identity.py): the hostname, which the
+        namespaces share, and the id kept in this host's scratch directory."""
+        from publisher.jobs.host_identity import default_host_id
+
+        return default_host_id(str(self.scratch))
+
     def create(self) -> Host:
         self.scratch.mkdir(parents=True, exist_ok=True)
         if self.cpu_limit:
@@ -102,9 +110,8 @@ class Host:
             parts = urlsplit(env["DATABASE_URL"])
             query = dict(parse_qsl(parts.query), sslmode="disable")
             env["DATABASE_URL"] = urlunsplit(parts._replace(query=urlencode(query)))
-        # Namespaces share the machine's hostname: each host is named after its namespace.
-        env.update(SCRATCH_DIR=str(self.scratch), TMPDIR=str(self.root), HOME=str(self.root),
-                   WORKER_HOST_ID=self.netns)
+        # Namespaces share the machine's hostname: each host is told apart by its scratch directory.
+        env.update(SCRATCH_DIR=str(self.scratch), TMPDIR=str(self.root), HOME=str(self.root))
         # The RAID stand-in speaks plain HTTP, now reached across the namespaces' link.
         env.setdefault("RAID_ALLOW_PLAIN_HTTP", "true")
         return env

@@ -46,7 +46,7 @@ def _metric(name: str):
 
 @contextlib.contextmanager
 def phase(name: str):
-    """Times a phase of a job (download, decode_resize, encode, upload), failed or not."""
+    """Times a phase of a job (download, decode_resize, encode, score, upload), failed or not."""
     started = time.perf_counter()
     try:
         yield
@@ -59,6 +59,13 @@ def step_finished(stage: str, outcome: str, seconds: float, traffic: dict[str, i
     _metric("step_seconds").labels(stage, outcome).observe(seconds)
     for direction, count in (traffic or {}).items():
         _metric("bytes").labels(direction).inc(count)
+
+
+def variant_made(variant: str, fmt: str, size: int, score: float | None) -> None:
+    """A variant was encoded: its bytes and, when its quality was searched, its SSIMULACRA2 score."""
+    _metric("variant_bytes").labels(variant, fmt).observe(size)
+    if score is not None:
+        _metric("variant_score").labels(variant, fmt).observe(score)
 
 
 def step_failed(stage: str, exception: BaseException, outcome: str) -> None:

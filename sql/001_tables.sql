@@ -109,7 +109,7 @@ CREATE INDEX IF NOT EXISTS publish_jobs_host_idx
 -- Every worker process beats here; a host is alive while one of its processes does.
 CREATE TABLE IF NOT EXISTS publisher_workers (
     worker_id  text PRIMARY KEY,               -- host id, pid and start time
-    host_id    text NOT NULL,                  -- WORKER_HOST_ID
+    host_id    text NOT NULL,                  -- publisher/jobs/host_identity.py
     queue      text NOT NULL,                  -- the host's queue
     threads    int NOT NULL,                   -- steps it runs at once
     started_at timestamptz NOT NULL DEFAULT now(),

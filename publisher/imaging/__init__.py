@@ -5,6 +5,7 @@
   resize.py       fitting, never upscaling, EXIF orientation, shrink-on-load
   colour.py       ICC conversion to 8-bit sRGB (CMYK through a CMYK profile), alpha kept
   output.py       WebP / AVIF encoding, no metadata
+  targeting.py    each variant's encoder quality, searched for its perceived-quality target
   placeholder.py  inline LQIP and dominant colour for the front end
   options.py      every stage's options, defaults and validation (no pyvips: config reads it)
   pipeline.py     the stages in order, and the recipe version

@@ -43,17 +43,23 @@ WHOLE_DECODE_FACTOR = {
 #: source pixel (the shrinking's line buffers grow with the source's width).
 STREAMING_VARIANT_FACTOR = 4 * 4
 STREAMING_SOURCE_FACTOR = 1.0
+#: When the variants' quality is searched (imaging/targeting.py), per pixel of the largest variant:
+#: a probe decoded, and the SSIMULACRA2 score's buffers (both images in linear light, the scales,
+#: the maps: 47 MB more at the peak for a 1600x1200 display, rounded up).
+SEARCH_VARIANT_FACTOR = 24
 #: How long a job waits for its share before it is retried later (well within
 #: the step's time limit).
 WAIT_SECONDS = 120
 
 
-def job_bytes(probed, frames: int, largest_variant: int) -> int:
-    """The most one render of this source is expected to hold, in bytes."""
+def job_bytes(probed, frames: int, largest_variant: int, searched: bool = True) -> int:
+    """The most one render of this source is expected to hold, in bytes (searched: the variants'
+    quality is searched for a target, not fixed)."""
     pixels = probed.width * probed.height * max(1, frames)
+    search = largest_variant * largest_variant * SEARCH_VARIANT_FACTOR if searched else 0
     if decoded_whole(probed, frames):
-        return BASE_BYTES + int(pixels * probed.bytes_per_pixel * WHOLE_DECODE_FACTOR[probed.format])
-    return BASE_BYTES + largest_variant * largest_variant * STREAMING_VARIANT_FACTOR + \
+        return BASE_BYTES + search + int(pixels * probed.bytes_per_pixel * WHOLE_DECODE_FACTOR[probed.format])
+    return BASE_BYTES + search + largest_variant * largest_variant * STREAMING_VARIANT_FACTOR + \
         int(pixels * STREAMING_SOURCE_FACTOR)
 
 

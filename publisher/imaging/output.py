@@ -6,26 +6,23 @@ from __future__ import annotations
 
 import pyvips
 
-from .options import OutputOptions
+from .options import AVIF_EFFORT
 
 CONTENT_TYPES = {"webp": "image/webp", "avif": "image/avif"}
 #: libwebp effort (0-6, CPU against bytes). Lower than libvips' default, 4: it halves
 #: the encode's CPU for slightly more bytes at the same quality (BENCHMARKS.md).
 WEBP_EFFORT = 2
-#: libaom effort 0-9: every step up multiplies the encode's CPU for little gain (BENCHMARKS.md).
-AVIF_EFFORT = 2
 #: Formats that carry an animation; the others are skipped for animated sources
 #: (a <picture> then falls back to the animated WebP).
 ANIMATED_FORMATS = ("webp",)
 
 
-def encode(image: pyvips.Image, fmt: str, options: OutputOptions) -> bytes:
+def encode(image: pyvips.Image, fmt: str, quality: int) -> bytes:
+    """`image` in `fmt` at the encoder's quality (1-100)."""
     if fmt == "webp":
-        return image.webpsave_buffer(Q=options.webp_quality, effort=WEBP_EFFORT, keep="none")
+        return image.webpsave_buffer(Q=quality, effort=WEBP_EFFORT, keep="none")
     if fmt == "avif":
-        return image.heifsave_buffer(
-            Q=options.avif_quality, compression="av1", effort=AVIF_EFFORT, keep="none"
-        )
+        return image.heifsave_buffer(Q=quality, compression="av1", effort=AVIF_EFFORT, keep="none")
     raise ValueError(f"no encoder for {fmt!r}")
 
 

@@ -1,5 +1,6 @@
 """The stages in order: input -> resize (+ colour, in the same libvips pass)
--> colour normalisation -> output, plus the front end's placeholder."""
+-> colour normalisation -> output (at each variant's quality target), plus the
+front end's placeholder."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pyvips
 
 from .. import telemetry
 from ..errors import PermanentError
-from . import colour, memory, output, placeholder, resize
+from . import colour, memory, output, placeholder, resize, targeting
 from .failures import lack_of_resources, machine_failure
 from .input import Probe, frames_to_decode, open_source, truncation, vips_error
 from .options import Recipe
@@ -25,6 +26,11 @@ class Variant:
     width: int
     height: int  # of one frame
     frames: int = 1
+    #: The encoder quality, and how it was chosen (targeting.Encoded).
+    quality: int | None = None
+    score: float | None = None
+    target: float | None = None
+    bound: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -70,29 +76,29 @@ def render(path: str, probed: Probe, recipe: Recipe) -> Rendition:
 
 def reservation(probed: Probe, recipe: Recipe) -> int:
     """The bytes a render of this source reserves from its process's memory budget."""
-    return memory.job_bytes(probed, frames_to_decode(probed, recipe.input), recipe.resize.largest_first[0][1])
+    return memory.job_bytes(probed, frames_to_decode(probed, recipe.input), recipe.resize.largest_first[0][1],
+                            searched=recipe.output.quality.fixed is None)
 
 
 def _render_within_budget(path: str, probed: Probe, recipe: Recipe) -> Rendition:
     source = open_source(path, probed, recipe.input)
-    variants = []
     try:
-        base = None
+        images: list[tuple[str, int, pyvips.Image]] = []
         for name, size in recipe.resize.largest_first:
-            if base is None:
+            if not images:
                 with telemetry.phase("decode_resize"):
                     image = resize.first_variant(source, size, colour.conversion_options(probed.interpretation))
-                    base = image = colour.to_srgb8(image).copy_memory()
+                    image = colour.to_srgb8(image).copy_memory()
             else:
-                # In memory: the placeholder and the dominant colour read the smallest
-                # variant again, and would otherwise redo its resize twice more.
-                image = resize.smaller_variant(base, (probed.width, probed.height), size).copy_memory()
-            for fmt in recipe.output.formats:
-                if source.frames > 1 and not output.can_animate(fmt):
-                    continue
-                with telemetry.phase("encode"):
-                    data = output.encode(image, fmt, recipe.output)
-                variants.append(Variant(name, fmt, data, image.width, resize.frame_height(image), source.frames))
+                # In memory: the encodes, their scores, the placeholder and the dominant colour
+                # read it again, and would otherwise redo its resize each time.
+                image = resize.smaller_variant(images[0][2], (probed.width, probed.height), size).copy_memory()
+            images.append((name, size, image))
+        encoded = targeting.encode_variants(images, recipe.output.formats, recipe.output.quality, source.frames > 1)
+        variants = [Variant(name, fmt, e.data, image.width, resize.frame_height(image), source.frames,
+                            e.quality, e.score, e.target, e.bound)
+                    for name, _, image in images for fmt in recipe.output.formats
+                    if (e := encoded.get((name, fmt))) is not None]
         return Rendition(variants, placeholder.lqip_data_uri(image), placeholder.dominant_colour(image),
                          source.frames)
     except pyvips.Error as e:

@@ -8,6 +8,8 @@ import collections
 
 import pyvips
 
+from .resize import first_frame
+
 #: Long edge of the inline placeholder, in pixels (the browser blurs it up).
 LQIP_SIZE = 16
 LQIP_QUALITY = 40
@@ -16,12 +18,6 @@ DOMINANT_SAMPLE_SIZE = 64
 DOMINANT_BIN = 16
 #: Pixels more transparent than this are not counted towards the dominant colour.
 OPAQUE_ENOUGH = 128
-
-
-def first_frame(image: pyvips.Image) -> pyvips.Image:
-    if image.get_typeof("page-height") and image.get("page-height") < image.height:
-        return image.crop(0, 0, image.width, image.get("page-height"))
-    return image
 
 
 def lqip_data_uri(image: pyvips.Image) -> str:

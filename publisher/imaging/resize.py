@@ -64,6 +64,13 @@ def smaller_variant(base: pyvips.Image, original: tuple[int, int], size: int) ->
     return base.thumbnail_image(width, height=height, size="force")
 
 
+def first_frame(image: pyvips.Image) -> pyvips.Image:
+    """An animation's first frame; a still image itself."""
+    if image.get_typeof("page-height") and image.get("page-height") < image.height:
+        return image.crop(0, 0, image.width, image.get("page-height"))
+    return image
+
+
 def frame_height(image: pyvips.Image) -> int:
     """The height of one frame (an animation is a vertical strip of frames)."""
     return image.get("page-height") if image.get_typeof("page-height") else image.height

@@ -50,6 +50,16 @@ class StagedFile:
     bytes: int
     sha256: str
     frames: int = 1
+    #: The encoder quality and how it was chosen (publisher/imaging/targeting.py): the measured
+    #: SSIMULACRA2 score, the target, and the end of the quality range taken if it was not reached.
+    quality: int | None = None
+    score: float | None = None
+    target: float | None = None
+    bound: str | None = None
+
+    def chosen(self) -> dict:
+        """What the variants JSON records of how its quality was chosen."""
+        return {"quality": self.quality, "score": self.score, "target": self.target, "bound": self.bound}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +149,10 @@ class Artifacts:
 _Handed = TypeVar("_Handed", bound="DataclassInstance")
 #: The field types a handed-over dataclass may declare (as written: this module's
 #: annotations are not evaluated) and the JSON values each accepts.
-_JSON_TYPES: dict[str | type, tuple[type, ...]] = {"str": (str,), "int": (int,), "str | None": (str, type(None))}
+_JSON_TYPES: dict[str | type, tuple[type, ...]] = {
+    "str": (str,), "int": (int,), "str | None": (str, type(None)), "int | None": (int, type(None)),
+    "float | None": (float, int, type(None)),
+}
 
 
 def _typed(cls: type[_Handed], values: object) -> _Handed:

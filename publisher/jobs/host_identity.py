@@ -4,10 +4,9 @@ A job's later steps run where its files are, so a host id must name a scratch
 directory, not a machine: two worker groups on one machine (or in network
 namespaces that share a hostname) with their own SCRATCH_DIR, or a container
 that comes back under its hostname with an empty scratch volume, are other hosts.
-Unless WORKER_HOST_ID is set, the id is the hostname and an id kept in a file
-inside the scratch directory, made on first start: it lives and dies with the
-files it vouches for. A damaged id file is replaced by a new id, never a reason
-not to start.
+So the id is the hostname and an id kept in a file inside the scratch directory,
+made on first start: it lives and dies with the files it vouches for. A damaged
+id file is replaced by a new id, never a reason not to start.
 """
 
 from __future__ import annotations
@@ -30,17 +29,18 @@ logger = logging.getLogger("publisher.jobs")
 IDENTITY_FILE = ".host-id"
 #: Hex characters of the scratch directory's id.
 IDENTITY_CHARS = 8
-#: A host id holds at most this many characters (publisher/settings/checks.py: HOST_ID).
+#: A host id holds at most this many characters, of HOST_ID's (it names the host's queue).
 MAX_HOST_ID = 200
+HOST_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_HOST_ID}}}")
 _IDENTITY = re.compile(rf"[0-9a-f]{{{IDENTITY_CHARS}}}")
 #: What _read returns for a file that holds no id.
 DAMAGED = object()
 
 
 def host_id(settings) -> str:
-    """WORKER_HOST_ID as configured, else the hostname and the scratch directory's id
-    (read once per process: a process keeps the id it started with)."""
-    return settings.worker_host_id or _kept_default(settings.scratch_dir)
+    """The hostname and the scratch directory's id (read once per process: a process keeps
+    the id it started with)."""
+    return _kept_default(settings.scratch_dir)
 
 
 @functools.cache

@@ -36,6 +36,12 @@ logger = logging.getLogger("publisher.metrics")
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
 #: Seconds from INSERT to the first step starting; NOTIFY makes it sub-second when idle.
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+#: SSIMULACRA2 scores: finest around the targets (docs/imaging.md#quality-targets), 70 high, 90
+#: visually lossless.
+SCORE_BUCKETS = (30, 40, 50, 60, 65, 68, 70, 71, 72, 73, 74, 75, 76, 77, 78, 80, 85, 90, 95, 100)
+#: Bytes of one variant: from a small thumb (kB) to a large display or an animation (MB).
+VARIANT_BYTES_BUCKETS = (2_500, 5_000, 10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 640_000,
+                         1_280_000, 2_560_000, 5_120_000)
 
 
 class WorkerMetrics:
@@ -44,7 +50,8 @@ class WorkerMetrics:
 
         self.phase_seconds = Histogram(
             "publisher_phase_seconds",
-            "Time spent in one phase of a job: download, decode_resize, encode, upload.",
+            "Time spent in one phase of a job: download, decode_resize, encode, score (a decode and its "
+            "SSIMULACRA2 score, searching a variant's quality), upload.",
             ["phase"], buckets=DURATION_BUCKETS, registry=registry,
         )
         self.step_seconds = Histogram(
@@ -62,6 +69,14 @@ class WorkerMetrics:
             "Failed job steps by stage, reason (error class) and outcome (retry, failed, stale).",
             ["stage", "reason", "outcome"], registry=registry,
         )
+
+        def per_variant(name: str, documentation: str, buckets: tuple) -> Histogram:
+            return Histogram(name, documentation + ", by variant and format.", ["variant", "format"],
+                             buckets=buckets, registry=registry)
+
+        self.variant_score = per_variant("publisher_variant_score", "SSIMULACRA2 score of each variant made "
+                                         "at a quality target", SCORE_BUCKETS)
+        self.variant_bytes = per_variant("publisher_variant_bytes", "Bytes of each variant made", VARIANT_BYTES_BUCKETS)
         self.bytes = Counter(
             "publisher_bytes_total",
             "Bytes downloaded from the origin (in) and WebP bytes produced for publishing (out).",

@@ -1,6 +1,6 @@
 """A contact sheet for a person to look at: each published file's original
-beside every variant in every format, with sizes and bytes, the placeholder
-and the dominant colour.
+beside every variant in every format, with sizes, bytes, the encoder quality and
+the SSIMULACRA2 score it reached, the placeholder and the dominant colour.
 
     python -m publisher.ops.contact_sheet --out DIR [--limit 100]
 
@@ -94,7 +94,7 @@ def _section(row: dict, out: Path, storage: Storage, origin: OriginClient) -> st
             local.write_bytes(storage.get_bytes(entry["key"]))
             frames = variant.get("frames", 1)
             caption = (f"{name} {fmt} {variant['width']}x{variant['height']}"
-                       f"{f', {frames} frames' if frames > 1 else ''}, {_kb(entry['bytes'])}")
+                       f"{f', {frames} frames' if frames > 1 else ''}, {_kb(entry['bytes'])}{_chosen(entry)}")
             figures.append(_figure(f"img/{local.name}", caption))
     if row.get("placeholder"):
         figures.append(f'<figure><img class="placeholder" src="{html.escape(row["placeholder"])}" alt="">'
@@ -149,6 +149,16 @@ def _png_preview(path: str, fmt: str, dest: str) -> None:
 
 def _figure(src: str, caption: str) -> str:
     return f'<figure><img src="{html.escape(src)}" alt=""><figcaption>{html.escape(caption)}</figcaption></figure>'
+
+
+def _chosen(entry: dict) -> str:
+    """The quality and, when it was searched, the score reached against the target."""
+    if entry.get("quality") is None:
+        return ""
+    if entry.get("score") is None:
+        return f", q{entry['quality']}"
+    bound = {"highest": ", the highest quality", "lowest": ", the lowest quality"}.get(str(entry.get("bound")), "")
+    return f", q{entry['quality']}, score {entry['score']:.1f} (target {entry['target']:g}{bound})"
 
 
 def _kb(n: int) -> str:

@@ -5,12 +5,10 @@ They only look: none creates, opens or writes anything."""
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from urllib.parse import urlsplit
 
-#: A worker host id: letters, digits, dots, - and _ (a hostname qualifies).
-HOST_ID = re.compile(r"[A-Za-z0-9._-]{1,200}")
+from publisher.imaging.options import parse_quality, parse_variants
 
 
 def endpoint(value: str) -> str:
@@ -39,10 +37,17 @@ def broker_url(value: str) -> str:
     return value
 
 
-def host_id(value: str) -> str:
-    if value and not HOST_ID.fullmatch(value):
-        raise ValueError(f"expected letters, digits, '.', '-' or '_' (a hostname), got {value!r}")
-    return value
+def unknown_variants(quality: object, variants: object) -> str | None:
+    """Why VARIANT_QUALITY names a variant that VARIANTS does not make."""
+    try:
+        named = [name for name, _ in parse_quality(str(quality)).targets]
+        known = [name for name, _ in parse_variants(str(variants))]
+    except ValueError:
+        return None  # invalid: reported as such
+    unknown = [name for name in named if name not in known]
+    if not unknown:
+        return None
+    return f"names {', '.join(unknown)}, which VARIANTS does not make (it makes {', '.join(known)})"
 
 
 def scratch_dir(value: str) -> str:

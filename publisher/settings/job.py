@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from publisher.imaging.options import QualityOptions
 from publisher.settings import checks
 from publisher.settings.loader import ConfigError, load, or_exit
 from publisher.settings.schema import field
@@ -45,10 +46,10 @@ class Settings:
     variants: tuple[tuple[str, int], ...] = field("VARIANTS")
     #: Formats each variant is published in; webp always, avif optional.
     variant_formats: tuple[str, ...] = field("VARIANT_FORMATS")
-    #: This worker host's name: the steps of a job run on the host that fetched it. Unset:
-    #: the hostname and an id kept in SCRATCH_DIR (publisher/jobs/host_identity.py).
-    worker_host_id: str = field("WORKER_HOST_ID")
-    #: Where the worker keeps a job's files while its steps run (one directory per attempt).
+    #: Each variant's perceived-quality target (auto's, or named), or a fixed encoder quality.
+    variant_quality: QualityOptions = field("VARIANT_QUALITY")
+    #: Where the worker keeps a job's files while its steps run (one directory per attempt). It
+    #: also names the host: its id is the hostname and an id kept here (publisher/jobs/host_identity.py).
     scratch_dir: str = field("SCRATCH_DIR")
     #: Below this many MiB free in SCRATCH_DIR a worker takes no first step and is not ready.
     scratch_min_free_mb: int = field("SCRATCH_MIN_FREE_MB")
@@ -59,8 +60,14 @@ class Settings:
 
     @staticmethod
     def problems(values: dict) -> dict[str, list[str]]:
+        found = {}
         cleartext = checks.cleartext_problem(values["raid_pub_endpoint"], values["raid_allow_plain_http"])
-        return {"RAID_PUB_ENDPOINT": [cleartext]} if cleartext else {}
+        if cleartext:
+            found["RAID_PUB_ENDPOINT"] = [cleartext]
+        unknown = checks.unknown_variants(values["variant_quality"], values["variants"])
+        if unknown:
+            found["VARIANT_QUALITY"] = [unknown]
+        return found
 
     @property
     def secrets(self) -> tuple[str, ...]:

@@ -84,10 +84,11 @@ SETTINGS: tuple[Setting, ...] = (
             validate=_checked_by(imaging.parse_variants), convert=imaging.parse_variants),
     Setting("VARIANT_FORMATS", ",".join(imaging.DEFAULT_FORMATS),
             validate=_checked_by(imaging.parse_formats), convert=imaging.parse_formats),
+    Setting("VARIANT_QUALITY", imaging.DEFAULT_QUALITY,
+            validate=_checked_by(imaging.parse_quality), convert=imaging.parse_quality),
     Setting("MEMORY_BUDGET_MB", str(imaging.DEFAULT_MEMORY_BUDGET_MB), read="int", validate=Range(min=64)),
     Setting("SCRATCH_DIR", "", validate=_checked_by(checks.scratch_dir), convert=checks.scratch_dir_or_default),
     Setting("SCRATCH_MIN_FREE_MB", "1024", read="int", validate=Range(min=0)),
-    Setting("WORKER_HOST_ID", "", validate=_checked_by(checks.host_id)),
     # -- logs
     Setting("LOG_LEVEL", "info", validate=OneOf(LOG_LEVELS + tuple(level.upper() for level in LOG_LEVELS)),
             convert=str.lower),

@@ -184,7 +184,7 @@ def record_line(line: str) -> None:
 def start_workers(stack, processes: int = 2, threads: int = 3, shutdown_timeout_ms: int = 30000,
                   hooks: bool = False, env: dict | None = None, module: str = "actors") -> procs.Process:
     """The worker command of the Procfile, optionally with the test-only fault hooks
-    and settings of their own (another WORKER_HOST_ID: another host)."""
+    and settings of their own (another SCRATCH_DIR: another host)."""
     modules = [module] + (["tests.faults.worker_hooks"] if hooks else [])
     args = [str(procs.BIN / "dramatiq"), *modules, "--processes", str(processes), "--threads", str(threads),
             "--worker-shutdown-timeout", str(shutdown_timeout_ms)]

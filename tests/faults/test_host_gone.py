@@ -5,15 +5,13 @@ another host, started over from its first step."""
 import pytest
 
 from devstack.ports import wait_until
+from publisher.jobs.host_identity import default_host_id
+from publisher.jobs.locality import host_queue
 from tests.faults import harness
 from tests.faults.harness import KILL_MARK
 from tests.support.stack import BROKERS
 
 pytestmark = pytest.mark.parametrize("broker", [b for b in BROKERS if b == "rabbitmq"], indirect=True)
-
-DOOMED = "doomed-host"
-DOOMED_QUEUE = "publish-host-doomed-host"
-
 
 def test_a_host_gone_for_good_leaves_no_queue_and_loses_no_job(fault_stack, batch, broker):
     stack = fault_stack(WORKER_HOST_EXPIRY_SECONDS=10)
@@ -22,17 +20,20 @@ def test_a_host_gone_for_good_leaves_no_queue_and_loses_no_job(fault_stack, batc
     job_id = jobs.add(jobs.source("progressive.jpg", KILL_MARK + "-"))
     jobs.faults = 1
     stack.start_listener()
-    doomed = harness.start_workers(stack, processes=1, threads=1, hooks=True, env={"WORKER_HOST_ID": DOOMED})
+    # Another host on this machine: a scratch directory of its own, so another host id and queue.
+    doomed_scratch = stack.tmp / "scratch-doomed"
+    doomed_queue = host_queue(default_host_id(str(doomed_scratch)))
+    doomed = harness.start_workers(stack, processes=1, threads=1, hooks=True, env={"SCRATCH_DIR": str(doomed_scratch)})
     wait_until(lambda: not doomed.running(), 120, "the doomed host's worker to die in the variant step")
-    assert stack.vhost.queues().get(DOOMED_QUEUE) == 1  # the variant step, waiting for a host that is gone
+    assert stack.vhost.queues().get(doomed_queue) == 1  # the variant step, waiting for a host that is gone
 
-    harness.start_workers(stack, processes=1, threads=2)  # another host: the machine's hostname
+    harness.start_workers(stack, processes=1, threads=2)  # another host: the stack's own scratch directory
     jobs.wait()
     result = jobs.outcome()
     result.assert_clean()
     row = stack.job(job_id)
     assert row["status"] == "completed" and row["retry_count"] == 1, row  # the step that died counts once
     # The queue, its message and its delay queue expire; nothing else is needed for that.
-    wait_until(lambda: not any(q.startswith(DOOMED_QUEUE) for q in stack.vhost.queues()), 60,
+    wait_until(lambda: not any(q.startswith(doomed_queue) for q in stack.vhost.queues()), 60,
                "the doomed host's queues to expire")
     assert stack.job(job_id)["status"] == "completed"

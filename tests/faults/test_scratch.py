@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from devstack.ports import free_ports_in_a_row, wait_until
+from publisher.jobs.host_identity import default_host_id
 from tests.faults import harness
 from tests.faults.harness import (
     RESTART_AFTER_FETCH_MARK,
@@ -142,8 +143,8 @@ def test_an_original_swapped_after_its_fetch_is_never_decoded_and_the_job_starts
 
 
 def test_two_worker_groups_sharing_a_host_name_complete_every_job_without_a_retry(fault_stack, batch):
-    """Two worker services on one machine (one hostname, no WORKER_HOST_ID), each with a
-    scratch directory of its own, consuming one database."""
+    """Two worker services on one machine (one hostname), each with a scratch directory of
+    its own, consuming one database."""
     stack = fault_stack()
     jobs = batch(stack, "shared-host-name")
     for _ in range(16):
@@ -171,10 +172,11 @@ def _between_steps(stack, job_ids, host_id: str) -> set[int]:
 
 @ON_BOTH_BROKERS
 def test_a_worker_restarted_with_an_empty_scratch_completes_every_job_without_a_retry(fault_stack, batch, broker):
-    """A container restarted (SIGTERM, as `docker restart` sends) under the same host id
-    just after a fetch, its scratch volume empty when it comes back."""
-    host_id = "restarting-host"
-    stack = fault_stack(WORKER_HOST_ID=host_id)
+    """A container restarted (SIGTERM, as `docker restart` sends) just after a fetch, its
+    scratch volume emptied of the attempts' files (not of the file that names the host) when
+    it comes back: the same host, its files gone."""
+    stack = fault_stack()
+    host_id = default_host_id(str(stack.scratch))
     jobs = batch(stack, f"empty-scratch-restart-{broker}")
     restarted_after_fetch = jobs.add(jobs.source("exif-orientation-6.jpg", RESTART_AFTER_FETCH_MARK + "-"))
     for _ in range(7):
@@ -186,8 +188,8 @@ def test_a_worker_restarted_with_an_empty_scratch_completes_every_job_without_a_
     waiting = _between_steps(stack, jobs.expected, host_id)
     assert restarted_after_fetch in waiting, "the marked job's next step is not waiting on the host"
     jobs.faults = len(waiting)
-    shutil.rmtree(stack.scratch)
-    stack.scratch.mkdir()
+    for entry in stack.scratch_folders():
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     harness.start_workers(stack, processes=1, threads=2, hooks=True, env=env)
     jobs.wait()
     result = jobs.outcome()

@@ -44,7 +44,7 @@ class MultiHost:
         the ones its death should charge an attempt."""
         rows = self.stack.sql("SELECT id FROM publish_jobs WHERE id = ANY(%s) AND host_id = %s "
                               "AND status = 'processing' AND step_started_at IS NOT NULL",
-                              (list(jobs), self.hosts[name].netns))
+                              (list(jobs), self.hosts[name].host_id))
         return {row["id"] for row in rows}
 
     def step_runs(self, name: str, job_id: int, stage: str) -> int:

@@ -12,7 +12,7 @@ import pytest
 from bench import stats
 from devstack.procs import ROOT
 
-PARTS = ("variant_cost", "pickup", "single_12mp", "throughput", "floor", "memory", "intake")
+PARTS = ("variant_cost", "quality", "pickup", "single_12mp", "throughput", "floor", "memory", "intake")
 
 
 def numbers(tree):
@@ -60,6 +60,22 @@ def test_quick_run_writes_well_formed_results(tmp_path):
     assert result["memory"]["single"]["image"] == "photo-100mp.jpg"
     assert len(result["memory"]["single"]["per_process"]) == 2  # both worker processes were read
     assert result["intake"]["jobs"] == 20
+    # the quality part: the same photographs at q80, at auto's targets, at q80's p10 and in AVIF
+    quality = result["quality"]
+    assert quality["photographs"] == 3 and set(quality["runs"]) == {"q80", "auto", "matched", "avif"}
+    assert set(quality["matched_targets"]) == {"thumb", "display"}
+    for run, images in quality["images"].items():
+        formats = {"webp", "avif"} if run == "avif" else {"webp"}
+        for image in images:
+            assert {(v["name"], v["format"]) for v in image["variants"]} == {
+                (name, fmt) for name in ("thumb", "display") for fmt in formats}, (run, image["file"])
+            for v in image["variants"]:
+                assert 0 < v["score"] <= 100 and v["bytes"] > 0
+                if run == "q80":
+                    assert (v["quality"], v["target"]) == (80 if v["format"] == "webp" else 50, None)
+                else:  # the score recorded is the one the published bytes have
+                    assert abs(v["recorded_score"] - v["score"]) < 0.01, (run, image["file"], v)
+    assert "display webp: bytes auto/q80" in {t["target"] for t in result["targets"]}
     assert {t["target"] for t in result["targets"]} >= {"pickup p50", "pickup p99", "throughput system/bound",
                                                           "100 MP worker RSS growth"}
     assert all(isinstance(t["met"], bool) for t in result["targets"])

@@ -81,8 +81,9 @@ def test_every_step_of_a_job_runs_on_the_host_that_fetched_it(cluster, one_host_
         assert len(stack.keys(f"media/{f['id']}/")) == 2
     assert stack.keys("_staging/") == []
     for name in "ab":
-        # Every attempt's folder goes; the workers' metrics files live in the scratch's metrics/ folder.
-        wait_until(lambda name=name: [p.name for p in cluster.hosts[name].scratch.iterdir()] in ([], ["metrics"]),
+        # Every attempt's folder goes; the workers' metrics files live in the scratch's metrics/ folder,
+        # beside the file that names the host.
+        wait_until(lambda name=name: {p.name for p in cluster.hosts[name].scratch.iterdir()} <= {"metrics", ".host-id"},
                    30, f"host {name}'s scratch to empty")
 
 

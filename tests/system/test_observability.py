@@ -49,7 +49,7 @@ def observed(pg_server, s3, origin, tmp_path_factory):
     stale.mkdir(parents=True)
     (stale / "counter_1.db").write_bytes(b"old counts")
     ports = dict(LISTENER_HTTP_PORT=free_port(), WORKER_METRICS_PORT=free_ports_in_a_row(3))
-    s = Stack(pg_server, s3, origin, tmp, LOG_FORMAT="json", METRICS_INTERVAL="0.5", **ports)
+    s = Stack(pg_server, s3, origin, tmp, LOG_FORMAT="json", METRICS_INTERVAL="0.5", VARIANT_QUALITY="auto", **ports)
     s.ports = {k: int(v) for k, v in ports.items()}
     s.ports["WORKER_HEALTH_PORT"] = s.ports["WORKER_METRICS_PORT"] + 1  # process i on this + i
     s.stale_metrics = stale
@@ -83,7 +83,9 @@ def test_worker_metrics_cover_every_process_and_stage(observed):
     assert len(objects) >= 2 * len(jobs)
     assert value(m, "publisher_phase_seconds_count", phase="download") == len(jobs)
     assert value(m, "publisher_phase_seconds_count", phase="decode_resize") == len(jobs)
-    assert value(m, "publisher_phase_seconds_count", phase="encode") == len(objects)
+    # At auto's quality targets, each object was searched for: at least one encode and score each.
+    assert value(m, "publisher_phase_seconds_count", phase="encode") >= len(objects)
+    assert value(m, "publisher_phase_seconds_count", phase="score") >= len(objects)
     assert value(m, "publisher_phase_seconds_count", phase="upload") == len(objects)
     assert value(m, "publisher_queue_lag_seconds_count") == len(jobs)
     # Bytes in are the originals' sizes; bytes out the published variants'.
@@ -91,6 +93,14 @@ def test_worker_metrics_cover_every_process_and_stage(observed):
                     ("exif-orientation-1.jpg", "png-alpha.png", "progressive.jpg", "cmyk.jpg"))
     assert value(m, "publisher_bytes_total", direction="in") == originals
     assert value(m, "publisher_bytes_total", direction="out") == sum(o["bytes"] for o in objects)
+    # Each variant made: its bytes, and the score it was published at, per variant and format.
+    for name in ("thumb", "display"):
+        made = [v["formats"]["webp"] for j in jobs for n, v in observed.job(j)["variants"].items() if n == name]
+        assert value(m, "publisher_variant_bytes_count", variant=name, format="webp") == len(jobs)
+        assert value(m, "publisher_variant_bytes_sum", variant=name, format="webp") == sum(o["bytes"] for o in made)
+        assert value(m, "publisher_variant_score_count", variant=name, format="webp") == len(jobs)
+        assert value(m, "publisher_variant_score_sum", variant=name, format="webp") == pytest.approx(
+            sum(o["score"] for o in made), abs=0.01 * len(jobs))
 
 
 def test_failures_are_counted_by_reason(observed):

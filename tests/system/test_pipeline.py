@@ -7,6 +7,7 @@ import pytest
 import pyvips
 
 from devstack.ports import wait_until
+from tests.support.quality import assert_quality_chosen
 from tests.support.stack import BROKERS, CDN, TOKEN
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -37,6 +38,9 @@ def assert_published(stack, job_id, expected_sizes):
         assert image.get("vips-loader") == "webpload_buffer"
         assert (image.width, image.height) == (width, height)
         images[name] = image
+        # the default quality is fixed (VARIANT_QUALITY=q80): nothing searched, nothing measured
+        webp = v["formats"]["webp"]
+        assert (webp["quality"], webp["score"], webp["target"], webp["bound"]) == (80, None, None, None)
     # The bucket holds the published objects of the file and nothing else: nothing
     # is staged there; the steps passed the files in the worker host's scratch folder,
     # which is emptied once the job is finalized.
@@ -92,6 +96,22 @@ def test_exif_rotated_photo_is_published_upright(system):
     # the same picture, not merely the same size
     diff = (ref["display"].cast("float") - rot["display"].cast("float")).abs().avg()
     assert diff < 8, diff
+
+
+def test_the_variants_json_records_each_formats_quality_score_and_target(make_stack):
+    stack = make_stack(VARIANT_QUALITY="thumb:80,display:70", VARIANT_FORMATS="webp,avif")
+    stack.start_workers()
+    stack.start_listener()
+    job = stack.wait_for(stack.publish("exif-orientation-1.jpg"))
+    assert job["status"] == "completed", job["last_error"]
+    for name, target in (("thumb", 80.0), ("display", 70.0)):
+        formats = job["variants"][name]["formats"]
+        assert set(formats) == {"webp", "avif"}
+        for entry in formats.values():
+            assert_quality_chosen(entry, target)
+    # the higher target, the higher quality: the thumb's WebP costs more bytes per pixel
+    thumb, display = (job["variants"][n]["formats"]["webp"] for n in ("thumb", "display"))
+    assert thumb["quality"] > display["quality"]
 
 
 def test_changed_image_gets_new_url(system, origin_root):

@@ -25,12 +25,17 @@ def test_metric_hooks_are_no_ops_until_set_up_then_count(monkeypatch):
     telemetry.step_failed("fetch", PermissionError("no"), "failed")
     with telemetry.phase("download"):
         pass
+    telemetry.variant_made("thumb", "webp", 20_000, 75.5)
+    telemetry.variant_made("thumb", "webp", 30_000, None)  # a fixed quality: no score
     value = registry.get_sample_value
     assert value("publisher_bytes_total", {"direction": "in"}) == 1000
     assert value("publisher_bytes_total", {"direction": "out"}) == 42
     assert value("publisher_step_failures_total",
                  {"stage": "fetch", "reason": "PermissionError", "outcome": "failed"}) == 1
     assert value("publisher_phase_seconds_count", {"phase": "download"}) == 1
+    thumb = {"variant": "thumb", "format": "webp"}
+    assert (value("publisher_variant_bytes_count", thumb), value("publisher_variant_bytes_sum", thumb)) == (2, 50_000)
+    assert (value("publisher_variant_score_count", thumb), value("publisher_variant_score_sum", thumb)) == (1, 75.5)
 
 
 @pytest.mark.parametrize("error, reason", [

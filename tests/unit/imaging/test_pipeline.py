@@ -58,7 +58,7 @@ def test_recipe_version_changes_with_whatever_changes_the_bytes():
     version = base.version(decoders)
     assert len(version) == 12 and version == options.Recipe().version(dict(decoders))
     changed = [
-        options.Recipe(output=options.OutputOptions(webp_quality=81)),
+        options.Recipe(output=options.OutputOptions(quality=options.parse_quality("thumb:78"))),
         options.Recipe(output=options.OutputOptions(formats=("webp", "avif"))),
         options.Recipe(resize=options.ResizeOptions((("thumb", 400), ("display", 1200)))),
         options.Recipe(input=options.InputOptions(max_animation_frames=10)),

@@ -13,7 +13,6 @@ from publisher.errors import PermanentError, TransientError
 from publisher.jobs import host_identity
 from publisher.jobs.locality import host_queue
 from publisher.jobs.scratch import NoSpace, Scratch, ScratchFilesMissing
-from publisher.settings.checks import HOST_ID
 from publisher.telemetry import failure_reason
 
 JOB, TOKEN = 42, "0b7e7c1e-3c1a-4c55-9a77-1f2e3d4c5b6a"
@@ -98,7 +97,7 @@ def test_the_default_host_id_names_the_scratch_directory_not_only_the_machine(tm
     first = host_identity.default_host_id(a, "media-box")
     assert first == host_identity.default_host_id(a, "media-box")  # kept across restarts
     assert first != host_identity.default_host_id(b, "media-box")  # another worker group, same machine
-    assert first.startswith("media-box-") and HOST_ID.fullmatch(first)
+    assert first.startswith("media-box-") and host_identity.HOST_ID.fullmatch(first)
     for entry in os.listdir(a):
         os.remove(os.path.join(a, entry))  # a container restarting with an empty volume
     assert host_identity.default_host_id(a, "media-box") != first
@@ -106,18 +105,9 @@ def test_the_default_host_id_names_the_scratch_directory_not_only_the_machine(tm
 
 def test_a_long_or_odd_hostname_still_gives_a_valid_host_id_and_queue(tmp_path):
     host_id = host_identity.default_host_id(str(tmp_path), "x" * 300 + ".example.com")
-    assert HOST_ID.fullmatch(host_id)
+    assert host_identity.HOST_ID.fullmatch(host_id)
     assert len(host_queue(host_id)) <= len("publish-host-") + 30
-    assert HOST_ID.fullmatch(host_identity.default_host_id(str(tmp_path), "name with spaces!"))
-
-
-def test_a_configured_host_id_is_taken_as_it_is(tmp_path):
-    class S:
-        worker_host_id = "worker-7.eu"
-        scratch_dir = str(tmp_path)
-
-    assert host_identity.host_id(S()) == "worker-7.eu"
-    assert os.listdir(tmp_path) == []
+    assert host_identity.HOST_ID.fullmatch(host_identity.default_host_id(str(tmp_path), "name with spaces!"))
 
 
 def test_a_scratch_directory_removed_under_a_running_worker_is_made_again(tmp_path):

@@ -43,7 +43,7 @@ def test_a_broker_url_that_is_not_amqp_is_refused_by_name(url):
         settings(BROKER_URL=url)
 
 
-def test_the_worker_host_is_the_hostname_and_its_scratch_directory_unless_named(tmp_path):
+def test_the_worker_host_is_the_hostname_and_its_scratch_directory(tmp_path):
     import re
     import socket
 
@@ -51,9 +51,6 @@ def test_the_worker_host_is_the_hostname_and_its_scratch_directory_unless_named(
 
     hostname = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())
     assert re.fullmatch(rf"{re.escape(hostname)}-[0-9a-f]{{8}}", host_id(settings(SCRATCH_DIR=str(tmp_path))))
-    assert host_id(settings(WORKER_HOST_ID="worker-7.eu")) == "worker-7.eu"
-    with pytest.raises(ConfigError, match="WORKER_HOST_ID: expected letters, digits"):
-        settings(WORKER_HOST_ID="two words")
 
 
 @pytest.mark.parametrize("host", ["w1", "ip-10-0-3-17.eu-west-1.compute.internal",
@@ -137,15 +134,18 @@ def test_a_worker_told_to_take_a_queue_no_step_uses_says_so(caplog):
         "--queues names pubilsh, on which no step travels (steps use publish, publish-host-w1)"]
 
 
-def test_a_worker_takes_its_hosts_queue_even_when_told_to_take_only_others():
+def test_a_worker_takes_its_hosts_queue_even_when_told_to_take_only_others(tmp_path):
     from types import SimpleNamespace
 
     from dramatiq.brokers.stub import StubBroker
 
-    from publisher.jobs.locality import HostQueue
+    from publisher.jobs.host_identity import host_id
+    from publisher.jobs.locality import HostQueue, host_queue
 
     broker = StubBroker()
     worker = SimpleNamespace(consumer_whitelist={"publish"})
-    HostQueue(SimpleNamespace(worker_host_id="w1", scratch_dir="/nonexistent")).before_worker_boot(broker, worker)
-    assert worker.consumer_whitelist == {"publish", "publish-host-w1"}
-    assert "publish-host-w1" in broker.get_declared_queues()
+    settings = SimpleNamespace(scratch_dir=str(tmp_path))
+    HostQueue(settings).before_worker_boot(broker, worker)
+    own = host_queue(host_id(settings))
+    assert worker.consumer_whitelist == {"publish", own}
+    assert own in broker.get_declared_queues()
