@@ -49,6 +49,11 @@ def targets(result: dict) -> list[dict]:
         add(f"bytes from bucket/published ({hosts})", t["read_over_published"], TARGET_READ_OVER_PUBLISHED)
         add(f"RAID bytes/source ({hosts})", t["raid_over_source"], TARGET_RAID_OVER_SOURCE)
         add(f"bucket keys outside media/ ({hosts})", t["bucket_keys_outside_media"], 0)
+    if "quality" in result:
+        from .quality import targets as quality_targets
+
+        for name, measured, limit, at_most in quality_targets(result["quality"]):
+            add(name, measured, limit, at_most)
     if "memory" in result:
         add("100 MP worker RSS growth", result["memory"]["single"]["max_growth_mb"], TARGET_100MP_GROWTH_MB,
             unit="MB")
@@ -73,6 +78,8 @@ def table(result: dict) -> str:
             lines.append(f"  ours/{other:<6}{q['work_cpu_s']:9.2f}x {q['process_cpu_s']:9.2f}x "
                          f"{q['peak_rss_mb']:10.2f}x {q['rss_growth_mb']:12.2f}x")
         lines.append("")
+    if "quality" in result:
+        lines += quality_lines(result["quality"])
     if "pickup" in result:
         p = result["pickup"]
         lines.append(f"pickup latency, INSERT -> fetch started ({p['n']} jobs one at a time, {p['image']}; "
@@ -170,3 +177,17 @@ def floor_lines(f: dict, throughput: dict | None, broker: str) -> list[str]:
                      "(probes, checks, clean-up)")
     lines.append("")
     return lines
+
+
+def quality_lines(q: dict) -> list[str]:
+    lines = [f"quality, {q['photographs']} photographs (q80's p10 as targets: {q['matched_targets']})",
+             f"  {'run':8} {'variant':13} {'within 3':>8} {'p10':>6} {'median':>6} {'q med':>5} {'bytes':>10}"]
+    for run, summary in q["runs"].items():
+        for key, v in summary.items():
+            if isinstance(v, dict) and "n" in v:
+                within = "" if v["within_3"] is None else f"{v['within_3'] * 100:.0f}%"
+                lines.append(f"  {run:8} {key:13} {within:>8} {v['score_p10']:6.1f} {v['score_median']:6.1f} "
+                             f"{v['quality_median']:5.0f} {v['bytes']:10d}")
+        lines.append(f"  {run:8} render CPU {summary['cpu_s']:.2f} s, encodes "
+                     + ", ".join(f"{fmt} {s:.2f} s" for fmt, s in summary["encode_cpu_s"].items()))
+    return lines + [""]

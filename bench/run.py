@@ -21,7 +21,7 @@ from . import inputs, report
 from .cpu import system_total
 from .system import loadavg
 
-PARTS = ("variant", "pickup", "single", "throughput", "floor", "memory", "intake", "traffic", "wan")
+PARTS = ("variant", "quality", "pickup", "single", "throughput", "floor", "memory", "intake", "traffic", "wan")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 #: Keys the origin serves the bench inputs under.
@@ -53,6 +53,7 @@ def parse_args(argv=None):
                    help="broker of the system parts (pickup, single, throughput, memory, intake); "
                         "rabbitmq needs the machine's RabbitMQ at 127.0.0.1:5672")
     p.add_argument("--no-sharp", action="store_true", help="leave sharp out (no node/npm needed)")
+    p.add_argument("--no-avif", action="store_true", help="the quality part without its AVIF run")
     p.add_argument("--quick", action="store_true", help="tiny counts everywhere: checks the harness, not the machine")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -92,7 +93,7 @@ def main(argv=None) -> dict:
               "command": " ".join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
               "machine": machine(), "loadavg_start": loadavg(), "settings": {
                   k: v for k, v in vars(args).items() if k not in ("out",)}}
-    need_system = [p for p in args.parts if p != "variant"]
+    need_system = [p for p in args.parts if p not in ("variant", "quality")]
 
     if "variant" in args.parts:
         from . import variant_cost
@@ -105,6 +106,12 @@ def main(argv=None) -> dict:
         images = {"12mp": inputs.photo(12), "24mp": inputs.photo(24)}
         print(f"variant cost: {args.runs} runs x {impls} x {list(images)} ...", flush=True)
         result["variant_cost"] = variant_cost.compare(images, args.runs, tuple(impls))
+
+    if "quality" in args.parts:
+        from .quality import quality_part
+
+        print("quality: the corpus' photographs at q80, at auto's targets, at q80's p10, and in AVIF ...", flush=True)
+        result["quality"] = quality_part(args.quick, avif=not args.no_avif)
 
     if need_system:
         served = {SMALL_KEY: inputs.SMALL, KEY_12MP: inputs.photo(12)}
