@@ -25,8 +25,6 @@ from pathlib import Path
 
 from bench import quality_corpus
 
-#: Kinds of the quality corpus that are photographs (the others: graphics and documents).
-PHOTO_KINDS = ("product", "portrait", "busy", "texture", "low-light", "landscape", "macro")
 #: The --quick run's photographs: the test corpus's, so the harness runs without the corpus.
 QUICK = ("exif-orientation-1.jpg", "large-photo-12mp.jpg", "adobe-rgb.jpg")
 WITHIN = 3.0
@@ -36,7 +34,7 @@ def photographs(quick: bool) -> list[Path]:
     if quick:
         return [quality_corpus.ROOT / "tests" / "fixtures" / "corpus" / name for name in QUICK]
     rows = quality_corpus.load()
-    return [row["path"] for row in rows if row["kind"] in PHOTO_KINDS]
+    return [row["path"] for row in rows if row["kind"] not in quality_corpus.NOT_PHOTOS]
 
 
 def quality_part(quick: bool, avif: bool = True) -> dict:

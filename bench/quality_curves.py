@@ -1,9 +1,9 @@
 """Each quality-corpus image's curve of quality -> (score, bytes), per variant and format: what the
-targeting's constants (publisher/imaging/targeting.py: the default targets, the starting quality, the
-slope prior) were chosen from (issue 25). Not the bench's `quality` part: a tool to pick the defaults.
+targeting's constants (publisher/imaging/targeting.py: the default targets, the typical curves,
+SIZE_OFFSET) were chosen from (issue 25). Not the bench's `quality` part: a tool to pick the defaults.
 
     .venv/bin/python -m bench.quality_curves [--limit N] [--avif] [--out .run/quality-curves.json]
-    .venv/bin/python -m bench.quality_curves --summarise .run/quality-curves.json
+    .venv/bin/python -m bench.quality_curves --summarise | --fit | --carry   # on the curves at --out
 
 The variants are made as the pipeline makes them (the display from the source, the thumb from the
 display), scored with publisher.imaging.quality.
@@ -23,8 +23,6 @@ from bench import quality_corpus
 from publisher.imaging import colour, engine, output, quality, resize  # noqa: F401  (engine: the worker's libvips)
 
 VARIANTS = (("display", 1600), ("thumb", 400))
-#: The corpus' kinds that are photographs (bench/quality_corpus.py: NOT_PHOTOS are the others).
-PHOTOS = ("product", "portrait", "busy", "texture", "low-light", "landscape", "macro")
 QUALITIES = {"webp": tuple(range(30, 101, 5)), "avif": tuple(range(20, 81, 10))}
 
 
@@ -115,7 +113,12 @@ def interpolated(points: list[dict], q: int) -> tuple[float, float]:
     raise ValueError(q)
 
 
-def fit(results: dict, kinds: tuple[str, ...] = ()) -> None:
+def photographs(results: dict) -> dict:
+    """The curves of the corpus' photographs (not its graphics and documents)."""
+    return {name: r for name, r in results.items() if r["kind"] not in quality_corpus.NOT_PHOTOS}
+
+
+def fit(results: dict) -> None:
     """The model's constants from the curves, and the search simulated on them (scores interpolated
     between the measured qualities) with the constants in publisher/imaging/targeting.py."""
     for fmt in QUALITIES:
@@ -131,10 +134,10 @@ def fit(results: dict, kinds: tuple[str, ...] = ()) -> None:
             per_step.append(statistics.mean(gaps) / steps)
     print(f"display - thumb per 4x pixels, webp q60-90: median {statistics.median(per_step):.2f} "
           f"(p10 {percentile(per_step, 0.1):.2f}, p90 {percentile(per_step, 0.9):.2f}) over {len(per_step)} images")
-    simulate(results, kinds or PHOTOS)
+    simulate(photographs(results))
 
 
-def simulate(results: dict, kinds: tuple[str, ...]) -> None:
+def simulate(results: dict) -> None:
     """The search as the pipeline runs it (variants smallest first, WebP then AVIF), each probe's
     score interpolated on the image's curve: probes per variant and format, and the bytes against
     the fixed q80 (AVIF 50)."""
@@ -145,8 +148,6 @@ def simulate(results: dict, kinds: tuple[str, ...]) -> None:
     formats = [fmt for fmt in QUALITIES if all(fmt in r[name] for r in results.values() for name, _ in VARIANTS)]
     found: dict = {}  # (variant, format) -> [(probes, score, bytes, fixed bytes, bound)]
     for r in results.values():
-        if r["kind"] not in kinds:
-            continue
         offsets: dict = {}
         for name, size in sorted(VARIANTS, key=lambda v: v[1]):
             variant = r[name]
@@ -165,7 +166,7 @@ def simulate(results: dict, kinds: tuple[str, ...]) -> None:
                 found.setdefault((name, fmt), []).append(
                     (count[0], result.score, interpolated(variant[fmt], result.quality)[1],
                      interpolated(variant[fmt], fixed)[1], result.bound))
-    print(f"the search simulated at {AUTO_TARGETS} over {len(found[VARIANTS[0][0], 'webp'])} images of {kinds}:")
+    print(f"the search simulated at {AUTO_TARGETS} over {len(found[VARIANTS[0][0], 'webp'])} photographs:")
     for (name, fmt), rows in sorted(found.items()):
         probes = [row[0] for row in rows]
         print(f"  {name} {fmt}: probes {statistics.mean(probes):.2f} (1: {probes.count(1)}, 2: {probes.count(2)}, "
@@ -184,9 +185,7 @@ def carry(results: dict) -> None:
     options, fmt = QualityOptions(), "webp"
     low, high = QUALITY_RANGES[fmt]
     errors, misses = [], []
-    for r in results.values():
-        if r["kind"] not in PHOTOS:
-            continue
+    for r in photographs(results).values():
         thumb, display = r["thumb"], r["display"]
         found = targeting.search(lambda q, c=thumb[fmt]: targeting.Probe(q, interpolated(c, q)[0], b""), fmt,
                                  options.target("thumb", 400), 0.0)
@@ -208,12 +207,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--avif", action="store_true", help="AVIF curves too (seconds per display encode)")
     parser.add_argument("--out", type=Path, default=quality_corpus.ROOT / ".run" / "quality-curves.json")
-    parser.add_argument("--summarise", type=Path)
-    parser.add_argument("--fit", type=Path, help="the model's constants, and the search simulated")
+    parser.add_argument("--summarise", action="store_true", help="bytes and scores at each target, as an oracle")
+    parser.add_argument("--fit", action="store_true", help="the model's constants, and the search simulated")
     parser.add_argument("--carry", action="store_true", help="the display's quality carried from the thumb's search")
     args = parser.parse_args()
     if args.summarise:
-        results = json.loads(args.summarise.read_text())
+        results = photographs(json.loads(args.out.read_text()))
         summarise(results, "webp", 80, (40, 95))
         summarise(results, "avif", 50, (30, 80))
         return
@@ -221,7 +220,7 @@ def main() -> None:
         carry(json.loads(args.out.read_text()))
         return
     if args.fit:
-        fit(json.loads(args.fit.read_text()))
+        fit(json.loads(args.out.read_text()))
         return
     run(args.limit, ("webp", "avif") if args.avif else ("webp",), args.out)
 

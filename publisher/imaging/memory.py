@@ -45,14 +45,15 @@ STREAMING_VARIANT_FACTOR = 4 * 4
 STREAMING_SOURCE_FACTOR = 1.0
 #: When the variants' quality is searched (imaging/targeting.py), per pixel of the largest variant:
 #: a probe decoded, and the SSIMULACRA2 score's buffers (both images in linear light, the scales,
-#: the maps: 47 MB more at the peak for a 1600x1200 display, rounded up).
-SEARCH_VARIANT_FACTOR = 24
+#: the maps), above the measured growth of a 12 MP job searched against a fixed one (BENCHMARKS.md,
+#: "Quality targets").
+SEARCH_VARIANT_FACTOR = 28
 #: How long a job waits for its share before it is retried later (well within
 #: the step's time limit).
 WAIT_SECONDS = 120
 
 
-def job_bytes(probed, frames: int, largest_variant: int, searched: bool = True) -> int:
+def job_bytes(probed, frames: int, largest_variant: int, searched: bool) -> int:
     """The most one render of this source is expected to hold, in bytes (searched: the variants'
     quality is searched for a target, not fixed)."""
     pixels = probed.width * probed.height * max(1, frames)

@@ -20,15 +20,15 @@ FORMATS = ("webp", "avif")
 DEFAULT_VARIANTS = (("thumb", 400), ("display", 1600))
 #: Formats every variant is published in (VARIANT_FORMATS); webp is always first.
 DEFAULT_FORMATS = ("webp",)
-#: VARIANT_QUALITY: the fixed WebP quality of before. `auto` (each variant at the quality that
-#: reaches its perceived-quality target) is there to choose: its search costs more CPU and memory
-#: per job than the fixed quality's encode (BENCHMARKS.md, "Quality targets").
+#: VARIANT_QUALITY: a fixed encoder quality, WebP 80. `auto` (each variant at the quality that
+#: reaches its perceived-quality target) is opt-in: its search costs more CPU and memory per job
+#: than one encode (BENCHMARKS.md, "Quality targets").
 DEFAULT_QUALITY = "q80"
 #: auto's SSIMULACRA2 targets (100 is identical, 90 visually lossless, 70 high quality), by default
-#: variant and its size; a variant of another name takes the target of the one nearest its size.
+#: variant name and size; a variant of another name takes the target of the one nearest its size.
 #: Each is the highest at which that variant's bytes, over the quality corpus' 41 photographs, stay
-#: within those of the fixed WebP q80 it replaces (docs/imaging.md#quality-targets): the same bytes,
-#: spent where they are seen; the worst 10% then score 2.5 (display) and 5 (thumb) points higher.
+#: within those of the fixed WebP q80 (docs/imaging.md#quality-targets): the same bytes, spent where
+#: they are seen; the worst 10% then score 2.6 (display) and 4.8 (thumb) points higher.
 AUTO_TARGETS = (("thumb", 400, 75.0), ("display", 1600, 72.5))
 #: A target is reached when the score lands within this many points of it: each probe of the
 #: search costs an encode and a score, and a wider band needs fewer (at +-2, 10% fewer, for a
@@ -37,16 +37,18 @@ TOLERANCE = 1.5
 #: Encoder qualities the search may choose from, per format: below, artefacts no target excuses;
 #: above, bytes grow much faster than the score (WebP 95 -> 100 doubles them).
 QUALITY_RANGES = {"webp": (40, 95), "avif": (30, 80)}
-#: libaom's effort, 0-9: each step up multiplies the encode's CPU for a few percent fewer bytes at
-#: the same score; at 0 an AVIF costs about a WebP's CPU (BENCHMARKS.md, "Quality targets").
-AVIF_EFFORT = 0
+#: libaom's effort, 0-9: each step up multiplies the encode's CPU for a few percent fewer bytes
+#: (BENCHMARKS.md). A fixed quality encodes once, at AVIF_EFFORT; a search encodes each probe, at
+#: AVIF_SEARCH_EFFORT, where an AVIF costs about a WebP's CPU ("Quality targets" there).
+AVIF_EFFORT = 2
+AVIF_SEARCH_EFFORT = 0
 #: Bumped whenever the search or the metric would choose another quality for some image: the
 #: bytes change, so the recipe must.
 TARGETING_VERSION = 1
 #: Targets an operator may name: below 30 is a low quality no auction wants, above 95 no encoder
 #: setting in the ranges reaches.
 MIN_TARGET, MAX_TARGET = 30.0, 95.0
-#: A fixed quality's AVIF: this share of the WebP quality, so `q80` keeps the AVIF 50 it always had.
+#: A fixed quality's AVIF: this share of the WebP quality (`q80`: AVIF 50).
 #: (Over the quality corpus AVIF 50 scores as WebP 75 in the median: a fixed AVIF is a little worse.)
 AVIF_SHARE_OF_FIXED_QUALITY = 50 / 80
 #: An animation with more frames than this is published as its first frame.
@@ -167,7 +169,7 @@ class QualityOptions:
         """The variant's target score; None when the quality is fixed."""
         if self.fixed is not None:
             return None
-        named = dict(self.targets)
+        named = {auto: target for auto, _, target in AUTO_TARGETS} | dict(self.targets)
         if name in named:
             return named[name]
         return min(AUTO_TARGETS, key=lambda t: (abs(t[1] - size), t[1]))[2]
@@ -182,7 +184,10 @@ class QualityOptions:
             return {fmt: self.fixed_quality(fmt) for fmt in formats}
         return {"targets": {name: self.target(name, size) for name, size in variants},
                 "tolerance": TOLERANCE, "ranges": {fmt: list(QUALITY_RANGES[fmt]) for fmt in formats},
-                "search": TARGETING_VERSION}
+                "search": TARGETING_VERSION, **({"avif_effort": AVIF_SEARCH_EFFORT} if "avif" in formats else {})}
+
+    def avif_effort(self) -> int:
+        return AVIF_EFFORT if self.fixed is not None else AVIF_SEARCH_EFFORT
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,8 +230,6 @@ class Recipe:
             "variants": [list(v) for v in self.resize.variants],
             "formats": list(self.output.formats),
             "quality": self.output.quality.describe(self.resize.variants, self.output.formats),
-            # the AVIF encoder's effort decides its bytes too (describe WebP's here when it changes)
-            **({"avif_effort": AVIF_EFFORT} if "avif" in self.output.formats else {}),
             "max_animation_frames": self.input.max_animation_frames,
             "decoders": decoder_versions,
         }

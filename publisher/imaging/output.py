@@ -17,12 +17,12 @@ WEBP_EFFORT = 2
 ANIMATED_FORMATS = ("webp",)
 
 
-def encode(image: pyvips.Image, fmt: str, quality: int) -> bytes:
-    """`image` in `fmt` at the encoder's quality (1-100)."""
+def encode(image: pyvips.Image, fmt: str, quality: int, avif_effort: int = AVIF_EFFORT) -> bytes:
+    """`image` in `fmt` at the encoder's quality (1-100); an AVIF at libaom's avif_effort."""
     if fmt == "webp":
         return image.webpsave_buffer(Q=quality, effort=WEBP_EFFORT, keep="none")
     if fmt == "avif":
-        return image.heifsave_buffer(Q=quality, compression="av1", effort=AVIF_EFFORT, keep="none")
+        return image.heifsave_buffer(Q=quality, compression="av1", effort=avif_effort, keep="none")
     raise ValueError(f"no encoder for {fmt!r}")
 
 

@@ -56,8 +56,13 @@ class Encoded:
     #: with a fixed quality, which measures nothing.
     score: float | None = None
     target: float | None = None
-    #: "highest": the range's highest quality still scores below the target (taken anyway);
-    #: "lowest": its lowest already scores above. None: the score is within the tolerance.
+    #: Why the score is not within the tolerance: "highest", the range's highest quality still
+    #: scores below the target (taken anyway); "lowest", its lowest already scores above; "between",
+    #: no quality probed lands within it (the target falls between two neighbouring qualities, or
+    #: the probes ran out): the lowest probed above the target is taken, else the highest probed;
+    #: "too_small", a variant under 8
+    #: pixels a side, which SSIMULACRA2 cannot score: the typical curve's quality for the target.
+    #: None: the score is within the tolerance.
     bound: str | None = None
 
 
@@ -87,6 +92,7 @@ def encode_variants(variants: list[tuple[str, int, pyvips.Image]], formats: tupl
                     options: QualityOptions, animated: bool) -> dict[tuple[str, str], Encoded]:
     """Each (name, size, image) in each format (an animation only in the formats that animate),
     by (name, format)."""
+    effort = options.avif_effort()
     encoded = {}
     offsets: dict[str, tuple[float, float]] = {}  # format -> (pixels, offset) of the last variant searched
     for name, size, image in sorted(variants, key=lambda v: _pixels(v[2])):
@@ -95,12 +101,19 @@ def encode_variants(variants: list[tuple[str, int, pyvips.Image]], formats: tupl
                 continue
             target = options.target(name, size)
             if target is None:
-                encoded[name, fmt] = Encoded(_encode(image, fmt, options.fixed_quality(fmt)),
+                encoded[name, fmt] = Encoded(_encode(image, fmt, options.fixed_quality(fmt), effort),
                                              options.fixed_quality(fmt))
                 continue
-            found = search(_prober(image, fmt, animated), fmt, target, expected_offset(offsets, fmt, _pixels(image)))
+            if not quality.measurable(image.width, first_frame(image).height):
+                low, high = QUALITY_RANGES[fmt]
+                typical = _clamp(typical_quality(fmt, target), low, high)
+                encoded[name, fmt] = Encoded(_encode(image, fmt, typical, effort), typical, None, target,
+                                             "too_small")
+                continue
+            found = search(_prober(image, fmt, animated, effort), fmt, target,
+                           expected_offset(offsets, fmt, _pixels(image)))
             offsets[fmt] = (_pixels(image), offset(fmt, found.quality, found.score))
-            data = _encode(image, fmt, found.quality) if animated else found.data
+            data = _encode(image, fmt, found.quality, effort) if animated else found.data
             encoded[name, fmt] = found.encoded(data)
     return encoded
 
@@ -120,7 +133,7 @@ def search(probe_at: Callable[[int], Probe], fmt: str, target: float, start_offs
     return _best(probes, target, low, high)
 
 
-def _prober(image: pyvips.Image, fmt: str, animated: bool) -> Callable[[int], Probe]:
+def _prober(image: pyvips.Image, fmt: str, animated: bool, avif_effort: int) -> Callable[[int], Probe]:
     """Encodes the image at a quality and scores the result. An animation's first frame is probed
     as a two-frame animation of itself: libwebp's animation encoder treats a frame otherwise than
     its still encoder (20 points lower on the corpus GIF), and this is the first frame it publishes."""
@@ -128,7 +141,7 @@ def _prober(image: pyvips.Image, fmt: str, animated: bool) -> Callable[[int], Pr
     probed = _first_frame_twice(reference) if animated else image
 
     def probe_at(quality_: int) -> Probe:
-        data = _encode(probed, fmt, quality_)
+        data = _encode(probed, fmt, quality_, avif_effort)
         with telemetry.phase("score"):
             score = quality.score(reference, pyvips.Image.new_from_buffer(data, "").copy_memory())
         return Probe(quality_, score, data)
@@ -171,11 +184,11 @@ def _model_quality(fmt: str, probe: Probe, target: float, low: int, high: int) -
 
 def _best(probes: list[Probe], target: float, low: int, high: int) -> Found:
     """No probe within the tolerance: the lowest quality that scores above the target, else the
-    highest probed (below it), saying so when that is where the range ends."""
+    highest probed (below it), and why (Encoded.bound)."""
     over = [p for p in probes if p.score > target]
     probe = min(over, key=lambda p: p.quality) if over else max(probes, key=lambda p: p.quality)
     bound = ("lowest" if over and probe.quality <= low else
-             "highest" if not over and probe.quality >= high else None)
+             "highest" if not over and probe.quality >= high else "between")
     return Found(probe.data, probe.quality, probe.score, target, bound)
 
 
@@ -208,9 +221,9 @@ def expected_offset(offsets: dict[str, tuple[float, float]], fmt: str, pixels: f
     return offsets.get("webp", (pixels, 0.0))[1]
 
 
-def _encode(image: pyvips.Image, fmt: str, quality_: int) -> bytes:
+def _encode(image: pyvips.Image, fmt: str, quality_: int, avif_effort: int) -> bytes:
     with telemetry.phase("encode"):
-        return output.encode(image, fmt, quality_)
+        return output.encode(image, fmt, quality_, avif_effort)
 
 
 def _pixels(image: pyvips.Image) -> int:

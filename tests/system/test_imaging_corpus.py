@@ -151,7 +151,7 @@ def test_every_format_of_every_variant_is_at_its_quality_target_or_at_the_end_of
         for variant, v in row["variants"].items():
             for fmt, entry in v["formats"].items():
                 try:
-                    assert_quality_chosen(entry, auto_target(variant))
+                    assert_quality_chosen(entry, auto_target(variant), (v["width"], v["height"]))
                 except AssertionError as e:
                     raise AssertionError(f"{name} {variant} {fmt}: {e}") from None
 

@@ -108,7 +108,7 @@ def test_the_variants_json_records_each_formats_quality_score_and_target(make_st
         formats = job["variants"][name]["formats"]
         assert set(formats) == {"webp", "avif"}
         for entry in formats.values():
-            assert_quality_chosen(entry, target)
+            assert_quality_chosen(entry, target, (job["variants"][name]["width"], job["variants"][name]["height"]))
     # the higher target, the higher quality: the thumb's WebP costs more bytes per pixel
     thumb, display = (job["variants"][n]["formats"]["webp"] for n in ("thumb", "display"))
     assert thumb["quality"] > display["quality"]

@@ -23,6 +23,6 @@ float32 (computed whole, within 0.05 of it), arranged for what costs time in lib
     quality.score(reference, distorted)  # pyvips images, sRGB 8-bit, the same size -> 0..100
 """
 
-from .metric import BACKGROUND, score
+from .metric import BACKGROUND, measurable, score
 
-__all__ = ["BACKGROUND", "score"]
+__all__ = ["BACKGROUND", "measurable", "score"]

@@ -26,10 +26,10 @@ def score(reference: pyvips.Image, distorted: pyvips.Image) -> float:
     ref, dist = _srgb8(reference), _srgb8(distorted)
     if (ref.width, ref.height) != (dist.width, dist.height):
         raise ValueError(f"sizes differ: {ref.width}x{ref.height} and {dist.width}x{dist.height}")
+    if not measurable(ref.width, ref.height):
+        raise ValueError(f"{ref.width}x{ref.height} is too small to score: SSIMULACRA2 needs 8 pixels a side")
     scales = scale_count(ref.width, ref.height)
     wanted = maps(scales)
-    if not wanted:
-        return 100.0
     levels = [ref.bandjoin(dist).maplut(_linear_table())]  # both images' linear RGB + BIAS: 6 bands
     while len(levels) <= wanted[-1][0]:
         # kept: each is read by its own tiles and by the next scale
@@ -43,6 +43,11 @@ def score(reference: pyvips.Image, distorted: pyvips.Image) -> float:
         averages[tile.scale, tile.channel] = (ssim / 2, artifact / 2, lost / 2,
                                               (ssim4 / 16) ** 0.25, (artifact4 / 16) ** 0.25, (lost4 / 16) ** 0.25)
     return final(averages, scales)
+
+
+def measurable(width: int, height: int) -> bool:
+    """Whether images of this size can be scored (the reference's first scale needs 8 pixels a side)."""
+    return bool(maps(scale_count(width, height)))
 
 
 def _srgb8(image: pyvips.Image) -> pyvips.Image:
@@ -84,10 +89,6 @@ def _canvas(levels: list[pyvips.Image], tiles: list[Tile], width: int, height: i
         canvas = canvas.insert(part.crop(left, 0, tile.width, tile.height) if full > tile.width else part,
                                tile.x, tile.y)
     return canvas
-
-
-#: The cube roots each XYB channel needs (X and Y: the first two; B: all three), and its recipe
-#: from them: X = 7 (r0 - r1), Y = (r0 + r1) / 2, B = r2 - (r0 + r1) / 2, each plus an offset.
 
 
 #: The cube roots each XYB channel needs (X and Y: the first two; B: all three), and its recipe

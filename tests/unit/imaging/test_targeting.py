@@ -2,6 +2,8 @@
 lands within the tolerance of its target, a fixed quality as before, and the recipe that follows
 the setting. Real encodes and scores of test-corpus images, at the thumb's size (fast)."""
 
+import hashlib
+
 import pytest
 import pyvips
 
@@ -18,7 +20,7 @@ THUMB_ONLY = options.ResizeOptions((("thumb", 400),))
 def render(name: str, quality_: str = "auto", resize_options=THUMB_ONLY, formats=("webp",)) -> imaging.Rendition:
     recipe = options.Recipe(resize=resize_options,
                             output=options.OutputOptions(formats, parse_quality(quality_)))
-    path = str(CORPUS / name)
+    path = str(CORPUS / name)  # (an absolute path stays as it is)
     return imaging.render(path, imaging.probe(path, options.DEFAULT_MAX_SOURCE_PIXELS), recipe)
 
 
@@ -53,10 +55,24 @@ def test_the_score_lands_within_the_tolerance_of_the_target(name, target):
 
 
 def test_where_the_range_cannot_reach_the_target_its_end_is_taken_and_said():
-    # concrete, grain on grain: even the highest quality stays below a display's target here
+    # concrete, grain on grain: even the highest quality stays below a target of 90 here
     variant, = render("adobe-rgb.jpg", "thumb:90").variants
     assert (variant.quality, variant.bound) == (options.QUALITY_RANGES["webp"][1], "highest")
     assert variant.score < 90 - TOLERANCE
+
+
+def test_a_variant_too_small_to_score_takes_the_typical_quality_and_says_so(tmp_path):
+    # a banner whose thumb is 400x3: SSIMULACRA2 needs 8 pixels a side
+    banner = pyvips.Image.xyz(1600, 12).extract_band(0).cast("uchar").bandjoin([128, 64])
+    banner.copy(interpretation="srgb").pngsave(str(tmp_path / "banner.png"))
+    variant, = render(str(tmp_path / "banner.png")).variants
+    assert (variant.width, variant.height) == (400, 3)
+    assert (variant.bound, variant.score, variant.target) == ("too_small", None, options.AUTO_TARGETS[0][2])
+    low, high = options.QUALITY_RANGES["webp"]
+    assert variant.quality == min(max(round(targeting.typical_quality("webp", variant.target)), low), high)
+    assert pyvips.Image.new_from_buffer(variant.data, "").width == 400
+    with pytest.raises(ValueError, match="too small to score"):
+        quality.score(banner.crop(0, 0, 400, 3), banner.crop(0, 0, 400, 3))
 
 
 def test_the_same_source_and_recipe_give_the_same_bytes():
@@ -135,7 +151,7 @@ def test_an_image_far_from_the_typical_curve_is_found_in_a_few_probes():
 
 def test_a_target_between_two_neighbouring_qualities_takes_the_one_above_it():
     found = targeting.search(model(lambda q: 60.0 if q < 75 else 90.0), "webp", 72.0, 0.0)
-    assert (found.quality, found.score, found.bound) == (75, 90.0, None)
+    assert (found.quality, found.score, found.bound) == (75, 90.0, "between")
 
 
 @pytest.mark.parametrize("curve, quality_, bound", [(lambda q: 40.0 + q / 10, 95, "highest"),
@@ -168,6 +184,19 @@ def test_a_target_for_a_variant_that_is_not_made_is_refused_by_name():
         load_settings({**VALID, "VARIANT_QUALITY": "best"})
 
 
+def test_the_search_names_its_version_and_a_change_to_what_decides_the_qualities_bumps_it():
+    """If this fails, the search or the metric now chooses other qualities than TARGETING_VERSION
+    names: bump it (the recipes of searched qualities change, and republish picks them up), then pin
+    the new fingerprint here."""
+    from publisher.imaging.quality import layout, ssimulacra2
+
+    decides = (targeting.TYPICAL, targeting.SIZE_OFFSET, targeting.MAX_PROBES, options.TOLERANCE,
+               options.QUALITY_RANGES, options.AVIF_SEARCH_EFFORT, ssimulacra2.WEIGHTS, ssimulacra2.OPSIN,
+               layout.SAMPLE_ABOVE, layout.SAMPLED_PIXELS, layout.BLOCK, layout.STRIPS, layout.STRIP)
+    fingerprint = hashlib.sha256(repr(decides).encode()).hexdigest()[:12]
+    assert (options.TARGETING_VERSION, fingerprint) == (1, "3c868b4684d3")
+
+
 def test_the_recipe_version_changes_with_the_target():
     decoders = {"libvips": "8.18.7", "pillow_heif": "1.8.1"}
 
@@ -176,8 +205,11 @@ def test_the_recipe_version_changes_with_the_target():
 
     versions = {spec: version(spec) for spec in ("auto", "thumb:78", "display:74", "q80", "q81")}
     assert len(set(versions.values())) == len(versions)
-    # the default is the fixed q80 of before: an upgrade republishes nothing
-    assert version("q80") == options.Recipe().version(decoders)
+    # the default is a fixed q80 whose recipe versions are those the releases before targets wrote
+    # (WebP alone; WebP and AVIF): an upgrade republishes nothing
+    assert options.Recipe().version(decoders) == version("q80") == "ea9906e4e4e0"
+    both = options.OutputOptions(("webp", "avif"))
+    assert options.Recipe(output=both).version(decoders) == "8357ced86e76"
     # naming auto's own targets is auto
     targets = ",".join(f"{name}:{target:g}" for name, _, target in options.AUTO_TARGETS)
     assert version(targets) == version("auto")
