@@ -96,10 +96,10 @@ def _capturing(targeting, output, references: dict, encode_cpu: dict):
         references.update({name: image for name, _, image in variants})
         return encode_variants(variants, *args, **kwargs)
 
-    def timed(image, fmt, quality_):
+    def timed(image, fmt, *args, **kwargs):
         start = time.process_time()
         try:
-            return encode(image, fmt, quality_)
+            return encode(image, fmt, *args, **kwargs)
         finally:
             encode_cpu[fmt] += time.process_time() - start
 
