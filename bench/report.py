@@ -54,6 +54,8 @@ def targets(result: dict) -> list[dict]:
 
         for name, measured, limit, at_most in quality_targets(result["quality"]):
             add(name, measured, limit, at_most)
+    if "history" in result:
+        add("hot paths with a sequential scan of a big table", len(result["history"]["sequential_scans"]), 0)
     if "memory" in result:
         add("100 MP worker RSS growth", result["memory"]["single"]["max_growth_mb"], TARGET_100MP_GROWTH_MB,
             unit="MB")
@@ -80,6 +82,10 @@ def table(result: dict) -> str:
         lines.append("")
     if "quality" in result:
         lines += quality_lines(result["quality"])
+    if "history" in result:
+        from .history import lines as history_lines
+
+        lines += history_lines(result["history"])
     if "pickup" in result:
         p = result["pickup"]
         lines.append(f"pickup latency, INSERT -> fetch started ({p['n']} jobs one at a time, {p['image']}; "

@@ -21,7 +21,8 @@ from . import inputs, report
 from .cpu import system_total
 from .system import loadavg
 
-PARTS = ("variant", "quality", "pickup", "single", "throughput", "floor", "memory", "intake", "traffic", "wan")
+PARTS = ("variant", "quality", "history", "pickup", "single", "throughput", "floor", "memory", "intake", "traffic",
+         "wan")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 #: Keys the origin serves the bench inputs under.
@@ -54,6 +55,9 @@ def parse_args(argv=None):
                         "rabbitmq needs the machine's RabbitMQ at 127.0.0.1:5672")
     p.add_argument("--no-sharp", action="store_true", help="leave sharp out (no node/npm needed)")
     p.add_argument("--no-avif", action="store_true", help="the quality part without its AVIF run")
+    p.add_argument("--history-jobs", type=int, default=2_000_000, help="finished jobs of the history part")
+    p.add_argument("--history-files", type=int, default=500_000, help="files of the history part")
+    p.add_argument("--history-runs", type=int, default=20, help="fresh lots timed through every hot path")
     p.add_argument("--quick", action="store_true", help="tiny counts everywhere: checks the harness, not the machine")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -65,6 +69,7 @@ def parse_args(argv=None):
         args.runs, args.pickup_jobs, args.single_jobs = 1, 3, 1
         args.throughput_jobs, args.memory_burst, args.intake_jobs, args.floor_jobs = 3, 2, 20, 3
         args.traffic_jobs, args.wan_runs = 2, 1
+        args.history_jobs, args.history_files, args.history_runs = 2000, 500, 2
     if args.bound_images is None:
         args.bound_images = args.throughput_jobs
     return args
@@ -93,7 +98,7 @@ def main(argv=None) -> dict:
               "command": " ".join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
               "machine": machine(), "loadavg_start": loadavg(), "settings": {
                   k: v for k, v in vars(args).items() if k not in ("out",)}}
-    need_system = [p for p in args.parts if p not in ("variant", "quality")]
+    need_system = [p for p in args.parts if p not in ("variant", "quality", "history")]
 
     if "variant" in args.parts:
         from . import variant_cost
@@ -112,6 +117,18 @@ def main(argv=None) -> dict:
 
         print("quality: the corpus' photographs at q80, at auto's targets, at q80's p10, and in AVIF ...", flush=True)
         result["quality"] = quality_part(args.quick, avif=not args.no_avif)
+
+    if "history" in args.parts:
+        from devstack import postgres
+
+        from .history import history_part
+
+        print(f"history: {args.history_jobs:,} jobs loaded by SQL, every hot path planned and timed ...", flush=True)
+        server = postgres.start(inputs.ROOT / ".run")
+        try:
+            result["history"] = history_part(server, args.history_jobs, args.history_files, args.history_runs)
+        finally:
+            server.stop()
 
     if need_system:
         served = {SMALL_KEY: inputs.SMALL, KEY_12MP: inputs.photo(12)}

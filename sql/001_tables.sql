@@ -59,7 +59,11 @@ ALTER TABLE publish_jobs
     ADD COLUMN IF NOT EXISTS scratch_restarts   int NOT NULL DEFAULT 0,
     -- When the job first started over for a full scratch disk (publisher_start_over):
     -- a full disk is waited out for a bounded time from then, not forever.
-    ADD COLUMN IF NOT EXISTS no_space_since     timestamptz;
+    ADD COLUMN IF NOT EXISTS no_space_since     timestamptz,
+    -- Which lane the job waits in while pending: 0 fresh (an application's INSERT: a new lot),
+    -- 1 an operator's retry, 2 the catalogue's backlog (backfill, republish). The listener claims
+    -- the pending jobs lane by lane, oldest first in each: a backlog never delays a fresh lot.
+    ADD COLUMN IF NOT EXISTS lane               smallint NOT NULL DEFAULT 0;
 
 ALTER TABLE auction_files
     ADD COLUMN IF NOT EXISTS width  int,
@@ -87,6 +91,12 @@ END $$;
 
 DO $$
 BEGIN
+    ALTER TABLE publish_jobs ADD CONSTRAINT publish_jobs_lane_check CHECK (lane IN (0, 1, 2));
+EXCEPTION WHEN duplicate_object THEN NULL;
+END $$;
+
+DO $$
+BEGIN
     ALTER TABLE auction_files ADD CONSTRAINT auction_files_publish_status_check
         CHECK (publish_status IN ('pending', 'processing', 'published', 'failed'));
 EXCEPTION WHEN duplicate_object THEN NULL;
@@ -97,11 +107,18 @@ CREATE UNIQUE INDEX IF NOT EXISTS publish_jobs_one_active_per_file
     ON publish_jobs (file_id) WHERE status IN ('pending', 'queued', 'processing');
 CREATE INDEX IF NOT EXISTS publish_jobs_pending_idx
     ON publish_jobs (id) WHERE status = 'pending';
+-- The claim's order: lane by lane, oldest first.
+CREATE INDEX IF NOT EXISTS publish_jobs_pending_lane_idx
+    ON publish_jobs (lane, id) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS publish_jobs_lease_idx
     ON publish_jobs (lease_expires_at) WHERE status = 'processing';
 CREATE INDEX IF NOT EXISTS publish_jobs_status_completed_idx
     ON publish_jobs (status, completed_at);
-CREATE INDEX IF NOT EXISTS publish_jobs_file_idx ON publish_jobs (file_id);
+-- A file's jobs, newest last: its latest job is one probe of this index alone.
+CREATE INDEX IF NOT EXISTS publish_jobs_file_id_idx ON publish_jobs (file_id, id);
+DROP INDEX IF EXISTS publish_jobs_file_idx;
+-- Counts by status read this index alone (a few MB at millions of jobs), not the table.
+CREATE INDEX IF NOT EXISTS publish_jobs_status_idx ON publish_jobs (status);
 -- Jobs waiting on a worker host (between steps, or for a retry there).
 CREATE INDEX IF NOT EXISTS publish_jobs_host_idx
     ON publish_jobs (host_id) WHERE status IN ('queued', 'processing');

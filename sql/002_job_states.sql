@@ -195,7 +195,7 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     ),
     picked AS (
         SELECT id FROM publish_jobs WHERE status = 'pending'
-         ORDER BY id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
+         ORDER BY lane, id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
     )
     UPDATE publish_jobs j
        SET status = 'queued', attempt_token = gen_random_uuid(), stage = 'fetch', host_id = NULL,
@@ -596,8 +596,9 @@ BEGIN
         RETURN;
     END IF;
     IF p_to = 'pending' THEN
-        -- The update trigger resets the attempt (token, stage, retry count).
-        UPDATE publish_jobs SET status = 'pending' WHERE id = j.id;
+        -- The update trigger resets the attempt (token, stage, retry count). An operator's retry
+        -- waits in the retry lane: behind fresh lots, ahead of the catalogue's backlog.
+        UPDATE publish_jobs SET status = 'pending', lane = 1 WHERE id = j.id;
         RETURN QUERY SELECT true, j.id, j.file_id,
             format('job %s: %s -> pending (was: %s)', j.id, j.status, coalesce(j.last_error, 'no error'));
     ELSE
@@ -637,7 +638,8 @@ LANGUAGE sql STABLE AS $$
       JOIN auction_files f ON f.id = j.file_id AND f.deleted_at IS NULL
      WHERE j.status = 'failed'
        AND (p_reason IS NULL OR j.failure_reason = p_reason OR strpos(lower(j.last_error), lower(p_reason)) > 0)
-       AND NOT EXISTS (SELECT 1 FROM publish_jobs n WHERE n.file_id = j.file_id AND n.id > j.id)
+       -- its file's latest job: one index probe per failed job (NOT EXISTS would hash the whole table)
+       AND j.id = (SELECT max(n.id) FROM publish_jobs n WHERE n.file_id = j.file_id)
      ORDER BY j.id;
 $$;
 
@@ -654,7 +656,7 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
          ORDER BY j.id
            FOR UPDATE OF j SKIP LOCKED
     )
-    UPDATE publish_jobs j SET status = 'pending'
+    UPDATE publish_jobs j SET status = 'pending', lane = 1  -- the retry lane
       FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.file_id, picked.failure_reason, picked.last_error;
 $$;

@@ -68,8 +68,8 @@ CREATE OR REPLACE FUNCTION publisher_request_republish(p_recipe text, p_limit in
 RETURNS int LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH ins AS (
-        INSERT INTO publish_jobs (file_id, republish_recipe)
-        SELECT s.file_id, p_recipe FROM publisher_stale_files(p_recipe) AS s(file_id) LIMIT p_limit
+        INSERT INTO publish_jobs (file_id, republish_recipe, lane)  -- the backlog lane
+        SELECT s.file_id, p_recipe, 2 FROM publisher_stale_files(p_recipe) AS s(file_id) LIMIT p_limit
         ON CONFLICT (file_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
         RETURNING 1
     )

@@ -13,6 +13,12 @@ SELECT pg_advisory_xact_lock(hashtext('media-publisher schema')) AS schema_locke
 -- Failed jobs are found by reason and age; deleted files by age.
 CREATE INDEX IF NOT EXISTS publish_jobs_failed_idx ON publish_jobs (updated_at) WHERE status = 'failed';
 CREATE INDEX IF NOT EXISTS auction_files_deleted_idx ON auction_files (deleted_at) WHERE deleted_at IS NOT NULL;
+-- The console's latest publishes and the contact sheet: the newest published files first.
+CREATE INDEX IF NOT EXISTS auction_files_published_at_idx
+    ON auction_files (published_at DESC, id) WHERE publish_status = 'published' AND deleted_at IS NULL;
+-- Failures grouped by reason, each with its latest (the overview's table, `publisher-admin status`).
+CREATE INDEX IF NOT EXISTS publish_jobs_failed_reason_idx
+    ON publish_jobs ((coalesce(failure_reason, 'untyped')), updated_at) WHERE status = 'failed';
 
 -- ---------------------------------------------------------------- actions
 
@@ -45,7 +51,7 @@ BEGIN
         RETURN QUERY SELECT false, active, p_file, format('file %s already has active job %s; nothing changed', p_file, active);
         RETURN;
     END IF;
-    INSERT INTO publish_jobs (file_id) VALUES (p_file) RETURNING id INTO created;
+    INSERT INTO publish_jobs (file_id, lane) VALUES (p_file, 1) RETURNING id INTO created;  -- an operator's: the retry lane
     RETURN QUERY SELECT true, created, p_file, format('file %s: new job %s (pending)', p_file, created);
 END $$;
 
@@ -76,8 +82,8 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH candidates AS (
         SELECT c.file_id FROM publisher_backfill_candidates(p_after, p_limit) c
     ), queued AS (
-        INSERT INTO publish_jobs (file_id)
-        SELECT c.file_id FROM candidates c ORDER BY c.file_id
+        INSERT INTO publish_jobs (file_id, lane)  -- the backlog lane
+        SELECT c.file_id, 2 FROM candidates c ORDER BY c.file_id
         ON CONFLICT (file_id) WHERE status IN ('pending', 'queued', 'processing') DO NOTHING
         RETURNING publish_jobs.file_id, publish_jobs.id
     )
@@ -108,11 +114,13 @@ CREATE OR REPLACE FUNCTION publisher_purge_completed_jobs(
 RETURNS int LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH gone AS (
-        DELETE FROM publish_jobs WHERE id IN (
+        -- = ANY(ARRAY(...)): the batch's ids by the index, then each row by its key (with IN, a
+        -- plan made for any p_limit joins by scanning the whole table)
+        DELETE FROM publish_jobs WHERE id = ANY(ARRAY(
             SELECT id FROM publish_jobs
              WHERE status = 'completed'
                AND completed_at < now() - publisher_at_least(p_older, interval '1 day')
-             ORDER BY completed_at LIMIT p_limit FOR UPDATE SKIP LOCKED)
+             ORDER BY completed_at LIMIT p_limit FOR UPDATE SKIP LOCKED))
         RETURNING 1
     )
     SELECT count(*)::int FROM gone;
@@ -127,10 +135,10 @@ CREATE OR REPLACE FUNCTION publisher_purge_broker_messages(
 RETURNS int LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH gone AS (
-        DELETE FROM dramatiq.queue WHERE message_id IN (
+        DELETE FROM dramatiq.queue WHERE message_id = ANY(ARRAY(
             SELECT message_id FROM dramatiq.queue
              WHERE state IN ('done', 'rejected') AND mtime < now() - publisher_at_least(p_older, interval '1 hour')
-             LIMIT p_limit FOR UPDATE SKIP LOCKED)
+             LIMIT p_limit FOR UPDATE SKIP LOCKED))
         RETURNING 1
     )
     SELECT count(*)::int FROM gone;

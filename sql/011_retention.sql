@@ -161,9 +161,10 @@ $$;
 CREATE OR REPLACE FUNCTION publisher_purge_job_events(p_older interval, p_limit int)
 RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH gone AS (
-        DELETE FROM publish_job_events WHERE id IN (
+        -- = ANY(ARRAY(...)), as in publisher_purge_completed_jobs: never a scan of the whole table
+        DELETE FROM publish_job_events WHERE id = ANY(ARRAY(
             SELECT id FROM publish_job_events WHERE at < now() - publisher_at_least(p_older, interval '1 day')
-             ORDER BY at LIMIT p_limit)
+             ORDER BY at LIMIT p_limit))
         RETURNING 1)
     SELECT count(*)::int FROM gone;
 $$;
@@ -172,10 +173,10 @@ $$;
 CREATE OR REPLACE FUNCTION publisher_purge_event_outbox(p_older interval, p_limit int)
 RETURNS int LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH gone AS (
-        DELETE FROM publish_event_outbox WHERE id IN (
+        DELETE FROM publish_event_outbox WHERE id = ANY(ARRAY(
             SELECT id FROM publish_event_outbox
              WHERE coalesce(delivered_at, gave_up_at) < now() - publisher_at_least(p_older, interval '1 day')
-             ORDER BY id LIMIT p_limit)
+             ORDER BY id LIMIT p_limit))
         RETURNING 1)
     SELECT count(*)::int FROM gone;
 $$;

@@ -12,7 +12,7 @@ import pytest
 from bench import stats
 from devstack.procs import ROOT
 
-PARTS = ("variant_cost", "quality", "pickup", "single_12mp", "throughput", "floor", "memory", "intake")
+PARTS = ("variant_cost", "quality", "history", "pickup", "single_12mp", "throughput", "floor", "memory", "intake")
 
 
 def numbers(tree):
@@ -76,6 +76,10 @@ def test_quick_run_writes_well_formed_results(tmp_path):
                 else:  # the score recorded is the one the published bytes have
                     assert abs(v["recorded_score"] - v["score"]) < 0.01, (run, image["file"], v)
     assert "display webp: bytes auto/q80" in {t["target"] for t in result["targets"]}
+    # the history part: a small history, every hot path planned and timed
+    assert (result["history"]["jobs"], result["history"]["runs"]) == (2000, 2)
+    assert result["history"]["sequential_scans"] == {}
+    assert set(result["history"]["ms"]) >= {"claim", "finalize", "status", "jobs: failed"}
     assert {t["target"] for t in result["targets"]} >= {"pickup p50", "pickup p99", "throughput system/bound",
                                                           "100 MP worker RSS growth"}
     assert all(isinstance(t["met"], bool) for t in result["targets"])

@@ -6,7 +6,14 @@ import re
 from pathlib import Path
 
 from publisher.jobs.locality import HOST_QUEUE_PREFIX
-from publisher.jobs.store.states import ACTIVE_STATUSES, ENDED_STATUSES, IN_FLIGHT_STATUSES, WAITING_STATUSES, Status
+from publisher.jobs.store.states import (
+    ACTIVE_STATUSES,
+    ENDED_STATUSES,
+    IN_FLIGHT_STATUSES,
+    WAITING_STATUSES,
+    Lane,
+    Status,
+)
 from publisher.stages import PRIORITY, STAGES, Stage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +44,16 @@ def test_the_status_enum_names_every_status_the_table_allows_in_order():
 def test_the_stage_enum_names_the_stages_the_table_and_the_state_machine_know_in_order():
     (in_002,) = re.findall(r"stages constant text\[\] := ARRAY\[([^\]]*)\]", SQL["002_job_states.sql"])
     assert [s.value for s in Stage] == _check("stage") == _quoted(in_002) == list(STAGES) == list(PRIORITY)
+
+
+def test_the_lane_enum_names_the_lanes_the_table_allows_and_sql_moves_jobs_to_named_ones():
+    (allowed,) = re.findall(r"CHECK \(lane IN \(([^)]*)\)\)", SQL["001_tables.sql"])
+    assert [lane.value for lane in Lane] == [int(v) for v in allowed.split(",")]
+    # an operator's retry sets the retry lane; backfill and republish insert into the backlog's
+    assert set(re.findall(r"lane = (\d)", SQL["002_job_states.sql"])) == {str(Lane.RETRY.value)}
+    backlog = [str(Lane.BACKLOG.value)]
+    assert re.findall(r"SELECT c\.file_id, (\d) FROM candidates", SQL["006_operations.sql"]) == backlog
+    assert re.findall(r"SELECT s\.file_id, p_recipe, (\d)", SQL["004_imaging.sql"]) == backlog
 
 
 def test_every_status_list_in_sql_is_one_python_names():

@@ -54,12 +54,16 @@ PER_MINUTE = """
       LEFT JOIN ended e ON e.minute = m.minute
      GROUP BY m.minute ORDER BY m.minute
 """
+# Counted from the index publish_jobs_failed_reason_idx alone; each reason's latest, one probe of it.
 FAILURES_BY_REASON = """
-    SELECT coalesce(failure_reason, 'untyped') AS reason, count(*)::int AS count,
-           (array_agg(last_error ORDER BY updated_at DESC))[1] AS example,
-           (array_agg(id ORDER BY updated_at DESC))[1] AS latest_job, max(updated_at) AS latest_at
-      FROM publish_jobs WHERE status = 'failed'
-     GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 20
+    SELECT r.reason, r.count, l.last_error AS example, l.id AS latest_job, l.updated_at AS latest_at
+      FROM (SELECT coalesce(failure_reason, 'untyped') AS reason, count(*)::int AS count
+              FROM publish_jobs WHERE status = 'failed' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20) r
+     CROSS JOIN LATERAL (
+           SELECT j.id, j.last_error, j.updated_at FROM publish_jobs j
+            WHERE j.status = 'failed' AND coalesce(j.failure_reason, 'untyped') = r.reason
+            ORDER BY j.updated_at DESC LIMIT 1) l
+     ORDER BY r.count DESC, r.reason
 """
 # Silent: not seen for longer than a host stays alive (host_alive_seconds, written by
 # the listener: shared_settings), the interval after which its jobs are handed out again.

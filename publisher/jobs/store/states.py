@@ -4,7 +4,7 @@ tests/unit/test_python_and_sql_agree.py checks that these agree with it."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class Status(StrEnum):
@@ -27,6 +27,13 @@ ENDED_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 COUNTED_STATUSES = tuple(s for s in Status if s not in (Status.COMPLETED, Status.CANCELLED))
 #: Not yet running: what an operator may cancel (publisher_admin_cancel, sql/002_job_states.sql).
 WAITING_STATUSES = (Status.PENDING, Status.QUEUED)
+class Lane(IntEnum):
+    """Where a pending job waits (publish_jobs.lane): claimed lane by lane, oldest first in each."""
+    FRESH = 0    # an application's INSERT: a new lot
+    RETRY = 1    # an operator's retry, or republish of one file
+    BACKLOG = 2  # the catalogue's: backfill and republish
+
+
 #: The states of a dramatiq-pg broker message.
 BROKER_STATES = ("queued", "consumed", "rejected", "done")
 

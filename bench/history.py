@@ -1,0 +1,50 @@
+"""The bench's `history` part (issue 26): the job store's hot paths on a year-sized history.
+
+A database of its own gets devstack/history.py's history (2 million finished jobs of 90 days, 8
+million events, 500,000 files, a week of outbox), loaded with SQL; then devstack/hot_paths.py takes
+fresh lots through every hot path: once with auto_explain (any sequential scan of publish_jobs or
+publish_job_events is reported), then `runs` times for the time each path takes (p50, p95, max).
+
+    .venv/bin/python -m bench.run --parts history [--history-jobs 2000000]
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from devstack import history, hot_paths
+
+
+def history_part(server, jobs: int, files: int, runs: int) -> dict:
+    url = server.create_database("mp_bench_history")
+    try:
+        server.apply_sql(url)
+        loaded = history.fill(url, jobs=jobs, files=files)
+        planned = hot_paths.run(url)
+        scans = {name: sorted(planned[name].sequential_scans()) for name in hot_paths.HOT_PATHS
+                 if planned[name].sequential_scans()}
+        timings: dict[str, list[float]] = {}
+        for _ in range(runs):
+            for name, path in hot_paths.run(url, explain=False).items():
+                timings.setdefault(name, []).append(path.seconds * 1000)
+        return {"jobs": jobs, "files": files, "load_seconds": {k: round(v, 1) for k, v in loaded.items()},
+                "sequential_scans": scans, "runs": runs,
+                "ms": {name: {"p50": round(statistics.median(v), 2), "p95": round(_percentile(v, 0.95), 2),
+                              "max": round(max(v), 2)} for name, v in timings.items()}}
+    finally:
+        server.drop_database(url)
+
+
+def _percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p * (len(values) - 1)))]
+
+
+def lines(h: dict) -> list[str]:
+    out = [f"history: {h['jobs']:,} jobs, {h['files']:,} files, loaded in "
+           + ", ".join(f"{k} {v} s" for k, v in h["load_seconds"].items()),
+           f"  sequential scans of the big tables on hot paths: {h['sequential_scans'] or 'none'}",
+           f"  {'path':32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   ({h['runs']} runs)"]
+    for name, t in h["ms"].items():
+        out.append(f"  {name:32} {t['p50']:8.2f} {t['p95']:8.2f} {t['max']:8.2f}")
+    return out + [""]

@@ -1,0 +1,83 @@
+"""Priority lanes (issue 26): the listener claims pending jobs lane by lane, oldest first in each:
+fresh lots (an application's plain INSERT), then operators' retries, then the catalogue's backlog
+(backfill, republish). A backlog never delays a fresh lot, and drains whenever no fresher job waits."""
+
+from publisher.jobs.store.states import Lane
+from tests.support.job_sql import claim, new_file, new_job, one, rows, worker_beat
+
+
+def lane(cur, job_id) -> Lane:
+    return Lane(one(cur, "SELECT lane FROM publish_jobs WHERE id = %s", job_id))
+
+
+def published_file(cur, raid_key: str, recipe: str = "old") -> str:
+    return one(cur, "INSERT INTO auction_files (raid_key, publish_status, published_at, variants, recipe) "
+                    "VALUES (%s, 'published', now(), '{}', %s) RETURNING id::text", raid_key, recipe)
+
+
+def backlog(cur, files: int) -> list[int]:
+    """A republish of `files` published files: the catalogue's backlog."""
+    for n in range(files):
+        published_file(cur, f"catalogue-{n}.jpg")
+    assert one(cur, "SELECT publisher_request_republish('new', %s)", files) == files
+    return [r["id"] for r in rows(cur, "SELECT id FROM publish_jobs WHERE republish_recipe = 'new' ORDER BY id")]
+
+
+def claimed_ids(cur, room: int) -> list[int]:
+    """One claim with room for `room` jobs (one live worker thread, `room` jobs each)."""
+    return [r["job_id"] for r in claim(cur, limit=100, per_thread=room)]
+
+
+def test_a_plain_insert_is_the_fresh_lane(cur):
+    assert lane(cur, new_job(cur)) is Lane.FRESH
+
+
+def test_backfill_and_republish_go_to_the_backlog_lane_and_retries_to_the_retry_lane(cur):
+    republished = backlog(cur, 2)
+    assert {lane(cur, j) for j in republished} == {Lane.BACKLOG}
+    new_file(cur, "never-published.jpg")
+    backfilled = [r["job_id"] for r in rows(cur, "SELECT job_id FROM publisher_backfill(NULL, NULL)") if r["job_id"]]
+    assert backfilled and {lane(cur, j) for j in backfilled} == {Lane.BACKLOG}
+    failed = new_job(cur)
+    cur.execute("UPDATE publish_jobs SET status = 'failed', last_error = 'x' WHERE id = %s", (failed,))
+    assert one(cur, "SELECT changed FROM publisher_admin_retry(%s)", failed)
+    assert lane(cur, failed) is Lane.RETRY
+    # an operator's republish of one file is a retry too
+    single = one(cur, "SELECT job_id FROM publisher_admin_republish(%s)", published_file(cur, "one.jpg"))
+    assert lane(cur, single) is Lane.RETRY
+
+
+def test_a_fresh_lot_overtakes_the_backlog_and_a_retry_waits_between_them(cur):
+    worker_beat(cur, threads=1)
+    waiting = backlog(cur, 30)
+    failed = new_job(cur)
+    cur.execute("UPDATE publish_jobs SET status = 'failed', last_error = 'x' WHERE id = %s", (failed,))
+    one(cur, "SELECT changed FROM publisher_admin_retry(%s)", failed)
+    fresh = new_job(cur)  # inserted last, behind 31 older pending jobs
+    assert claimed_ids(cur, 3) == [fresh, failed, waiting[0]]
+
+
+def test_the_backlog_drains_oldest_first_when_nothing_fresher_waits(cur):
+    worker_beat(cur, threads=1)
+    waiting = backlog(cur, 12)
+    taken = []
+    while len(taken) < len(waiting):
+        batch = claimed_ids(cur, 4)
+        assert batch, "the claim stopped with backlog jobs pending"
+        taken += batch
+        cur.execute("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = ANY(%s)", (batch,))
+    assert taken == waiting
+
+
+def test_the_backlog_still_progresses_while_fresh_lots_arrive_below_capacity(cur):
+    # Each round: one fresh lot arrives, the workers have room for three; what is left goes to the backlog.
+    worker_beat(cur, threads=1)
+    waiting = backlog(cur, 20)
+    drained = []
+    for _ in range(5):
+        fresh = new_job(cur)
+        batch = claimed_ids(cur, 3)
+        assert batch[0] == fresh
+        drained += batch[1:]
+        cur.execute("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = ANY(%s)", (batch,))
+    assert drained == waiting[:10]

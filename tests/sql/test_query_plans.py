@@ -1,0 +1,48 @@
+"""The hot queries at a year's size (issue 26): on a history loaded by devstack/history.py (scaled
+down so that make test stays fast), no statement that a hot path runs reads publish_jobs,
+publish_job_events or auction_files by a sequential scan (devstack/hot_paths.py runs each path as the listener, the
+workers, the console and maintenance do, and auto_explain plans every statement, those inside the
+SQL functions included). The bench's `history` part checks the same at 2 million jobs."""
+
+from __future__ import annotations
+
+import pytest
+
+from devstack import history, hot_paths
+from devstack.postgres import query
+
+#: The history, scaled down: enough rows that the planner scans the table where no index serves (as
+#: it does at millions), few enough to load in about a second.
+HISTORY = {"jobs": 60_000, "files": 15_000}
+
+
+@pytest.fixture(scope="module")
+def paths(pg_server):
+    url = pg_server.create_database()
+    pg_server.apply_sql(url)
+    history.fill(url, **HISTORY)
+    yield hot_paths.run(url)
+    pg_server.drop_database(url)
+
+
+def test_the_history_is_a_year_like_mix(pg_server):
+    url = pg_server.create_database()
+    try:
+        pg_server.apply_sql(url)
+        history.fill(url, jobs=20_000, files=5_000)
+        counts = {r["status"]: r["n"] for r in query(url, "SELECT status, count(*)::int AS n "
+                                                                    "FROM publish_jobs GROUP BY status")}
+        assert sum(counts.values()) == 20_000 and counts["completed"] > 0.9 * 20_000
+        assert counts["failed"] > 0 and counts["cancelled"] > 0
+        assert query(url, "SELECT count(*)::int AS n FROM publish_job_events")[0]["n"] == 4 * 20_000
+        ages = query(url, "SELECT extract(day FROM now() - min(created_at))::int AS oldest, "
+                                    "count(DISTINCT failure_reason)::int AS reasons FROM publish_jobs")[0]
+        assert ages == {"oldest": 89, "reasons": len(history.REASONS)}
+    finally:
+        pg_server.drop_database(url)
+
+
+@pytest.mark.parametrize("name", hot_paths.HOT_PATHS)
+def test_no_hot_path_reads_the_big_tables_by_a_sequential_scan(paths, name):
+    assert paths[name].plans, f"{name}: no statement was planned (auto_explain saw nothing)"
+    assert paths[name].sequential_scans() == set()
