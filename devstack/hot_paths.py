@@ -97,6 +97,9 @@ def run(url: str, host: str = "hot-paths-host", explain: bool = True) -> dict[st
         path("jobs: failed", lambda c: overview.list_jobs(c, status="failed", limit=50))
         path("jobs: by reason", lambda c: overview.list_jobs(c, reason="origin_404", limit=50))
         path("jobs: one", lambda c: overview.show_job(c, job_id))
+        path("jobs: by file", lambda c: overview.list_jobs(c, file_id=file_id, limit=50))
+        path("jobs: by key prefix", lambda c: overview.list_jobs(c, key_prefix="history/lot-12", limit=50))
+        path("overview: lanes", lambda c: (overview.pending_by_lane(c), overview.completed_since(c, LIMIT)))
         path("retry failed: preview", lambda c: actions.failures_to_retry(c, "origin_404"))
         for what in maintenance.ROW_PURGES:
             path(f"purge {what}", lambda c, w=what: maintenance.purge_rows(c, w, timedelta(days=30), 1000))
@@ -115,7 +118,8 @@ HOT_PATHS = (
     "begin upload", "heartbeat", "load job", "current attempts", "job context", "raid key", "record failure",
     "finalize", "rescue", "reannounce", "outbox: take", "status", "overview: job counts", "overview: oldest pending",
     "overview: last hour", "overview: failures by reason", "overview: hosts", "overview: latest publishes",
-    "overview: published files", "jobs: failed", "jobs: by reason", "jobs: one", "retry failed: preview",
+    "overview: published files", "overview: lanes", "jobs: failed", "jobs: by reason", "jobs: one", "jobs: by file",
+    "jobs: by key prefix", "retry failed: preview",
     *(f"purge {what}" for what in maintenance.ROW_PURGES), "purge: files", "purge: objects",
 )
 

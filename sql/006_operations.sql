@@ -16,6 +16,8 @@ CREATE INDEX IF NOT EXISTS auction_files_deleted_idx ON auction_files (deleted_a
 -- The console's latest publishes and the contact sheet: the newest published files first.
 CREATE INDEX IF NOT EXISTS auction_files_published_at_idx
     ON auction_files (published_at DESC, id) WHERE publish_status = 'published' AND deleted_at IS NULL;
+-- The console's search by the start of a RAID key.
+CREATE INDEX IF NOT EXISTS auction_files_raid_key_idx ON auction_files (raid_key text_pattern_ops);
 -- Failures grouped by reason, each with its latest (the overview's table, `publisher-admin status`).
 CREATE INDEX IF NOT EXISTS publish_jobs_failed_reason_idx
     ON publish_jobs ((coalesce(failure_reason, 'untyped')), updated_at) WHERE status = 'failed';

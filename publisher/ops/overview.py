@@ -8,10 +8,13 @@ publisher/jobs/store/overview.py."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from publisher.jobs.store import overview as reads
-from publisher.jobs.store.states import Status
+from publisher.jobs.store.states import Lane, Status
+
+#: The drain rate of the lanes' estimate: jobs completed over this window.
+RATE_WINDOW = timedelta(minutes=15)
 
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -24,7 +27,9 @@ def overview(cur, *, publishes: int = 12) -> dict:
     failures = reads.failures_by_reason(cur)
     hosts = reads.hosts(cur)
     latest = [_safe_publish(r) for r in reads.latest_publishes(cur, publishes)]
+    rate = reads.completed_since(cur, RATE_WINDOW) / RATE_WINDOW.total_seconds()
     return {
+        "lanes": lanes(list(reads.pending_by_lane(cur)), rate),
         "read_at": datetime.now(UTC),
         "jobs": jobs,
         "last_hour": {
@@ -37,6 +42,19 @@ def overview(cur, *, publishes: int = 12) -> dict:
         "hosts": hosts,
         "latest_publishes": latest,
     }
+
+
+def lanes(pending: list[dict], per_second: float) -> list[dict]:
+    """Each lane: its pending jobs, the oldest one's age, and when the lane is drained at the rate of
+    the last RATE_WINDOW (None: nothing completed in it); a lane drains after every lane before it."""
+    by_lane = {row["lane"]: row for row in pending}
+    ahead, out = 0, []
+    for lane in Lane:
+        row = by_lane.get(lane.value, {"pending": 0, "oldest_seconds": None})
+        ahead += row["pending"]
+        out.append({"lane": lane.name.lower(), "pending": row["pending"], "oldest_seconds": row["oldest_seconds"],
+                    "drained_in_seconds": ahead / per_second if per_second else (0.0 if not ahead else None)})
+    return out
 
 
 def _safe_publish(row: dict) -> dict:

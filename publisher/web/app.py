@@ -9,6 +9,7 @@ needs the session of a login with the token and the session's CSRF token.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -99,11 +100,12 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
         reason = request.query_params.get("reason") or None
         if status is not None and status not in [s.value for s in Status]:
             raise HTTPException(400, f"unknown status {status!r}; one of {', '.join(s.value for s in Status)}")
+        search = request.query_params.get("q", "").strip() or None
         page = _page(request.query_params.get("page", "1"))
-        rows = await read(jobs.list_jobs, status=status, reason=reason, limit=PAGE_SIZE + 1,
+        rows = await read(jobs.list_jobs, status=status, reason=reason, **_file_search(search), limit=PAGE_SIZE + 1,
                           offset=(page - 1) * PAGE_SIZE)
         return render(request, "jobs.html", {"rows": rows[:PAGE_SIZE], "page": page, "more": len(rows) > PAGE_SIZE,
-                                              "status": status, "reason": reason})
+                                              "status": status, "reason": reason, "q": search})
 
     async def job_page(request: Request) -> Response:
         job = await read(jobs.show_job, request.path_params["job_id"])
@@ -257,6 +259,16 @@ def _when(value: datetime | None) -> str:
     if value is None:
         return ""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _file_search(text: str | None) -> dict:
+    """The job list's search: a file id, or else the start of a RAID key."""
+    if text is None:
+        return {}
+    try:
+        return {"file_id": str(uuid.UUID(text))}
+    except ValueError:
+        return {"key_prefix": text}
 
 
 def _ago(seconds: float | None) -> str:

@@ -144,6 +144,49 @@ def test_the_job_list_filters_by_status_and_reason_and_pages(db):
     assert web.get("/jobs?page=x").status_code == 400
 
 
+def test_the_job_list_finds_a_file_by_its_id_or_the_start_of_its_raid_key(db):
+    keys = ["auction-7/lot-1.jpg", "auction-7/lot-2.jpg", "auction-70/lot-1.jpg", "auction-8/lot-1.jpg",
+            "auction_7/lot-9.jpg"]
+    files = {r["raid_key"]: r["id"] for r in db.sql("INSERT INTO auction_files (raid_key) SELECT unnest(%s::text[]) "
+                                                    "RETURNING id::text AS id, raid_key", (keys,))}
+    jobs = {r["file_id"]: r["id"] for r in db.sql("INSERT INTO publish_jobs (file_id) SELECT unnest(%s::uuid[]) "
+                                                  "RETURNING id, file_id::text AS file_id", (list(files.values()),))}
+    web = client(db)
+
+    def listed(query: str) -> set[int]:
+        page = web.get("/jobs?" + urllib.parse.urlencode({"q": query}))
+        assert page.status_code == 200
+        return {int(j) for j in re.findall(r'<a href="/jobs/(\d+)">', page.text)}
+
+    one = files["auction-8/lot-1.jpg"]
+    assert listed(one) == {jobs[one]} and listed(one.upper()) == {jobs[one]}
+    assert listed("auction-7/") == {jobs[files[k]] for k in ("auction-7/lot-1.jpg", "auction-7/lot-2.jpg")}
+    assert listed("auction-7") == {jobs[files[k]] for k in keys[:3]}
+    # the key's characters are literal: _ and % match themselves, not any character
+    assert listed("auction_7") == {jobs[files["auction_7/lot-9.jpg"]]}
+    assert listed("auction%") == set()
+    # the search is kept while paging and filtering
+    assert 'name="q" value="auction-7/"' in web.get("/jobs?q=auction-7/").text
+
+
+def test_the_overview_shows_what_waits_in_each_lane_and_when_it_drains(db):
+    files = [r["id"] for r in db.sql("INSERT INTO auction_files (raid_key) SELECT 'lot-' || g || '.jpg' "
+                                     "FROM generate_series(1, 9) g RETURNING id::text AS id")]
+    db.sql("INSERT INTO publish_jobs (file_id, lane) SELECT f, CASE WHEN n <= 2 THEN 0 ELSE 2 END "
+           "FROM unnest(%s::uuid[]) WITH ORDINALITY AS u(f, n) WHERE n <= 8", (files,))
+    # one job completed in the last minutes: the rate the estimate drains at
+    db.sql("INSERT INTO publish_jobs (file_id, status, completed_at) VALUES (%s, 'completed', now())", (files[8],))
+    web = client(db)
+    lanes = {lane["lane"]: lane for lane in web.get("/api/summary").json()["lanes"]}
+    assert [(name, lanes[name]["pending"]) for name in ("fresh", "retry", "backlog")] == [
+        ("fresh", 2), ("retry", 0), ("backlog", 6)]
+    per_second = 1 / 900  # one job in the 15-minute window
+    assert lanes["fresh"]["drained_in_seconds"] == pytest.approx(2 / per_second)
+    assert lanes["backlog"]["drained_in_seconds"] == pytest.approx(8 / per_second)  # after the fresh lane
+    page = web.get("/").text
+    assert re.search(r'<tr data-lane="backlog"><td>backlog</td><td class="n">6</td>', page)
+
+
 def test_a_job_page_shows_its_file_timeline_error_and_variants(db):
     job = db.publish("lot-3.jpg")
     db.sql("UPDATE publish_jobs SET status = 'queued' WHERE id = %s", (job,))

@@ -5,7 +5,7 @@ its timeline. Read-only: these run under publisher_readonly as well."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .cursor import Cursor, Row, one_row
@@ -16,6 +16,14 @@ STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY st
 # gauges every few seconds, through the status indexes.
 COUNTED_STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs WHERE status = ANY(%s) GROUP BY status"
 BROKER_COUNTS = "SELECT state::text AS state, count(*)::int AS n FROM dramatiq.queue GROUP BY state"
+# Per lane (publish_jobs_pending_lane_idx): what waits, since when; and the rate that drains them.
+PENDING_BY_LANE = """
+    SELECT lane, count(*)::int AS pending, extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
+      FROM publish_jobs WHERE status = 'pending' GROUP BY lane ORDER BY lane
+"""
+COMPLETED_SINCE = """
+    SELECT count(*)::int AS n FROM publish_jobs WHERE status = 'completed' AND completed_at > now() - %s
+"""
 OLDEST_PENDING = """
     SELECT id, file_id::text AS file_id, created_at,
            extract(epoch FROM now() - created_at)::float8 AS age_seconds
@@ -101,6 +109,8 @@ LIST_JOBS = """
            j.failure_reason, j.last_error, j.created_at, j.updated_at, j.completed_at
       FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id
      WHERE (%(status)s::text IS NULL OR j.status = %(status)s)
+       AND (%(file_id)s::uuid IS NULL OR j.file_id = %(file_id)s::uuid)
+       AND (%(key_like)s::text IS NULL OR f.raid_key LIKE %(key_like)s)
        AND (%(reason)s::text IS NULL OR strpos(lower(coalesce(j.last_error, '')), lower(%(reason)s)) > 0
             OR j.failure_reason = %(reason)s)
        AND (%(since)s::timestamptz IS NULL OR j.updated_at >= %(since)s)
@@ -179,11 +189,31 @@ def published_files(cur: Cursor, limit: int) -> Sequence[Row]:
 
 
 def list_jobs(cur: Cursor, *, status: str | None = None, reason: str | None = None, since: datetime | None = None,
-              limit: int = 50, offset: int = 0) -> Sequence[Row]:
+              file_id: str | None = None, key_prefix: str | None = None, limit: int = 50,
+              offset: int = 0) -> Sequence[Row]:
     """The newest jobs first. `reason` is a literal, case-insensitive part of
-    last_error, or a typed failure reason (origin_404, corrupt_image, ...)."""
-    cur.execute(LIST_JOBS, {"status": status, "reason": reason, "since": since, "limit": limit, "offset": offset})
+    last_error, or a typed failure reason (origin_404, corrupt_image, ...); `key_prefix`
+    the literal start of the file's RAID key."""
+    key_like = None if key_prefix is None else _literal_like(key_prefix) + "%"
+    cur.execute(LIST_JOBS, {"status": status, "reason": reason, "since": since, "file_id": file_id,
+                            "key_like": key_like, "limit": limit, "offset": offset})
     return cur.fetchall()
+
+
+def _literal_like(text: str) -> str:
+    """text as a LIKE pattern that matches only itself (LIKE's escape is the backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def pending_by_lane(cur: Cursor) -> Sequence[Row]:
+    """Per lane with pending jobs: how many, and the age of the oldest in seconds."""
+    cur.execute(PENDING_BY_LANE)
+    return cur.fetchall()
+
+
+def completed_since(cur: Cursor, window: timedelta) -> int:
+    cur.execute(COMPLETED_SINCE, (window,))
+    return one_row(cur)["n"]
 
 
 def show_job(cur: Cursor, job_id: int) -> Row | None:
