@@ -90,6 +90,7 @@ def run(url: str, host: str = "hot-paths-host", explain: bool = True) -> dict[st
         path("overview: job counts", lambda c: overview.job_counts(c))
         path("overview: oldest pending", lambda c: overview.oldest_pending(c))
         path("overview: last hour", lambda c: overview.last_hour_per_minute(c))
+        path("charts: last day", lambda c: overview.last_day_per_minute(c))
         path("overview: failures by reason", lambda c: overview.failures_by_reason(c))
         path("overview: hosts", lambda c: overview.hosts(c))
         path("overview: latest publishes", lambda c: overview.latest_publishes(c, 20))
@@ -117,9 +118,9 @@ HOT_PATHS = (
     "intake: the INSERT", "claim", "listener: file ids", "begin fetch", "end fetch", "begin variant", "end variant",
     "begin upload", "heartbeat", "load job", "current attempts", "job context", "raid key", "record failure",
     "finalize", "rescue", "reannounce", "outbox: take", "status", "overview: job counts", "overview: oldest pending",
-    "overview: last hour", "overview: failures by reason", "overview: hosts", "overview: latest publishes",
-    "overview: published files", "overview: lanes", "jobs: failed", "jobs: by reason", "jobs: one", "jobs: by file",
-    "jobs: by key prefix", "retry failed: preview",
+    "overview: last hour", "charts: last day", "overview: failures by reason", "overview: hosts",
+    "overview: latest publishes", "overview: published files", "overview: lanes", "jobs: failed", "jobs: by reason",
+    "jobs: one", "jobs: by file", "jobs: by key prefix", "retry failed: preview",
     *(f"purge {what}" for what in maintenance.ROW_PURGES), "purge: files", "purge: objects",
 )
 

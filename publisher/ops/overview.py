@@ -44,6 +44,15 @@ def overview(cur, *, publishes: int = 12) -> dict:
     }
 
 
+def charts(minutes: list[dict]) -> dict:
+    """The last day's minutes, with the tops the charts are scaled to."""
+    published = [m["published"] for m in minutes]
+    failed = [m["failed"] for m in minutes]
+    p95 = [m["p95_seconds"] for m in minutes if m["p95_seconds"] is not None]
+    return {"minutes": minutes, "published": sum(published), "failed": sum(failed),
+            "count_top": max([1, *published, *failed]), "seconds_top": max([1.0, *p95])}
+
+
 def lanes(pending: list[dict], per_second: float) -> list[dict]:
     """Each lane: its pending jobs, the oldest one's age, and when the lane is drained at the rate of
     the last RATE_WINDOW (None: nothing completed in it); a lane drains after every lane before it."""

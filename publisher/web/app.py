@@ -95,6 +95,12 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
     async def summary(request: Request) -> Response:
         return JSONResponse(await read(overview.overview), headers=NO_STORE)
 
+    async def charts(request: Request) -> Response:
+        return render(request, "charts.html", {"c": overview.charts(await read(jobs.last_day_per_minute))})
+
+    async def charts_json(request: Request) -> Response:
+        return JSONResponse(await read(jobs.last_day_per_minute), headers=NO_STORE)
+
     async def job_list(request: Request) -> Response:
         status = request.query_params.get("status") or None
         reason = request.query_params.get("reason") or None
@@ -122,6 +128,8 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
         Route("/", index),
         Route("/overview", overview_fragment),
         Route("/api/summary", summary),
+        Route("/charts", charts),
+        Route("/api/charts", charts_json),
         Route("/jobs", job_list),
         Route("/jobs/{job_id:int}", job_page),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

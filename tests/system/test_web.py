@@ -187,6 +187,32 @@ def test_the_overview_shows_what_waits_in_each_lane_and_when_it_drains(db):
     assert re.search(r'<tr data-lane="backlog"><td>backlog</td><td class="n">6</td>', page)
 
 
+def test_the_last_day_is_charted_minute_by_minute_with_the_insert_to_published_percentiles(db):
+    files = [r["id"] for r in db.sql("INSERT INTO auction_files (raid_key) SELECT 'lot-' || g || '.jpg' "
+                                     "FROM generate_series(1, 24) g RETURNING id::text AS id")]
+    # 20 published 3 hours ago, taking 1..20 s from INSERT; 3 failed an hour ago; one older than a day
+    db.sql("INSERT INTO publish_jobs (file_id, status, created_at, completed_at, updated_at) "
+           "SELECT f, 'completed', t.at - make_interval(secs => n), t.at, now() "
+           "FROM unnest(%s::uuid[]) WITH ORDINALITY AS u(f, n), "
+           "(SELECT date_trunc('minute', now()) - interval '3 hours' + interval '10 seconds' AS at) t", (files[:20],))
+    db.sql("INSERT INTO publish_jobs (file_id, status, last_error, updated_at) "
+           "SELECT f, 'failed', 'x', now() - interval '1 hour' FROM unnest(%s::uuid[]) AS f", (files[20:23],))
+    db.sql("INSERT INTO publish_jobs (file_id, status, created_at, completed_at) "
+           "VALUES (%s, 'completed', now() - interval '25 hours', now() - interval '25 hours')", (files[23],))
+    web = client(db)
+    minutes = web.get("/api/charts").json()
+    assert len(minutes) == 1440
+    assert sum(m["published"] for m in minutes) == 20 and sum(m["failed"] for m in minutes) == 3
+    busy, = [m for m in minutes if m["published"]]
+    assert busy["p50_seconds"] == pytest.approx(10.5) and busy["p95_seconds"] == pytest.approx(19.05)
+    assert {m["p50_seconds"] for m in minutes if not m["published"]} == {None}
+    page = web.get("/charts").text
+    assert '<b class="published-day">20</b>' in page and '<b class="failed-day">3</b>' in page
+    # a bar for each of the two minutes with an end (the failed one on an empty published bar), one latency bar
+    bars = [page.count(f'<rect class="{kind}"') for kind in ("ok", "bad", "p50")]
+    assert bars == [2, 1, 1]
+
+
 def test_a_job_page_shows_its_file_timeline_error_and_variants(db):
     job = db.publish("lot-3.jpg")
     db.sql("UPDATE publish_jobs SET status = 'queued' WHERE id = %s", (job,))

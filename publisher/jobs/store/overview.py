@@ -63,6 +63,24 @@ PER_MINUTE = """
      GROUP BY m.minute ORDER BY m.minute
 """
 # Counted from the index publish_jobs_failed_reason_idx alone; each reason's latest, one probe of it.
+# The last day minute by minute: published, failed, and INSERT-to-published p50/p95 of the minute's
+# publishes (two index ranges: publish_jobs_status_completed_idx and publish_jobs_failed_idx).
+LAST_DAY = """
+    WITH since AS (SELECT date_trunc('minute', now()) - interval '1439 minutes' AS t),
+    ended AS (
+        SELECT date_trunc('minute', completed_at) AS minute, extract(epoch FROM completed_at - created_at) AS seconds
+          FROM publish_jobs, since WHERE status = 'completed' AND completed_at >= since.t
+        UNION ALL
+        SELECT date_trunc('minute', updated_at), NULL
+          FROM publish_jobs, since WHERE status = 'failed' AND updated_at >= since.t)
+    SELECT m.minute, count(e.seconds)::int AS published,
+           (count(e.minute) - count(e.seconds))::int AS failed,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY e.seconds)::float8 AS p50_seconds,
+           percentile_cont(0.95) WITHIN GROUP (ORDER BY e.seconds)::float8 AS p95_seconds
+      FROM since, generate_series(since.t, date_trunc('minute', now()), interval '1 minute') AS m(minute)
+      LEFT JOIN ended e ON e.minute = m.minute
+     GROUP BY m.minute ORDER BY m.minute
+"""
 FAILURES_BY_REASON = """
     SELECT r.reason, r.count, l.last_error AS example, l.id AS latest_job, l.updated_at AS latest_at
       FROM (SELECT coalesce(failure_reason, 'untyped') AS reason, count(*)::int AS count
@@ -203,6 +221,13 @@ def list_jobs(cur: Cursor, *, status: str | None = None, reason: str | None = No
 def _literal_like(text: str) -> str:
     """text as a LIKE pattern that matches only itself (LIKE's escape is the backslash)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def last_day_per_minute(cur: Cursor) -> Sequence[Row]:
+    """1,440 minutes, oldest first: published, failed, and the p50/p95 seconds from INSERT to published
+    of that minute's publishes (None without any)."""
+    cur.execute(LAST_DAY)
+    return cur.fetchall()
 
 
 def pending_by_lane(cur: Cursor) -> Sequence[Row]:
