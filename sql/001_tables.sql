@@ -123,6 +123,12 @@ CREATE INDEX IF NOT EXISTS publish_jobs_status_idx ON publish_jobs (status);
 CREATE INDEX IF NOT EXISTS publish_jobs_host_idx
     ON publish_jobs (host_id) WHERE status IN ('queued', 'processing');
 
+-- Lanes an operator paused: their pending jobs wait, unclaimed, until the lane is resumed.
+CREATE TABLE IF NOT EXISTS publisher_paused_lanes (
+    lane      smallint PRIMARY KEY CHECK (lane IN (0, 1, 2)),
+    paused_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- Every worker process beats here; a host is alive while one of its processes does.
 CREATE TABLE IF NOT EXISTS publisher_workers (
     worker_id  text PRIMARY KEY,               -- host id, pid and start time

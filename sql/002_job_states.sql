@@ -195,6 +195,7 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     ),
     picked AS (
         SELECT id FROM publish_jobs WHERE status = 'pending'
+           AND lane NOT IN (SELECT p.lane FROM publisher_paused_lanes p)
          ORDER BY lane, id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
     )
     UPDATE publish_jobs j

@@ -58,6 +58,39 @@ BEGIN
 END $$;
 
 
+-- The name of a lane (publish_jobs.lane), as operators say it.
+CREATE OR REPLACE FUNCTION publisher_lane_name(p_lane smallint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT (ARRAY['fresh', 'retry', 'backlog'])[p_lane + 1];
+$$;
+
+-- Pauses a lane (0 fresh, 1 retry, 2 backlog): its pending jobs stay pending, unclaimed, until it is
+-- resumed; jobs already claimed go on. Resuming wakes the listener.
+CREATE OR REPLACE FUNCTION publisher_admin_pause_lane(p_lane smallint)
+RETURNS TABLE (changed boolean, message text)
+LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+    WITH paused AS (
+        INSERT INTO publisher_paused_lanes (lane) VALUES (p_lane) ON CONFLICT (lane) DO NOTHING RETURNING lane)
+    SELECT EXISTS (SELECT 1 FROM paused),
+           CASE WHEN EXISTS (SELECT 1 FROM paused) THEN format('lane %s paused', publisher_lane_name(p_lane))
+                ELSE format('lane %s was paused already; nothing changed', publisher_lane_name(p_lane)) END;
+$$;
+
+CREATE OR REPLACE FUNCTION publisher_admin_resume_lane(p_lane smallint)
+RETURNS TABLE (changed boolean, message text)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+    DELETE FROM publisher_paused_lanes WHERE lane = p_lane;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT false, format('lane %s was not paused; nothing changed', publisher_lane_name(p_lane));
+        RETURN;
+    END IF;
+    PERFORM pg_notify('publish_jobs', '');  -- its jobs may be claimed now
+    RETURN QUERY SELECT true, format('lane %s resumed', publisher_lane_name(p_lane));
+END $$;
+
 -- Backfill: the live files that were never published, or whose latest job
 -- failed, from the file after p_after in id order (p_limit NULL: all). A file
 -- with an active job, or whose latest job completed or was cancelled, is not one.

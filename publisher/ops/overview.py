@@ -29,7 +29,7 @@ def overview(cur, *, publishes: int = 12) -> dict:
     latest = [_safe_publish(r) for r in reads.latest_publishes(cur, publishes)]
     rate = reads.completed_since(cur, RATE_WINDOW) / RATE_WINDOW.total_seconds()
     return {
-        "lanes": lanes(list(reads.pending_by_lane(cur)), rate),
+        "lanes": lanes(list(reads.pending_by_lane(cur)), rate, reads.paused_lanes(cur)),
         "read_at": datetime.now(UTC),
         "jobs": jobs,
         "last_hour": {
@@ -53,16 +53,20 @@ def charts(minutes: list[dict]) -> dict:
             "count_top": max([1, *published, *failed]), "seconds_top": max([1.0, *p95])}
 
 
-def lanes(pending: list[dict], per_second: float) -> list[dict]:
-    """Each lane: its pending jobs, the oldest one's age, and when the lane is drained at the rate of
-    the last RATE_WINDOW (None: nothing completed in it); a lane drains after every lane before it."""
+def lanes(pending: list[dict], per_second: float, paused: frozenset[int] | set[int] = frozenset()) -> list[dict]:
+    """Each lane: its pending jobs, the oldest one's age, whether an operator paused it, and when it is
+    drained at the rate of the last RATE_WINDOW (None: nothing completed in it, or it is paused); a lane
+    drains after every lane before it that is not paused."""
     by_lane = {row["lane"]: row for row in pending}
     ahead, out = 0, []
     for lane in Lane:
         row = by_lane.get(lane.value, {"pending": 0, "oldest_seconds": None})
-        ahead += row["pending"]
+        if lane.value not in paused:
+            ahead += row["pending"]
+        drained = (None if lane.value in paused and row["pending"] else
+                   ahead / per_second if per_second else (0.0 if not ahead else None))
         out.append({"lane": lane.name.lower(), "pending": row["pending"], "oldest_seconds": row["oldest_seconds"],
-                    "drained_in_seconds": ahead / per_second if per_second else (0.0 if not ahead else None)})
+                    "paused": lane.value in paused, "drained_in_seconds": drained})
     return out
 
 

@@ -31,7 +31,7 @@ from starlette.templating import Jinja2Templates
 from publisher.clients.db import Database
 from publisher.jobs.store import actions
 from publisher.jobs.store import overview as jobs
-from publisher.jobs.store.states import WAITING_STATUSES, Status
+from publisher.jobs.store.states import WAITING_STATUSES, Lane, Status
 from publisher.ops import output, overview
 from publisher.settings.web import WebSettings
 from publisher.web import auth
@@ -209,8 +209,8 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
         # A single action's row says whether it changed; a bulk retry returns only the jobs it changed.
         changed = sum(1 for r in rows if r.get("changed", True))
         logger.info("%s by %s: %d job(s) changed", what, auth.who(request), changed)
-        if len(rows) == 1 and rows[0].get("file_id") is None and not rows[0].get("changed"):
-            raise HTTPException(404, rows[0]["message"])
+        if len(rows) == 1 and "job_id" in rows[0] and rows[0].get("file_id") is None and not rows[0].get("changed"):
+            raise HTTPException(404, rows[0]["message"])  # no such job
         auth.flash(request, [r.get("message") or _retried(r) for r in rows] or ["nothing matched; nothing changed"])
         return RedirectResponse(back, status_code=303)
 
@@ -221,6 +221,14 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
     async def cancel(request: Request) -> Response:
         job_id = request.path_params["job_id"]
         return await act(request, actions.cancel_job, job_id, f"/jobs/{job_id}")
+
+    def lane_action(action):
+        async def endpoint(request: Request) -> Response:
+            name = request.path_params["lane"]
+            if name.upper() not in Lane.__members__:
+                raise HTTPException(404, f"no lane {name!r}; one of {', '.join(m.lower() for m in Lane.__members__)}")
+            return await act(request, action, Lane[name.upper()].value, "/")
+        return endpoint
 
     async def retry_failures(request: Request) -> Response:
         form = await auth.require(request)
@@ -236,6 +244,8 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
         Route("/jobs/{job_id:int}/retry", retry, methods=["POST"]),
         Route("/jobs/{job_id:int}/cancel", cancel, methods=["POST"]),
         Route("/failures/retry", retry_failures, methods=["POST"]),
+        Route("/lanes/{lane}/pause", lane_action(actions.pause_lane), methods=["POST"]),
+        Route("/lanes/{lane}/resume", lane_action(actions.resume_lane), methods=["POST"]),
     ]
 
 

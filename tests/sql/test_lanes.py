@@ -81,3 +81,18 @@ def test_the_backlog_still_progresses_while_fresh_lots_arrive_below_capacity(cur
         drained += batch[1:]
         cur.execute("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = ANY(%s)", (batch,))
     assert drained == waiting[:10]
+
+
+def test_a_paused_lane_is_not_claimed_until_it_is_resumed_and_the_other_lanes_go_on(cur):
+    worker_beat(cur, threads=1)
+    waiting = backlog(cur, 3)
+    assert rows(cur, "SELECT * FROM publisher_admin_pause_lane(2::smallint)") == [
+        {"changed": True, "message": "lane backlog paused"}]
+    assert one(cur, "SELECT changed FROM publisher_admin_pause_lane(2::smallint)") is False  # paused already
+    fresh = new_job(cur)
+    assert claimed_ids(cur, 5) == [fresh]  # the backlog waits; fresh lots do not
+    assert claimed_ids(cur, 5) == []
+    assert rows(cur, "SELECT * FROM publisher_admin_resume_lane(2::smallint)") == [
+        {"changed": True, "message": "lane backlog resumed"}]
+    assert claimed_ids(cur, 5) == waiting
+    assert one(cur, "SELECT changed FROM publisher_admin_resume_lane(2::smallint)") is False

@@ -99,6 +99,17 @@ def test_republish_adds_a_job_unless_one_is_active(make_stack):
     assert code == 2 and "not a file id" in out
 
 
+def test_a_lane_is_paused_and_resumed_by_name(make_stack):
+    stack = make_stack()
+    assert admin(stack, "lane", "pause", "backlog") == (0, "changed: lane backlog paused\n")
+    again = admin(stack, "lane", "pause", "backlog")
+    assert again == (1, "unchanged: lane backlog was paused already; nothing changed\n")
+    assert stack.sql("SELECT lane FROM publisher_paused_lanes") == [{"lane": 2}]
+    assert admin(stack, "lane", "resume", "backlog")[0] == 0
+    code, out = admin(stack, "lane", "pause", "slow")
+    assert code == 2 and "invalid choice: 'slow'" in out
+
+
 def test_cancel_a_pending_job_keeps_an_earlier_publication(make_stack):
     stack = make_stack()
     first = stack.publish("a.jpg")

@@ -290,6 +290,25 @@ def test_the_failures_of_one_reason_are_retried_together(db):
     assert "failed -&gt; pending" not in web.get("/").text
 
 
+def test_a_lane_is_paused_and_resumed_from_the_overview(db):
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    assert web.post("/lanes/backlog/pause", data={}).status_code == 401  # no login, no action
+    log_in(web)
+    csrf = csrf_of(web, "/")
+    assert web.post("/lanes/backlog/pause", data={"csrf": "wrong"}).status_code == 403
+    assert web.post("/lanes/backlog/pause", data={"csrf": csrf}).status_code == 303
+    assert db.sql("SELECT lane FROM publisher_paused_lanes") == [{"lane": 2}]
+    page = web.get("/").text
+    assert "lane backlog paused" in page
+    assert re.search(r'<tr data-lane="backlog">.*?<td>paused</td>.*?action="/lanes/backlog/resume"', page, re.S)
+    # pausing again changes nothing and says so; an unknown lane is a 404
+    assert web.post("/lanes/backlog/pause", data={"csrf": csrf}).status_code == 303
+    assert "lane backlog was paused already; nothing changed" in web.get("/").text
+    assert web.post("/lanes/slow/pause", data={"csrf": csrf}).status_code == 404
+    assert web.post("/lanes/backlog/resume", data={"csrf": csrf}).status_code == 303
+    assert db.sql("SELECT lane FROM publisher_paused_lanes") == []
+
+
 def test_no_secret_is_rendered(make_stack):
     stack = make_stack()
     failed_job(stack, "a.jpg", "fetch: origin answered 404", "origin_404")

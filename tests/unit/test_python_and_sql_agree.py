@@ -47,10 +47,12 @@ def test_the_stage_enum_names_the_stages_the_table_and_the_state_machine_know_in
 
 
 def test_the_lane_enum_names_the_lanes_the_table_allows_and_sql_moves_jobs_to_named_ones():
-    (allowed,) = re.findall(r"CHECK \(lane IN \(([^)]*)\)\)", SQL["001_tables.sql"])
-    assert [lane.value for lane in Lane] == [int(v) for v in allowed.split(",")]
+    checks = re.findall(r"CHECK \(lane IN \(([^)]*)\)\)", SQL["001_tables.sql"])  # publish_jobs, paused lanes
+    assert len(checks) == 2 and {tuple(int(v) for v in c.split(",")) for c in checks} == {tuple(Lane)}
     # an operator's retry sets the retry lane; backfill and republish insert into the backlog's
     assert set(re.findall(r"lane = (\d)", SQL["002_job_states.sql"])) == {str(Lane.RETRY.value)}
+    (names,) = re.findall(r"SELECT \(ARRAY\[([^\]]*)\]\)\[p_lane \+ 1\]", SQL["006_operations.sql"])
+    assert _quoted(names) == [lane.name.lower() for lane in Lane]  # publisher_lane_name
     backlog = [str(Lane.BACKLOG.value)]
     assert re.findall(r"SELECT c\.file_id, (\d) FROM candidates", SQL["006_operations.sql"]) == backlog
     assert re.findall(r"SELECT s\.file_id, p_recipe, (\d)", SQL["004_imaging.sql"]) == backlog

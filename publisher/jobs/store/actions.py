@@ -15,6 +15,8 @@ ADMIN_RETRY = "SELECT changed, job_id, file_id::text AS file_id, message FROM pu
 ADMIN_RETRY_FAILED = "SELECT job_id, file_id::text AS file_id, last_error FROM publisher_admin_retry_failed(%s)"
 ADMIN_REPUBLISH = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_republish(%s)"
 ADMIN_CANCEL = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_cancel(%s)"
+PAUSE_LANE = "SELECT changed, message FROM publisher_admin_pause_lane(%s::smallint)"
+RESUME_LANE = "SELECT changed, message FROM publisher_admin_resume_lane(%s::smallint)"
 FAILED_TO_RETRY = ("SELECT job_id, file_id::text AS file_id, failure_reason, last_error, updated_at "
                    "FROM publisher_admin_failed_to_retry(%s)")
 COUNT_BACKFILL_CANDIDATES = "SELECT count(*)::int AS n FROM publisher_backfill_candidates(NULL, NULL)"
@@ -31,6 +33,14 @@ REPUBLISH_MISMATCHES = "SELECT file_id::text AS file_id, recipe FROM publisher_r
 def _rows(cur: Cursor, statement: str, *args: object) -> Sequence[Row]:
     cur.execute(statement, args)
     return cur.fetchall()
+
+
+def pause_lane(cur: Cursor, lane: int) -> Sequence[Row]:
+    return _rows(cur, PAUSE_LANE, lane)
+
+
+def resume_lane(cur: Cursor, lane: int) -> Sequence[Row]:
+    return _rows(cur, RESUME_LANE, lane)
 
 
 def retry_job(cur: Cursor, job_id: int) -> Sequence[Row]:

@@ -21,6 +21,7 @@ PENDING_BY_LANE = """
     SELECT lane, count(*)::int AS pending, extract(epoch FROM now() - min(created_at))::float8 AS oldest_seconds
       FROM publish_jobs WHERE status = 'pending' GROUP BY lane ORDER BY lane
 """
+PAUSED_LANES = "SELECT lane FROM publisher_paused_lanes ORDER BY lane"
 COMPLETED_SINCE = """
     SELECT count(*)::int AS n FROM publish_jobs WHERE status = 'completed' AND completed_at > now() - %s
 """
@@ -234,6 +235,11 @@ def pending_by_lane(cur: Cursor) -> Sequence[Row]:
     """Per lane with pending jobs: how many, and the age of the oldest in seconds."""
     cur.execute(PENDING_BY_LANE)
     return cur.fetchall()
+
+
+def paused_lanes(cur: Cursor) -> set[int]:
+    cur.execute(PAUSED_LANES)
+    return {r["lane"] for r in cur.fetchall()}
 
 
 def completed_since(cur: Cursor, window: timedelta) -> int:

@@ -13,7 +13,7 @@ import psycopg2.errors
 import psycopg2.extras
 
 from publisher.clients.db import connect
-from publisher.jobs.store.states import Status
+from publisher.jobs.store.states import Lane, Status
 from publisher.ops.admin import arguments, catalogue, jobs, migrations, status
 from publisher.ops.admin.exit_codes import DATABASE_UNREACHABLE, EXIT_CODES, USAGE, Refused
 from publisher.ops.admin.maintain import maintain
@@ -21,7 +21,7 @@ from publisher.ops.admin.maintain import maintain
 #: The commands that run in one transaction on a dict cursor.
 ON_A_CURSOR = {"status": status.status, "list": jobs.list_jobs, "show": jobs.show, "retry": jobs.retry,
                "retry-failed": jobs.retry_failed, "republish": catalogue.republish, "cancel": jobs.cancel,
-               "schema": migrations.schema_status}
+               "lane": jobs.lane, "schema": migrations.schema_status}
 
 
 def main(argv=None) -> int:
@@ -91,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("file_id", type=arguments.file_id)
     s = command("cancel", "cancel a job that is pending or waiting in the queue (retry-failed skips it)")
     s.add_argument("job_id", type=arguments.job_id)
+    s = command("lane", "pause a lane (its pending jobs wait, unclaimed; those claimed go on) or resume it")
+    s.add_argument("action", choices=("pause", "resume"))
+    s.add_argument("lane", choices=[lane.name.lower() for lane in Lane])
     s = command("backfill", "a job for every live file never published, or whose last job failed "
                 "(rate-limited; stop and run again to resume)", parents=(out, bulk))
     s.add_argument("--rate", type=arguments.rate, default=20.0, help="jobs queued per second at most (default 20)")

@@ -1,4 +1,5 @@
-"""`publisher-admin list`, `show`, `retry`, `cancel` and `retry-failed`: one job, or the failed ones."""
+"""`publisher-admin list`, `show`, `retry`, `cancel`, `retry-failed` and `lane`: one job, the failed
+ones, or a lane's."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 
 from publisher.jobs.store import actions
 from publisher.jobs.store import overview as job_reads
+from publisher.jobs.store.states import Lane
 from publisher.ops.admin.confirm import confirm
 from publisher.ops.admin.exit_codes import DONE, NOTHING_MATCHED
 from publisher.ops.output import print_json
@@ -65,6 +67,11 @@ def retry(cur, args) -> int:
 
 def cancel(cur, args) -> int:
     return report(actions.cancel_job(cur, args.job_id), args)
+
+
+def lane(cur, args) -> int:
+    action = actions.pause_lane if args.action == "pause" else actions.resume_lane
+    return report(action(cur, Lane[args.lane.upper()].value), args)
 
 
 def retry_failed(cur, args) -> int:
