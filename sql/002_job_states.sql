@@ -24,7 +24,8 @@
 --   ended      -> pending         publisher_admin_retry, publisher_admin_retry_failed (here), a plain
 --                                 UPDATE ... SET status = 'pending', or raising max_retries on a job
 --                                 that used them up (the trigger below). Whoever sets it, the trigger
---                                 publish_jobs_before_update starts a new attempt: retry_count 0
+--                                 publish_jobs_before_update puts the job in the retry lane and
+--                                 starts a new attempt: retry_count 0
 --                                 (unless the retries were raised), scratch_restarts 0, no token,
 --                                 stage fetch, and no step, lease, next attempt, completion,
 --                                 artifacts, host or deadline.
@@ -76,6 +77,11 @@ BEGIN
        AND OLD.retry_count >= OLD.max_retries THEN
         NEW.status := 'pending';
         retries_raised := true;
+    END IF;
+    -- An ended job run again, whoever runs it, waits in the retry lane: behind fresh lots, ahead of
+    -- the catalogue's backlog.
+    IF NEW.status = 'pending' AND OLD.status IN ('completed', 'failed', 'cancelled') THEN
+        NEW.lane := 1;
     END IF;
     IF NEW.status = 'pending' AND OLD.status <> 'pending' THEN
         IF NOT retries_raised AND NEW.retry_count = OLD.retry_count THEN
@@ -194,8 +200,10 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
                )) AS n
     ),
     picked AS (
+        -- the lanes not paused, as an array: an index condition, so a paused lane is never read
         SELECT id FROM publish_jobs WHERE status = 'pending'
-           AND lane NOT IN (SELECT p.lane FROM publisher_paused_lanes p)
+           AND lane = ANY(ARRAY(SELECT l FROM generate_series(0, 2) AS l
+                                 WHERE l NOT IN (SELECT p.lane FROM publisher_paused_lanes p)))
          ORDER BY lane, id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
     )
     UPDATE publish_jobs j
@@ -597,9 +605,8 @@ BEGIN
         RETURN;
     END IF;
     IF p_to = 'pending' THEN
-        -- The update trigger resets the attempt (token, stage, retry count). An operator's retry
-        -- waits in the retry lane: behind fresh lots, ahead of the catalogue's backlog.
-        UPDATE publish_jobs SET status = 'pending', lane = 1 WHERE id = j.id;
+        -- The update trigger resets the attempt (token, stage, retry count) and sets the retry lane.
+        UPDATE publish_jobs SET status = 'pending' WHERE id = j.id;
         RETURN QUERY SELECT true, j.id, j.file_id,
             format('job %s: %s -> pending (was: %s)', j.id, j.status, coalesce(j.last_error, 'no error'));
     ELSE
@@ -657,7 +664,7 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
          ORDER BY j.id
            FOR UPDATE OF j SKIP LOCKED
     )
-    UPDATE publish_jobs j SET status = 'pending', lane = 1  -- the retry lane
+    UPDATE publish_jobs j SET status = 'pending'  -- the trigger sets the retry lane
       FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.file_id, picked.failure_reason, picked.last_error;
 $$;

@@ -223,7 +223,8 @@ class ListenerMetrics:
             "publisher_job_processing_seconds_avg",
             "Average seconds from first step to published, of the jobs completed in the last hour.", registry=r)
         self.oldest_pending = Gauge(
-            "publisher_oldest_pending_job_age_seconds", "Age of the oldest pending job (0: none).", registry=r)
+            "publisher_oldest_pending_job_age_seconds", "Age of the oldest pending fresh lot (0: none).",
+            registry=r)
         self.broker_messages = Gauge(
             "publisher_broker_messages", "Rows of dramatiq.queue by state.", ["state"], registry=r)
         self.maintenance_deleted = Counter(

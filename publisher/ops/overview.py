@@ -1,5 +1,5 @@
 """The operations page's overview, read in one transaction: jobs per status, the
-last hour minute by minute, the oldest pending job, failures grouped by their
+last hour minute by minute, the oldest pending fresh lot, failures grouped by their
 typed reason, the worker hosts from their heartbeats, and the latest publishes
 (each with its smallest published variant). Read-only (it runs under
 publisher_readonly); /api/summary serves it as JSON. The statements are
@@ -46,7 +46,7 @@ def overview(cur, *, publishes: int = 12) -> dict:
 
 def charts(minutes: list[dict]) -> dict:
     """The last day's minutes, with the tops the charts are scaled to."""
-    published = [m["published"] for m in minutes]
+    published = [m["completed"] for m in minutes]
     failed = [m["failed"] for m in minutes]
     p95 = [m["p95_seconds"] for m in minutes if m["p95_seconds"] is not None]
     return {"minutes": minutes, "published": sum(published), "failed": sum(failed),

@@ -96,3 +96,14 @@ def test_a_paused_lane_is_not_claimed_until_it_is_resumed_and_the_other_lanes_go
         {"changed": True, "message": "lane backlog resumed"}]
     assert claimed_ids(cur, 5) == waiting
     assert one(cur, "SELECT changed FROM publisher_admin_resume_lane(2::smallint)") is False
+
+
+def test_an_ended_job_run_again_by_any_door_waits_in_the_retry_lane(cur):
+    by_update = new_job(cur)
+    cur.execute("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = %s", (by_update,))
+    cur.execute("UPDATE publish_jobs SET status = 'pending' WHERE id = %s", (by_update,))  # the documented SQL door
+    raised = new_job(cur)
+    cur.execute("UPDATE publish_jobs SET status = 'failed', retry_count = 5, max_retries = 5 WHERE id = %s", (raised,))
+    cur.execute("UPDATE publish_jobs SET max_retries = 6 WHERE id = %s", (raised,))  # runs it again
+    assert [(one(cur, "SELECT status FROM publish_jobs WHERE id = %s", j), lane(cur, j)) for j in (by_update, raised)] \
+        == [("pending", Lane.RETRY)] * 2

@@ -38,7 +38,7 @@ def test_status_shows_depth_rates_oldest_pending_and_failures(make_stack):
     assert "pending     2" in out and "failed      1" in out and "completed   1" in out
     assert "last hour: 1 completed" in out and "1 failed; error rate 50.0%" in out
     assert "average processing time (last hour): 4.0" in out
-    assert f"oldest pending job: {pending} " in out
+    assert f"oldest pending fresh lot: {pending} " in out
     assert "origin answered 404 Not Found for key 'c.jpg'" in out
 
 

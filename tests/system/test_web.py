@@ -202,10 +202,10 @@ def test_the_last_day_is_charted_minute_by_minute_with_the_insert_to_published_p
     web = client(db)
     minutes = web.get("/api/charts").json()
     assert len(minutes) == 1440
-    assert sum(m["published"] for m in minutes) == 20 and sum(m["failed"] for m in minutes) == 3
-    busy, = [m for m in minutes if m["published"]]
+    assert sum(m["completed"] for m in minutes) == 20 and sum(m["failed"] for m in minutes) == 3
+    busy, = [m for m in minutes if m["completed"]]
     assert busy["p50_seconds"] == pytest.approx(10.5) and busy["p95_seconds"] == pytest.approx(19.05)
-    assert {m["p50_seconds"] for m in minutes if not m["published"]} == {None}
+    assert {m["p50_seconds"] for m in minutes if not m["completed"]} == {None}
     page = web.get("/charts").text
     assert '<b class="published-day">20</b>' in page and '<b class="failed-day">3</b>' in page
     # a bar for each of the two minutes with an end (the failed one on an empty published bar), one latency bar

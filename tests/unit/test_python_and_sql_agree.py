@@ -49,8 +49,12 @@ def test_the_stage_enum_names_the_stages_the_table_and_the_state_machine_know_in
 def test_the_lane_enum_names_the_lanes_the_table_allows_and_sql_moves_jobs_to_named_ones():
     checks = re.findall(r"CHECK \(lane IN \(([^)]*)\)\)", SQL["001_tables.sql"])  # publish_jobs, paused lanes
     assert len(checks) == 2 and {tuple(int(v) for v in c.split(",")) for c in checks} == {tuple(Lane)}
-    # an operator's retry sets the retry lane; backfill and republish insert into the backlog's
-    assert set(re.findall(r"lane = (\d)", SQL["002_job_states.sql"])) == {str(Lane.RETRY.value)}
+    # an ended job run again (the update trigger) and one file's republish go to the retry lane;
+    # backfill and republish insert into the backlog's; the claim knows every lane
+    assert re.findall(r"NEW\.lane := (\d)", SQL["002_job_states.sql"]) == [str(Lane.RETRY.value)]
+    assert re.findall(r"VALUES \(p_file, (\d)\)", SQL["006_operations.sql"]) == [str(Lane.RETRY.value)]
+    assert re.findall(r"generate_series\((\d), (\d)\) AS l", SQL["002_job_states.sql"]) == [
+        (str(min(Lane).value), str(max(Lane).value))]
     (names,) = re.findall(r"SELECT \(ARRAY\[([^\]]*)\]\)\[p_lane \+ 1\]", SQL["006_operations.sql"])
     assert _quoted(names) == [lane.name.lower() for lane in Lane]  # publisher_lane_name
     backlog = [str(Lane.BACKLOG.value)]

@@ -1,5 +1,5 @@
 """What the operator and the gauges read: status counts, the last hour, the
-oldest pending job, failures, worker hosts, the latest publishes, one job with
+oldest pending fresh lot, failures, worker hosts, the latest publishes, one job with
 its timeline. Read-only: these run under publisher_readonly as well."""
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ PAUSED_LANES = "SELECT lane FROM publisher_paused_lanes ORDER BY lane"
 COMPLETED_SINCE = """
     SELECT count(*)::int AS n FROM publish_jobs WHERE status = 'completed' AND completed_at > now() - %s
 """
+# Of the fresh lane: the backlog's oldest waits long by design (and a paused lane as long as it is).
 OLDEST_PENDING = """
     SELECT id, file_id::text AS file_id, created_at,
            extract(epoch FROM now() - created_at)::float8 AS age_seconds
-      FROM publish_jobs WHERE status = 'pending' ORDER BY id LIMIT 1
+      FROM publish_jobs WHERE status = 'pending' AND lane = 0 ORDER BY id LIMIT 1
 """
 LAST_HOUR = """
     SELECT count(*) FILTER (WHERE status = 'completed' AND completed_at > now() - interval '1 hour')::int
@@ -48,40 +49,25 @@ LAST_FAILURES = """
     SELECT id, file_id::text AS file_id, updated_at, retry_count, max_retries, stage, last_error
       FROM publish_jobs WHERE status = 'failed' ORDER BY updated_at DESC LIMIT %s
 """
+# Minute by minute over the last %(minutes)s: jobs completed and failed (a failure counts in the minute
+# it was last updated), and the p50/p95 seconds from INSERT to completed of each minute's completions
+# (two index ranges: publish_jobs_status_completed_idx and publish_jobs_failed_idx).
 PER_MINUTE = """
-    WITH since AS (SELECT date_trunc('minute', now()) - interval '59 minutes' AS t),
-    ended AS (
-        SELECT 'completed' AS status, date_trunc('minute', completed_at) AS minute
-          FROM publish_jobs, since WHERE status = 'completed' AND completed_at >= since.t
-        UNION ALL
-        SELECT 'failed', date_trunc('minute', updated_at)
-          FROM publish_jobs, since WHERE status = 'failed' AND updated_at >= since.t)
-    SELECT m.minute,
-           count(e.status) FILTER (WHERE e.status = 'completed')::int AS completed,
-           count(e.status) FILTER (WHERE e.status = 'failed')::int AS failed
-      FROM since, generate_series(since.t, date_trunc('minute', now()), interval '1 minute') AS m(minute)
-      LEFT JOIN ended e ON e.minute = m.minute
-     GROUP BY m.minute ORDER BY m.minute
-"""
-# Counted from the index publish_jobs_failed_reason_idx alone; each reason's latest, one probe of it.
-# The last day minute by minute: published, failed, and INSERT-to-published p50/p95 of the minute's
-# publishes (two index ranges: publish_jobs_status_completed_idx and publish_jobs_failed_idx).
-LAST_DAY = """
-    WITH since AS (SELECT date_trunc('minute', now()) - interval '1439 minutes' AS t),
+    WITH since AS (SELECT date_trunc('minute', now()) - make_interval(mins => %(minutes)s - 1) AS t),
     ended AS (
         SELECT date_trunc('minute', completed_at) AS minute, extract(epoch FROM completed_at - created_at) AS seconds
           FROM publish_jobs, since WHERE status = 'completed' AND completed_at >= since.t
         UNION ALL
         SELECT date_trunc('minute', updated_at), NULL
           FROM publish_jobs, since WHERE status = 'failed' AND updated_at >= since.t)
-    SELECT m.minute, count(e.seconds)::int AS published,
-           (count(e.minute) - count(e.seconds))::int AS failed,
+    SELECT m.minute, count(e.seconds)::int AS completed, (count(e.minute) - count(e.seconds))::int AS failed,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY e.seconds)::float8 AS p50_seconds,
            percentile_cont(0.95) WITHIN GROUP (ORDER BY e.seconds)::float8 AS p95_seconds
       FROM since, generate_series(since.t, date_trunc('minute', now()), interval '1 minute') AS m(minute)
       LEFT JOIN ended e ON e.minute = m.minute
      GROUP BY m.minute ORDER BY m.minute
 """
+# Counted through publish_jobs_failed_idx; each reason's latest, one probe of publish_jobs_failed_reason_idx.
 FAILURES_BY_REASON = """
     SELECT r.reason, r.count, l.last_error AS example, l.id AS latest_job, l.updated_at AS latest_at
       FROM (SELECT coalesce(failure_reason, 'untyped') AS reason, count(*)::int AS count
@@ -181,9 +167,15 @@ def oldest_pending(cur: Cursor) -> Row | None:
     return cur.fetchone()
 
 
-def last_hour_per_minute(cur: Cursor) -> Sequence[Row]:
-    cur.execute(PER_MINUTE)
+def per_minute(cur: Cursor, minutes: int) -> Sequence[Row]:
+    """The last `minutes` minutes, oldest first: completed, failed, and the p50/p95 seconds from INSERT
+    to completed of that minute's completions (None without any)."""
+    cur.execute(PER_MINUTE, {"minutes": minutes})
     return cur.fetchall()
+
+
+def last_hour_per_minute(cur: Cursor) -> Sequence[Row]:
+    return per_minute(cur, 60)
 
 
 def failures_by_reason(cur: Cursor) -> Sequence[Row]:
@@ -225,10 +217,7 @@ def _literal_like(text: str) -> str:
 
 
 def last_day_per_minute(cur: Cursor) -> Sequence[Row]:
-    """1,440 minutes, oldest first: published, failed, and the p50/p95 seconds from INSERT to published
-    of that minute's publishes (None without any)."""
-    cur.execute(LAST_DAY)
-    return cur.fetchall()
+    return per_minute(cur, 24 * 60)
 
 
 def pending_by_lane(cur: Cursor) -> Sequence[Row]:

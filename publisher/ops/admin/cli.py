@@ -69,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=list(parents), epilog=EXIT_CODES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    s = command("status", "queue depth, rates over the last hour, oldest pending job, last failures")
+    s = command("status", "queue depth, rates over the last hour, oldest pending fresh lot, last failures")
     s.add_argument("--failures", type=arguments.count, default=10,
                    help="how many recent failures to list (default 10)")
     s = command("list", "jobs, newest first, filtered by status, reason and time")

@@ -34,7 +34,7 @@ def format_status(snap: dict) -> str:
                  + (f"{avg:.2f}s from first step to published, {total:.2f}s from request" if avg is not None
                     else "n/a (nothing completed)"))
     oldest = snap["oldest_pending"]
-    lines.append("oldest pending job: " + (
+    lines.append("oldest pending fresh lot: " + (
         f"{oldest['id']} (file {oldest['file_id']}), waiting {age(oldest['age_seconds'])}" if oldest else "none"))
     if snap["last_failures"]:
         lines.append("last failures:")

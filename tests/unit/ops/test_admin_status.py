@@ -17,5 +17,5 @@ def test_status_text_shows_what_on_call_needs():
                            "retry_count": 5, "max_retries": 5, "stage": "fetch", "last_error": "fetch: 404"}],
     })
     assert "pending     3" in text and "error rate 10.0%" in text and "2.50s" in text
-    assert "oldest pending job: 12 (file f-12), waiting 66m" in text
+    assert "oldest pending fresh lot: 12 (file f-12), waiting 66m" in text
     assert "job 5 file f-5" in text and "fetch: 404" in text
