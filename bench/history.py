@@ -5,14 +5,26 @@ million events, 500,000 files, a week of outbox), loaded with SQL; then devstack
 fresh lots through every hot path: once with auto_explain (any sequential scan of publish_jobs or
 publish_job_events is reported), then `runs` times for the time each path takes (p50, p95, max).
 
-    .venv/bin/python -m bench.run --parts history [--history-jobs 2000000]
+    .venv/bin/python -m bench.run --parts history [--history-jobs 2000000] [--history-upgrade-from main]
+
+With --history-upgrade-from REF, also the upgrade: REF's sql/ applied to a database of its own, the
+history loaded into it, then each file of this tree's sql/ applied and timed (what `publisher-admin
+migrate` does on a year-old installation).
 """
 
 from __future__ import annotations
 
+import io
 import statistics
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path
 
 from devstack import history, hot_paths
+
+SQL = Path(__file__).resolve().parent.parent / "sql"
 
 
 def history_part(server, jobs: int, files: int, runs: int) -> dict:
@@ -35,6 +47,28 @@ def history_part(server, jobs: int, files: int, runs: int) -> dict:
         server.drop_database(url)
 
 
+def upgrade_seconds(server, previous: str, jobs: int, files: int) -> dict[str, float]:
+    """Seconds each file of sql/ takes over `previous`'s schema holding the history."""
+    url = server.create_database("mp_bench_upgrade")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            archive = subprocess.run(["git", "archive", previous, "sql"], cwd=SQL.parent, check=True,
+                                     capture_output=True).stdout
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(folder, filter="data")
+            server.apply_sql(url, Path(folder) / "sql")
+        history.fill(url, jobs=jobs, files=files)
+        took = {}
+        for path in sorted(SQL.glob("*.sql")):
+            start = time.monotonic()
+            subprocess.run([server.psql, url, "-q", "-v", "ON_ERROR_STOP=1", "-f", str(path)], check=True,
+                           capture_output=True)
+            took[path.name] = round(time.monotonic() - start, 2)
+        return took
+    finally:
+        server.drop_database(url)
+
+
 def _percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, round(p * (len(values) - 1)))]
@@ -47,4 +81,7 @@ def lines(h: dict) -> list[str]:
            f"  {'path':32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   ({h['runs']} runs)"]
     for name, t in h["ms"].items():
         out.append(f"  {name:32} {t['p50']:8.2f} {t['p95']:8.2f} {t['max']:8.2f}")
+    if "upgrade_seconds" in h:
+        took = ", ".join(f"{k} {v} s" for k, v in h["upgrade_seconds"].items())
+        out.append(f"  upgrade from {h['upgrade_from']}: {took}")
     return out + [""]

@@ -58,6 +58,8 @@ def parse_args(argv=None):
     p.add_argument("--history-jobs", type=int, default=2_000_000, help="finished jobs of the history part")
     p.add_argument("--history-files", type=int, default=500_000, help="files of the history part")
     p.add_argument("--history-runs", type=int, default=20, help="fresh lots timed through every hot path")
+    p.add_argument("--history-upgrade-from", metavar="REF",
+                   help="also time applying sql/ over REF's schema holding the history (e.g. main)")
     p.add_argument("--quick", action="store_true", help="tiny counts everywhere: checks the harness, not the machine")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -127,6 +129,13 @@ def main(argv=None) -> dict:
         server = postgres.start(inputs.ROOT / ".run")
         try:
             result["history"] = history_part(server, args.history_jobs, args.history_files, args.history_runs)
+            if args.history_upgrade_from:
+                from .history import upgrade_seconds
+
+                print(f"history: the upgrade from {args.history_upgrade_from} ...", flush=True)
+                result["history"]["upgrade_from"] = args.history_upgrade_from
+                result["history"]["upgrade_seconds"] = upgrade_seconds(
+                    server, args.history_upgrade_from, args.history_jobs, args.history_files)
         finally:
             server.stop()
 
