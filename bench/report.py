@@ -155,6 +155,12 @@ def table(result: dict) -> str:
         lines.append(f"  inserted {i['insert_per_s']:.0f}/s, claimed+enqueued {i['claimed_enqueued_per_s']:.0f}/s, "
                      f"started {i['started_per_s']:.0f}/s, completed {i['completed_per_s']:.0f}/s")
         lines.append("  CPU ms per job: " + ", ".join(f"{name} {ms:.1f}" for name, ms in i["cpu_ms_per_job"].items()))
+        if "publish_jobs" in i:
+            t = i["publish_jobs"]
+            lines.append(f"  publish_jobs (fillfactor {t['fillfactor']}, no vacuum meanwhile): "
+                         f"{t['updates_per_job']:.1f} updates per job, {t['hot_share'] * 100:.0f}% HOT; "
+                         f"{t['dead_tuples_after']} dead row versions after the burst "
+                         f"({t['dead_per_job']:.1f} per job) beside {t['live_tuples']} live")
         lines.append("")
     if result.get("targets"):
         lines.append("targets (issue #5)")
