@@ -24,6 +24,8 @@ from pathlib import Path
 
 from devstack import history, hot_paths
 
+from .stats import percentile
+
 SQL = Path(__file__).resolve().parent.parent / "sql"
 
 
@@ -41,7 +43,7 @@ def history_part(server, jobs: int, files: int, runs: int) -> dict:
                 timings.setdefault(name, []).append(path.seconds * 1000)
         return {"jobs": jobs, "files": files, "load_seconds": {k: round(v, 1) for k, v in loaded.items()},
                 "sequential_scans": scans, "runs": runs,
-                "ms": {name: {"p50": round(statistics.median(v), 2), "p95": round(_percentile(v, 0.95), 2),
+                "ms": {name: {"p50": round(statistics.median(v), 2), "p95": round(percentile(v, 95), 2),
                               "max": round(max(v), 2)} for name, v in timings.items()}}
     finally:
         server.drop_database(url)
@@ -69,9 +71,6 @@ def upgrade_seconds(server, previous: str, jobs: int, files: int) -> dict[str, f
         server.drop_database(url)
 
 
-def _percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p * (len(values) - 1)))]
 
 
 def lines(h: dict) -> list[str]:

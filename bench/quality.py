@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from bench import quality_corpus
+from bench.stats import percentile
 
 #: The --quick run's photographs: the test corpus's, so the harness runs without the corpus.
 QUICK = ("exif-orientation-1.jpg", "large-photo-12mp.jpg", "adobe-rgb.jpg")
@@ -43,7 +44,7 @@ def quality_part(quick: bool, avif: bool = True) -> dict:
     paths = photographs(quick)
     runs = {"q80": _run(paths, QualityOptions(fixed=80), ("webp",))}
     runs["auto"] = _run(paths, QualityOptions(), ("webp",))
-    p10 = {name: _percentile([v["score"] for v in variants], 0.1)
+    p10 = {name: percentile([v["score"] for v in variants], 10)
            for (name, fmt), variants in _by_variant(runs["q80"]).items()}
     matched = QualityOptions(targets=tuple((name, round(score, 1)) for name, score in p10.items()))
     runs["matched"] = _run(paths, matched, ("webp",))
@@ -132,7 +133,7 @@ def _summary(images: list[dict]) -> dict:
         within = [v for v in targeted if abs(v["score"] - v["target"]) <= WITHIN]
         out[f"{name} {fmt}"] = {
             "n": len(variants), "bytes": sum(v["bytes"] for v in variants),
-            "score_p10": round(_percentile(scores, 0.1), 2), "score_median": round(statistics.median(scores), 2),
+            "score_p10": round(percentile(scores, 10), 2), "score_median": round(statistics.median(scores), 2),
             "quality_median": statistics.median(v["quality"] for v in variants),
             "within_3": round(len(within) / len(targeted), 3) if targeted else None,
             "outside_at_a_bound": sum(1 for v in targeted if v not in within and v["bound"]),
@@ -143,9 +144,6 @@ def _summary(images: list[dict]) -> dict:
     return out
 
 
-def _percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[round(p * (len(values) - 1))]
 
 
 def targets(part: dict) -> list[tuple[str, float, float, bool]]:

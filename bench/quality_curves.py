@@ -20,6 +20,7 @@ from pathlib import Path
 import pyvips
 
 from bench import quality_corpus
+from bench.stats import percentile
 from publisher.imaging import colour, engine, output, quality, resize  # noqa: F401  (engine: the worker's libvips)
 
 VARIANTS = (("display", 1600), ("thumb", 400))
@@ -66,9 +67,6 @@ def at_score(points: list[dict], target: float) -> tuple[float, float]:
     return end["q"], end["bytes"]
 
 
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[round(p * (len(values) - 1))]
 
 
 def summarise(results: dict, fmt: str, fixed_q: int, qrange: tuple[int, int]) -> None:
@@ -80,9 +78,9 @@ def summarise(results: dict, fmt: str, fixed_q: int, qrange: tuple[int, int]) ->
         fixed = [next(p for p in c if p["q"] == fixed_q) for c in curves]
         scores = [p["score"] for p in fixed]
         fixed_bytes = sum(p["bytes"] for p in fixed)
-        p10 = percentile(scores, 0.1)
+        p10 = percentile(scores, 10)
         print(f"{name} {fmt}: {len(curves)} images; at q{fixed_q}: score p10 {p10:.1f}, median "
-              f"{statistics.median(scores):.1f}, p90 {percentile(scores, 0.9):.1f}; bytes {fixed_bytes}")
+              f"{statistics.median(scores):.1f}, p90 {percentile(scores, 90):.1f}; bytes {fixed_bytes}")
         for target in range(int(p10) - 2, int(p10) + 12):
             chosen = [at_score(c, target) for c in in_range]
             reached = [max(target, c[0]["score"]) if target < c[0]["score"] else min(target, c[-1]["score"])
@@ -90,8 +88,8 @@ def summarise(results: dict, fmt: str, fixed_q: int, qrange: tuple[int, int]) ->
             qualities = [q for q, _ in chosen]
             print(f"  target {target}: bytes {sum(b for _, b in chosen) / fixed_bytes:.3f}x q{fixed_q}, "
                   f"quality median {statistics.median(qualities):.0f} "
-                  f"(p10 {percentile(qualities, 0.1):.0f}, p90 {percentile(qualities, 0.9):.0f}),"
-                  f" score p10 {percentile(reached, 0.1):.1f}, at a bound {sum(r != target for r in reached)}")
+                  f"(p10 {percentile(qualities, 10):.0f}, p90 {percentile(qualities, 90):.0f}),"
+                  f" score p10 {percentile(reached, 10):.1f}, at a bound {sum(r != target for r in reached)}")
 
 
 def typical(results: dict, fmt: str) -> list[tuple[int, float]]:
@@ -133,7 +131,7 @@ def fit(results: dict) -> None:
             gaps = [a["score"] - b["score"] for a, b in zip(d["webp"], t["webp"]) if 60 <= a["q"] <= 90]
             per_step.append(statistics.mean(gaps) / steps)
     print(f"display - thumb per 4x pixels, webp q60-90: median {statistics.median(per_step):.2f} "
-          f"(p10 {percentile(per_step, 0.1):.2f}, p90 {percentile(per_step, 0.9):.2f}) over {len(per_step)} images")
+          f"(p10 {percentile(per_step, 10):.2f}, p90 {percentile(per_step, 90):.2f}) over {len(per_step)} images")
     simulate(photographs(results))
 
 
@@ -171,7 +169,7 @@ def simulate(results: dict) -> None:
         probes = [row[0] for row in rows]
         print(f"  {name} {fmt}: probes {statistics.mean(probes):.2f} (1: {probes.count(1)}, 2: {probes.count(2)}, "
               f"3: {probes.count(3)}, more: {sum(n > 3 for n in probes)}); score p10 "
-              f"{percentile([row[1] for row in rows], 0.1):.1f}; at a bound {sum(row[4] is not None for row in rows)}; "
+              f"{percentile([row[1] for row in rows], 10):.1f}; at a bound {sum(row[4] is not None for row in rows)}; "
               f"bytes {sum(row[2] for row in rows) / sum(row[3] for row in rows):.3f}x fixed q80")
 
 
