@@ -20,6 +20,7 @@ import psycopg2
 import psycopg2.extras
 
 from publisher.jobs.store import actions, broker_queue, finalize, intake, maintenance, outbox, overview, steps
+from publisher.ops.overview import CURRENT_STATUSES
 
 ALIVE, LEASE, HANDOFF, LIMIT = timedelta(seconds=30), timedelta(seconds=60), timedelta(minutes=15), timedelta(hours=1)
 #: The tables whose size grows with the history.
@@ -87,7 +88,8 @@ def run(url: str, host: str = "hot-paths-host", explain: bool = True) -> dict[st
         path("outbox: take", lambda c: outbox.take(c, 10, timedelta(seconds=30)))
         path("outbox: backlog", lambda c: outbox.backlog(c))
         path("status", lambda c: overview.status_snapshot(c))
-        path("overview: job counts", lambda c: overview.job_counts(c))
+        path("overview: job counts", lambda c: overview.job_counts(c, CURRENT_STATUSES))
+        path("overview: completed today", lambda c: overview.completed_since(c, timedelta(days=1)))
         path("overview: oldest pending", lambda c: overview.oldest_pending(c))
         path("overview: last hour", lambda c: overview.last_hour_per_minute(c))
         path("charts: last day", lambda c: overview.last_day_per_minute(c))
@@ -131,7 +133,12 @@ def _one(cur, statement: str, *params):
 
 
 def _seq_scans(plan: dict) -> set[str]:
-    found = {plan["Relation Name"]} if plan.get("Node Type") == "Seq Scan" else set()
+    return {table for kind, table in scans(plan) if kind == "Seq Scan"}
+
+
+def scans(plan: dict) -> set[tuple[str, str]]:
+    """(node type, table) of every scan in the plan."""
+    found = {(plan["Node Type"], plan["Relation Name"])} if "Relation Name" in plan else set()
     for child in plan.get("Plans", []):
-        found |= _seq_scans(child)
+        found |= scans(child)
     return found

@@ -26,7 +26,7 @@ def test_honcho_start_runs_the_listener_the_workers_and_the_page_until_stopped(m
     log = honcho.log()
     assert "listener.1 started" in log and "worker.1 started" in log and "web.1 started" in log
     summary = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{stack.env['WEB_PORT']}/api/summary").read())
-    assert summary["jobs"]["completed"] == 2
+    assert summary["completed_last_day"] == 2
     assert "stopped" not in log and "release" not in log
 
     # SIGTERM (systemd, Docker) stops both; honcho exits when they have.

@@ -62,6 +62,16 @@ def db(make_stack):
     return make_stack()  # the schema, no listener or workers: jobs stay where a test puts them
 
 
+def test_the_overview_counts_the_last_days_completions_not_the_whole_history(db):
+    for age in ("1 hour", "23 hours", "25 hours", "60 days"):
+        job = db.publish(f"done-{age.replace(' ', '-')}.jpg")
+        db.sql("UPDATE publish_jobs SET status = 'completed', completed_at = now() - %s::interval WHERE id = %s",
+               (age, job))
+    summary = client(db).get("/api/summary").json()
+    assert summary["completed_last_day"] == 2 and "completed" not in summary["jobs"]
+    assert 'data-status="completed">2<' in client(db).get("/").text
+
+
 def test_the_overview_counts_jobs_per_status_and_groups_failures_by_reason(db):
     db.publish("waiting.jpg")
     failed_job(db, "gone-1.jpg", "fetch: origin answered 404 Not Found for 'gone-1.jpg'", "origin_404")
@@ -72,8 +82,8 @@ def test_the_overview_counts_jobs_per_status_and_groups_failures_by_reason(db):
     web = client(db)
 
     summary = web.get("/api/summary").json()
-    assert summary["jobs"] == {"pending": 1, "queued": 0, "processing": 0, "completed": 1, "failed": 3,
-                               "cancelled": 0}
+    assert summary["jobs"] == {"pending": 1, "queued": 0, "processing": 0, "failed": 3, "cancelled": 0}
+    assert summary["completed_last_day"] == 1
     assert summary["last_hour"]["completed"] == 1 and summary["last_hour"]["failed"] == 3
     assert len(summary["last_hour"]["per_minute"]) == 60
     by_reason = {f["reason"]: f for f in summary["failures"]}

@@ -4,17 +4,17 @@ its timeline. Read-only: these run under publisher_readonly as well."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from .cursor import Cursor, Row, one_row
-from .states import COUNTED_STATUSES
+from .states import COUNTED_STATUSES, Status
 
 STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY status"
-# Without 'completed', which holds the history: cheap enough for the listener's
-# gauges every few seconds, through the status indexes.
-COUNTED_STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs WHERE status = ANY(%s) GROUP BY status"
+# Of some statuses only: without 'completed', which holds the history, cheap enough for the
+# listener's gauges and the overview every few seconds (publish_jobs_status_idx, index only).
+SOME_STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs WHERE status = ANY(%s) GROUP BY status"
 BROKER_COUNTS = "SELECT state::text AS state, count(*)::int AS n FROM dramatiq.queue GROUP BY state"
 # Per lane (publish_jobs_pending_lane_idx): what waits, since when; and the rate that drains them.
 PENDING_BY_LANE = """
@@ -67,7 +67,7 @@ PER_MINUTE = """
       LEFT JOIN ended e ON e.minute = m.minute
      GROUP BY m.minute ORDER BY m.minute
 """
-# Counted through publish_jobs_failed_idx; each reason's latest, one probe of publish_jobs_failed_reason_idx.
+# Counted and each reason's latest found by publish_jobs_failed_by_reason_idx (the count from the index alone).
 FAILURES_BY_REASON = """
     SELECT r.reason, r.count, l.last_error AS example, l.id AS latest_job, l.updated_at AS latest_at
       FROM (SELECT coalesce(failure_reason, 'untyped') AS reason, count(*)::int AS count
@@ -134,18 +134,19 @@ TIMELINE = """
 """
 
 
-def job_counts(cur: Cursor, *, only_counted: bool = False) -> dict[str, int]:
-    """Jobs per status; only_counted: without the history (completed, cancelled)."""
-    if only_counted:
-        cur.execute(COUNTED_STATUS_COUNTS, ([str(s) for s in COUNTED_STATUSES],))
-    else:
+def job_counts(cur: Cursor, statuses: Iterable[Status] | None = None) -> dict[str, int]:
+    """Jobs per status, of `statuses` only (None: every one, the history's completed jobs included,
+    which reads an index entry per job of the last COMPLETED_JOB_RETENTION_DAYS)."""
+    if statuses is None:
         cur.execute(STATUS_COUNTS)
+    else:
+        cur.execute(SOME_STATUS_COUNTS, ([str(s) for s in statuses],))
     return {r["status"]: r["n"] for r in cur.fetchall()}
 
 
 def status_snapshot(cur: Cursor, failures: int = 10, count_completed: bool = True) -> dict[str, Any]:
     """Everything `publisher-admin status` and the listener's gauges show."""
-    jobs = job_counts(cur, only_counted=not count_completed)
+    jobs = job_counts(cur, None if count_completed else COUNTED_STATUSES)
     cur.execute(BROKER_COUNTS)
     broker = {r["state"]: r["n"] for r in cur.fetchall()}
     oldest = oldest_pending(cur)
