@@ -20,6 +20,7 @@ import psycopg2
 import psycopg2.extras
 
 from publisher.jobs.store import actions, broker_queue, finalize, intake, maintenance, outbox, overview, steps
+from publisher.jobs.store.filters import JobFilter
 from publisher.ops.overview import CURRENT_STATUSES
 
 ALIVE, LEASE, HANDOFF, LIMIT = timedelta(seconds=30), timedelta(seconds=60), timedelta(minutes=15), timedelta(hours=1)
@@ -97,13 +98,18 @@ def run(url: str, host: str = "hot-paths-host", explain: bool = True) -> dict[st
         path("overview: hosts", lambda c: overview.hosts(c))
         path("overview: latest publishes", lambda c: overview.latest_publishes(c, 20))
         path("overview: published files", lambda c: overview.published_files(c, 20))
-        path("jobs: failed", lambda c: overview.list_jobs(c, status="failed", limit=50))
-        path("jobs: by reason", lambda c: overview.list_jobs(c, reason="origin_404", limit=50))
+        path("jobs: failed", lambda c: overview.list_jobs(c, JobFilter(status="failed"), limit=50))
+        path("jobs: by reason", lambda c: overview.list_jobs(c, JobFilter(reason="origin_404"), limit=50))
         path("jobs: one", lambda c: overview.show_job(c, job_id))
-        path("jobs: by file", lambda c: overview.list_jobs(c, file_id=file_id, limit=50))
-        path("jobs: by key prefix", lambda c: overview.list_jobs(c, key_prefix="history/lot-12", limit=50))
+        path("jobs: by file", lambda c: overview.list_jobs(c, JobFilter(file_id=file_id), limit=50))
+        path("jobs: by key prefix", lambda c: overview.list_jobs(c, JobFilter(key_prefix="history/lot-12"), limit=50))
         path("overview: lanes", lambda c: (overview.pending_by_lane(c), overview.completed_since(c, LIMIT)))
         path("retry failed: preview", lambda c: actions.failures_to_retry(c, "origin_404"))
+        for bulk in actions.Bulk:
+            path(f"bulk {bulk}: preview of a key prefix",
+                 lambda c, b=bulk: actions.bulk_preview(c, b, JobFilter(key_prefix="history/lot-12")))
+            path(f"bulk {bulk}: preview of a reason",
+                 lambda c, b=bulk: actions.bulk_preview(c, b, JobFilter(reason="origin_404")))
         for what in maintenance.ROW_PURGES:
             path(f"purge {what}", lambda c, w=what: maintenance.purge_rows(c, w, timedelta(days=30), 1000))
         path("purge: files", lambda c: maintenance.files_to_purge(c, timedelta(days=30), 100))

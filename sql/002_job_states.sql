@@ -633,19 +633,39 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     SELECT * FROM publisher_admin_transition(p_job, 'pending');
 $$;
 
--- The failed jobs an operator's retry-failed would run again: those whose typed
--- failure_reason is p_reason, or whose last_error contains p_reason as a literal
--- text, ignoring case (all when NULL),
+-- The console's filter of jobs, one rule for its list and for the bulk actions on what the list
+-- shows (publisher/jobs/store/filters.py): an argument that is NULL filters nothing. p_reason is a
+-- typed failure_reason, or a literal part of last_error ignoring case; p_key_like a LIKE pattern
+-- of the file's RAID key. Plain SQL, so that it is inlined into the statement that calls it and
+-- its conditions reach the indexes.
+CREATE OR REPLACE FUNCTION publisher_job_matches(j publish_jobs, f auction_files, p_status text, p_reason text,
+                                                 p_file uuid, p_key_like text, p_since timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT (p_status IS NULL OR j.status = p_status)
+       AND (p_file IS NULL OR j.file_id = p_file)
+       AND (p_key_like IS NULL OR f.raid_key LIKE p_key_like)
+       AND (p_reason IS NULL OR j.failure_reason = p_reason
+            OR strpos(lower(coalesce(j.last_error, '')), lower(p_reason)) > 0)
+       AND (p_since IS NULL OR j.updated_at >= p_since);
+$$;
+
+-- The failed jobs an operator's retry-failed would run again: the failed jobs the filter
+-- (publisher_job_matches) matches, up to job p_up_to (NULL: the newest; a bulk action's preview
+-- counted up to there, so a job that fails after it is not run unseen),
 -- when each is the latest job of a file that is not deleted. A latest job is never
 -- behind an active one (one active job per file, and job ids only grow), so none
 -- of these files has an active job. Cancelled jobs are not failed ones: never picked.
-CREATE OR REPLACE FUNCTION publisher_admin_failed_to_retry(p_reason text)
+DROP FUNCTION IF EXISTS publisher_admin_failed_to_retry(text);
+CREATE OR REPLACE FUNCTION publisher_admin_failed_to_retry(p_reason text, p_status text DEFAULT NULL,
+                                                           p_file uuid DEFAULT NULL, p_key_like text DEFAULT NULL,
+                                                           p_up_to bigint DEFAULT NULL)
 RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text, updated_at timestamptz)
 LANGUAGE sql STABLE AS $$
     SELECT j.id, j.file_id, j.failure_reason, j.last_error, j.updated_at FROM publish_jobs j
       JOIN auction_files f ON f.id = j.file_id AND f.deleted_at IS NULL
-     WHERE j.status = 'failed'
-       AND (p_reason IS NULL OR j.failure_reason = p_reason OR strpos(lower(j.last_error), lower(p_reason)) > 0)
+     WHERE j.status = 'failed' AND publisher_job_matches(j, f, p_status, p_reason, p_file, p_key_like, NULL)
+       AND (p_up_to IS NULL OR j.id <= p_up_to)
        -- its file's latest job: one index probe per failed job (NOT EXISTS would hash the whole table)
        AND j.id = (SELECT max(n.id) FROM publish_jobs n WHERE n.file_id = j.file_id)
      ORDER BY j.id;
@@ -653,13 +673,16 @@ $$;
 
 -- Runs them again. Returns the jobs it changed.
 DROP FUNCTION IF EXISTS publisher_admin_retry_failed(text);
-CREATE OR REPLACE FUNCTION publisher_admin_retry_failed(p_reason text)
+CREATE OR REPLACE FUNCTION publisher_admin_retry_failed(p_reason text, p_status text DEFAULT NULL,
+                                                        p_file uuid DEFAULT NULL, p_key_like text DEFAULT NULL,
+                                                        p_up_to bigint DEFAULT NULL)
 RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text)
 LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH picked AS (
         SELECT j.id, j.failure_reason, j.last_error FROM publish_jobs j
-         WHERE j.id IN (SELECT c.job_id FROM publisher_admin_failed_to_retry(p_reason) c)
+         WHERE j.id IN (SELECT c.job_id
+                          FROM publisher_admin_failed_to_retry(p_reason, p_status, p_file, p_key_like, p_up_to) c)
            AND j.status = 'failed'
          ORDER BY j.id
            FOR UPDATE OF j SKIP LOCKED
@@ -667,6 +690,21 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     UPDATE publish_jobs j SET status = 'pending'  -- the trigger sets the retry lane
       FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.file_id, picked.failure_reason, picked.last_error;
+$$;
+
+-- The jobs a bulk cancel would cancel: those the filter matches that have not started a step
+-- (what publisher_admin_cancel cancels), up to job p_up_to as above.
+CREATE OR REPLACE FUNCTION publisher_admin_waiting_to_cancel(p_reason text, p_status text DEFAULT NULL,
+                                                             p_file uuid DEFAULT NULL, p_key_like text DEFAULT NULL,
+                                                             p_up_to bigint DEFAULT NULL)
+RETURNS TABLE (job_id bigint, file_id uuid, status text, last_error text, updated_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT j.id, j.file_id, j.status, j.last_error, j.updated_at FROM publish_jobs j
+      JOIN auction_files f ON f.id = j.file_id
+     WHERE j.status IN ('pending', 'queued') AND (j.status = 'pending' OR j.step_started_at IS NULL)
+       AND publisher_job_matches(j, f, p_status, p_reason, p_file, p_key_like, NULL)
+       AND (p_up_to IS NULL OR j.id <= p_up_to)
+     ORDER BY j.id;
 $$;
 
 -- Cancels a job that has not started a step yet (pending, or queued waiting
@@ -678,6 +716,19 @@ RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
 LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     SELECT * FROM publisher_admin_transition(p_job, 'cancelled');
+$$;
+
+-- Cancels them, each as publisher_admin_cancel does (a job that started a step meanwhile is
+-- refused, unchanged). Returns every job it considered. Never more than a preview counted: with
+-- p_up_to NULL it cancels nothing.
+CREATE OR REPLACE FUNCTION publisher_admin_cancel_waiting(p_reason text, p_status text DEFAULT NULL,
+                                                          p_file uuid DEFAULT NULL, p_key_like text DEFAULT NULL,
+                                                          p_up_to bigint DEFAULT NULL)
+RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
+LANGUAGE sql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+    SELECT t.* FROM publisher_admin_waiting_to_cancel(p_reason, p_status, p_file, p_key_like, coalesce(p_up_to, 0)) w
+     CROSS JOIN LATERAL publisher_admin_transition(w.job_id, 'cancelled') t;
 $$;
 
 COMMIT;

@@ -99,8 +99,10 @@ GRANT USAGE ON SCHEMA dramatiq TO publisher_readonly;
 GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_settings, publisher_schema_versions,
                 publisher_workers, publish_event_outbox, publisher_objects, publisher_paused_lanes, dramatiq.queue
     TO publisher_readonly;
--- publisher-admin retry-failed --dry-run, backfill --dry-run
-GRANT EXECUTE ON FUNCTION publisher_admin_failed_to_retry, publisher_backfill_candidates TO publisher_readonly;
+-- publisher-admin retry-failed --dry-run, backfill --dry-run, the console's previews of its bulk actions;
+-- the job list's filter
+GRANT EXECUTE ON FUNCTION publisher_admin_failed_to_retry, publisher_admin_waiting_to_cancel,
+                          publisher_backfill_candidates, publisher_job_matches TO publisher_readonly;
 
 -- -------------------------------------------------------------- publisher_oncall
 -- Reads what publisher_readonly reads; changes rows only through the operator's
@@ -110,9 +112,11 @@ GRANT USAGE ON SCHEMA dramatiq TO publisher_oncall;
 GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_settings, publisher_schema_versions,
                 publisher_workers, publish_event_outbox, publisher_objects, publisher_paused_lanes, dramatiq.queue
     TO publisher_oncall;
--- publisher-admin retry, retry-failed, republish, cancel
+-- publisher-admin retry, retry-failed, republish, cancel; the console's bulk retry and cancel
 GRANT EXECUTE ON FUNCTION publisher_admin_retry, publisher_admin_retry_failed, publisher_admin_republish,
-                          publisher_admin_cancel, publisher_admin_failed_to_retry TO publisher_oncall;
+                          publisher_admin_cancel, publisher_admin_failed_to_retry,
+                          publisher_admin_cancel_waiting, publisher_admin_waiting_to_cancel,
+                          publisher_job_matches TO publisher_oncall;
 -- publisher-admin lane pause, lane resume
 GRANT EXECUTE ON FUNCTION publisher_admin_pause_lane, publisher_admin_resume_lane TO publisher_oncall;
 -- publisher-admin backfill

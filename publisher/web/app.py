@@ -8,10 +8,12 @@ needs the session of a login with the token and the session's CSRF token.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import psycopg2
 import psycopg2.errors
@@ -31,6 +33,7 @@ from starlette.templating import Jinja2Templates
 from publisher.clients.db import Database
 from publisher.jobs.store import actions
 from publisher.jobs.store import overview as jobs
+from publisher.jobs.store.filters import JobFilter
 from publisher.jobs.store.states import WAITING_STATUSES, Lane, Status
 from publisher.ops import output, overview
 from publisher.settings.web import WebSettings
@@ -102,16 +105,11 @@ def create_app(settings: WebSettings, database: Database | None = None) -> Starl
         return JSONResponse(await read(jobs.last_day_per_minute), headers=NO_STORE)
 
     async def job_list(request: Request) -> Response:
-        status = request.query_params.get("status") or None
-        reason = request.query_params.get("reason") or None
-        if status is not None and status not in [s.value for s in Status]:
-            raise HTTPException(400, f"unknown status {status!r}; one of {', '.join(s.value for s in Status)}")
-        search = request.query_params.get("q", "").strip() or None
+        shown = ListFilter.of(request.query_params)
         page = _page(request.query_params.get("page", "1"))
-        rows = await read(jobs.list_jobs, status=status, reason=reason, **_file_search(search), limit=PAGE_SIZE + 1,
-                          offset=(page - 1) * PAGE_SIZE)
+        rows = await read(jobs.list_jobs, shown.jobs(), limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE)
         return render(request, "jobs.html", {"rows": rows[:PAGE_SIZE], "page": page, "more": len(rows) > PAGE_SIZE,
-                                              "status": status, "reason": reason, "q": search})
+                                              "shown": shown, "bulk_actions": list(actions.Bulk)})
 
     async def job_page(request: Request) -> Response:
         job = await read(jobs.show_job, request.path_params["job_id"])
@@ -197,15 +195,18 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
         auth.log_out(request)
         return RedirectResponse("/", status_code=303)
 
+    async def run(request: Request, what: str, action, *args):
+        try:
+            return await run_in_threadpool(_act, db, action, *args)
+        except psycopg2.errors.InsufficientPrivilege:
+            logger.warning("%s by %s refused: the database role may not change jobs", what, auth.who(request))
+            raise HTTPException(403, "this page's database role may not change jobs (publisher_oncall may)") from None
+
     async def act(request: Request, action, arg, back: str) -> Response:
         await auth.require(request)
         # The reason is typed by a person: quoted (no line breaks in the log) and bounded.
         what = f"{action.__name__.replace('_', ' ')} {str(arg)[:100]!r}"
-        try:
-            rows = await run_in_threadpool(_act, db, action, arg)
-        except psycopg2.errors.InsufficientPrivilege:
-            logger.warning("%s by %s refused: the database role may not change jobs", what, auth.who(request))
-            raise HTTPException(403, "this page's database role may not change jobs (publisher_oncall may)") from None
+        rows = await run(request, what, action, arg)
         # A single action's row says whether it changed; a bulk retry returns only the jobs it changed.
         changed = sum(1 for r in rows if r.get("changed", True))
         logger.info("%s by %s: %d job(s) changed", what, auth.who(request), changed)
@@ -237,8 +238,41 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
             raise HTTPException(400, "retrying the failures needs a reason (a typed reason or a part of the error)")
         return await act(request, actions.retry_failures, reason, "/")
 
+    def bulk_action(request: Request) -> actions.Bulk:
+        name = request.path_params["action"]
+        try:
+            return actions.Bulk(name)
+        except ValueError:
+            raise HTTPException(404, f"no bulk action {name[:40]!r}; one of {', '.join(actions.Bulk)}") from None
+
+    async def bulk_preview(request: Request) -> Response:
+        action, shown = bulk_action(request), ListFilter.of(request.query_params)
+        if not auth.logged_in(request):
+            return RedirectResponse(f"/login?{urlencode({'next': str(request.url.path) + '?' + shown.query()})}",
+                                    status_code=303)
+        preview = await run(request, f"preview of bulk {action}", actions.bulk_preview, action, shown.jobs())
+        return render(request, "bulk.html", {"action": action, "shown": shown, "preview": preview})
+
+    async def bulk(request: Request) -> Response:
+        action = bulk_action(request)
+        form = await auth.require(request)
+        shown, up_to, previewed = ListFilter.of(form), _job_id(form.get("up_to")), _count(form.get("previewed"))
+        what = f"bulk {action} of {shown.query()!r} up to job {up_to}"
+        changed, refused = await run(request, what, actions.bulk_act, action, shown.jobs(), up_to)
+        logger.info("%s by %s: %d job(s) changed, %d refused, %d previewed", what, auth.who(request), changed,
+                    refused, previewed)
+        done = {actions.Bulk.RETRY: "run again", actions.Bulk.CANCEL: "cancelled"}[action]
+        lines = [f"{changed} job(s) {done} of the {previewed} the preview counted"]
+        if refused:
+            lines.append(f"{refused} changed meanwhile (began a step, or its file has another active job): "
+                         f"left as they are")
+        auth.flash(request, lines)
+        return RedirectResponse(f"/jobs?{shown.query()}", status_code=303)
+
     return [
         Route("/login", login_form, methods=["GET"]),
+        Route("/jobs/bulk/{action}", bulk_preview, methods=["GET"]),
+        Route("/jobs/bulk/{action}", bulk, methods=["POST"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/jobs/{job_id:int}/retry", retry, methods=["POST"]),
@@ -249,9 +283,31 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
     ]
 
 
-def _act(db: Database, action, arg) -> list[dict]:
+def _act(db: Database, action, *args):
     with db.transaction() as cur:
-        return action(cur, arg)
+        return action(cur, *args)
+
+
+@dataclasses.dataclass(frozen=True)
+class ListFilter:
+    """The job list's filter as the page takes it: a status, a reason, and a search of a file id or
+    the start of a RAID key; the same in a query string and in a bulk action's form."""
+    status: str | None = None
+    reason: str | None = None
+    q: str | None = None
+
+    @classmethod
+    def of(cls, params) -> ListFilter:
+        status = params.get("status") or None
+        if status is not None and status not in [s.value for s in Status]:
+            raise HTTPException(400, f"unknown status {status[:40]!r}; one of {', '.join(s.value for s in Status)}")
+        return cls(status, params.get("reason") or None, (params.get("q") or "").strip() or None)
+
+    def jobs(self) -> JobFilter:
+        return JobFilter(status=self.status, reason=self.reason, **_file_search(self.q))
+
+    def query(self) -> str:
+        return urlencode({"status": self.status or "", "reason": self.reason or "", "q": self.q or ""})
 
 
 def _retried(row: dict) -> str:
@@ -264,6 +320,16 @@ def _page(value: str) -> int:
             or not 1 <= int(value) <= MAX_PAGE:
         raise HTTPException(400, f"page must be a whole number from 1 to {MAX_PAGE}, not {value[:20]!r}")
     return int(value)
+
+
+def _job_id(value) -> int:
+    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19):
+        raise HTTPException(400, "the form names no job to act up to; open the preview again")
+    return int(value)
+
+
+def _count(value) -> int:
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 9 else 0
 
 
 def _local(target: str | None) -> str:

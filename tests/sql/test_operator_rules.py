@@ -60,3 +60,24 @@ def test_the_monitoring_queries_of_the_system_we_replace_still_run(cur):
               " WHERE status = 'completed' AND completed_at > NOW() - INTERVAL '1 hour'")
     rows(cur, "SELECT publish_status, COUNT(*) FROM auction_files WHERE deleted_at IS NULL GROUP BY publish_status")
     rows(cur, "SELECT state, count(*) FROM dramatiq.queue GROUP BY 1")
+
+
+def test_a_bulk_cancel_acts_only_up_to_the_job_its_preview_counted(cur):
+    first, second = new_job(cur, new_file(cur, "sale/a.jpg")), new_job(cur, new_file(cur, "sale/b.jpg"))
+    counted = rows(cur, "SELECT job_id FROM publisher_admin_waiting_to_cancel(NULL, NULL, NULL, 'sale/%%')")
+    assert [r["job_id"] for r in counted] == [first, second]
+    # Without the preview's last job, nothing: a call with NULLs never cancels every waiting job.
+    assert rows(cur, "SELECT * FROM publisher_admin_cancel_waiting(NULL, NULL, NULL, NULL, NULL)") == []
+    cancelled = rows(cur, "SELECT * FROM publisher_admin_cancel_waiting(NULL, NULL, NULL, 'sale/%%', %s)", first)
+    assert [(r["job_id"], r["changed"]) for r in cancelled] == [(first, True)]
+    assert [job(cur, j)["status"] for j in (first, second)] == ["cancelled", "pending"]
+
+
+def test_a_bulk_retry_runs_again_only_the_failed_jobs_the_filter_matches(cur):
+    matching = [new_job(cur, new_file(cur, f"sale-4/{n}.jpg")) for n in "ab"]
+    elsewhere = new_job(cur, new_file(cur, "sale-40/a.jpg"))
+    cur.execute("UPDATE publish_jobs SET status = 'failed', failure_reason = 'origin_404' WHERE id = ANY(%s)",
+                ([*matching, elsewhere],))
+    retried = rows(cur, "SELECT job_id FROM publisher_admin_retry_failed('origin_404', 'failed', NULL, 'sale-4/%%')")
+    assert sorted(r["job_id"] for r in retried) == matching
+    assert [job(cur, j)["status"] for j in (*matching, elsewhere)] == ["pending", "pending", "failed"]

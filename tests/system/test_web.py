@@ -300,6 +300,76 @@ def test_the_failures_of_one_reason_are_retried_together(db):
     assert "failed -&gt; pending" not in web.get("/").text
 
 
+def jobs_of(db, keys, status=None, reason=None):
+    """A job of a new file for each RAID key, left in `status`."""
+    jobs = [db.publish(key) for key in keys]
+    if status:
+        db.sql("UPDATE publish_jobs SET status = %s, failure_reason = %s, last_error = %s WHERE id = ANY(%s)",
+               (status, reason, reason and f"fetch: {reason}", jobs))
+    return jobs
+
+
+def test_a_filter_wide_retry_is_previewed_and_changes_nothing_until_confirmed(db):
+    matching = jobs_of(db, [f"sale-12/lot-{i}.jpg" for i in range(4)], "failed", "origin_404")
+    other_reason = jobs_of(db, ["sale-12/lot-9.jpg"], "failed", "corrupt_image")
+    other_sale = jobs_of(db, ["sale-120/lot-1.jpg", "sale-13/lot-1.jpg"], "failed", "origin_404")
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    query = "status=failed&reason=origin_404&q=sale-12%2F"
+
+    # the list shows what the action would change and offers it; the preview needs a login and leads
+    # back to itself after one
+    listed = web.get(f"/jobs?{query}").text
+    assert listed.count('<tr class="failed">') == 4 and "/jobs/bulk/retry?" in listed
+    refused = web.get(f"/jobs/bulk/retry?{query}")
+    assert refused.status_code == 303 and refused.headers["location"].startswith("/login?next=%2Fjobs%2Fbulk%2Fretry")
+    log_in(web)
+    preview = web.get(f"/jobs/bulk/retry?{query}")
+    assert preview.status_code == 200
+    assert '<b class="count">4</b>' in preview.text and "Retry 4 job(s)" in preview.text
+    assert {status_of(db, j) for j in matching} == {"failed"}  # a preview changes nothing
+    # a job that fails after the preview is not run again unseen
+    late = jobs_of(db, ["sale-12/lot-5.jpg"], "failed", "origin_404")[0]
+
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', preview.text))
+    assert web.post("/jobs/bulk/retry", data={**form, "csrf": "wrong"}).status_code == 403
+    assert {status_of(db, j) for j in matching} == {"failed"}
+    done = web.post("/jobs/bulk/retry", data=form)
+    assert done.status_code == 303 and done.headers["location"] == f"/jobs?{query}"
+    assert [status_of(db, j) for j in matching] == ["pending"] * 4
+    assert {db.job(j)["lane"] for j in matching} == {1}  # the retry lane
+    assert [status_of(db, j) for j in [*other_reason, *other_sale, late]] == ["failed"] * 4
+    assert "4 job(s) run again of the 4 the preview counted" in web.get(f"/jobs?{query}").text
+
+
+def test_a_filter_wide_cancel_cancels_only_what_has_not_started_a_step(db):
+    waiting = jobs_of(db, [f"sale-3/lot-{i}.jpg" for i in range(3)])
+    running = jobs_of(db, ["sale-3/lot-8.jpg"], "processing")
+    failed = jobs_of(db, ["sale-3/lot-9.jpg"], "failed", "origin_404")
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    log_in(web)
+    preview = web.get("/jobs/bulk/cancel?q=sale-3%2F")
+    assert '<b class="count">3</b>' in preview.text
+    form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', preview.text))
+    # one of them begins its first step between the preview and the confirmation
+    db.sql("UPDATE publish_jobs SET status = 'queued', step_started_at = now() WHERE id = %s", (waiting[0],))
+    assert web.post("/jobs/bulk/cancel", data=form).status_code == 303
+    assert [status_of(db, j) for j in waiting] == ["queued", "cancelled", "cancelled"]
+    assert [status_of(db, j) for j in [*running, *failed]] == ["processing", "failed"]
+    assert "2 job(s) cancelled of the 3 the preview counted" in web.get("/jobs?q=sale-3%2F").text
+
+
+def test_a_bulk_action_refuses_what_it_cannot_read(db):
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    log_in(web)
+    csrf = csrf_of(web, "/")
+    assert web.get("/jobs/bulk/delete?status=failed").status_code == 404
+    assert web.get("/jobs/bulk/retry?status=lost").status_code == 400
+    assert web.post("/jobs/bulk/retry", data={"csrf": csrf, "status": "failed"}).status_code == 400  # no up_to
+    assert web.post("/jobs/bulk/retry", data={"csrf": csrf, "up_to": "1e9"}).status_code == 400
+    nothing = web.get("/jobs/bulk/cancel?q=no-such-key")
+    assert '<b class="count">0</b>' in nothing.text and 'action="/jobs/bulk/cancel"' not in nothing.text
+
+
 def test_a_lane_is_paused_and_resumed_from_the_overview(db):
     web = client(db, ADMIN_TOKEN=TOKEN)
     assert web.post("/lanes/backlog/pause", data={}).status_code == 401  # no login, no action

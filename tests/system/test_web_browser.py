@@ -21,6 +21,7 @@ pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -116,4 +117,37 @@ def test_the_page_in_chromium_draws_refreshes_and_retries_through_the_login(page
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".flash"), 10, "the retry to be confirmed", 0.1)
     assert "pending" in browser.find_element(By.CSS_SELECTOR, ".flash").text
     assert stack.wait_for(failed["id"])["status"] == "completed"
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_in_chromium_a_search_finds_a_sales_failures_and_one_confirmed_bulk_retry_publishes_them(page, browser,
+                                                                                                  origin_root):
+    stack, url = page
+    # A sale's photos were published before they reached the origin: all fail, as does another sale's.
+    sale = [stack.publish(f"sale-12/lot-{n}.jpg") for n in range(3)]
+    other = stack.publish("sale-13/lot-1.jpg")
+    assert {stack.wait_for(j)["status"] for j in [*sale, other]} == {"failed"}
+    for n in range(3):
+        (origin_root / "sale-12").mkdir(exist_ok=True)
+        shutil.copy(CORPUS / "progressive.jpg", origin_root / "sale-12" / f"lot-{n}.jpg")
+
+    browser.get(f"{url}/login?next=/jobs")
+    browser.find_element(By.NAME, "token").send_keys(TOKEN)
+    browser.find_element(By.XPATH, "//button[text()='Log in']").click()
+    wait_until(lambda: browser.current_url == f"{url}/jobs", 10, "the login to lead to the job list", 0.1)
+    browser.find_element(By.NAME, "q").send_keys("sale-12/")
+    Select(browser.find_element(By.NAME, "status")).select_by_visible_text("failed")
+    browser.find_element(By.XPATH, "//button[text()='Show']").click()
+    wait_until(lambda: "q=sale-12" in browser.current_url, 10, "the search to be shown", 0.1)
+    listed = {int(a.text) for a in browser.find_elements(By.CSS_SELECTOR, "table.jobs tr.failed td:first-child a")}
+    assert listed == set(sale)
+
+    browser.find_element(By.LINK_TEXT, "Retry…").click()
+    assert browser.find_element(By.CSS_SELECTOR, ".preview .count").text == "3"
+    assert {stack.job(j)["status"] for j in sale} == {"failed"}  # the preview changed nothing
+    browser.find_element(By.XPATH, "//button[text()='Retry 3 job(s)']").click()
+    wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, ".flash"), 10, "the bulk retry to be confirmed", 0.1)
+    assert "3 job(s) run again of the 3 the preview counted" in browser.find_element(By.CSS_SELECTOR, ".flash").text
+    assert {stack.wait_for(j)["status"] for j in sale} == {"completed"}
+    assert stack.job(other)["status"] == "failed"
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

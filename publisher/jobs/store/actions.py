@@ -6,9 +6,12 @@ unchanged row with no file."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from enum import StrEnum
 
 from .cursor import Cursor, Row, one_row
+from .filters import JobFilter
 from .states import ACTIVE_STATUSES
 
 ADMIN_RETRY = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_retry(%s)"
@@ -28,6 +31,13 @@ COUNT_ACTIVE_REPUBLISH = """
      WHERE republish_recipe IS NOT NULL AND status = ANY(%s)
 """
 REPUBLISH_MISMATCHES = "SELECT file_id::text AS file_id, recipe FROM publisher_republish_mismatches(%s)"
+
+
+class Bulk(StrEnum):
+    """An operator's action on every job a filter matches: retry runs again the failed ones (the
+    latest job of a file that is not deleted), cancel the ones that have not started a step."""
+    RETRY = "retry"
+    CANCEL = "cancel"
 
 
 def _rows(cur: Cursor, statement: str, *args: object) -> Sequence[Row]:
@@ -63,6 +73,52 @@ def failures_to_retry(cur: Cursor, reason: str | None) -> Sequence[Row]:
 
 def retry_failures(cur: Cursor, reason: str | None) -> Sequence[Row]:
     return _rows(cur, ADMIN_RETRY_FAILED, reason)
+
+
+# A bulk action's arguments: JobFilter.params(), and the newest job its preview counted.
+_BULK_ARGS = "%(reason)s, %(status)s, %(file_id)s::uuid, %(key_like)s, %(up_to)s"
+BULK_CANDIDATES = {
+    Bulk.RETRY: f"SELECT job_id, file_id::text AS file_id, last_error "
+                f"FROM publisher_admin_failed_to_retry({_BULK_ARGS})",
+    Bulk.CANCEL: f"SELECT job_id, file_id::text AS file_id, last_error "
+                 f"FROM publisher_admin_waiting_to_cancel({_BULK_ARGS})",
+}
+BULK_COUNT = "SELECT count(*)::int AS n, max(job_id) AS up_to FROM ({}) c"
+BULK_ACT = {
+    Bulk.RETRY: f"SELECT true AS changed, job_id FROM publisher_admin_retry_failed({_BULK_ARGS})",
+    Bulk.CANCEL: f"SELECT changed, job_id FROM publisher_admin_cancel_waiting({_BULK_ARGS})",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BulkPreview:
+    count: int
+    #: The newest job counted: the action, once confirmed, acts on none newer.
+    up_to: int | None
+    sample: Sequence[Row]
+
+
+def bulk_preview(cur: Cursor, action: Bulk, where: JobFilter, sample: int = 10) -> BulkPreview:
+    """What `action` would change of the jobs `where` matches: how many, and the first `sample`."""
+    args = _bulk_args(where, None)
+    cur.execute(BULK_COUNT.format(BULK_CANDIDATES[action]), args)
+    counted = one_row(cur)
+    cur.execute(BULK_CANDIDATES[action] + " LIMIT %(sample)s", {**args, "sample": sample})
+    return BulkPreview(counted["n"], counted["up_to"], cur.fetchall())
+
+
+def bulk_act(cur: Cursor, action: Bulk, where: JobFilter, up_to: int) -> tuple[int, int]:
+    """Does `action` to the jobs `where` matches, none newer than job `up_to`; (changed, refused): a
+    job refused changed meanwhile (began a step, has another active job)."""
+    cur.execute(BULK_ACT[action], _bulk_args(where, up_to))
+    changed = [r["changed"] for r in cur.fetchall()]
+    return sum(changed), len(changed) - sum(changed)
+
+
+def _bulk_args(where: JobFilter, up_to: int | None) -> dict:
+    if where.since is not None:
+        raise ValueError("a bulk action filters by status, reason, file and RAID key, not by time")
+    return {**where.params(), "up_to": up_to}
 
 
 def count_backfill_candidates(cur: Cursor) -> int:

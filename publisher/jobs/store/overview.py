@@ -5,10 +5,11 @@ its timeline. Read-only: these run under publisher_readonly as well."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from .cursor import Cursor, Row, one_row
+from .filters import MATCHES, JobFilter
 from .states import COUNTED_STATUSES, Status
 
 STATUS_COUNTS = "SELECT status, count(*)::int AS n FROM publish_jobs GROUP BY status"
@@ -109,16 +110,11 @@ PUBLISHED_FILES = """
      ORDER BY published_at DESC, id
      LIMIT %s
 """
-LIST_JOBS = """
+LIST_JOBS = f"""
     SELECT j.id, j.file_id::text AS file_id, f.raid_key, j.status, j.stage, j.retry_count, j.max_retries,
            j.failure_reason, j.last_error, j.created_at, j.updated_at, j.completed_at
       FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id
-     WHERE (%(status)s::text IS NULL OR j.status = %(status)s)
-       AND (%(file_id)s::uuid IS NULL OR j.file_id = %(file_id)s::uuid)
-       AND (%(key_like)s::text IS NULL OR f.raid_key LIKE %(key_like)s)
-       AND (%(reason)s::text IS NULL OR strpos(lower(coalesce(j.last_error, '')), lower(%(reason)s)) > 0
-            OR j.failure_reason = %(reason)s)
-       AND (%(since)s::timestamptz IS NULL OR j.updated_at >= %(since)s)
+     WHERE {MATCHES}
      ORDER BY j.id DESC LIMIT %(limit)s OFFSET %(offset)s
 """
 JOB = """
@@ -200,21 +196,10 @@ def published_files(cur: Cursor, limit: int) -> Sequence[Row]:
     return cur.fetchall()
 
 
-def list_jobs(cur: Cursor, *, status: str | None = None, reason: str | None = None, since: datetime | None = None,
-              file_id: str | None = None, key_prefix: str | None = None, limit: int = 50,
-              offset: int = 0) -> Sequence[Row]:
-    """The newest jobs first. `reason` is a literal, case-insensitive part of
-    last_error, or a typed failure reason (origin_404, corrupt_image, ...); `key_prefix`
-    the literal start of the file's RAID key."""
-    key_like = None if key_prefix is None else _literal_like(key_prefix) + "%"
-    cur.execute(LIST_JOBS, {"status": status, "reason": reason, "since": since, "file_id": file_id,
-                            "key_like": key_like, "limit": limit, "offset": offset})
+def list_jobs(cur: Cursor, where: JobFilter, *, limit: int = 50, offset: int = 0) -> Sequence[Row]:
+    """The jobs `where` matches, the newest first."""
+    cur.execute(LIST_JOBS, {**where.params(), "limit": limit, "offset": offset})
     return cur.fetchall()
-
-
-def _literal_like(text: str) -> str:
-    """text as a LIKE pattern that matches only itself (LIKE's escape is the backslash)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def last_day_per_minute(cur: Cursor) -> Sequence[Row]:

@@ -7,6 +7,7 @@ import sys
 
 from publisher.jobs.store import actions
 from publisher.jobs.store import overview as job_reads
+from publisher.jobs.store.filters import JobFilter
 from publisher.jobs.store.states import Lane
 from publisher.ops.admin.confirm import confirm
 from publisher.ops.admin.exit_codes import DONE, NOTHING_MATCHED
@@ -14,7 +15,7 @@ from publisher.ops.output import print_json
 
 
 def list_jobs(cur, args) -> int:
-    rows = job_reads.list_jobs(cur, status=args.status, reason=args.reason, since=args.since,
+    rows = job_reads.list_jobs(cur, JobFilter(status=args.status, reason=args.reason, since=args.since),
                                limit=args.limit, offset=args.offset)
     if args.json:
         print_json(rows)
