@@ -24,9 +24,12 @@ from pathlib import Path
 
 from devstack import history, hot_paths
 
+from . import history_ops
 from .stats import percentile
 
 SQL = Path(__file__).resolve().parent.parent / "sql"
+#: Runs of each publisher-admin command (a process each).
+ADMIN_RUNS = 5
 
 
 def history_part(server, jobs: int, files: int, runs: int) -> dict:
@@ -44,7 +47,11 @@ def history_part(server, jobs: int, files: int, runs: int) -> dict:
         return {"jobs": jobs, "files": files, "load_seconds": {k: round(v, 1) for k, v in loaded.items()},
                 "sequential_scans": scans, "runs": runs,
                 "ms": {name: {"p50": round(statistics.median(v), 2), "p95": round(percentile(v, 95), 2),
-                              "max": round(max(v), 2)} for name, v in timings.items()}}
+                              "max": round(max(v), 2)} for name, v in timings.items()},
+                "console_ms": history_ops.console_ms(url, runs),
+                "admin_seconds": history_ops.admin_seconds(url, ADMIN_RUNS),
+                # Last: it deletes the oldest day.
+                "purge_day": history_ops.purge_day(url, history.DAYS)}
     finally:
         server.drop_database(url)
 
@@ -80,6 +87,14 @@ def lines(h: dict) -> list[str]:
            f"  {'path':32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   ({h['runs']} runs)"]
     for name, t in h["ms"].items():
         out.append(f"  {name:32} {t['p50']:8.2f} {t['p95']:8.2f} {t['max']:8.2f}")
+    out.append(f"  {'console route':32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}   ({h['runs']} runs)")
+    for name, t in h["console_ms"].items():
+        out.append(f"  {name:32} {t['p50']:8.1f} {t['p95']:8.1f} {t['max']:8.1f}")
+    for name, t in h["admin_seconds"].items():
+        out.append(f"  publisher-admin {name}: {t['p50']} s p50, {t['max']} s max ({ADMIN_RUNS} runs)")
+    for what, p in h["purge_day"].items():
+        out.append(f"  the oldest day's purge of {what.replace('_', ' ')}: {p['deleted']:,} rows in {p['seconds']} s, "
+                   f"{p['batches']} batches, the longest {p['longest_batch_seconds']} s")
     if "upgrade_seconds" in h:
         took = ", ".join(f"{k} {v} s" for k, v in h["upgrade_seconds"].items())
         out.append(f"  upgrade from {h['upgrade_from']}: {took}")

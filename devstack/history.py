@@ -21,6 +21,10 @@ import time
 
 import psycopg2
 
+from publisher.settings import fixed
+
+#: Days of jobs kept: the history maintenance keeps.
+DAYS = round(fixed.COMPLETED_JOB_RETENTION_DAYS)
 #: Of finished jobs: completed, failed and cancelled, in this proportion (per 1000).
 MIX = {"completed": 940, "failed": 45, "cancelled": 15}
 #: Failure reasons, by weight.
@@ -106,7 +110,7 @@ UPDATE auction_files f SET publish_status = 'failed', published_at = NULL, varia
 """
 
 
-def fill(url: str, jobs: int = 2_000_000, files: int = 500_000, days: int = 90) -> dict[str, float]:
+def fill(url: str, jobs: int = 2_000_000, files: int = 500_000, days: int = DAYS) -> dict[str, float]:
     """Loads the history into the database at url; the seconds each part took."""
     params = {"jobs": jobs, "files": files, "span": days * 86400, "completed": MIX["completed"],
               "failed": MIX["failed"], "reasons": [r for r, w in REASONS.items() for _ in range(w)]}
@@ -136,7 +140,7 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--jobs", type=int, default=2_000_000)
     parser.add_argument("--files", type=int, default=500_000)
-    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--days", type=int, default=DAYS)
     args = parser.parse_args()
     for name, seconds in fill(args.url, args.jobs, args.files, args.days).items():
         print(f"{name}: {seconds:.1f} s")

@@ -80,6 +80,9 @@ def test_quick_run_writes_well_formed_results(tmp_path):
     assert (result["history"]["jobs"], result["history"]["runs"]) == (2000, 2)
     assert isinstance(result["history"]["sequential_scans"], dict)  # (a table of 2,000 rows is rightly scanned)
     assert set(result["history"]["ms"]) >= {"claim", "finalize", "status", "jobs: failed"}
+    assert set(result["history"]["console_ms"]) >= {"/", "/api/summary", "/jobs?status=failed", "/jobs/<id>"}
+    assert set(result["history"]["admin_seconds"]) >= {"status", "list --json"}
+    assert result["history"]["purge_day"]["completed_jobs"]["deleted"] > 0
     assert {t["target"] for t in result["targets"]} >= {"pickup p50", "pickup p99", "throughput system/bound",
                                                           "100 MP worker RSS growth"}
     assert all(isinstance(t["met"], bool) for t in result["targets"])
