@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from publisher.clients.db import Database
+from publisher.jobs.host_identity import HOST_ID
 from publisher.jobs.store import actions
 from publisher.jobs.store import overview as jobs
 from publisher.jobs.store.states import WAITING_STATUSES, Lane, Status
@@ -230,6 +231,14 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
             return await act(request, action, Lane[name.upper()].value, "/")
         return endpoint
 
+    def host_action(action):
+        async def endpoint(request: Request) -> Response:
+            host = request.path_params["host"]
+            if not HOST_ID.fullmatch(host):
+                raise HTTPException(404, "not a host id")  # not quoted back: it is anyone's text
+            return await act(request, action, host, "/")
+        return endpoint
+
     async def retry_failures(request: Request) -> Response:
         form = await auth.require(request)
         reason = (form.get("reason") or "").strip()
@@ -246,6 +255,8 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
         Route("/failures/retry", retry_failures, methods=["POST"]),
         Route("/lanes/{lane}/pause", lane_action(actions.pause_lane), methods=["POST"]),
         Route("/lanes/{lane}/resume", lane_action(actions.resume_lane), methods=["POST"]),
+        Route("/hosts/{host}/drain", host_action(actions.drain_host), methods=["POST"]),
+        Route("/hosts/{host}/resume", host_action(actions.resume_host), methods=["POST"]),
     ]
 
 
