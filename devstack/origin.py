@@ -18,6 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from .ports import free_port
 
+#: Seconds a held answer waits at most for its test to let it go (a test that failed never does).
+HOLD_LIMIT = 120.0
+
 
 @dataclasses.dataclass
 class Fault:
@@ -33,6 +36,7 @@ class Fault:
     content_encoding: str | None = None  # claim this Content-Encoding for the body as it is
     drip: float | None = None  # send the body one byte at a time, this many seconds apart
     drip_headers: float | None = None  # send the status line and headers so, then the body at once
+    hold: threading.Event | None = None  # answer once this is set (at most HOLD_LIMIT s): a download in flight
     times: int | None = None
 
 
@@ -107,6 +111,8 @@ class Origin:
                 fault = origin._take_fault(key)
                 if fault and fault.delay:
                     time.sleep(fault.delay)
+                if fault and fault.hold is not None:
+                    fault.hold.wait(HOLD_LIMIT)
                 if fault and fault.status:
                     return self._send(fault.status, b"scripted failure")
                 if fault and fault.redirect_to:

@@ -140,4 +140,13 @@ CREATE TABLE IF NOT EXISTS publisher_workers (
 );
 CREATE INDEX IF NOT EXISTS publisher_workers_host_idx ON publisher_workers (host_id, seen_at);
 
+-- Worker hosts an operator drains: each finishes the jobs it has begun and takes no new first
+-- step until it is resumed (publisher_admin_drain_host). A row outlives the host's beats, so a
+-- host stopped for maintenance comes back still draining.
+CREATE TABLE IF NOT EXISTS publisher_draining_hosts (
+    host_id    text PRIMARY KEY CHECK (host_id ~ '^[A-Za-z0-9._-]{1,200}$'),  -- publisher/jobs/host_identity.py
+    since      timestamptz NOT NULL DEFAULT now(),
+    drained_by text NOT NULL                    -- the database login, and the program it ran
+);
+
 COMMIT;

@@ -167,19 +167,40 @@ RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT EXISTS (SELECT 1 FROM publisher_workers w WHERE w.host_id = p_host AND w.seen_at > now() - p_alive);
 $$;
 
--- A worker process is alive; the first beat of a process wakes the listener,
--- which may now claim jobs for it.
-CREATE OR REPLACE FUNCTION publisher_worker_beat(p_worker text, p_host text, p_queue text, p_threads int)
-RETURNS void LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+-- A worker process is alive, and offers p_threads, or none while an operator drains its host
+-- (publisher_draining_hosts): the listener claims nothing for a draining host from its next
+-- beat. Returns whether the host drains, so the worker declines the first steps already
+-- claimed (publisher/jobs/lifecycle.py) with no round trip of its own. A process's first beat,
+-- and a beat that offers threads again after none, wake the listener: it may claim for them now.
+-- CREATE OR REPLACE cannot change a return type: a beat that returns nothing is dropped first.
+DO $$
 BEGIN
-    UPDATE publisher_workers SET seen_at = now(), threads = p_threads WHERE worker_id = p_worker;
+    IF (SELECT p.prorettype FROM pg_proc p
+         WHERE p.oid = to_regprocedure('publisher_worker_beat(text, text, text, int)')) = 'void'::regtype THEN
+        DROP FUNCTION publisher_worker_beat(text, text, text, int);
+    END IF;
+END $$;
+CREATE OR REPLACE FUNCTION publisher_worker_beat(p_worker text, p_host text, p_queue text, p_threads int)
+RETURNS boolean LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+DECLARE
+    draining constant boolean := EXISTS (SELECT 1 FROM publisher_draining_hosts d WHERE d.host_id = p_host);
+    offered constant int := CASE WHEN draining THEN 0 ELSE p_threads END;
+    offered_before int;
+BEGIN
+    SELECT w.threads INTO offered_before FROM publisher_workers w WHERE w.worker_id = p_worker FOR UPDATE;
     IF NOT FOUND THEN
         INSERT INTO publisher_workers (worker_id, host_id, queue, threads)
-        VALUES (p_worker, p_host, p_queue, p_threads)
+        VALUES (p_worker, p_host, p_queue, offered)
         ON CONFLICT (worker_id) DO UPDATE SET seen_at = now();
         PERFORM pg_notify('publish_jobs', '');
+    ELSE
+        UPDATE publisher_workers SET seen_at = now(), threads = offered WHERE worker_id = p_worker;
+        IF offered_before = 0 AND offered > 0 THEN
+            PERFORM pg_notify('publish_jobs', '');
+        END IF;
     END IF;
+    RETURN draining;
 END $$;
 
 -- pending -> queued, for at most as many jobs as the live workers can start

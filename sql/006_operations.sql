@@ -95,6 +95,63 @@ BEGIN
     RETURN QUERY SELECT true, format('lane %s resumed', publisher_lane_name(p_lane));
 END $$;
 
+-- Whether an operator's text is a host id as publisher/jobs/host_identity.py makes them (and
+-- publisher_draining_hosts allows): refused before it is looked up, stored or quoted back.
+CREATE OR REPLACE FUNCTION publisher_is_host_id(p_host text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(p_host ~ '^[A-Za-z0-9._-]{1,200}$', false);
+$$;
+
+-- Drains a worker host (its id as publisher_workers has it): it finishes the jobs it has begun,
+-- whose later steps are bound to it, and takes no new first step until it is resumed. The host
+-- learns it from its next beat (publisher_worker_beat). Only a host that has beaten may be
+-- drained, so a mistyped id changes nothing.
+CREATE OR REPLACE FUNCTION publisher_admin_drain_host(p_host text)
+RETURNS TABLE (changed boolean, message text)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+    IF NOT publisher_is_host_id(p_host) THEN
+        RETURN QUERY SELECT false, 'not a host id (1 to 200 letters, digits, dots, dashes or underscores); '
+                                   'nothing changed'::text;
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM publisher_workers w WHERE w.host_id = p_host)
+       AND NOT EXISTS (SELECT 1 FROM publisher_draining_hosts d WHERE d.host_id = p_host) THEN
+        RETURN QUERY SELECT false, format('no worker host %s has beaten; nothing changed', p_host);
+        RETURN;
+    END IF;
+    INSERT INTO publisher_draining_hosts (host_id, drained_by)
+    VALUES (p_host, left(session_user || coalesce(' via ' || nullif(current_setting('application_name', true), ''), ''),
+                         200))
+    ON CONFLICT (host_id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT false, format('host %s was draining already; nothing changed', p_host);
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT true, format('host %s draining: it finishes the jobs it has begun and takes no new ones',
+                                     p_host);
+END $$;
+
+CREATE OR REPLACE FUNCTION publisher_admin_resume_host(p_host text)
+RETURNS TABLE (changed boolean, message text)
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+BEGIN
+    IF NOT publisher_is_host_id(p_host) THEN
+        RETURN QUERY SELECT false, 'not a host id (1 to 200 letters, digits, dots, dashes or underscores); '
+                                   'nothing changed'::text;
+        RETURN;
+    END IF;
+    DELETE FROM publisher_draining_hosts WHERE host_id = p_host;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT false, format('host %s was not draining; nothing changed', p_host);
+        RETURN;
+    END IF;
+    -- Its next beat offers its threads again, and wakes the listener then.
+    RETURN QUERY SELECT true, format('host %s resumed: it takes new jobs from its next beat', p_host);
+END $$;
+
 -- Backfill: the live files that were never published, or whose latest job
 -- failed, from the file after p_after in id order (p_limit NULL: all). A file
 -- with an active job, or whose latest job completed or was cancelled, is not one.

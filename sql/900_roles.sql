@@ -97,7 +97,8 @@ END $$;
 -- Reads the job tables, the broker's queue and the schema record; changes nothing.
 GRANT USAGE ON SCHEMA dramatiq TO publisher_readonly;
 GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_settings, publisher_schema_versions,
-                publisher_workers, publish_event_outbox, publisher_objects, publisher_paused_lanes, dramatiq.queue
+                publisher_workers, publisher_draining_hosts, publish_event_outbox, publisher_objects,
+                publisher_paused_lanes, dramatiq.queue
     TO publisher_readonly;
 -- publisher-admin retry-failed --dry-run, backfill --dry-run, the console's previews of its bulk actions;
 -- the job list's filter
@@ -110,7 +111,8 @@ GRANT EXECUTE ON FUNCTION publisher_admin_failed_to_retry, publisher_admin_waiti
 -- and refuse what an operator may not do. No maintenance: that deletes.
 GRANT USAGE ON SCHEMA dramatiq TO publisher_oncall;
 GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_settings, publisher_schema_versions,
-                publisher_workers, publish_event_outbox, publisher_objects, publisher_paused_lanes, dramatiq.queue
+                publisher_workers, publisher_draining_hosts, publish_event_outbox, publisher_objects,
+                publisher_paused_lanes, dramatiq.queue
     TO publisher_oncall;
 -- publisher-admin retry, retry-failed, republish, cancel; the console's bulk retry and cancel
 GRANT EXECUTE ON FUNCTION publisher_admin_retry, publisher_admin_retry_failed, publisher_admin_republish,
@@ -119,6 +121,8 @@ GRANT EXECUTE ON FUNCTION publisher_admin_retry, publisher_admin_retry_failed, p
                           publisher_job_matches TO publisher_oncall;
 -- publisher-admin lane pause, lane resume
 GRANT EXECUTE ON FUNCTION publisher_admin_pause_lane, publisher_admin_resume_lane TO publisher_oncall;
+-- publisher-admin host drain, host resume
+GRANT EXECUTE ON FUNCTION publisher_admin_drain_host, publisher_admin_resume_host TO publisher_oncall;
 -- publisher-admin backfill
 GRANT EXECUTE ON FUNCTION publisher_backfill_candidates, publisher_backfill TO publisher_oncall;
 -- python -m publisher.ops.republish

@@ -1,6 +1,8 @@
 """What a worker process keeps up while its steps run: the leases of its running
 steps, its row in publisher_workers (how many threads it offers, on which host
-queue), and a sweep of its host's scratch folders of attempts that ended.
+queue), and a sweep of its host's scratch folders of attempts that ended. Each
+beat also hears whether an operator drains the host (publisher_worker_beat), so
+the lifecycle learns it with no query of its own.
 
 The lifecycle (publisher/jobs/lifecycle.py) adds and removes steps; a step
 whose time limit and margin have passed is no longer renewed (the SQL side,
@@ -67,11 +69,14 @@ class RunningSteps:
 
 
 class Heartbeat:
-    """A thread that renews the leases of `running` every quarter lease and sweeps the scratch."""
+    """A thread that renews the leases of `running` every quarter lease and sweeps the scratch;
+    `host_drains` is set while the last beat heard that an operator drains this host."""
 
-    def __init__(self, runtime, running: RunningSteps, worker_id: str, threads: int):
+    def __init__(self, runtime, running: RunningSteps, host_drains: threading.Event, worker_id: str,
+                 threads: int):
         self._runtime = runtime
         self._running = running
+        self._host_drains = host_drains
         self._worker_id = worker_id
         self._threads = threads
         self._stop = threading.Event()
@@ -99,14 +104,28 @@ class Heartbeat:
         running = self._running.attempts()
         host = host_id(rt.settings)
         # A host short of scratch space offers no threads: the listener claims no jobs for it.
+        # Nor for a draining host: publisher_worker_beat records none for it, whatever is offered.
         threads = 0 if host_faults.short_of_space(rt) else self._threads
         with rt.db.transaction() as cur:
-            steps.worker_beat(cur, self._worker_id, host, host_queue(host), threads)
+            draining = steps.worker_beat(cur, self._worker_id, host, host_queue(host), threads)
+            # Heard before the beat commits: once the database shows this host offering no
+            # threads, its processes already decline first steps.
+            self._hear_draining(draining)
             if running:
                 steps.heartbeat(cur, running, timedelta(seconds=fixed.JOB_LEASE_SECONDS))
         if time.monotonic() >= self._next_sweep:
             self._next_sweep = time.monotonic() + SCRATCH_SWEEP_SECONDS
             self._sweep_scratch()
+
+    def _hear_draining(self, draining: bool) -> None:
+        if draining == self._host_drains.is_set():
+            return
+        if draining:
+            self._host_drains.set()
+            logger.warning("this host drains: it finishes the jobs it has begun and takes no new first step")
+        else:
+            self._host_drains.clear()
+            logger.info("this host no longer drains: it takes new jobs again")
 
     def _sweep_scratch(self) -> None:
         """Removes the scratch folders of attempts that are no longer current on this host."""

@@ -86,8 +86,8 @@ def first_step_delay(rt, exception: BaseException) -> timedelta:
 
 
 def defer_first_step(rt, job_id: int, token: str) -> bool:
-    """Puts off a first step this host has no room for; False: the attempt no longer waits
-    for it (the message is stale and is dropped)."""
+    """Puts off a first step this host will not begin (no room for it, or an operator drains
+    the host); False: the attempt no longer waits for it (the message is stale and is dropped)."""
     with rt.db.transaction() as cur:
         return steps.defer_fetch(cur, job_id, token, put_off(rt))
 

@@ -56,6 +56,8 @@ class JobLifecycle(Middleware):
         #: The retry decided for the exception this thread's step raised last.
         self._decided = threading.local()
         self._running = RunningSteps()
+        #: Set by the heartbeat while an operator drains this host; read by every worker thread.
+        self._host_drains = threading.Event()
         self._heartbeat: Heartbeat | None = None
 
     @property
@@ -67,7 +69,8 @@ class JobLifecycle(Middleware):
         rt = self.runtime
         _ = rt.scratch  # an unsafe SCRATCH_DIR stops the worker here (ScratchDirUnsafe), before any step
         logging.getLogger("dramatiq.worker.WorkerThread").addFilter(_StepResultsAreRecorded())
-        self._heartbeat = Heartbeat(rt, self._running, worker_id(host_id(rt.settings)), worker.worker_threads)
+        self._heartbeat = Heartbeat(rt, self._running, self._host_drains, worker_id(host_id(rt.settings)),
+                                    worker.worker_threads)
         self._heartbeat.start()
 
     def after_worker_shutdown(self, broker, worker):
@@ -90,8 +93,10 @@ class JobLifecycle(Middleware):
             return
         job_id, token = message.args[0], message.args[1]
         settings = self.runtime.settings
-        if stage == STAGES[0] and host_faults.short_of_space(self.runtime):
-            self._decline_first_step(broker, job_id, token)
+        if stage == STAGES[0]:
+            declined = self._why_no_first_step()
+            if declined:
+                self._decline_first_step(broker, job_id, token, declined)
         try:
             with self.runtime.db.transaction() as cur:
                 outcome = steps.begin_step(
@@ -132,9 +137,18 @@ class JobLifecycle(Middleware):
         else:
             self._step_failed(message, job_id, token, stage, exception, elapsed, file_id)
 
-    def _decline_first_step(self, broker, job_id, token):
-        """This host is short of scratch space: the fetch is put off and goes back to the
-        shared queue, for another host or for this one once there is room."""
+    def _why_no_first_step(self) -> str | None:
+        """Why this host begins no new job now: an operator drains it, or its scratch disk is
+        short of space; None: it begins them. The later steps of jobs it has begun go on."""
+        if self._host_drains.is_set():
+            return "this host drains"
+        if host_faults.short_of_space(self.runtime):
+            return "scratch below SCRATCH_MIN_FREE_MB"
+        return None
+
+    def _decline_first_step(self, broker, job_id, token, why: str):
+        """This host begins no new job (`why`): the fetch is put off and goes back to the shared
+        queue, for another host, or for this one once it begins jobs again."""
         rt = self.runtime
         try:
             deferred = host_faults.defer_first_step(rt, job_id, token)
@@ -142,9 +156,9 @@ class JobLifecycle(Middleware):
             raise StepNotStarted(short_error(e, rt.redact, "could not put off fetch: ")) from None
         if deferred:
             send_first_step(broker, job_id, token, delay=host_faults.put_off(rt))
-            logger.info("job=%s stage=fetch put off: scratch below SCRATCH_MIN_FREE_MB", job_id,
+            logger.info("job=%s stage=fetch put off: %s", job_id, why,
                         extra=job_fields(job_id, None, "fetch", event="deferred"))
-        raise SkipMessage("short of scratch space")
+        raise SkipMessage(why)
 
     def _start_over(self, broker, message, job_id, token, stage, exception, elapsed, file_id=None):
         """The host lost the attempt's files or has no room for them: not the job's failure."""

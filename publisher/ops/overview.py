@@ -1,7 +1,7 @@
 """The operations page's overview, read in one transaction: jobs per status, the
 last hour minute by minute, the oldest pending fresh lot, failures grouped by their
-typed reason, the worker hosts from their heartbeats, and the latest publishes
-(each with its smallest published variant). Read-only (it runs under
+typed reason, the worker hosts from their heartbeats (and which drain), and the
+latest publishes (each with its smallest published variant). Read-only (it runs under
 publisher_readonly); /api/summary serves it as JSON. The statements are
 publisher/jobs/store/overview.py."""
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from publisher.jobs.host_identity import HOST_ID
 from publisher.jobs.store import overview as reads
 from publisher.jobs.store.states import Lane, Status
 
@@ -29,7 +30,7 @@ def overview(cur, *, publishes: int = 12) -> dict:
     oldest = reads.oldest_pending(cur)
     minutes = reads.last_hour_per_minute(cur)
     failures = reads.failures_by_reason(cur)
-    hosts = reads.hosts(cur)
+    hosts = [_host(r) for r in reads.hosts(cur)]
     latest = [_safe_publish(r) for r in reads.latest_publishes(cur, publishes)]
     rate = reads.completed_since(cur, RATE_WINDOW) / RATE_WINDOW.total_seconds()
     return {
@@ -73,6 +74,12 @@ def lanes(pending: list[dict], per_second: float, paused: frozenset[int] | set[i
         out.append({"lane": lane.name.lower(), "pending": row["pending"], "oldest_seconds": row["oldest_seconds"],
                     "paused": lane.value in paused, "drained_in_seconds": drained})
     return out
+
+
+def _host(row: dict) -> dict:
+    """A worker host, and whether its id is one an operator's action may name: the workers write
+    their own rows, so an id that is no host id (a path, markup) gets no button."""
+    return {**row, "actionable": HOST_ID.fullmatch(row["host_id"]) is not None}
 
 
 def _safe_publish(row: dict) -> dict:

@@ -31,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from publisher.clients.db import Database
+from publisher.jobs.host_identity import HOST_ID
 from publisher.jobs.store import actions
 from publisher.jobs.store import overview as jobs
 from publisher.jobs.store.filters import JobFilter
@@ -231,6 +232,14 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
             return await act(request, action, Lane[name.upper()].value, "/")
         return endpoint
 
+    def host_action(action):
+        async def endpoint(request: Request) -> Response:
+            host = request.path_params["host"]
+            if not HOST_ID.fullmatch(host):
+                raise HTTPException(404, "not a host id")  # not quoted back: it is anyone's text
+            return await act(request, action, host, "/")
+        return endpoint
+
     async def retry_failures(request: Request) -> Response:
         form = await auth.require(request)
         reason = (form.get("reason") or "").strip()
@@ -280,6 +289,8 @@ def _action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
         Route("/failures/retry", retry_failures, methods=["POST"]),
         Route("/lanes/{lane}/pause", lane_action(actions.pause_lane), methods=["POST"]),
         Route("/lanes/{lane}/resume", lane_action(actions.resume_lane), methods=["POST"]),
+        Route("/hosts/{host}/drain", host_action(actions.drain_host), methods=["POST"]),
+        Route("/hosts/{host}/resume", host_action(actions.resume_host), methods=["POST"]),
     ]
 
 

@@ -35,9 +35,10 @@ def new_job(cur, file_id=None) -> int:
     return one(cur, "INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING id", file_id or new_file(cur))
 
 
-def worker_beat(cur, host=HOST, threads=3, worker=None):
-    one(cur, "SELECT publisher_worker_beat(%s, %s, %s, %s)", worker or f"{host}:1:1", host, f"publish-host-{host}",
-        threads)
+def worker_beat(cur, host=HOST, threads=3, worker=None) -> bool:
+    """A worker process of `host` beats, offering `threads`; whether an operator drains the host."""
+    return one(cur, "SELECT publisher_worker_beat(%s, %s, %s, %s)", worker or f"{host}:1:1", host,
+               f"publish-host-{host}", threads)
 
 
 def claim(cur, limit=10, per_thread=2) -> list[dict]:

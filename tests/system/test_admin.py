@@ -2,6 +2,7 @@
 workers): what the on-call person sees and what each action changes."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -108,6 +109,26 @@ def test_a_lane_is_paused_and_resumed_by_name(make_stack):
     assert admin(stack, "lane", "resume", "backlog")[0] == 0
     code, out = admin(stack, "lane", "pause", "slow")
     assert code == 2 and "invalid choice: 'slow'" in out
+
+
+def test_a_host_is_drained_and_resumed_by_its_id_and_status_shows_it(make_stack):
+    stack = make_stack()  # no workers: the host beats as the workers' heartbeat does
+    host = "worker-7-1234abcd"
+    stack.sql("SELECT publisher_worker_beat(%s, %s, 'publish-host-worker-7', 3)", (f"{host}:1:1", host))
+    assert admin(stack, "host", "drain", host) == (
+        0, f"changed: host {host} draining: it finishes the jobs it has begun and takes no new ones\n")
+    assert admin(stack, "host", "drain", host) == (1, f"unchanged: host {host} was draining already; nothing changed\n")
+    code, out = admin(stack, "status")
+    assert code == 0 and re.search(rf"  {host}: 1 process\(es\), .*; draining since .* by \S+ via "
+                                   r"media-publisher-admin, 0 job\(s\) to finish", out), out
+    assert admin(stack, "status", "--json")[1].count('"draining": true') == 1
+    assert admin(stack, "host", "resume", host) == (
+        0, f"changed: host {host} resumed: it takes new jobs from its next beat\n")
+    assert "draining since" not in admin(stack, "status")[1]
+    assert admin(stack, "host", "drain", "worker-typo") == (
+        1, "unchanged: no worker host worker-typo has beaten; nothing changed\n")
+    code, out = admin(stack, "host", "drain", "a/../b")
+    assert code == 2 and "not a host id" in out
 
 
 def test_cancel_a_pending_job_keeps_an_earlier_publication(make_stack):

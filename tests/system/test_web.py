@@ -246,7 +246,8 @@ def test_without_admin_token_the_page_has_no_mutating_route(db):
     job = failed_job(db, "a.jpg", "fetch: origin answered 404", "origin_404")
     web = client(db)
     for path, data in ((f"/jobs/{job}/retry", {}), (f"/jobs/{job}/cancel", {}),
-                       ("/failures/retry", {"reason": "origin_404"}), ("/login", {"token": TOKEN})):
+                       ("/failures/retry", {"reason": "origin_404"}), ("/lanes/backlog/pause", {}),
+                       ("/hosts/worker-7-1234abcd/drain", {}), ("/login", {"token": TOKEN})):
         assert web.post(path, data=data).status_code in (404, 405), path
     assert web.get("/login").status_code == 404
     assert status_of(db, job) == "failed"
@@ -387,6 +388,60 @@ def test_a_lane_is_paused_and_resumed_from_the_overview(db):
     assert web.post("/lanes/slow/pause", data={"csrf": csrf}).status_code == 404
     assert web.post("/lanes/backlog/resume", data={"csrf": csrf}).status_code == 303
     assert db.sql("SELECT lane FROM publisher_paused_lanes") == []
+
+
+HOST = "worker-7-1234abcd"
+
+
+def beat(stack, host=HOST):
+    """A worker process of `host` beats, as the workers' heartbeat does."""
+    stack.sql("SELECT publisher_worker_beat(%s, %s, %s, 3)", (f"{host}:1:1", host, "publish-host-worker-7"))
+
+
+def host_row(page, host=HOST):
+    return re.search(rf'<tr class="[^"]*" data-host="{host}">.*?</tr>', page, re.S).group(0)
+
+
+def test_a_host_is_drained_and_resumed_from_the_overview(db):
+    beat(db)
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    assert web.post(f"/hosts/{HOST}/drain", data={}).status_code == 401  # no login, no action
+    log_in(web)
+    csrf = csrf_of(web, "/")
+    assert f'action="/hosts/{HOST}/drain"' in host_row(web.get("/").text)
+    assert web.post(f"/hosts/{HOST}/drain", data={"csrf": "wrong"}).status_code == 403
+    assert db.sql("SELECT host_id FROM publisher_draining_hosts") == []
+
+    assert web.post(f"/hosts/{HOST}/drain", data={"csrf": csrf}).status_code == 303
+    assert db.sql("SELECT host_id FROM publisher_draining_hosts") == [{"host_id": HOST}]
+    page = web.get("/").text
+    assert f"host {HOST} draining: it finishes the jobs it has begun and takes no new ones" in page
+    row = host_row(page)
+    assert "draining</span>, 0 job(s) to finish" in row and f'action="/hosts/{HOST}/resume"' in row
+    # Its workers stopped and were forgotten: it is still listed, still draining.
+    db.sql("DELETE FROM publisher_workers")
+    row = host_row(web.get("/").text)
+    assert "draining</span>" in row and "<td>none</td>" in row and f'action="/hosts/{HOST}/resume"' in row
+
+    assert web.post(f"/hosts/{HOST}/resume", data={"csrf": csrf}).status_code == 303
+    assert db.sql("SELECT host_id FROM publisher_draining_hosts") == []
+    assert f"host {HOST} resumed" in web.get("/").text
+
+
+def test_a_host_action_names_only_a_host_id_and_a_host_that_has_beaten(db):
+    web = client(db, ADMIN_TOKEN=TOKEN)
+    log_in(web)
+    csrf = csrf_of(web, "/")
+    for bad in ("%3Cscript%3E", "a%20b", "x" * 201, "h%C3%B4st"):
+        refused = web.post(f"/hosts/{bad}/drain", data={"csrf": csrf})
+        assert refused.status_code == 404 and "<script>" not in refused.text, bad
+    assert web.post("/hosts/worker-typo/drain", data={"csrf": csrf}).status_code == 303
+    assert "no worker host worker-typo has beaten; nothing changed" in web.get("/").text
+    assert db.sql("SELECT host_id FROM publisher_draining_hosts") == []
+    # A worker names its own host: one that is no host id is shown as text, with no button.
+    beat(db, "<b>odd</b>")
+    page = web.get("/").text
+    assert "&lt;b&gt;odd&lt;/b&gt;" in page and "/hosts/<b>" not in page and "/hosts/&lt;b" not in page
 
 
 def test_no_secret_is_rendered(make_stack):

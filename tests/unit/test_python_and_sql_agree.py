@@ -5,6 +5,7 @@ publisher/jobs/store/states.py and publisher/stages.py."""
 import re
 from pathlib import Path
 
+from publisher.jobs.host_identity import HOST_ID
 from publisher.jobs.locality import HOST_QUEUE_PREFIX
 from publisher.jobs.store.states import (
     ACTIVE_STATUSES,
@@ -120,3 +121,9 @@ def test_the_retention_ages_pg_cron_purges_with_are_the_listeners_constants():
     assert fallback("completed_job_retention") == f"{fixed.COMPLETED_JOB_RETENTION_DAYS:g} days"
     assert fallback("deleted_file_retention") == f"{fixed.DELETED_FILE_RETENTION_DAYS:g} days"
     assert fallback("broker_retention") == f"{fixed.BROKER_RETENTION_HOURS:g} hours"
+
+
+def test_sql_takes_for_a_host_id_exactly_what_python_makes_one_of():
+    # The draining hosts' table and the operator's drain and resume refuse any other text.
+    assert re.findall(r"CHECK \(host_id ~ '\^([^']*)\$'\)", SQL["001_tables.sql"]) == [HOST_ID.pattern]
+    assert re.findall(r"p_host ~ '\^([^']*)\$'", SQL["006_operations.sql"]) == [HOST_ID.pattern]

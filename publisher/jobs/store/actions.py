@@ -1,5 +1,5 @@
-"""The operator's actions (retry and cancel: sql/002_job_states.sql; republish and
-backfill: sql/006_operations.sql) and republish requests by recipe
+"""The operator's actions (retry and cancel: sql/002_job_states.sql; republish,
+backfill, pausing a lane and draining a host: sql/006_operations.sql) and republish requests by recipe
 (sql/004_imaging.sql). Each SQL function takes the workers' row locks
 and says what it changed; a job or file that does not exist comes back as one
 unchanged row with no file."""
@@ -20,6 +20,8 @@ ADMIN_REPUBLISH = "SELECT changed, job_id, file_id::text AS file_id, message FRO
 ADMIN_CANCEL = "SELECT changed, job_id, file_id::text AS file_id, message FROM publisher_admin_cancel(%s)"
 PAUSE_LANE = "SELECT changed, message FROM publisher_admin_pause_lane(%s::smallint)"
 RESUME_LANE = "SELECT changed, message FROM publisher_admin_resume_lane(%s::smallint)"
+DRAIN_HOST = "SELECT changed, message FROM publisher_admin_drain_host(%s)"
+RESUME_HOST = "SELECT changed, message FROM publisher_admin_resume_host(%s)"
 FAILED_TO_RETRY = ("SELECT job_id, file_id::text AS file_id, failure_reason, last_error, updated_at "
                    "FROM publisher_admin_failed_to_retry(%s)")
 COUNT_BACKFILL_CANDIDATES = "SELECT count(*)::int AS n FROM publisher_backfill_candidates(NULL, NULL)"
@@ -51,6 +53,14 @@ def pause_lane(cur: Cursor, lane: int) -> Sequence[Row]:
 
 def resume_lane(cur: Cursor, lane: int) -> Sequence[Row]:
     return _rows(cur, RESUME_LANE, lane)
+
+
+def drain_host(cur: Cursor, host_id: str) -> Sequence[Row]:
+    return _rows(cur, DRAIN_HOST, host_id)
+
+
+def resume_host(cur: Cursor, host_id: str) -> Sequence[Row]:
+    return _rows(cur, RESUME_HOST, host_id)
 
 
 def retry_job(cur: Cursor, job_id: int) -> Sequence[Row]:

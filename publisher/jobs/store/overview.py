@@ -1,5 +1,5 @@
 """What the operator and the gauges read: status counts, the last hour, the
-oldest pending fresh lot, failures, worker hosts, the latest publishes, one job with
+oldest pending fresh lot, failures, worker hosts (and which drain), the latest publishes, one job with
 its timeline. Read-only: these run under publisher_readonly as well."""
 
 from __future__ import annotations
@@ -80,16 +80,29 @@ FAILURES_BY_REASON = """
      ORDER BY r.count DESC, r.reason
 """
 # Silent: not seen for longer than a host stays alive (host_alive_seconds, written by
-# the listener: shared_settings), the interval after which its jobs are handed out again.
+# the listener: shared_settings), the interval after which its jobs are handed out again;
+# a host no process of which beats any more is silent too. A draining host is listed, with
+# the jobs it still has to finish (running there or waiting for their next step there:
+# publish_jobs_host_idx), whether or not its processes still beat.
 HOSTS = """
-    SELECT w.host_id, count(*)::int AS processes, sum(w.threads)::int AS threads, min(w.started_at) AS started_at,
-           max(w.seen_at) AS seen_at, extract(epoch FROM now() - max(w.seen_at))::float8 AS seen_seconds_ago,
-           coalesce(extract(epoch FROM now() - max(w.seen_at)) > (
+    WITH beats AS (
+        SELECT w.host_id, count(*)::int AS processes, sum(w.threads)::int AS threads,
+               min(w.started_at) AS started_at, max(w.seen_at) AS seen_at
+          FROM publisher_workers w GROUP BY w.host_id),
+    hosts AS (
+        SELECT coalesce(b.host_id, d.host_id) AS host_id, coalesce(b.processes, 0) AS processes,
+               coalesce(b.threads, 0) AS threads, b.started_at, b.seen_at,
+               d.since IS NOT NULL AS draining, d.since AS draining_since, d.drained_by
+          FROM beats b FULL JOIN publisher_draining_hosts d ON d.host_id = b.host_id)
+    SELECT h.*, extract(epoch FROM now() - h.seen_at)::float8 AS seen_seconds_ago,
+           h.seen_at IS NULL OR coalesce(extract(epoch FROM now() - h.seen_at) > (
                SELECT CASE WHEN s.value ~ '^[0-9]+(\\.[0-9]+)?$' THEN s.value::float8 END
                  FROM publisher_settings s WHERE s.name = 'host_alive_seconds'), false) AS silent,
            (SELECT count(*)::int FROM publish_jobs j
-             WHERE j.host_id = w.host_id AND j.status = 'processing') AS running
-      FROM publisher_workers w GROUP BY w.host_id ORDER BY w.host_id
+             WHERE j.host_id = h.host_id AND j.status = 'processing') AS running,
+           (SELECT count(*)::int FROM publish_jobs j
+             WHERE j.host_id = h.host_id AND j.status IN ('queued', 'processing')) AS to_finish
+      FROM hosts h ORDER BY h.host_id
 """
 # Each file's smallest published variant (by its recorded width), whatever VARIANTS named it.
 LATEST_PUBLISHES = """
@@ -181,7 +194,8 @@ def failures_by_reason(cur: Cursor) -> Sequence[Row]:
 
 
 def hosts(cur: Cursor) -> Sequence[Row]:
-    """The worker hosts from their processes' beats; `silent` past the interval a host stays alive."""
+    """The worker hosts from their processes' beats, and the hosts an operator drains; `silent`
+    past the interval a host stays alive."""
     cur.execute(HOSTS)
     return cur.fetchall()
 

@@ -1,7 +1,7 @@
 """A worker's side of the state machine around one step (sql/002_job_states.sql):
 whether it may run, its lease, its end, its failure, starting over after a host
-fault; and the host's beat. Each function acts only for the attempt whose token
-it is given."""
+fault; and the host's beat, which says whether the host drains. Each function acts
+only for the attempt whose token it is given."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .states import IN_FLIGHT_STATUSES, StartOver, StepFailure, StepStart
 
 BEGIN_STEP = "SELECT publisher_begin_step(%s, %s, %s, %s, %s, %s) AS outcome"
 HEARTBEAT = "SELECT job_id, renewed FROM publisher_heartbeat(%s::bigint[], %s::uuid[], %s)"
-WORKER_BEAT = "SELECT publisher_worker_beat(%s, %s, %s, %s)"
+WORKER_BEAT = "SELECT publisher_worker_beat(%s, %s, %s, %s) AS draining"
 END_STEP = "SELECT publisher_end_step(%s, %s, %s, %s, %s) AS owned"
 RECORD_FAILURE = "SELECT publisher_record_failure(%s, %s, %s, %s, %s) AS outcome"
 SCHEDULE_RETRY = "SELECT publisher_schedule_retry(%s, %s, %s)"
@@ -44,9 +44,11 @@ JOB_CONTEXT = """
 """
 
 
-def worker_beat(cur: Cursor, worker_id: str, host_id: str, queue: str, threads: int) -> None:
-    """This worker process is alive, on this host, with this many threads to offer (0: none)."""
+def worker_beat(cur: Cursor, worker_id: str, host_id: str, queue: str, threads: int) -> bool:
+    """This worker process is alive, on this host, with this many threads to offer (0: none);
+    whether an operator drains the host (then none are offered, whatever `threads` says)."""
     cur.execute(WORKER_BEAT, (worker_id, host_id, queue, threads))
+    return one_row(cur)["draining"]
 
 
 def heartbeat(cur: Cursor, running: list[tuple[int, str]], lease: timedelta) -> dict[int, bool]:

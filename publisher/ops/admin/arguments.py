@@ -7,6 +7,8 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from publisher.jobs.host_identity import HOST_ID, MAX_HOST_ID
+
 AGE = re.compile(r"(\d+)\s*([smhd])")
 
 
@@ -49,3 +51,10 @@ def file_id(value: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a file id (uuid): {value!r}") from None
+
+
+def host_id(value: str) -> str:
+    if not HOST_ID.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"not a host id (1 to {MAX_HOST_ID} letters, digits, dots, dashes or "
+                                         f"underscores, as `status` lists them): {value[:60]!r}")
+    return value

@@ -14,14 +14,14 @@ import psycopg2.extras
 
 from publisher.clients.db import connect
 from publisher.jobs.store.states import Lane, Status
-from publisher.ops.admin import arguments, catalogue, jobs, migrations, status
+from publisher.ops.admin import arguments, catalogue, hosts, jobs, migrations, status
 from publisher.ops.admin.exit_codes import DATABASE_UNREACHABLE, EXIT_CODES, USAGE, Refused
 from publisher.ops.admin.maintain import maintain
 
 #: The commands that run in one transaction on a dict cursor.
 ON_A_CURSOR = {"status": status.status, "list": jobs.list_jobs, "show": jobs.show, "retry": jobs.retry,
                "retry-failed": jobs.retry_failed, "republish": catalogue.republish, "cancel": jobs.cancel,
-               "lane": jobs.lane, "schema": migrations.schema_status}
+               "lane": jobs.lane, "host": hosts.host, "schema": migrations.schema_status}
 
 
 def main(argv=None) -> int:
@@ -69,7 +69,8 @@ def parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help, parents=list(parents), epilog=EXIT_CODES,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    s = command("status", "queue depth, rates over the last hour, oldest pending fresh lot, last failures")
+    s = command("status", "queue depth, rates over the last hour, oldest pending fresh lot, worker hosts "
+                "(and which drain), last failures")
     s.add_argument("--failures", type=arguments.count, default=10,
                    help="how many recent failures to list (default 10)")
     s = command("list", "jobs, newest first, filtered by status, reason and time")
@@ -94,6 +95,10 @@ def parser() -> argparse.ArgumentParser:
     s = command("lane", "pause a lane (its pending jobs wait, unclaimed; those claimed go on) or resume it")
     s.add_argument("action", choices=("pause", "resume"))
     s.add_argument("lane", choices=[lane.name.lower() for lane in Lane])
+    s = command("host", "drain a worker host (it finishes the jobs it has begun and takes no new ones, from its "
+                "next beat) or resume it")
+    s.add_argument("action", choices=("drain", "resume"))
+    s.add_argument("host_id", type=arguments.host_id, help="as `status` lists it (hostname and scratch id)")
     s = command("backfill", "a job for every live file never published, or whose last job failed "
                 "(rate-limited; stop and run again to resume)", parents=(out, bulk))
     s.add_argument("--rate", type=arguments.rate, default=20.0, help="jobs queued per second at most (default 20)")

@@ -1,4 +1,4 @@
-"""`publisher-admin status`: the queue at a glance."""
+"""`publisher-admin status`: the queue and the worker hosts at a glance."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from publisher.ops.output import age, print_json
 
 
 def status(cur, args) -> int:
-    snap = job_reads.status_snapshot(cur, failures=args.failures)
+    snap = {**job_reads.status_snapshot(cur, failures=args.failures), "hosts": job_reads.hosts(cur)}
     if args.json:
         print_json(snap)
         return DONE
@@ -36,6 +36,7 @@ def format_status(snap: dict) -> str:
     oldest = snap["oldest_pending"]
     lines.append("oldest pending fresh lot: " + (
         f"{oldest['id']} (file {oldest['file_id']}), waiting {age(oldest['age_seconds'])}" if oldest else "none"))
+    lines.extend(format_hosts(snap.get("hosts", [])))
     if snap["last_failures"]:
         lines.append("last failures:")
         for f in snap["last_failures"]:
@@ -44,3 +45,20 @@ def format_status(snap: dict) -> str:
     else:
         lines.append("last failures: none")
     return "\n".join(lines)
+
+
+def format_hosts(hosts: list[dict]) -> list[str]:
+    """Each worker host, and whether it drains: an operator drains it by the id shown here, and
+    it is done once it has no job left to finish."""
+    if not hosts:
+        return ["worker hosts: none has beaten"]
+    lines = ["worker hosts:"]
+    for h in hosts:
+        beat = f"last beat {age(h['seen_seconds_ago'])} ago" if h["seen_seconds_ago"] is not None else "no beat"
+        line = (f"  {h['host_id']}: {h['processes']} process(es), {h['threads']} thread(s), {h['running']} running, "
+                f"{beat}{' (silent)' if h['silent'] else ''}")
+        if h["draining"]:
+            line += (f"; draining since {h['draining_since']:%Y-%m-%d %H:%M:%S%z} by {h['drained_by']}, "
+                     f"{h['to_finish']} job(s) to finish")
+        lines.append(line)
+    return lines
