@@ -106,6 +106,31 @@ DROP TRIGGER IF EXISTS publish_jobs_before_update ON publish_jobs;
 CREATE TRIGGER publish_jobs_before_update BEFORE UPDATE ON publish_jobs
     FOR EACH ROW EXECUTE FUNCTION publish_jobs_before_update();
 
+-- An application's plain INSERT (the fresh lane) for a file whose job already waits, pending, in a
+-- lower lane (an operator's retry, the catalogue's backlog) moves that job to the fresh lane and
+-- inserts nothing (INSERT 0 0): the lot is published at the fresh lane's pace, not at the backlog's
+-- turn. A file whose job is queued or running keeps refusing a second active job (the unique index).
+CREATE OR REPLACE FUNCTION publish_jobs_before_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    waiting bigint;
+BEGIN
+    IF NEW.lane = 0 AND NEW.status = 'pending' THEN
+        UPDATE publish_jobs SET lane = 0
+         WHERE file_id = NEW.file_id AND status = 'pending' AND lane > 0
+        RETURNING id INTO waiting;
+        IF waiting IS NOT NULL THEN
+            PERFORM pg_notify('publish_jobs', waiting::text);
+            RETURN NULL;
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS publish_jobs_before_insert ON publish_jobs;
+CREATE TRIGGER publish_jobs_before_insert BEFORE INSERT ON publish_jobs
+    FOR EACH ROW EXECUTE FUNCTION publish_jobs_before_insert();
+
 -- A runnable job wakes the listener. The file follows its latest job.
 CREATE OR REPLACE FUNCTION publish_jobs_notify_runnable() RETURNS trigger
 LANGUAGE plpgsql AS $$

@@ -2,6 +2,9 @@
 fresh lots (an application's plain INSERT), then operators' retries, then the catalogue's backlog
 (backfill, republish). A backlog never delays a fresh lot, and drains whenever no fresher job waits."""
 
+import psycopg2.errors
+import pytest
+
 from publisher.jobs.store.states import Lane
 from tests.support.job_sql import claim, new_file, new_job, one, rows, worker_beat
 
@@ -107,3 +110,26 @@ def test_an_ended_job_run_again_by_any_door_waits_in_the_retry_lane(cur):
     cur.execute("UPDATE publish_jobs SET max_retries = 6 WHERE id = %s", (raised,))  # runs it again
     assert [(one(cur, "SELECT status FROM publish_jobs WHERE id = %s", j), lane(cur, j)) for j in (by_update, raised)] \
         == [("pending", Lane.RETRY)] * 2
+
+
+def test_a_fresh_request_for_a_file_waiting_in_the_backlog_moves_its_job_to_the_fresh_lane(cur):
+    worker_beat(cur, threads=1)
+    waiting = backlog(cur, 30)
+    file_id = one(cur, "SELECT file_id::text FROM publish_jobs WHERE id = %s", waiting[-1])
+    cur.execute("LISTEN publish_jobs")
+    # the application's plain INSERT for that file: no error, no second job
+    cur.execute("INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING id", (file_id,))
+    assert cur.fetchall() == []
+    assert rows(cur, "SELECT id FROM publish_jobs WHERE file_id = %s", file_id) == [{"id": waiting[-1]}]
+    assert lane(cur, waiting[-1]) is Lane.FRESH
+    assert [n.payload for n in cur.connection.notifies] == [str(waiting[-1])]  # the listener is woken
+    assert claimed_ids(cur, 2) == [waiting[-1], waiting[0]]
+
+
+def test_a_fresh_request_for_a_file_whose_job_runs_is_refused_as_before(cur):
+    worker_beat(cur, threads=1)
+    running = backlog(cur, 1)[0]
+    assert claimed_ids(cur, 1) == [running]
+    file_id = one(cur, "SELECT file_id::text FROM publish_jobs WHERE id = %s", running)
+    with pytest.raises(psycopg2.errors.UniqueViolation):
+        cur.execute("INSERT INTO publish_jobs (file_id) VALUES (%s)", (file_id,))
