@@ -17,6 +17,16 @@ TARGET_SENT_OVER_PUBLISHED = 1.1
 TARGET_READ_OVER_PUBLISHED = 0.1
 TARGET_RAID_OVER_SOURCE = 1.1
 TARGET_THROUGHPUT_VS_BOUND_DATA_PATH = 0.72
+# Targets of issue 26 (a year in production).
+TARGET_CONSOLE_P95_MS = 200
+TARGET_ADMIN_SECONDS = 1.0
+TARGET_PURGE_BATCH_SECONDS = 1.0
+TARGET_PURGE_DAY_SECONDS = 60
+TARGET_HISTORY_PICKUP_P50_MS = 15
+TARGET_HISTORY_PICKUP_P99_MS = 50
+TARGET_HISTORY_OVER_EMPTY = 1.2
+TARGET_BACKLOG_OVER_IDLE = 2.0
+TARGET_BACKLOG_SHARE = 0.9
 
 
 def targets(result: dict) -> list[dict]:
@@ -55,7 +65,28 @@ def targets(result: dict) -> list[dict]:
         for name, measured, limit, at_most in quality_targets(result["quality"]):
             add(name, measured, limit, at_most)
     if "history" in result:
-        add("hot paths with a sequential scan of a big table", len(result["history"]["sequential_scans"]), 0)
+        h = result["history"]
+        add("hot paths with a sequential scan of a big table", len(h["sequential_scans"]), 0)
+        for route, t in h.get("console_ms", {}).items():
+            add(f"console {route} p95", t["p95"], TARGET_CONSOLE_P95_MS, unit="ms")
+        for command, t in h.get("admin_seconds", {}).items():
+            add(f"publisher-admin {command}", t["max"], TARGET_ADMIN_SECONDS, unit="s")
+        purged = h.get("purge_day", {}).values()
+        if purged:
+            add("purge: the longest batch (row locks held)", max(p["longest_batch_seconds"] for p in purged),
+                TARGET_PURGE_BATCH_SECONDS, unit="s")
+            add("purge: one day of history", sum(p["seconds"] for p in purged), TARGET_PURGE_DAY_SECONDS, unit="s")
+    if "lanes" in result:
+        lanes = result["lanes"]
+        add("pickup p50 on the history", lanes["pickup_history"]["p50_ms"], TARGET_HISTORY_PICKUP_P50_MS, unit="ms")
+        add("pickup p99 on the history", lanes["pickup_history"]["p99_ms"], TARGET_HISTORY_PICKUP_P99_MS, unit="ms")
+        add("pickup p50 history/empty", lanes["history_over_empty_p50"], TARGET_HISTORY_OVER_EMPTY)
+        add("pickup p99 history/empty", lanes["history_over_empty_p99"], TARGET_HISTORY_OVER_EMPTY)
+        add("pickup p99 behind a backlog/idle", lanes["backlog_over_idle_p99"], TARGET_BACKLOG_OVER_IDLE)
+        add("fresh lots claimed behind a backlog job", lanes["fresh_behind_a_backlog_job"], 0)
+        if lanes["backlog_share_of_left_over"] is not None:
+            add("backlog share of the capacity left over", lanes["backlog_share_of_left_over"],
+                TARGET_BACKLOG_SHARE, at_most=False)
     if "memory" in result:
         add("100 MP worker RSS growth", result["memory"]["single"]["max_growth_mb"], TARGET_100MP_GROWTH_MB,
             unit="MB")
@@ -86,6 +117,10 @@ def table(result: dict) -> str:
         from .history import lines as history_lines
 
         lines += history_lines(result["history"])
+    if "lanes" in result:
+        from .lanes import lines as lanes_lines
+
+        lines += lanes_lines(result["lanes"])
     if "pickup" in result:
         p = result["pickup"]
         lines.append(f"pickup latency, INSERT -> fetch started ({p['n']} jobs one at a time, {p['image']}; "

@@ -21,8 +21,8 @@ from . import inputs, report
 from .cpu import system_total
 from .system import loadavg
 
-PARTS = ("variant", "quality", "history", "pickup", "single", "throughput", "floor", "memory", "intake", "traffic",
-         "wan")
+PARTS = ("variant", "quality", "history", "lanes", "pickup", "single", "throughput", "floor", "memory", "intake",
+         "traffic", "wan")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 #: Keys the origin serves the bench inputs under.
@@ -60,6 +60,9 @@ def parse_args(argv=None):
     p.add_argument("--history-runs", type=int, default=20, help="fresh lots timed through every hot path")
     p.add_argument("--history-upgrade-from", metavar="REF",
                    help="also time applying sql/ over REF's schema holding the history (e.g. main)")
+    p.add_argument("--lanes-backlog", type=int, default=100_000, help="republish jobs of the lanes part's backlog")
+    p.add_argument("--lanes-window", type=float, default=60.0,
+                   help="seconds the lanes part measures the backlog alone, then with fresh lots")
     p.add_argument("--quick", action="store_true", help="tiny counts everywhere: checks the harness, not the machine")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -72,6 +75,7 @@ def parse_args(argv=None):
         args.throughput_jobs, args.memory_burst, args.intake_jobs, args.floor_jobs = 3, 2, 20, 3
         args.traffic_jobs, args.wan_runs = 2, 1
         args.history_jobs, args.history_files, args.history_runs = 2000, 500, 2
+        args.lanes_backlog, args.lanes_window = 300, 3.0
     if args.bound_images is None:
         args.bound_images = args.throughput_jobs
     return args
@@ -219,6 +223,13 @@ def run_system_parts(args, services, result) -> None:
 
         print(f"wan: {args.wan_runs} 12 MP jobs one at a time through a WAN-like link to the bucket ...", flush=True)
         result["wan"] = wan(services, shape, KEY_12MP, args.wan_runs, args.baseline_ref)
+    if "lanes" in args.parts:
+        from .lanes import FRESH_PER_S, lanes_part
+
+        print(f"lanes: pickup on an empty database and on {args.history_jobs:,} jobs of history, then behind "
+              f"a backlog of {args.lanes_backlog:,} ...", flush=True)
+        result["lanes"] = lanes_part(services, shape, SMALL_KEY, args.history_jobs, args.history_files,
+                                     args.lanes_backlog, args.lanes_window, FRESH_PER_S)
     if "intake" in args.parts:
         from .intake import intake
 

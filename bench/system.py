@@ -52,12 +52,15 @@ class Services:
 
     @contextlib.contextmanager
     def system(self, workers_module: str = "actors", processes: int = 2, threads: int = 3,
-               broker: str = "postgres", root: Path | None = None, **env):
+               broker: str = "postgres", root: Path | None = None, prepare=None, **env):
         """A fresh database (and, on RabbitMQ, a fresh vhost) with the listener and workers
-        running; stopped afterwards. root: another source tree to run (a baseline)."""
+        running; stopped afterwards. root: another source tree to run (a baseline); prepare: called
+        with the stack before anything starts (to load the database)."""
         stack = Stack(self.pg, self.s3, self.origin, Path(tempfile.mkdtemp(dir=self.tmp)), broker=broker,
                       root=root, **{**PRODUCTION_ENV, **env})
         try:
+            if prepare is not None:
+                prepare(stack)
             stack.workers = procs.Process(
                 "workers", [str(procs.BIN / "dramatiq"), workers_module, "--processes", str(processes),
                             "--threads", str(threads)], stack.env, stack.tmp / "workers.log", stack.root)

@@ -12,7 +12,8 @@ import pytest
 from bench import stats
 from devstack.procs import ROOT
 
-PARTS = ("variant_cost", "quality", "history", "pickup", "single_12mp", "throughput", "floor", "memory", "intake")
+PARTS = ("variant_cost", "quality", "history", "lanes", "pickup", "single_12mp", "throughput", "floor", "memory",
+         "intake")
 
 
 def numbers(tree):
@@ -83,6 +84,11 @@ def test_quick_run_writes_well_formed_results(tmp_path):
     assert set(result["history"]["console_ms"]) >= {"/", "/api/summary", "/jobs?status=failed", "/jobs/<id>"}
     assert set(result["history"]["admin_seconds"]) >= {"status", "list --json"}
     assert result["history"]["purge_day"]["completed_jobs"]["deleted"] > 0
+    # the lanes part: pickup on empty and history databases, then behind a backlog
+    lanes = result["lanes"]
+    assert lanes["pickup_empty"]["n"] == lanes["pickup_history"]["n"] == 40
+    assert lanes["backlog_jobs"] == 300 and lanes["pickup_under_backlog"]["n"] == 3
+    assert lanes["capacity_per_s"] > 0
     assert {t["target"] for t in result["targets"]} >= {"pickup p50", "pickup p99", "throughput system/bound",
                                                           "100 MP worker RSS growth"}
     assert all(isinstance(t["met"], bool) for t in result["targets"])
