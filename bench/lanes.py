@@ -14,6 +14,7 @@ contract: the INSERT, the listener's claim and enqueue, the broker, the first st
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import psycopg2
 
@@ -32,12 +33,8 @@ BACKLOG_DONE_SINCE = """
     SELECT count(*)::int AS n FROM publish_jobs
      WHERE republish_recipe = %s AND status = 'completed' AND completed_at >= %s
 """
-# Backlog jobs claimed after a fresh lot's INSERT and before its own claim.
-BEHIND = """
-    SELECT count(*)::int AS n FROM publish_jobs f JOIN publish_jobs b
-        ON b.republish_recipe = %s AND b.queued_at > f.created_at AND b.queued_at < f.queued_at
-     WHERE f.id = ANY(%s)
-"""
+# When the backlog jobs were claimed (the claim's transaction start), from a time on.
+BACKLOG_CLAIMED_SINCE = "SELECT queued_at FROM publish_jobs WHERE republish_recipe = %s AND queued_at >= %s"
 NOW = "SELECT now() AS t"
 
 
@@ -50,9 +47,12 @@ def lanes_part(services, shape: dict, raid_key: str, jobs: int, files: int, back
         on_history = _pickups(stack, raid_key, PICKUPS)
         queued = stack.sql("SELECT publisher_request_republish(%s, %s) AS n", (BACKLOG_RECIPE, backlog))[0]["n"]
         capacity = _backlog_rate(stack, window)
-        fresh, backlog_rate = _fresh_lots_over_backlog(stack, raid_key, window, fresh_per_s)
+        fresh, committed, backlog_rate = _fresh_lots_over_backlog(stack, raid_key, window, fresh_per_s)
         rows = wait_done(stack, fresh, timeout=120)
-        behind = stack.sql(BEHIND, (BACKLOG_RECIPE, fresh))[0]["n"]
+        claimed = [r["queued_at"] for r in stack.sql(BACKLOG_CLAIMED_SINCE, (BACKLOG_RECIPE, min(committed)))]
+    # A backlog job claimed by a claim that began after a fresh lot's INSERT committed and before
+    # that lot's own claim: the lot was visible to it, and waited behind the backlog.
+    behind = sum(1 for r, at in zip(rows, committed) for b in claimed if at < b < r["queued_at"])
     under_backlog = stats.summary_ms([seconds(r["started_at"] - r["created_at"]) for r in rows])
     left_over = capacity - fresh_per_s
     return {"history_jobs": jobs, "backlog_jobs": queued, "window_s": window, "fresh_per_s": fresh_per_s,
@@ -80,13 +80,14 @@ def _backlog_rate(stack, window: float) -> float:
     return stack.sql(BACKLOG_DONE_SINCE, (BACKLOG_RECIPE, since))[0]["n"] / window
 
 
-def _fresh_lots_over_backlog(stack, raid_key: str, window: float, per_s: float) -> tuple[list[int], float]:
-    """Fresh lots inserted at `per_s` for `window` seconds; their ids, and the backlog's completions
-    per second meanwhile."""
+def _fresh_lots_over_backlog(stack, raid_key: str, window: float,
+                             per_s: float) -> tuple[list[int], list[datetime], float]:
+    """Fresh lots inserted at `per_s` for `window` seconds; their ids, when each INSERT had committed
+    (this machine's clock, the database's too), and the backlog's completions per second meanwhile."""
     file_ids = add_files(stack, raid_key, int(window * per_s))
     conn = psycopg2.connect(stack.db_url)
     conn.autocommit = True
-    job_ids = []
+    job_ids, committed = [], []
     try:
         with conn.cursor() as cur:
             cur.execute(NOW)
@@ -94,14 +95,15 @@ def _fresh_lots_over_backlog(stack, raid_key: str, window: float, per_s: float) 
             start = time.monotonic()
             for n, file_id in enumerate(file_ids):
                 time.sleep(max(0.0, start + n / per_s - time.monotonic()))  # the arrival rate
-                cur.execute(queries.REQUEST_ONE, (file_id,))
+                cur.execute(queries.REQUEST_ONE, (file_id,))  # autocommit: committed when it returns
+                committed.append(datetime.now(UTC))
                 job_ids.append(cur.fetchone()[0])
             time.sleep(max(0.0, start + window - time.monotonic()))
             cur.execute(BACKLOG_DONE_SINCE, (BACKLOG_RECIPE, since))
             done = cur.fetchone()[0]
     finally:
         conn.close()
-    return job_ids, done / window
+    return job_ids, committed, done / window
 
 
 def lines(r: dict) -> list[str]:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
-from publisher.jobs.dispatch import send_first_step
+from publisher.jobs.dispatch import send_first_step, sends_in_transaction
 from publisher.jobs.locality import host_alive
 from publisher.jobs.store import intake
 from publisher.jobs.store.cursor import Cursor
@@ -43,15 +43,18 @@ class ClaimConfig:
 def enqueue_claimed(rt, broker, stop: threading.Event, claim: Callable[[Cursor, int], list[ClaimedJob]],
                     verb: str) -> int:
     """Claims in batches until less than a batch is left, sending each job's first step
-    before its claim commits: if sending fails, the claim rolls back and the messages
-    sent so far are stale."""
+    before its claim commits. On the Postgres broker the messages are stored in the
+    claim's own transaction: both or neither. On RabbitMQ they are published as the
+    claim runs: if sending fails, the claim rolls back and the messages sent so far
+    are stale."""
+    cur_if_transactional = sends_in_transaction(broker)
     total = 0
     while not stop.is_set():
         with rt.db.transaction() as cur:
             jobs = claim(cur, CLAIM_BATCH)
             files = intake.file_ids(cur, [job.job_id for job in jobs]) if jobs else {}
             for job in jobs:
-                send_first_step(broker, job.job_id, job.token)
+                send_first_step(broker, job.job_id, job.token, cur=cur if cur_if_transactional else None)
         for job in jobs:
             file_id = files.get(job.job_id)
             logger.info("job=%s file=%s %s from stage %s", job.job_id, file_id, verb, job.stage,

@@ -25,15 +25,27 @@ def step_deadline() -> timedelta:
     return timedelta(seconds=fixed.STEP_TIME_LIMIT_SECONDS + fixed.JOB_LEASE_SECONDS)
 
 
+def sends_in_transaction(broker: dramatiq.Broker) -> bool:
+    """Whether the broker stores a message in the sender's database transaction (the Postgres
+    broker; RabbitMQ publishes at once, whatever becomes of the transaction)."""
+    return hasattr(broker, "enqueue_on")
+
+
 def send_step(broker: dramatiq.Broker, stage: str, job_id: int, token: str, *, queue_name: str,
-              delay: timedelta | None = None) -> None:
+              delay: timedelta | None = None, cur=None) -> None:
     """Sends one step of a job's attempt to a queue: the shared one for a first step,
     the host's own for the steps after it. The message names its actor, so the
-    sender (the listener) need not import the actors."""
-    broker.enqueue(dramatiq.Message(queue_name=queue_name, actor_name=stage, args=(job_id, token), kwargs={},
-                                    options={"time_limit": time_limit_ms()}),
-                   delay=int(delay.total_seconds() * 1000) if delay else None)
+    sender (the listener) need not import the actors. With `cur`, in that cursor's
+    transaction (sends_in_transaction(broker) must hold)."""
+    message = dramatiq.Message(queue_name=queue_name, actor_name=stage, args=(job_id, token), kwargs={},
+                               options={"time_limit": time_limit_ms()})
+    delay_ms = int(delay.total_seconds() * 1000) if delay else None
+    if cur is not None:
+        broker.enqueue_on(cur, message, delay=delay_ms)
+    else:
+        broker.enqueue(message, delay=delay_ms)
 
 
-def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, delay: timedelta | None = None) -> None:
-    send_step(broker, STAGES[0], job_id, token, queue_name=QUEUE, delay=delay)
+def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, delay: timedelta | None = None,
+                    cur=None) -> None:
+    send_step(broker, STAGES[0], job_id, token, queue_name=QUEUE, delay=delay, cur=cur)

@@ -23,7 +23,7 @@ from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage
 from publisher import telemetry
 from publisher.errors import PermanentError
 from publisher.jobs import handoff, host_faults
-from publisher.jobs.dispatch import send_first_step, send_step, step_deadline
+from publisher.jobs.dispatch import send_first_step, send_step, sends_in_transaction, step_deadline
 from publisher.jobs.heartbeat import Heartbeat, RunningStep, RunningSteps
 from publisher.jobs.host_identity import host_id
 from publisher.jobs.locality import host_queue, worker_id
@@ -182,9 +182,13 @@ class JobLifecycle(Middleware):
                     extra=job_fields(job_id, file_id, stage, elapsed, event="done"))
         next_stage = STAGES[STAGES.index(stage) + 1]
         settings = self.runtime.settings
+        queue = host_queue(host_id(settings))
+        in_transaction = sends_in_transaction(broker)
         try:
             with self.runtime.db.transaction() as cur:
                 owned = steps.end_step(cur, job_id, token, stage, next_stage, artifacts)
+                if owned and in_transaction:  # recorded and sent in one commit
+                    send_step(broker, next_stage, job_id, token, queue_name=queue, cur=cur)
         except Exception as e:
             # The next step is not sent: its lease, no longer renewed, runs out and the
             # job is rescued, rather than the next step running on a job that never got there.
@@ -196,7 +200,10 @@ class JobLifecycle(Middleware):
         if not owned:
             logger.info("job=%s stage=%s finished for an attempt that was replaced", job_id, stage)
             return
-        send_step(broker, next_stage, job_id, token, queue_name=host_queue(host_id(settings)))
+        if not in_transaction:
+            # After the commit: a message published before it could reach its step while the
+            # database still shows the step before.
+            send_step(broker, next_stage, job_id, token, queue_name=queue)
 
     def _finalize(self, job_id, token, published: handoff.Published, elapsed, file_id=None):
         """The last step's result: the job completed, the file published with its variants and

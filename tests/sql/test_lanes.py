@@ -26,9 +26,11 @@ def backlog(cur, files: int) -> list[int]:
     return [r["id"] for r in rows(cur, "SELECT id FROM publish_jobs WHERE republish_recipe = 'new' ORDER BY id")]
 
 
-def claimed_ids(cur, room: int) -> list[int]:
-    """One claim with room for `room` jobs (one live worker thread, `room` jobs each)."""
-    return [r["job_id"] for r in claim(cur, limit=100, per_thread=room)]
+def claimed_ids(cur, per_thread: int) -> list[int]:
+    """One claim with room for `per_thread` jobs per live worker thread, in lane and id order."""
+    claimed = {r["job_id"] for r in claim(cur, limit=100, per_thread=per_thread)}
+    return [r["id"] for r in rows(cur, "SELECT id FROM publish_jobs WHERE id = ANY(%s) ORDER BY lane, id",
+                                  list(claimed))]
 
 
 def test_a_plain_insert_is_the_fresh_lane(cur):
@@ -51,13 +53,29 @@ def test_backfill_and_republish_go_to_the_backlog_lane_and_retries_to_the_retry_
 
 
 def test_a_fresh_lot_overtakes_the_backlog_and_a_retry_waits_between_them(cur):
-    worker_beat(cur, threads=1)
+    worker_beat(cur, threads=3)
     waiting = backlog(cur, 30)
     failed = new_job(cur)
     cur.execute("UPDATE publish_jobs SET status = 'failed', last_error = 'x' WHERE id = %s", (failed,))
     one(cur, "SELECT changed FROM publisher_admin_retry(%s)", failed)
     fresh = new_job(cur)  # inserted last, behind 31 older pending jobs
-    assert claimed_ids(cur, 3) == [fresh, failed, waiting[0]]
+    assert claimed_ids(cur, 1) == [fresh, failed, waiting[0]]
+
+
+def test_the_lower_lanes_leave_a_thread_to_the_fresh_lots(cur):
+    worker_beat(cur, threads=3)
+    waiting = backlog(cur, 10)
+    # Room for six jobs, but the backlog takes no more than two threads' worth: one is left to fresh lots.
+    assert claimed_ids(cur, 2) == waiting[:2]
+    assert claimed_ids(cur, 2) == []
+    fresh = new_job(cur)
+    assert claimed_ids(cur, 2) == [fresh]
+    # A backlog job running holds its thread as one waiting does.
+    cur.execute("UPDATE publish_jobs SET status = 'processing' WHERE id = ANY(%s)", (waiting[:2],))
+    assert claimed_ids(cur, 2) == []
+    cur.execute("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = ANY(%s)",
+                ([*waiting[:2], fresh],))
+    assert claimed_ids(cur, 2) == waiting[2:4]
 
 
 def test_the_backlog_drains_oldest_first_when_nothing_fresher_waits(cur):
@@ -74,12 +92,12 @@ def test_the_backlog_drains_oldest_first_when_nothing_fresher_waits(cur):
 
 def test_the_backlog_still_progresses_while_fresh_lots_arrive_below_capacity(cur):
     # Each round: one fresh lot arrives, the workers have room for three; what is left goes to the backlog.
-    worker_beat(cur, threads=1)
+    worker_beat(cur, threads=3)
     waiting = backlog(cur, 20)
     drained = []
     for _ in range(5):
         fresh = new_job(cur)
-        batch = claimed_ids(cur, 3)
+        batch = claimed_ids(cur, 1)
         assert batch[0] == fresh
         drained += batch[1:]
         cur.execute("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = ANY(%s)", (batch,))
@@ -87,17 +105,17 @@ def test_the_backlog_still_progresses_while_fresh_lots_arrive_below_capacity(cur
 
 
 def test_a_paused_lane_is_not_claimed_until_it_is_resumed_and_the_other_lanes_go_on(cur):
-    worker_beat(cur, threads=1)
+    worker_beat(cur, threads=5)
     waiting = backlog(cur, 3)
     assert rows(cur, "SELECT * FROM publisher_admin_pause_lane(2::smallint)") == [
         {"changed": True, "message": "lane backlog paused"}]
     assert one(cur, "SELECT changed FROM publisher_admin_pause_lane(2::smallint)") is False  # paused already
     fresh = new_job(cur)
-    assert claimed_ids(cur, 5) == [fresh]  # the backlog waits; fresh lots do not
-    assert claimed_ids(cur, 5) == []
+    assert claimed_ids(cur, 1) == [fresh]  # the backlog waits; fresh lots do not
+    assert claimed_ids(cur, 1) == []
     assert rows(cur, "SELECT * FROM publisher_admin_resume_lane(2::smallint)") == [
         {"changed": True, "message": "lane backlog resumed"}]
-    assert claimed_ids(cur, 5) == waiting
+    assert claimed_ids(cur, 1) == waiting
     assert one(cur, "SELECT changed FROM publisher_admin_resume_lane(2::smallint)") is False
 
 
@@ -123,7 +141,7 @@ def test_a_fresh_request_for_a_file_waiting_in_the_backlog_moves_its_job_to_the_
     assert rows(cur, "SELECT id FROM publish_jobs WHERE file_id = %s", file_id) == [{"id": waiting[-1]}]
     assert lane(cur, waiting[-1]) is Lane.FRESH
     assert [n.payload for n in cur.connection.notifies] == [str(waiting[-1])]  # the listener is woken
-    assert claimed_ids(cur, 2) == [waiting[-1], waiting[0]]
+    assert claimed_ids(cur, 2) == [waiting[-1], waiting[0]]  # the fresh lane, then the backlog's oldest
 
 
 def test_a_fresh_request_for_a_file_whose_job_runs_is_refused_as_before(cur):

@@ -85,3 +85,34 @@ def test_a_consumer_that_never_runs_dry_releases_each_message_lock(pg_broker):
             assert advisory_locks(conn) <= 1, f"after {taken} messages"
     consumer.close()
 
+
+
+def test_a_step_sent_in_a_transaction_exists_and_is_heard_only_if_that_transaction_commits(pg_broker):
+    # The listener's claim and a step's end send the next step in their own transaction: a claim
+    # or an end that rolls back leaves no message behind, and none is consumed before the commit.
+    import psycopg2
+
+    from publisher.jobs.dispatch import send_step, sends_in_transaction
+
+    broker, conn = pg_broker
+    assert sends_in_transaction(broker)
+    consumer = broker.consume("work", prefetch=1, timeout=100)
+    sender = psycopg2.connect(conn.dsn)
+    try:
+        with sender, sender.cursor() as cur:
+            send_step(broker, "step", 1, "token-1", queue_name="work", cur=cur)
+            sender.rollback()
+        with sender, sender.cursor() as cur:
+            send_step(broker, "step", 2, "token-2", queue_name="work", cur=cur)
+            assert next(consumer) is None  # not committed yet: nothing to consume
+        message = None
+        while message is None:  # the commit's notification wakes the consumer
+            message = next(consumer)
+        assert list(message.args) == [2, "token-2"]
+        consumer.ack(message)
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM dramatiq.queue")
+            assert cur.fetchone()[0] == 1
+    finally:
+        sender.close()
+        consumer.close()
