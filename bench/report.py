@@ -27,6 +27,8 @@ TARGET_HISTORY_PICKUP_P99_MS = 50
 TARGET_HISTORY_OVER_EMPTY = 1.2
 TARGET_BACKLOG_OVER_IDLE = 2.0
 TARGET_BACKLOG_SHARE = 0.9
+TARGET_INTAKE_RATE_VS_BASELINE = 2.0
+TARGET_INTAKE_PG_CPU_VS_BASELINE = 0.5
 
 
 def targets(result: dict) -> list[dict]:
@@ -87,10 +89,20 @@ def targets(result: dict) -> list[dict]:
         if lanes["backlog_share_of_left_over"] is not None:
             add("backlog share of the capacity left over", lanes["backlog_share_of_left_over"],
                 TARGET_BACKLOG_SHARE, at_most=False)
+    if "intake" in result and "intake_baseline" in result:
+        now, before = result["intake"], result["intake_baseline"]
+        add("no-op jobs completed per s, this/baseline", now["completed_per_s"] / before["completed_per_s"],
+            TARGET_INTAKE_RATE_VS_BASELINE, at_most=False)
+        add("PostgreSQL CPU per no-op job, this/baseline", _postgres_ms(now) / _postgres_ms(before),
+            TARGET_INTAKE_PG_CPU_VS_BASELINE)
     if "memory" in result:
         add("100 MP worker RSS growth", result["memory"]["single"]["max_growth_mb"], TARGET_100MP_GROWTH_MB,
             unit="MB")
     return out
+
+
+def _postgres_ms(intake: dict) -> float:
+    return next(ms for name, ms in intake["cpu_ms_per_job"].items() if name.startswith("postgres"))
 
 
 def table(result: dict) -> str:
@@ -183,9 +195,12 @@ def table(result: dict) -> str:
                 lines.append(f"  {name:8} ({x['ref']}): {x['median_s']:.2f} s, {x['s3_requests_per_job']:.0f} S3 "
                              f"requests per job (runs {', '.join(f'{v:.2f}' for v in x['runs_s'])})")
         lines.append("")
-    if "intake" in result:
-        i = result["intake"]
-        lines.append(f"intake, no-op steps, {broker} broker, {i['jobs']} jobs inserted one per transaction "
+    for key in ("intake", "intake_baseline"):
+        if key not in result:
+            continue
+        i = result[key]
+        on = f", on {i['ref']}" if "ref" in i else ""
+        lines.append(f"intake{on}, no-op steps, {broker} broker, {i['jobs']} jobs inserted one per transaction "
                      f"(loadavg {i['loadavg_before']} -> {i['loadavg_after']})")
         lines.append(f"  inserted {i['insert_per_s']:.0f}/s, claimed+enqueued {i['claimed_enqueued_per_s']:.0f}/s, "
                      f"started {i['started_per_s']:.0f}/s, completed {i['completed_per_s']:.0f}/s")

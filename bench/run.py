@@ -47,7 +47,8 @@ def parse_args(argv=None):
     p.add_argument("--traffic-jobs", type=int, default=20, help="12 MP jobs counted on one host, then on two")
     p.add_argument("--wan-runs", type=int, default=5, help="12 MP jobs one at a time through the WAN proxy")
     p.add_argument("--baseline-ref", default=None,
-                   help="git ref of a release to run the traffic and wan parts against too (e.g. the previous main)")
+                   help="git ref of a release to run the traffic, wan and intake parts against too (e.g. the previous "
+                        "main)")
     p.add_argument("--processes", type=int, default=2, help="worker processes, as the Procfile default")
     p.add_argument("--threads", type=int, default=3, help="threads per worker process (CONCURRENCY default)")
     p.add_argument("--broker", choices=("postgres", "rabbitmq"), default="postgres",
@@ -236,6 +237,14 @@ def run_system_parts(args, services, result) -> None:
         with services.system(workers_module="bench.noop_actors", **shape) as stack:
             print(f"intake: {args.intake_jobs} jobs, no-op steps ...", flush=True)
             result["intake"] = intake(stack, services.s3.process.pid, SMALL_KEY, args.intake_jobs)
+        if args.baseline_ref:
+            from .traffic import checkout
+
+            with checkout(args.baseline_ref) as tree, \
+                    services.system(workers_module="bench.noop_actors", root=tree, **shape) as stack:
+                print(f"intake: {args.intake_jobs} jobs, no-op steps, on {args.baseline_ref} ...", flush=True)
+                result["intake_baseline"] = {"ref": args.baseline_ref, **intake(
+                    stack, services.s3.process.pid, SMALL_KEY, args.intake_jobs)}
 
 
 if __name__ == "__main__":

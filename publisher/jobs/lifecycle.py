@@ -129,9 +129,9 @@ class JobLifecycle(Middleware):
         if exception is None:
             telemetry.step_finished(stage, "done", elapsed, result.traffic() if result is not None else None)
             if stage == STAGES[-1]:
-                self._finalize(job_id, token, result, elapsed, file_id)
+                self._finalize(broker, message, job_id, token, result, elapsed, file_id)
             else:
-                self._step_done(broker, job_id, token, stage, handoff.to_json(result), elapsed, file_id)
+                self._step_done(broker, message, job_id, token, stage, handoff.to_json(result), elapsed, file_id)
         elif host_faults.is_host_fault(exception):
             self._start_over(broker, message, job_id, token, stage, exception, elapsed, file_id)
         else:
@@ -177,7 +177,7 @@ class JobLifecycle(Middleware):
             send_first_step(broker, job_id, new_token,
                             delay=host_faults.first_step_delay(self.runtime, exception))
 
-    def _step_done(self, broker, job_id, token, stage, artifacts, elapsed, file_id=None):
+    def _step_done(self, broker, message, job_id, token, stage, artifacts, elapsed, file_id=None):
         logger.info("job=%s file=%s stage=%s done in %.3fs", job_id, file_id, stage, elapsed,
                     extra=job_fields(job_id, file_id, stage, elapsed, event="done"))
         next_stage = STAGES[STAGES.index(stage) + 1]
@@ -187,8 +187,10 @@ class JobLifecycle(Middleware):
         try:
             with self.runtime.db.transaction() as cur:
                 owned = steps.end_step(cur, job_id, token, stage, next_stage, artifacts)
-                if owned and in_transaction:  # recorded and sent in one commit
-                    send_step(broker, next_stage, job_id, token, queue_name=queue, cur=cur)
+                if in_transaction:  # recorded, sent on and this message done, in one commit
+                    if owned:
+                        send_step(broker, next_stage, job_id, token, queue_name=queue, cur=cur)
+                    broker.done_on(cur, message)
         except Exception as e:
             # The next step is not sent: its lease, no longer renewed, runs out and the
             # job is rescued, rather than the next step running on a job that never got there.
@@ -197,6 +199,8 @@ class JobLifecycle(Middleware):
                          short_error(e, self.runtime.redact), next_stage,
                          extra=job_fields(job_id, file_id, stage, elapsed, event="unrecorded"))
             return
+        if in_transaction:
+            broker.mark_acked(message)
         if not owned:
             logger.info("job=%s stage=%s finished for an attempt that was replaced", job_id, stage)
             return
@@ -205,11 +209,12 @@ class JobLifecycle(Middleware):
             # database still shows the step before.
             send_step(broker, next_stage, job_id, token, queue_name=queue)
 
-    def _finalize(self, job_id, token, published: handoff.Published, elapsed, file_id=None):
+    def _finalize(self, broker, message, job_id, token, published: handoff.Published, elapsed, file_id=None):
         """The last step's result: the job completed, the file published with its variants and
         imaging facts, in one transaction; then the attempt's scratch folder goes."""
         stage = STAGES[-1]
         rt = self.runtime
+        in_transaction = sends_in_transaction(broker)
         logger.info("job=%s file=%s stage=%s done in %.3fs", job_id, file_id, stage, elapsed,
                     extra=job_fields(job_id, file_id, stage, elapsed, event="done"))
         try:
@@ -218,12 +223,16 @@ class JobLifecycle(Middleware):
                     cur, job_id, token, published.variants, published.source.width, published.source.height,
                     recipe=published.imaging.recipe, placeholder=published.imaging.placeholder,
                     dominant_color=published.imaging.dominant_color)
+                if in_transaction:
+                    broker.done_on(cur, message)
         except Exception as e:
             # Nothing recorded: the lease, no longer renewed, runs out and the job is rescued.
             logger.error("job=%s stage=%s published its objects but the job could not be finalized (%s); it is "
                          "rescued when its lease runs out", job_id, stage, short_error(e, rt.redact),
                          extra=job_fields(job_id, file_id, stage, elapsed, event="unrecorded"))
             return
+        if in_transaction:
+            broker.mark_acked(message)
         if outcome is Finalized.STALE:
             logger.info("job=%s was finalized by another attempt; nothing changed", job_id)
             return

@@ -17,9 +17,11 @@ docs/reliability.md, "Known broker defects"). The fixes live here:
    it filled ("out of shared memory"). They are now given back before the next
    message is taken.
 
-And one addition: `enqueue_on` enqueues in the caller's transaction (dramatiq-pg commits one of its
-own per message), so a step is sent in the same transaction that records it: the listener's claim,
-a step's end. One commit fewer per message, and the message exists only if what sent it does.
+And two additions, each a commit fewer per message: `enqueue_on` enqueues in the caller's
+transaction (dramatiq-pg commits one of its own per message), so a step is sent in the same
+transaction that records it (the listener's claim, a step's end), and exists only if that commits;
+`done_on` marks the step's own message done in the transaction that records the step's end, after
+which the consumer's ack only gives back the message's lock.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ logger = logging.getLogger(__name__)
 
 #: Connections each queue's consumers hold (queue and delay queue, two each).
 CONNECTIONS_PER_QUEUE = 4
+#: The option of a message whose row a step's committed transaction marked done (done_on).
+DONE_IN_STEP = "publisher_done_in_step"
+# dramatiq-pg's ack, without its copy of the message and its notification (which nothing listens to).
+MARK_DONE = """
+    UPDATE dramatiq.queue SET state = 'done' WHERE message_id = %s AND queue_name = %s AND state = 'consumed'
+"""
 
 
 class PublisherConsumer(PostgresConsumer):
@@ -59,7 +67,13 @@ class PublisherConsumer(PostgresConsumer):
         self.notifies += wait_for_notifies(conn, self.timeout)
 
     def ack(self, message):
-        super().ack(message)
+        if message.options.pop(DONE_IN_STEP, False):
+            # Its row is done already: what is left of dramatiq-pg's ack is giving back its lock
+            # and its place among the messages in processing.
+            self.unlock_q.put_nowait(message)
+            self.in_processing.remove(message.message_id)
+        else:
+            super().ack(message)
         self.misses = 0
 
     def nack(self, message):
@@ -82,6 +96,16 @@ class PublisherBroker(PostgresBroker):
                                       message.message_id))
         self.emit_after("enqueue", message, delay)
         return message
+
+    @staticmethod
+    def done_on(cur, message) -> None:
+        """Marks the message done in the caller's transaction; once that has committed, mark_acked
+        tells the consumer's ack so."""
+        cur.execute(MARK_DONE, (message.message_id, message.queue_name))
+
+    @staticmethod
+    def mark_acked(message) -> None:
+        message.options[DONE_IN_STEP] = True
 
 
 def broker_url(database_url: str, queues: int, threads: int) -> str:

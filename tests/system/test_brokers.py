@@ -116,3 +116,48 @@ def test_a_step_sent_in_a_transaction_exists_and_is_heard_only_if_that_transacti
     finally:
         sender.close()
         consumer.close()
+
+
+def test_a_message_marked_done_in_its_steps_transaction_is_done_once_that_commits(pg_broker):
+    # A step's end marks its own message done in the transaction that records it: the consumer's ack
+    # then only gives back the message's lock. Rolled back, the message is acked as dramatiq-pg does.
+    import dramatiq
+    import psycopg2
+
+    broker, conn = pg_broker
+    for n in range(2):
+        broker.enqueue(dramatiq.Message(queue_name="work", actor_name="step", args=(n,), kwargs={}, options={}))
+    consumer = broker.consume("work", prefetch=1, timeout=100)
+    step = psycopg2.connect(conn.dsn)
+
+    def taken():
+        message = None
+        while message is None:
+            message = next(consumer)
+        return message
+
+    def state(message):
+        with conn.cursor() as cur:
+            cur.execute("SELECT state::text FROM dramatiq.queue WHERE message_id = %s", (message.message_id,))
+            return cur.fetchone()[0]
+
+    try:
+        committed = taken()
+        with step, step.cursor() as cur:
+            broker.done_on(cur, committed)
+        broker.mark_acked(committed)
+        assert state(committed) == "done"
+        consumer.ack(committed)
+        assert consumer.in_processing == set()  # room for the next message (prefetch 1)
+
+        rolled_back = taken()  # taking the next one gives back the first one's lock
+        assert advisory_locks(conn) == 1
+        with step.cursor() as cur:
+            broker.done_on(cur, rolled_back)
+        step.rollback()
+        assert state(rolled_back) == "consumed"
+        consumer.ack(rolled_back)
+        assert state(rolled_back) == "done"
+    finally:
+        step.close()
+        consumer.close()
