@@ -230,46 +230,28 @@ END $$;
 
 -- pending -> queued, for at most as many jobs as the live workers can start
 -- soon: p_per_thread queued (not yet started, not waiting for a retry) jobs per
--- live worker thread; fresh lots first, then the retry lane, then the backlog,
--- oldest first in each. The lower lanes also leave a thread to the fresh lane:
--- the jobs in flight (queued or running) they are claimed to stay below the
--- thread count (one thread, if there is only one, serves them all), so a fresh
--- lot arriving behind a backlog waits behind no backlog job for a thread. Run
--- inside the transaction that also enqueues the messages: if enqueueing fails,
--- the claim rolls back and the job stays pending.
+-- live worker thread. Run inside the transaction that also enqueues the
+-- messages: if enqueueing fails, the claim rolls back and the job stays pending.
 DROP FUNCTION IF EXISTS publisher_claim_pending(int);
 CREATE OR REPLACE FUNCTION publisher_claim_pending(p_limit int, p_per_thread int, p_alive interval)
 RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
 LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    WITH threads AS (
-        SELECT coalesce(sum(w.threads), 0) AS n FROM publisher_workers w WHERE w.seen_at > now() - p_alive
+    WITH room AS (
+        SELECT greatest(0, least(p_limit::bigint,
+                   (SELECT coalesce(sum(w.threads), 0) FROM publisher_workers w
+                     WHERE w.seen_at > now() - p_alive) * p_per_thread
+                   - (SELECT count(*) FROM publish_jobs q
+                       WHERE q.status = 'queued' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now()))
+               )) AS n
     ),
-    waiting AS (
-        SELECT count(*) FILTER (WHERE q.status = 'queued') AS queued, count(*) AS in_flight
-          FROM publish_jobs q
-         WHERE q.status IN ('queued', 'processing') AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now())
-    ),
-    room AS (
-        SELECT greatest(0, least(p_limit::bigint, threads.n * p_per_thread - waiting.queued)) AS n,
-               greatest(0, greatest(1, threads.n - 1) - waiting.in_flight) AS lower_lanes
-          FROM threads, waiting
-    ),
-    fresh AS (
-        SELECT id FROM publish_jobs WHERE status = 'pending' AND lane = 0
-           AND NOT EXISTS (SELECT 1 FROM publisher_paused_lanes p WHERE p.lane = 0)
-         ORDER BY id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
-    ),
-    lower_lanes AS (
+    picked AS (
         -- the lanes not paused, as an array: an index condition, so a paused lane is never read
         SELECT id FROM publish_jobs WHERE status = 'pending'
-           AND lane = ANY(ARRAY(SELECT l FROM generate_series(1, 2) AS l
+           AND lane = ANY(ARRAY(SELECT l FROM generate_series(0, 2) AS l
                                  WHERE l NOT IN (SELECT p.lane FROM publisher_paused_lanes p)))
-         ORDER BY lane, id
-         LIMIT (SELECT least(room.n - (SELECT count(*) FROM fresh), room.lower_lanes) FROM room)
-           FOR UPDATE SKIP LOCKED
-    ),
-    picked AS (SELECT id FROM fresh UNION ALL SELECT id FROM lower_lanes)
+         ORDER BY lane, id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
+    )
     UPDATE publish_jobs j
        SET status = 'queued', attempt_token = gen_random_uuid(), stage = 'fetch', host_id = NULL,
            queued_at = now(), last_error = NULL, failure_reason = NULL

@@ -62,22 +62,6 @@ def test_a_fresh_lot_overtakes_the_backlog_and_a_retry_waits_between_them(cur):
     assert claimed_ids(cur, 1) == [fresh, failed, waiting[0]]
 
 
-def test_the_lower_lanes_leave_a_thread_to_the_fresh_lots(cur):
-    worker_beat(cur, threads=3)
-    waiting = backlog(cur, 10)
-    # Room for six jobs, but the backlog takes no more than two threads' worth: one is left to fresh lots.
-    assert claimed_ids(cur, 2) == waiting[:2]
-    assert claimed_ids(cur, 2) == []
-    fresh = new_job(cur)
-    assert claimed_ids(cur, 2) == [fresh]
-    # A backlog job running holds its thread as one waiting does.
-    cur.execute("UPDATE publish_jobs SET status = 'processing' WHERE id = ANY(%s)", (waiting[:2],))
-    assert claimed_ids(cur, 2) == []
-    cur.execute("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = ANY(%s)",
-                ([*waiting[:2], fresh],))
-    assert claimed_ids(cur, 2) == waiting[2:4]
-
-
 def test_the_backlog_drains_oldest_first_when_nothing_fresher_waits(cur):
     worker_beat(cur, threads=1)
     waiting = backlog(cur, 12)
