@@ -52,7 +52,7 @@ LAST_FAILURES = """
 """
 # Minute by minute over the last %(minutes)s: jobs completed and failed (a failure counts in the minute
 # it was last updated), and the p50/p95 seconds from INSERT to completed of each minute's completions
-# (two index ranges: publish_jobs_status_completed_idx and publish_jobs_failed_idx).
+# (two index ranges: publish_jobs_status_completed_idx and publish_jobs_failed_at_idx).
 PER_MINUTE = """
     WITH since AS (SELECT date_trunc('minute', now()) - make_interval(mins => %(minutes)s - 1) AS t),
     ended AS (
@@ -68,7 +68,7 @@ PER_MINUTE = """
       LEFT JOIN ended e ON e.minute = m.minute
      GROUP BY m.minute ORDER BY m.minute
 """
-# Counted and each reason's latest found by publish_jobs_failed_by_reason_idx (the count from the index alone).
+# Counted from publish_jobs_failed_at_idx alone; each reason's latest, one probe of publish_jobs_failed_reason_idx.
 FAILURES_BY_REASON = """
     SELECT r.reason, r.count, l.last_error AS example, l.id AS latest_job, l.updated_at AS latest_at
       FROM (SELECT coalesce(failure_reason, 'untyped') AS reason, count(*)::int AS count
