@@ -109,14 +109,17 @@ CREATE TRIGGER publish_jobs_before_update BEFORE UPDATE ON publish_jobs
 -- An application's plain INSERT (the fresh lane) for a file whose job already waits, pending, in a
 -- lower lane (an operator's retry, the catalogue's backlog) moves that job to the fresh lane and
 -- inserts nothing (INSERT 0 0): the lot is published at the fresh lane's pace, not at the backlog's
--- turn. A file whose job is queued or running keeps refusing a second active job (the unique index).
+-- turn, and counted from this request (created_at: its wait is the fresh lot's, not the backlog's).
+-- A file whose job is queued or running keeps refusing a second active job (the unique index). With
+-- its owner's rights: an application that may only INSERT needs no other right on the table.
 CREATE OR REPLACE FUNCTION publish_jobs_before_insert() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     waiting bigint;
 BEGIN
     IF NEW.lane = 0 AND NEW.status = 'pending' THEN
-        UPDATE publish_jobs SET lane = 0
+        UPDATE publish_jobs SET lane = 0, created_at = now()
          WHERE file_id = NEW.file_id AND status = 'pending' AND lane > 0
         RETURNING id INTO waiting;
         IF waiting IS NOT NULL THEN
@@ -610,6 +613,13 @@ LANGUAGE sql STABLE AS $$
     SELECT p.id FROM publish_jobs p WHERE p.file_id = p_file AND p.status IN ('pending', 'queued', 'processing');
 $$;
 
+-- Whether a job has not started a step: pending, or queued and waiting for a worker or a retry. What
+-- an operator may cancel (one job, or in bulk).
+CREATE OR REPLACE FUNCTION publisher_job_waiting(j publish_jobs) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT j.status = 'pending' OR (j.status = 'queued' AND j.step_started_at IS NULL);
+$$;
+
 -- An operator's transition of one job to p_to, 'pending' (retry) or 'cancelled' (cancel),
 -- under the job's row lock. A job that does not exist, or a transition the operator
 -- may not make, comes back unchanged with the reason.
@@ -638,10 +648,10 @@ BEGIN
         END;
     ELSIF p_to = 'cancelled' THEN
         refused := CASE
-            WHEN j.status = 'processing' OR (j.status = 'queued' AND j.step_started_at IS NOT NULL) THEN
+            WHEN publisher_job_waiting(j) THEN NULL
+            WHEN j.status IN ('processing', 'queued') THEN
                 format('job %s is running its %s step; not cancelled', j.id, j.stage)
-            WHEN j.status NOT IN ('pending', 'queued') THEN
-                format('job %s is %s; nothing to cancel', j.id, j.status)
+            ELSE format('job %s is %s; nothing to cancel', j.id, j.status)
         END;
     ELSE
         RAISE EXCEPTION 'an operator moves a job to pending or cancelled, not to %', p_to;
@@ -697,21 +707,21 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The failed jobs an operator's retry-failed would run again: the failed jobs the filter
--- (publisher_job_matches) matches, up to job p_up_to (NULL: the newest; a bulk action's preview
--- counted up to there, so a job that fails after it is not run unseen),
+-- (publisher_job_matches) matches, unchanged since p_as_of (NULL: whenever; a bulk action's
+-- preview counted them then, so a job that fails, or is run again, after it is not acted on unseen),
 -- when each is the latest job of a file that is not deleted. A latest job is never
 -- behind an active one (one active job per file, and job ids only grow), so none
 -- of these files has an active job. Cancelled jobs are not failed ones: never picked.
 DROP FUNCTION IF EXISTS publisher_admin_failed_to_retry(text);
 CREATE OR REPLACE FUNCTION publisher_admin_failed_to_retry(p_reason text, p_status text DEFAULT NULL,
                                                            p_file uuid DEFAULT NULL, p_key_like text DEFAULT NULL,
-                                                           p_up_to bigint DEFAULT NULL)
+                                                           p_as_of timestamptz DEFAULT NULL)
 RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text, updated_at timestamptz)
 LANGUAGE sql STABLE AS $$
     SELECT j.id, j.file_id, j.failure_reason, j.last_error, j.updated_at FROM publish_jobs j
       JOIN auction_files f ON f.id = j.file_id AND f.deleted_at IS NULL
      WHERE j.status = 'failed' AND publisher_job_matches(j, f, p_status, p_reason, p_file, p_key_like, NULL)
-       AND (p_up_to IS NULL OR j.id <= p_up_to)
+       AND (p_as_of IS NULL OR j.updated_at <= p_as_of)
        -- its file's latest job: one index probe per failed job (NOT EXISTS would hash the whole table)
        AND j.id = (SELECT max(n.id) FROM publish_jobs n WHERE n.file_id = j.file_id)
      ORDER BY j.id;
@@ -721,14 +731,14 @@ $$;
 DROP FUNCTION IF EXISTS publisher_admin_retry_failed(text);
 CREATE OR REPLACE FUNCTION publisher_admin_retry_failed(p_reason text, p_status text DEFAULT NULL,
                                                         p_file uuid DEFAULT NULL, p_key_like text DEFAULT NULL,
-                                                        p_up_to bigint DEFAULT NULL)
+                                                        p_as_of timestamptz DEFAULT NULL)
 RETURNS TABLE (job_id bigint, file_id uuid, failure_reason text, last_error text)
 LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
     WITH picked AS (
         SELECT j.id, j.failure_reason, j.last_error FROM publish_jobs j
          WHERE j.id IN (SELECT c.job_id
-                          FROM publisher_admin_failed_to_retry(p_reason, p_status, p_file, p_key_like, p_up_to) c)
+                          FROM publisher_admin_failed_to_retry(p_reason, p_status, p_file, p_key_like, p_as_of) c)
            AND j.status = 'failed'
          ORDER BY j.id
            FOR UPDATE OF j SKIP LOCKED
@@ -739,17 +749,17 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 $$;
 
 -- The jobs a bulk cancel would cancel: those the filter matches that have not started a step
--- (what publisher_admin_cancel cancels), up to job p_up_to as above.
+-- (what publisher_admin_cancel cancels: publisher_job_waiting), unchanged since p_as_of as above.
 CREATE OR REPLACE FUNCTION publisher_admin_waiting_to_cancel(p_reason text, p_status text DEFAULT NULL,
                                                              p_file uuid DEFAULT NULL, p_key_like text DEFAULT NULL,
-                                                             p_up_to bigint DEFAULT NULL)
+                                                             p_as_of timestamptz DEFAULT NULL)
 RETURNS TABLE (job_id bigint, file_id uuid, status text, last_error text, updated_at timestamptz)
 LANGUAGE sql STABLE AS $$
     SELECT j.id, j.file_id, j.status, j.last_error, j.updated_at FROM publish_jobs j
       JOIN auction_files f ON f.id = j.file_id
-     WHERE j.status IN ('pending', 'queued') AND (j.status = 'pending' OR j.step_started_at IS NULL)
+     WHERE j.status IN ('pending', 'queued') AND publisher_job_waiting(j)
        AND publisher_job_matches(j, f, p_status, p_reason, p_file, p_key_like, NULL)
-       AND (p_up_to IS NULL OR j.id <= p_up_to)
+       AND (p_as_of IS NULL OR j.updated_at <= p_as_of)
      ORDER BY j.id;
 $$;
 
@@ -766,14 +776,15 @@ $$;
 
 -- Cancels them, each as publisher_admin_cancel does (a job that started a step meanwhile is
 -- refused, unchanged). Returns every job it considered. Never more than a preview counted: with
--- p_up_to NULL it cancels nothing.
+-- p_as_of NULL it cancels nothing.
 CREATE OR REPLACE FUNCTION publisher_admin_cancel_waiting(p_reason text, p_status text DEFAULT NULL,
                                                           p_file uuid DEFAULT NULL, p_key_like text DEFAULT NULL,
-                                                          p_up_to bigint DEFAULT NULL)
+                                                          p_as_of timestamptz DEFAULT NULL)
 RETURNS TABLE (changed boolean, job_id bigint, file_id uuid, message text)
 LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    SELECT t.* FROM publisher_admin_waiting_to_cancel(p_reason, p_status, p_file, p_key_like, coalesce(p_up_to, 0)) w
+    SELECT t.* FROM publisher_admin_waiting_to_cancel(p_reason, p_status, p_file, p_key_like,
+                                                      coalesce(p_as_of, '-infinity')) w
      CROSS JOIN LATERAL publisher_admin_transition(w.job_id, 'cancelled') t;
 $$;
 

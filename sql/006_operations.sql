@@ -128,6 +128,8 @@ BEGIN
         RETURN QUERY SELECT false, format('host %s was draining already; nothing changed', p_host);
         RETURN;
     END IF;
+    -- The listener claims nothing more for it from now, not from its next beat.
+    UPDATE publisher_workers SET threads = 0 WHERE host_id = p_host;
     RETURN QUERY SELECT true, format('host %s draining: it finishes the jobs it has begun and takes no new ones',
                                      p_host);
 END $$;

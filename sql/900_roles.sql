@@ -103,7 +103,8 @@ GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_setti
 -- publisher-admin retry-failed --dry-run, backfill --dry-run, the console's previews of its bulk actions;
 -- the job list's filter
 GRANT EXECUTE ON FUNCTION publisher_admin_failed_to_retry, publisher_admin_waiting_to_cancel,
-                          publisher_backfill_candidates, publisher_job_matches TO publisher_readonly;
+                          publisher_backfill_candidates, publisher_job_matches, publisher_job_waiting
+    TO publisher_readonly;
 
 -- -------------------------------------------------------------- publisher_oncall
 -- Reads what publisher_readonly reads; changes rows only through the operator's
@@ -118,7 +119,7 @@ GRANT SELECT ON auction_files, publish_jobs, publish_job_events, publisher_setti
 GRANT EXECUTE ON FUNCTION publisher_admin_retry, publisher_admin_retry_failed, publisher_admin_republish,
                           publisher_admin_cancel, publisher_admin_failed_to_retry,
                           publisher_admin_cancel_waiting, publisher_admin_waiting_to_cancel,
-                          publisher_job_matches TO publisher_oncall;
+                          publisher_job_matches, publisher_job_waiting TO publisher_oncall;
 -- publisher-admin lane pause, lane resume
 GRANT EXECUTE ON FUNCTION publisher_admin_pause_lane, publisher_admin_resume_lane TO publisher_oncall;
 -- publisher-admin host drain, host resume

@@ -41,7 +41,9 @@ def send_step(broker: dramatiq.Broker, stage: str, job_id: int, token: str, *, q
                                options={"time_limit": time_limit_ms()})
     delay_ms = int(delay.total_seconds() * 1000) if delay else None
     if cur is not None:
-        broker.enqueue_on(cur, message, delay=delay_ms)
+        if delay_ms:
+            raise ValueError("a delayed step is sent on its own, not in the sender's transaction")
+        broker.enqueue_on(cur, message)
     else:
         broker.enqueue(message, delay=delay_ms)
 

@@ -27,9 +27,9 @@ which the consumer's ack only gives back the message's lock.
 from __future__ import annotations
 
 import logging
+import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from dramatiq.common import current_millis, dq_name
 from dramatiq_pg import PostgresBroker
 from dramatiq_pg.broker import QUERIES, PostgresConsumer, message_lock
 from dramatiq_pg.utils import tidy4json, wait_for_notifies
@@ -42,15 +42,38 @@ logger = logging.getLogger(__name__)
 
 #: Connections each queue's consumers hold (queue and delay queue, two each).
 CONNECTIONS_PER_QUEUE = 4
-#: The option of a message whose row a step's committed transaction marked done (done_on).
-DONE_IN_STEP = "publisher_done_in_step"
 # dramatiq-pg's ack, without its copy of the message and its notification (which nothing listens to).
 MARK_DONE = """
     UPDATE dramatiq.queue SET state = 'done' WHERE message_id = %s AND queue_name = %s AND state = 'consumed'
 """
 
 
+class DoneInStep:
+    """The ids of the messages whose rows a step's committed transaction marked done (done_on), until
+    the consumer's ack or nack; shared by a process's consumers and worker threads. Kept beside the
+    message, not in it: a message's options are stored again whenever it is enqueued again."""
+
+    def __init__(self):
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, message_id: str) -> None:
+        with self._lock:
+            self._ids.add(message_id)
+
+    def take(self, message_id: str) -> bool:
+        with self._lock:
+            if message_id in self._ids:
+                self._ids.remove(message_id)
+                return True
+            return False
+
+
 class PublisherConsumer(PostgresConsumer):
+    def __init__(self, *, done_in_step: DoneInStep, **kwargs):
+        super().__init__(**kwargs)
+        self.done_in_step = done_in_step
+
     def __next__(self):
         # The session-level advisory lock of each message acked or nacked since
         # the last call; dramatiq-pg itself releases them only when idle.
@@ -67,30 +90,41 @@ class PublisherConsumer(PostgresConsumer):
         self.notifies += wait_for_notifies(conn, self.timeout)
 
     def ack(self, message):
-        if message.options.pop(DONE_IN_STEP, False):
-            # Its row is done already: what is left of dramatiq-pg's ack is giving back its lock
-            # and its place among the messages in processing.
-            self.unlock_q.put_nowait(message)
-            self.in_processing.remove(message.message_id)
+        if self.done_in_step.take(message.message_id):
+            self._release(message)
         else:
             super().ack(message)
         self.misses = 0
 
     def nack(self, message):
-        super().nack(message)
+        if self.done_in_step.take(message.message_id):
+            self._release(message)  # the step was recorded: its row stays done
+        else:
+            super().nack(message)
         self.misses = 0
+
+    def _release(self, message):
+        """What is left of dramatiq-pg's ack for a message whose row is done already: giving back
+        its lock and its place among the messages in processing."""
+        self.unlock_q.put_nowait(message)
+        self.in_processing.remove(message.message_id)
 
 
 class PublisherBroker(PostgresBroker):
-    def consume(self, queue_name, prefetch=1, timeout=30000):
-        return PublisherConsumer(pool=self.pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout)
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.done_in_step = DoneInStep()
 
-    def enqueue_on(self, cur, message, *, delay=None):
+    def consume(self, queue_name, prefetch=1, timeout=30000):
+        return PublisherConsumer(pool=self.pool, queue_name=queue_name, prefetch=prefetch, timeout=timeout,
+                                 done_in_step=self.done_in_step)
+
+    def enqueue_on(self, cur, message):
         """dramatiq-pg's enqueue, on the caller's cursor: the message is stored, and its consumers
-        notified, when the caller's transaction commits; not at all if it rolls back."""
-        if delay:
-            message = message.copy(queue_name=dq_name(message.queue_name))
-            message.options["eta"] = current_millis() + delay
+        notified, when the caller's transaction commits; not at all if it rolls back. No delay: the
+        hooks of a delayed enqueue (JobLifecycle.after_enqueue) write to the job in a transaction of
+        their own, which would wait for the caller's lock on that row."""
+        delay = None
         self.emit_before("enqueue", message, delay)
         cur.execute(QUERIES.ENQUEUE, (message.queue_name, message.message_id, Json(tidy4json(message)),
                                       message.message_id))
@@ -103,9 +137,8 @@ class PublisherBroker(PostgresBroker):
         tells the consumer's ack so."""
         cur.execute(MARK_DONE, (message.message_id, message.queue_name))
 
-    @staticmethod
-    def mark_acked(message) -> None:
-        message.options[DONE_IN_STEP] = True
+    def mark_acked(self, message) -> None:
+        self.done_in_step.add(message.message_id)
 
 
 def broker_url(database_url: str, queues: int, threads: int) -> str:

@@ -6,6 +6,7 @@ session of a login with the token and the session's CSRF token; a role that may 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from urllib.parse import urlencode
 
 import psycopg2.errors
@@ -122,9 +123,9 @@ def action_routes(settings: WebSettings, db: Database, render) -> list[Route]:
     async def bulk(request: Request) -> Response:
         action = bulk_action(request)
         form = await auth.require(request)
-        shown, up_to, previewed = ListFilter.of(form), _job_id(form.get("up_to")), _count(form.get("previewed"))
-        what = f"bulk {action} of {shown.query()!r} up to job {up_to}"
-        changed, refused = await run(request, what, actions.bulk_act, action, shown.jobs(), up_to)
+        shown, as_of, previewed = ListFilter.of(form), _instant(form.get("as_of")), _count(form.get("previewed"))
+        what = f"bulk {action} of {shown.query()!r} as of {as_of.isoformat()}"
+        changed, refused = await run(request, what, actions.bulk_act, action, shown.jobs(), as_of)
         logger.info("%s by %s: %d job(s) changed, %d refused, %d previewed", what, auth.who(request), changed,
                     refused, previewed)
         done = {actions.Bulk.RETRY: "run again", actions.Bulk.CANCEL: "cancelled"}[action]
@@ -160,10 +161,15 @@ def _retried(row: dict) -> str:
     return f"job {row['job_id']} (file {row['file_id']}): failed -> pending"
 
 
-def _job_id(value) -> int:
-    if not (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19):
-        raise HTTPException(400, "the form names no job to act up to; open the preview again")
-    return int(value)
+def _instant(value) -> datetime:
+    """When a preview counted: an ISO 8601 time with its offset, as the preview's form carries it."""
+    try:
+        instant = datetime.fromisoformat(value) if isinstance(value, str) and len(value) <= 40 else None
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        raise HTTPException(400, "the form says not when its preview counted; open the preview again")
+    return instant
 
 
 def _count(value) -> int:

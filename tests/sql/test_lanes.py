@@ -124,6 +124,9 @@ def test_a_fresh_request_for_a_file_waiting_in_the_backlog_moves_its_job_to_the_
     assert cur.fetchall() == []
     assert rows(cur, "SELECT id FROM publish_jobs WHERE file_id = %s", file_id) == [{"id": waiting[-1]}]
     assert lane(cur, waiting[-1]) is Lane.FRESH
+    # its wait is counted from the fresh request (the pending-age alert watches the fresh lane)
+    assert one(cur, "SELECT created_at > (SELECT max(created_at) FROM publish_jobs WHERE id <> %s) "
+                    "FROM publish_jobs WHERE id = %s", waiting[-1], waiting[-1])
     assert [n.payload for n in cur.connection.notifies] == [str(waiting[-1])]  # the listener is woken
     assert claimed_ids(cur, 2) == [waiting[-1], waiting[0]]  # the fresh lane, then the backlog's oldest
 

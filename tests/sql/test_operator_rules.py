@@ -62,15 +62,18 @@ def test_the_monitoring_queries_of_the_system_we_replace_still_run(cur):
     rows(cur, "SELECT state, count(*) FROM dramatiq.queue GROUP BY 1")
 
 
-def test_a_bulk_cancel_acts_only_up_to_the_job_its_preview_counted(cur):
-    first, second = new_job(cur, new_file(cur, "sale/a.jpg")), new_job(cur, new_file(cur, "sale/b.jpg"))
-    counted = rows(cur, "SELECT job_id FROM publisher_admin_waiting_to_cancel(NULL, NULL, NULL, 'sale/%%')")
-    assert [r["job_id"] for r in counted] == [first, second]
-    # Without the preview's last job, nothing: a call with NULLs never cancels every waiting job.
+def test_a_bulk_cancel_acts_only_on_jobs_unchanged_since_its_preview(cur):
+    counted = [new_job(cur, new_file(cur, f"sale/{n}.jpg")) for n in "ab"]
+    as_of = one(cur, "SELECT now()")
+    preview = rows(cur, "SELECT job_id FROM publisher_admin_waiting_to_cancel(NULL, NULL, NULL, 'sale/%%', %s)", as_of)
+    assert [r["job_id"] for r in preview] == counted
+    later = new_job(cur, new_file(cur, "sale/c.jpg"))  # arrives after the preview
+    cur.execute("UPDATE publish_jobs SET max_retries = 9 WHERE id = %s", (counted[1],))  # changes after it
+    # Without the preview's time, nothing: a call with NULLs never cancels every waiting job.
     assert rows(cur, "SELECT * FROM publisher_admin_cancel_waiting(NULL, NULL, NULL, NULL, NULL)") == []
-    cancelled = rows(cur, "SELECT * FROM publisher_admin_cancel_waiting(NULL, NULL, NULL, 'sale/%%', %s)", first)
-    assert [(r["job_id"], r["changed"]) for r in cancelled] == [(first, True)]
-    assert [job(cur, j)["status"] for j in (first, second)] == ["cancelled", "pending"]
+    cancelled = rows(cur, "SELECT * FROM publisher_admin_cancel_waiting(NULL, NULL, NULL, 'sale/%%', %s)", as_of)
+    assert [(r["job_id"], r["changed"]) for r in cancelled] == [(counted[0], True)]
+    assert [job(cur, j)["status"] for j in (*counted, later)] == ["cancelled", "pending", "pending"]
 
 
 def test_a_bulk_retry_runs_again_only_the_failed_jobs_the_filter_matches(cur):

@@ -314,6 +314,7 @@ def test_a_filter_wide_retry_is_previewed_and_changes_nothing_until_confirmed(db
     matching = jobs_of(db, [f"sale-12/lot-{i}.jpg" for i in range(4)], "failed", "origin_404")
     other_reason = jobs_of(db, ["sale-12/lot-9.jpg"], "failed", "corrupt_image")
     other_sale = jobs_of(db, ["sale-120/lot-1.jpg", "sale-13/lot-1.jpg"], "failed", "origin_404")
+    running = jobs_of(db, ["sale-12/lot-7.jpg"], "processing")[0]
     web = client(db, ADMIN_TOKEN=TOKEN)
     query = "status=failed&reason=origin_404&q=sale-12%2F"
 
@@ -328,8 +329,9 @@ def test_a_filter_wide_retry_is_previewed_and_changes_nothing_until_confirmed(db
     assert preview.status_code == 200
     assert '<b class="count">4</b>' in preview.text and "Retry 4 job(s)" in preview.text
     assert {status_of(db, j) for j in matching} == {"failed"}  # a preview changes nothing
-    # a job that fails after the preview is not run again unseen
+    # jobs that fail after the preview are not run again unseen: a new one, and one that was running
     late = jobs_of(db, ["sale-12/lot-5.jpg"], "failed", "origin_404")[0]
+    db.sql("UPDATE publish_jobs SET status = 'failed', failure_reason = 'origin_404' WHERE id = %s", (running,))
 
     form = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', preview.text))
     assert web.post("/jobs/bulk/retry", data={**form, "csrf": "wrong"}).status_code == 403
@@ -338,7 +340,7 @@ def test_a_filter_wide_retry_is_previewed_and_changes_nothing_until_confirmed(db
     assert done.status_code == 303 and done.headers["location"] == f"/jobs?{query}"
     assert [status_of(db, j) for j in matching] == ["pending"] * 4
     assert {db.job(j)["lane"] for j in matching} == {1}  # the retry lane
-    assert [status_of(db, j) for j in [*other_reason, *other_sale, late]] == ["failed"] * 4
+    assert [status_of(db, j) for j in [*other_reason, *other_sale, late, running]] == ["failed"] * 5
     assert "4 job(s) run again of the 4 the preview counted" in web.get(f"/jobs?{query}").text
 
 
@@ -365,8 +367,10 @@ def test_a_bulk_action_refuses_what_it_cannot_read(db):
     csrf = csrf_of(web, "/")
     assert web.get("/jobs/bulk/delete?status=failed").status_code == 404
     assert web.get("/jobs/bulk/retry?status=lost").status_code == 400
-    assert web.post("/jobs/bulk/retry", data={"csrf": csrf, "status": "failed"}).status_code == 400  # no up_to
-    assert web.post("/jobs/bulk/retry", data={"csrf": csrf, "up_to": "1e9"}).status_code == 400
+    # the preview's time is missing, not a time, or without its offset
+    for as_of in (None, "1e9", "2026-12-07T10:00:00", "x" * 1000):
+        form = {"csrf": csrf, "status": "failed", **({"as_of": as_of} if as_of else {})}
+        assert web.post("/jobs/bulk/retry", data=form).status_code == 400, as_of
     nothing = web.get("/jobs/bulk/cancel?q=no-such-key")
     assert '<b class="count">0</b>' in nothing.text and 'action="/jobs/bulk/cancel"' not in nothing.text
 

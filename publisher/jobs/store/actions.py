@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 
 from .cursor import Cursor, Row, one_row
@@ -85,15 +86,15 @@ def retry_failures(cur: Cursor, reason: str | None) -> Sequence[Row]:
     return _rows(cur, ADMIN_RETRY_FAILED, reason)
 
 
-# A bulk action's arguments: JobFilter.params(), and the newest job its preview counted.
-_BULK_ARGS = "%(reason)s, %(status)s, %(file_id)s::uuid, %(key_like)s, %(up_to)s"
+# A bulk action's arguments: JobFilter.params(), and when its preview counted.
+_BULK_ARGS = "%(reason)s, %(status)s, %(file_id)s::uuid, %(key_like)s, %(as_of)s::timestamptz"
 BULK_CANDIDATES = {
     Bulk.RETRY: f"SELECT job_id, file_id::text AS file_id, last_error "
                 f"FROM publisher_admin_failed_to_retry({_BULK_ARGS})",
     Bulk.CANCEL: f"SELECT job_id, file_id::text AS file_id, last_error "
                  f"FROM publisher_admin_waiting_to_cancel({_BULK_ARGS})",
 }
-BULK_COUNT = "SELECT count(*)::int AS n, max(job_id) AS up_to FROM ({}) c"
+BULK_COUNT = "SELECT count(*)::int AS n, now() AS as_of FROM ({}) c"
 BULK_ACT = {
     Bulk.RETRY: f"SELECT true AS changed, job_id FROM publisher_admin_retry_failed({_BULK_ARGS})",
     Bulk.CANCEL: f"SELECT changed, job_id FROM publisher_admin_cancel_waiting({_BULK_ARGS})",
@@ -103,8 +104,8 @@ BULK_ACT = {
 @dataclasses.dataclass(frozen=True)
 class BulkPreview:
     count: int
-    #: The newest job counted: the action, once confirmed, acts on none newer.
-    up_to: int | None
+    #: When they were counted: the action, once confirmed, acts on no job changed since.
+    as_of: datetime
     sample: Sequence[Row]
 
 
@@ -114,21 +115,21 @@ def bulk_preview(cur: Cursor, action: Bulk, where: JobFilter, sample: int = 10) 
     cur.execute(BULK_COUNT.format(BULK_CANDIDATES[action]), args)
     counted = one_row(cur)
     cur.execute(BULK_CANDIDATES[action] + " LIMIT %(sample)s", {**args, "sample": sample})
-    return BulkPreview(counted["n"], counted["up_to"], cur.fetchall())
+    return BulkPreview(counted["n"], counted["as_of"], cur.fetchall())
 
 
-def bulk_act(cur: Cursor, action: Bulk, where: JobFilter, up_to: int) -> tuple[int, int]:
-    """Does `action` to the jobs `where` matches, none newer than job `up_to`; (changed, refused): a
-    job refused changed meanwhile (began a step, has another active job)."""
-    cur.execute(BULK_ACT[action], _bulk_args(where, up_to))
+def bulk_act(cur: Cursor, action: Bulk, where: JobFilter, as_of: datetime) -> tuple[int, int]:
+    """Does `action` to the jobs `where` matches that have not changed since `as_of` (a preview's);
+    (changed, refused): a job refused changed in the meantime (began a step, has another active job)."""
+    cur.execute(BULK_ACT[action], _bulk_args(where, as_of))
     changed = [r["changed"] for r in cur.fetchall()]
     return sum(changed), len(changed) - sum(changed)
 
 
-def _bulk_args(where: JobFilter, up_to: int | None) -> dict:
+def _bulk_args(where: JobFilter, as_of: datetime | None) -> dict:
     if where.since is not None:
         raise ValueError("a bulk action filters by status, reason, file and RAID key, not by time")
-    return {**where.params(), "up_to": up_to}
+    return {**where.params(), "as_of": as_of}
 
 
 def count_backfill_candidates(cur: Cursor) -> int:
