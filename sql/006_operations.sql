@@ -94,11 +94,13 @@ BEGIN
     RETURN QUERY SELECT true, format('lane %s resumed', publisher_lane_name(p_lane));
 END $$;
 
--- Whether an operator's text is a host id as publisher/jobs/host_identity.py makes them (and
--- publisher_draining_hosts allows): refused before it is looked up, stored or quoted back.
-CREATE OR REPLACE FUNCTION publisher_is_host_id(p_host text) RETURNS boolean
+-- Why an operator's text is no host id as publisher/jobs/host_identity.py makes them (and
+-- publisher_draining_hosts allows), or NULL: refused before it is looked up, stored or quoted back.
+DROP FUNCTION IF EXISTS publisher_is_host_id(text);
+CREATE OR REPLACE FUNCTION publisher_host_id_refused(p_host text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(p_host ~ '^[A-Za-z0-9._-]{1,200}$', false);
+    SELECT CASE WHEN NOT coalesce(p_host ~ '^[A-Za-z0-9._-]{1,200}$', false)
+                THEN 'not a host id (1 to 200 letters, digits, dots, dashes or underscores); nothing changed' END;
 $$;
 
 -- Drains a worker host (its id as publisher_workers has it): it finishes the jobs it has begun,
@@ -110,9 +112,8 @@ RETURNS TABLE (changed boolean, message text)
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
-    IF NOT publisher_is_host_id(p_host) THEN
-        RETURN QUERY SELECT false, 'not a host id (1 to 200 letters, digits, dots, dashes or underscores); '
-                                   'nothing changed'::text;
+    IF publisher_host_id_refused(p_host) IS NOT NULL THEN
+        RETURN QUERY SELECT false, publisher_host_id_refused(p_host);
         RETURN;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM publisher_workers w WHERE w.host_id = p_host)
@@ -139,9 +140,8 @@ RETURNS TABLE (changed boolean, message text)
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
-    IF NOT publisher_is_host_id(p_host) THEN
-        RETURN QUERY SELECT false, 'not a host id (1 to 200 letters, digits, dots, dashes or underscores); '
-                                   'nothing changed'::text;
+    IF publisher_host_id_refused(p_host) IS NOT NULL THEN
+        RETURN QUERY SELECT false, publisher_host_id_refused(p_host);
         RETURN;
     END IF;
     DELETE FROM publisher_draining_hosts WHERE host_id = p_host;

@@ -4,6 +4,8 @@ by actor name, with the step's time limit."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, Protocol, TypeGuard
 
@@ -64,3 +66,16 @@ def send_step(broker: dramatiq.Broker, stage: str, job_id: int, token: str, *, q
 def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, delay: timedelta | None = None,
                     cur: Cursor | None = None) -> None:
     send_step(broker, STAGES[0], job_id, token, queue_name=QUEUE, delay=delay, cur=cur)
+
+
+@contextlib.contextmanager
+def step_recorded(db: Any, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> Iterator[Cursor]:
+    """The transaction that records a step's end. On the Postgres broker it also marks the step's own
+    message done, and once it has committed the consumer's ack only gives back the message's lock; if
+    it rolls back, the message is acked as usual."""
+    with db.transaction() as cur:
+        yield cur
+        if sends_in_transaction(broker):
+            broker.done_on(cur, message)
+    if sends_in_transaction(broker):
+        broker.mark_acked(message)

@@ -23,7 +23,7 @@ from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage
 from publisher import telemetry
 from publisher.errors import PermanentError
 from publisher.jobs import handoff, host_faults
-from publisher.jobs.dispatch import send_first_step, send_step, sends_in_transaction, step_deadline
+from publisher.jobs.dispatch import send_first_step, send_step, sends_in_transaction, step_deadline, step_recorded
 from publisher.jobs.heartbeat import Heartbeat, RunningStep, RunningSteps
 from publisher.jobs.host_identity import host_id
 from publisher.jobs.locality import host_queue, worker_id
@@ -185,12 +185,10 @@ class JobLifecycle(Middleware):
         queue = host_queue(host_id(settings))
         in_transaction = sends_in_transaction(broker)
         try:
-            with self.runtime.db.transaction() as cur:
+            with step_recorded(self.runtime.db, broker, message) as cur:
                 owned = steps.end_step(cur, job_id, token, stage, next_stage, artifacts)
-                if in_transaction:  # recorded, sent on and this message done, in one commit
-                    if owned:
-                        send_step(broker, next_stage, job_id, token, queue_name=queue, cur=cur)
-                    broker.done_on(cur, message)
+                if owned and in_transaction:  # recorded and sent on in one commit
+                    send_step(broker, next_stage, job_id, token, queue_name=queue, cur=cur)
         except Exception as e:
             # The next step is not sent: its lease, no longer renewed, runs out and the
             # job is rescued, rather than the next step running on a job that never got there.
@@ -199,8 +197,6 @@ class JobLifecycle(Middleware):
                          short_error(e, self.runtime.redact), next_stage,
                          extra=job_fields(job_id, file_id, stage, elapsed, event="unrecorded"))
             return
-        if in_transaction:
-            broker.mark_acked(message)
         if not owned:
             logger.info("job=%s stage=%s finished for an attempt that was replaced", job_id, stage)
             return
@@ -214,25 +210,20 @@ class JobLifecycle(Middleware):
         imaging facts, in one transaction; then the attempt's scratch folder goes."""
         stage = STAGES[-1]
         rt = self.runtime
-        in_transaction = sends_in_transaction(broker)
         logger.info("job=%s file=%s stage=%s done in %.3fs", job_id, file_id, stage, elapsed,
                     extra=job_fields(job_id, file_id, stage, elapsed, event="done"))
         try:
-            with rt.db.transaction() as cur:
+            with step_recorded(rt.db, broker, message) as cur:
                 outcome = finalize.finalize(
                     cur, job_id, token, published.variants, published.source.width, published.source.height,
                     recipe=published.imaging.recipe, placeholder=published.imaging.placeholder,
                     dominant_color=published.imaging.dominant_color)
-                if in_transaction:
-                    broker.done_on(cur, message)
         except Exception as e:
             # Nothing recorded: the lease, no longer renewed, runs out and the job is rescued.
             logger.error("job=%s stage=%s published its objects but the job could not be finalized (%s); it is "
                          "rescued when its lease runs out", job_id, stage, short_error(e, rt.redact),
                          extra=job_fields(job_id, file_id, stage, elapsed, event="unrecorded"))
             return
-        if in_transaction:
-            broker.mark_acked(message)
         if outcome is Finalized.STALE:
             logger.info("job=%s was finalized by another attempt; nothing changed", job_id)
             return
