@@ -71,14 +71,14 @@ def run(url: str, host: str = "hot-paths-host", explain: bool = True) -> dict[st
         claimed = path("claim", lambda c: intake.claim_pending(c, 10, 2, ALIVE), keep=True)
         token = next(j.token for j in claimed if j.job_id == job_id)
         path("listener: file ids", lambda c: intake.file_ids(c, [job_id]))
+        path("begin fetch", lambda c: steps.begin_step(c, job_id, token, "fetch", LEASE, host, LIMIT), keep=True)
         for stage, following in (("fetch", "variant"), ("variant", "upload")):
-            path(f"begin {stage}", lambda c, s=stage: steps.begin_step(c, job_id, token, s, LEASE, host, LIMIT),
-                 keep=True)
             path("heartbeat", lambda c: steps.heartbeat(c, [(job_id, token)], LEASE))
             path("load job", lambda c: steps.load_job(c, job_id, token))
             path("current attempts", lambda c: steps.current_attempts(c, [(job_id, token)], host))
-            path(f"end {stage}", lambda c, s=stage, f=following: steps.end_step(c, job_id, token, s, f, {}), keep=True)
-        path("begin upload", lambda c: steps.begin_step(c, job_id, token, "upload", LEASE, host, LIMIT), keep=True)
+            path(f"pass {stage}", lambda c, s=stage, f=following: steps.pass_step(c, job_id, token, s, f, {}, LEASE,
+                                                                                  LIMIT), keep=True)
+        path("hand back upload", lambda c: steps.hand_back_step(c, job_id, token, "upload"))
         path("job context", lambda c: steps.job_context(c, job_id))
         path("raid key", lambda c: steps.raid_key(c, job_id))
         path("record failure", lambda c: steps.record_failure(c, job_id, token, "boom", False, "test"))
@@ -123,8 +123,8 @@ def run(url: str, host: str = "hot-paths-host", explain: bool = True) -> dict[st
 #: The paths that must never read a big table whole: every one above but the lot's own insert of its
 #: file, the worker's beat and the hosts' upkeep, which touch no big table.
 HOT_PATHS = (
-    "intake: the INSERT", "claim", "listener: file ids", "begin fetch", "end fetch", "begin variant", "end variant",
-    "begin upload", "heartbeat", "load job", "current attempts", "job context", "raid key", "record failure",
+    "intake: the INSERT", "claim", "listener: file ids", "begin fetch", "pass fetch", "pass variant",
+    "hand back upload", "heartbeat", "load job", "current attempts", "job context", "raid key", "record failure",
     "finalize", "rescue", "reannounce", "outbox: take", "status", "overview: job counts", "overview: oldest pending",
     "overview: last hour", "charts: last day", "overview: failures by reason", "overview: hosts",
     "overview: latest publishes", "overview: published files", "overview: lanes", "jobs: failed", "jobs: by reason",

@@ -15,7 +15,7 @@
 --                                                (006), publisher_request_republish (004)
 --   pending    -> queued          publisher_claim_pending                      (here)
 --   queued     -> processing      publisher_begin_step                         (here)
---   processing -> queued          publisher_end_step (next stage), publisher_record_failure (retry),
+--   processing -> queued          publisher_record_failure (retry),
 --                                 publisher_rescue, publisher_start_over,
 --                                 publisher_defer_fetch                        (here)
 --   any active -> failed          publisher_fail, by begin_step, record_failure,
@@ -380,22 +380,54 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
       FROM running r;
 $$;
 
--- A step finished; the job moves to the next stage, on the same host. The
--- caller sends the next message only after this committed.
-DROP FUNCTION IF EXISTS publisher_end_step(bigint, uuid, text, interval, jsonb);
-CREATE OR REPLACE FUNCTION publisher_end_step(
-    p_job bigint, p_token uuid, p_stage text, p_next_stage text, p_artifacts jsonb)
+-- A step finished and the job's next step begins at once, on the same host: the step's result
+-- merged into the artifacts, the stage moved on, and a lease of the next step's own, in one row
+-- version. The next step runs in the same worker process (publisher/jobs/local_steps.py), which
+-- renews that lease while the step waits for a thread. Returns 'run', 'stale' (not this attempt's
+-- step, or it was not running) or 'failed' (the file was deleted meanwhile).
+DROP FUNCTION IF EXISTS publisher_end_step(bigint, uuid, text, text, jsonb);
+CREATE OR REPLACE FUNCTION publisher_pass_step(
+    p_job bigint, p_token uuid, p_stage text, p_next_stage text, p_artifacts jsonb, p_lease interval,
+    p_time_limit interval)
+RETURNS text LANGUAGE plpgsql
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+DECLARE
+    j publish_jobs%ROWTYPE;
+    stages constant text[] := ARRAY['fetch', 'variant', 'upload'];
+BEGIN
+    SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
+    IF NOT FOUND OR j.attempt_token IS DISTINCT FROM p_token OR j.status <> 'processing'
+       OR j.stage IS DISTINCT FROM p_stage OR j.step_started_at IS NULL
+       OR array_position(stages, p_next_stage) IS DISTINCT FROM array_position(stages, p_stage) + 1 THEN
+        RETURN 'stale';
+    END IF;
+    IF EXISTS (SELECT 1 FROM auction_files WHERE id = j.file_id AND deleted_at IS NOT NULL) THEN
+        PERFORM publisher_fail(p_job, 'the file was deleted before it was published');
+        RETURN 'failed';
+    END IF;
+    UPDATE publish_jobs
+       SET stage = p_next_stage, step_started_at = now(),
+           lease_expires_at = now() + publisher_at_most(p_lease, 'lease'),
+           step_deadline = now() + publisher_at_most(p_time_limit, 'step'),
+           artifacts = coalesce(artifacts, '{}'::jsonb) || coalesce(p_artifacts, '{}'::jsonb)
+     WHERE id = p_job;
+    RETURN 'run';
+END $$;
+
+-- A step begun by publisher_pass_step that its worker process will not run (it stops): the job
+-- waits for it between steps, as for a message in the host's queue, which the caller sends in
+-- the same transaction. Whether this attempt's step was begun and is now handed back.
+CREATE OR REPLACE FUNCTION publisher_hand_back_step(p_job bigint, p_token uuid, p_stage text)
 RETURNS boolean LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    WITH done AS (
+    WITH handed AS (
         UPDATE publish_jobs
-           SET stage = p_next_stage, step_started_at = NULL, lease_expires_at = NULL, step_deadline = NULL,
-               artifacts = coalesce(artifacts, '{}'::jsonb) || coalesce(p_artifacts, '{}'::jsonb)
+           SET step_started_at = NULL, lease_expires_at = NULL, step_deadline = NULL
          WHERE id = p_job AND attempt_token = p_token AND status = 'processing'
            AND stage = p_stage AND step_started_at IS NOT NULL
         RETURNING 1
     )
-    SELECT EXISTS (SELECT 1 FROM done);
+    SELECT EXISTS (SELECT 1 FROM handed);
 $$;
 
 -- A step raised. Returns 'retry' (the same step runs again after a backoff, on

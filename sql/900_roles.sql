@@ -162,7 +162,8 @@ GRANT USAGE ON SCHEMA dramatiq TO publisher_worker;
 GRANT SELECT ON publish_jobs, auction_files TO publisher_worker;
 -- The Dramatiq Postgres broker: consume, ack, enqueue the next step, and its own occasional purge.
 GRANT SELECT, INSERT, UPDATE, DELETE ON dramatiq.queue TO publisher_worker;
-GRANT EXECUTE ON FUNCTION publisher_begin_step, publisher_heartbeat, publisher_end_step,
+GRANT EXECUTE ON FUNCTION publisher_begin_step, publisher_heartbeat, publisher_pass_step,
+                          publisher_hand_back_step,
                           publisher_record_failure,
                           publisher_schedule_retry, publisher_finalize, publisher_record_imaging,
                           publisher_worker_beat, publisher_track_object

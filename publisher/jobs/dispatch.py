@@ -1,6 +1,7 @@
-"""How a step of a job is sent: to the shared queue for a first step, to the
-fetching host's own queue for the steps after it (publisher/jobs/locality.py),
-by actor name, with the step's time limit."""
+"""How a step of a job is sent: to the shared queue for a first step; the steps after it
+are handed to the fetching process's own threads (publisher/jobs/local_steps.py), or, when
+handed back or retried, sent to the fetching host's own queue (publisher/jobs/locality.py).
+By actor name, with the step's time limit."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import timedelta
 from typing import Any, Protocol, TypeGuard
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 
 from publisher.jobs.locality import QUEUE
 from publisher.jobs.store.cursor import Cursor
@@ -45,15 +47,31 @@ def sends_in_transaction(broker: object) -> TypeGuard[TransactionalBroker]:
     return hasattr(broker, "enqueue_on")
 
 
+class HandedStep(MessageProxy):
+    """A step's message handed straight to this worker process's threads (publisher/jobs/local_steps.py):
+    it was never stored in the broker, so no consumer acks, nacks or requeues it."""
+
+    def __init__(self, message: dramatiq.Message[Any], file_id: str | None):
+        super().__init__(message)
+        self.file_id = file_id
+
+
+def is_handed(message: object) -> bool:
+    return isinstance(message, HandedStep)
+
+
+def step_message(stage: str, job_id: int, token: str, queue_name: str) -> dramatiq.Message[Any]:
+    """One step of a job's attempt, by actor name (the sender need not import the actors)."""
+    return dramatiq.Message(queue_name=queue_name, actor_name=stage, args=(job_id, token), kwargs={},
+                            options={"time_limit": time_limit_ms()})
+
+
 def send_step(broker: dramatiq.Broker, stage: str, job_id: int, token: str, *, queue_name: str,
               delay: timedelta | None = None, cur: Cursor | None = None) -> None:
-    """Sends one step of a job's attempt to a queue: the shared one for a first step,
-    the host's own for the steps after it. The message names its actor, so the
-    sender (the listener) need not import the actors. With `cur`, in that cursor's
+    """Sends one step of a job's attempt to a queue: the shared one for a first step, the
+    host's own for a later step handed back (publisher/jobs/local_steps.py). With `cur`, in that cursor's
     transaction (sends_in_transaction(broker) must hold)."""
-    message: dramatiq.Message[Any] = dramatiq.Message(
-        queue_name=queue_name, actor_name=stage, args=(job_id, token), kwargs={},
-        options={"time_limit": time_limit_ms()})
+    message = step_message(stage, job_id, token, queue_name)
     delay_ms = int(delay.total_seconds() * 1000) if delay else None
     if cur is not None:
         if delay_ms or not sends_in_transaction(broker):
@@ -71,11 +89,12 @@ def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, delay: tim
 @contextlib.contextmanager
 def step_recorded(db: Any, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> Iterator[Cursor]:
     """The transaction that records a step's end. On the Postgres broker it also marks the step's own
-    message done, and once it has committed the consumer's ack only gives back the message's lock; if
+    message done (unless it was handed over, never stored), and once it has committed the consumer's ack only gives back the message's lock; if
     it rolls back, the message is acked as usual."""
+    stored = sends_in_transaction(broker) and not is_handed(message)
     with db.transaction() as cur:
         yield cur
-        if sends_in_transaction(broker):
+        if stored:
             broker.done_on(cur, message)
-    if sends_in_transaction(broker):
+    if stored:
         broker.mark_acked(message)

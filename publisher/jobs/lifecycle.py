@@ -1,14 +1,13 @@
 """The job side of every step, as Dramatiq middleware.
 
-Before a step runs it must own the job's current attempt and stage
-(publisher_begin_step); while it runs a heartbeat keeps its lease, up to the
-step's time limit and a margin (publisher/jobs/heartbeat.py); when it ends, its
-result is recorded (the next stage, or for the last step the job finalized)
-and only then is the next step sent, to this host's queue (publisher/jobs/locality.py). Whether a failed step
-is retried is what SQL recorded (publisher_record_failure): Dramatiq's Retries
-middleware, which runs after this one, asks `retry_when`. Every call to the
-state machine is in publisher/jobs/store/; the machine itself is SQL
-(sql/002_job_states.sql).
+Before a step runs it must own the job's current attempt and stage (publisher_begin_step);
+while it runs a heartbeat keeps its lease, up to the step's time limit and a margin
+(publisher/jobs/heartbeat.py); when it ends, its result is recorded and, in the same
+transaction, the next step begun on this host, which is then handed to this process's threads
+(publisher/jobs/local_steps.py); the last step finalizes the job. Whether a failed step is
+retried is what SQL recorded (publisher_record_failure): Dramatiq's Retries middleware, which
+runs after this one, asks `retry_when`. Every call to the state machine is in
+publisher/jobs/store/; the machine itself is SQL (sql/002_job_states.sql).
 """
 
 from __future__ import annotations
@@ -23,9 +22,10 @@ from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage
 from publisher import telemetry
 from publisher.errors import PermanentError
 from publisher.jobs import handoff, host_faults
-from publisher.jobs.dispatch import send_first_step, send_step, sends_in_transaction, step_deadline, step_recorded
+from publisher.jobs.dispatch import send_first_step, step_deadline, step_recorded
 from publisher.jobs.heartbeat import Heartbeat, RunningStep, RunningSteps
 from publisher.jobs.host_identity import host_id
+from publisher.jobs.local_steps import LocalSteps
 from publisher.jobs.locality import host_queue, worker_id
 from publisher.jobs.store import finalize, steps
 from publisher.jobs.store.states import Finalized, StartOver, StepFailure, StepStart
@@ -34,6 +34,7 @@ from publisher.settings import fixed
 from publisher.stages import STAGES
 
 logger = logging.getLogger("publisher.jobs")
+
 
 class _StepResultsAreRecorded(logging.Filter):
     """Drops Dramatiq's warning that a step's return value is discarded for want of a results
@@ -59,6 +60,7 @@ class JobLifecycle(Middleware):
         #: Set by the heartbeat while an operator drains this host; read by every worker thread.
         self._host_drains = threading.Event()
         self._heartbeat: Heartbeat | None = None
+        self._local: LocalSteps | None = None
 
     @property
     def runtime(self):
@@ -72,11 +74,15 @@ class JobLifecycle(Middleware):
         self._heartbeat = Heartbeat(rt, self._running, self._host_drains, worker_id(host_id(rt.settings)),
                                     worker.worker_threads)
         self._heartbeat.start()
+        self._local = LocalSteps(broker, worker.work_queue)
 
     def after_worker_shutdown(self, broker, worker):
         # Not before: on SIGTERM the running steps are still finishing, and
         # without a heartbeat their leases would run out and the jobs be
         # rescued from under them.
+        if self._local is not None:
+            for step in self._local.hand_back(self.runtime.db, self.runtime.redact):
+                self._running.remove(step.args[0], step.args[1])
         if self._heartbeat is not None:
             self._heartbeat.stop()
 
@@ -92,6 +98,9 @@ class JobLifecycle(Middleware):
         if stage not in STAGES:
             return
         job_id, token = message.args[0], message.args[1]
+        if self._local is not None and self._local.take(message):
+            self._started(message, job_id, token, stage, message.file_id)  # begun when the step before it ended
+            return
         settings = self.runtime.settings
         if stage == STAGES[0]:
             declined = self._why_no_first_step()
@@ -110,10 +119,13 @@ class JobLifecycle(Middleware):
             logger.info("job=%s stage=%s skipped: %s attempt", job_id, stage, outcome,
                         extra=job_fields(job_id, None, stage, event="skipped"))
             raise SkipMessage(outcome)
-        message.options["job_started"] = started = time.monotonic()
-        message.options["job_file_id"] = file_id = context.file_id
         if stage == STAGES[0] and context.retry_count == 0:
             telemetry.queue_lag(context.since_insert)
+        self._started(message, job_id, token, stage, context.file_id)
+
+    def _started(self, message, job_id, token, stage, file_id):
+        message.options["job_started"] = started = time.monotonic()
+        message.options["job_file_id"] = file_id
         self._running.add(job_id, token, RunningStep(stage, started + step_deadline().total_seconds()))
         logger.info("job=%s file=%s stage=%s started", job_id, file_id, stage,
                     extra=job_fields(job_id, file_id, stage, event="started"))
@@ -178,32 +190,31 @@ class JobLifecycle(Middleware):
                             delay=host_faults.first_step_delay(self.runtime, exception))
 
     def _step_done(self, broker, message, job_id, token, stage, artifacts, elapsed, file_id=None):
+        """The step's result recorded and the next step begun on this host, in one transaction; then
+        the next step goes to this process's threads (publisher/jobs/local_steps.py)."""
         logger.info("job=%s file=%s stage=%s done in %.3fs", job_id, file_id, stage, elapsed,
                     extra=job_fields(job_id, file_id, stage, elapsed, event="done"))
         next_stage = STAGES[STAGES.index(stage) + 1]
-        settings = self.runtime.settings
-        queue = host_queue(host_id(settings))
-        in_transaction = sends_in_transaction(broker)
         try:
             with step_recorded(self.runtime.db, broker, message) as cur:
-                owned = steps.end_step(cur, job_id, token, stage, next_stage, artifacts)
-                if owned and in_transaction:  # recorded and sent on in one commit
-                    send_step(broker, next_stage, job_id, token, queue_name=queue, cur=cur)
+                outcome = steps.pass_step(cur, job_id, token, stage, next_stage, artifacts,
+                                          timedelta(seconds=fixed.JOB_LEASE_SECONDS), step_deadline())
         except Exception as e:
-            # The next step is not sent: its lease, no longer renewed, runs out and the
+            # The next step is not begun: the lease, no longer renewed, runs out and the
             # job is rescued, rather than the next step running on a job that never got there.
-            logger.error("job=%s stage=%s finished but its end could not be recorded (%s); the %s step is "
-                         "not sent and the job is rescued when its lease runs out", job_id, stage,
-                         short_error(e, self.runtime.redact), next_stage,
+            logger.error("job=%s stage=%s finished but its end could not be recorded (%s); the job is rescued "
+                         "when its lease runs out", job_id, stage, short_error(e, self.runtime.redact),
                          extra=job_fields(job_id, file_id, stage, elapsed, event="unrecorded"))
             return
-        if not owned:
+        if outcome is StepStart.STALE:
             logger.info("job=%s stage=%s finished for an attempt that was replaced", job_id, stage)
             return
-        if not in_transaction:
-            # After the commit: a message published before it could reach its step while the
-            # database still shows the step before.
-            send_step(broker, next_stage, job_id, token, queue_name=queue)
+        if outcome is StepStart.FAILED:
+            logger.warning("job=%s: the file was deleted while the job ran; not published", job_id)
+            self.runtime.scratch.remove(job_id, token)
+            return
+        self._running.add(job_id, token, RunningStep(next_stage, time.monotonic() + step_deadline().total_seconds()))
+        self._local.hand(next_stage, job_id, token, host_queue(host_id(self.runtime.settings)), file_id)
 
     def _finalize(self, broker, message, job_id, token, published: handoff.Published, elapsed, file_id=None):
         """The last step's result: the job completed, the file published with its variants and

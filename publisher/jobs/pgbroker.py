@@ -36,6 +36,7 @@ from dramatiq_pg.utils import tidy4json, wait_for_notifies
 from psycopg2.extras import Json
 
 from publisher.clients.db import KEEPALIVES, LivePool
+from publisher.jobs.dispatch import is_handed
 from publisher.settings.job import database_dsn
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class PublisherConsumer(PostgresConsumer):
         self.notifies += wait_for_notifies(conn, self.timeout)
 
     def ack(self, message):
+        if is_handed(message):
+            return  # never stored (publisher/jobs/local_steps.py)
         if self.done_in_step.take(message.message_id):
             self._release(message)
         else:
@@ -97,11 +100,17 @@ class PublisherConsumer(PostgresConsumer):
         self.misses = 0
 
     def nack(self, message):
+        if is_handed(message):
+            return
         if self.done_in_step.take(message.message_id):
             self._release(message)  # the step was recorded: its row stays done
         else:
             super().nack(message)
         self.misses = 0
+
+    def requeue(self, messages):
+        # The steps handed over in this process are handed back by the lifecycle once its threads stop.
+        super().requeue(m for m in messages if not is_handed(m))
 
     def _release(self, message):
         """What is left of dramatiq-pg's ack for a message whose row is done already: giving back

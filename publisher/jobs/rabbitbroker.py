@@ -10,6 +10,8 @@ options:
   with a broker priority derived from its actor priority (upload before
   variant before fetch), so jobs already started keep moving during a burst,
   as the worker-side actor priority does with the Postgres broker.
+- its consumers ack nothing for a step handed over inside a worker process
+  (publisher/jobs/local_steps.py), which RabbitMQ never delivered.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 import dramatiq
-from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker, _RabbitmqConsumer
 from dramatiq.common import q_name, xq_name
 from dramatiq.middleware import Middleware
 
+from publisher.jobs.dispatch import is_handed
 from publisher.jobs.locality import is_host_queue
 
 #: Priority levels of the queues (x-max-priority). RabbitMQ advises few levels:
@@ -54,6 +57,19 @@ def describe(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{port}, vhost {unquote(parts.path[1:]) or '/'!r}"
 
 
+class PublisherRabbitmqConsumer(_RabbitmqConsumer):
+    """Acks and nacks nothing for a step handed over in this process (publisher/jobs/local_steps.py):
+    RabbitMQ never delivered it."""
+
+    def ack(self, message):
+        if not is_handed(message):
+            super().ack(message)
+
+    def nack(self, message):
+        if not is_handed(message):
+            super().nack(message)
+
+
 class PublisherRabbitmqBroker(RabbitmqBroker):
     """Host queues (and their delay and dead-letter queues) expire once no consumer has
     used them for WORKER_HOST_EXPIRY_SECONDS (x-expires): a host that is gone for good
@@ -62,6 +78,10 @@ class PublisherRabbitmqBroker(RabbitmqBroker):
     def __init__(self, *, host_queue_expiry_ms: int, **kwargs):
         self.host_queue_expiry_ms = host_queue_expiry_ms
         super().__init__(**kwargs)
+
+    @property
+    def consumer_class(self):
+        return PublisherRabbitmqConsumer
 
     def _expiry(self, queue_name) -> dict:
         return {"x-expires": self.host_queue_expiry_ms} if is_host_queue(q_name(queue_name)) else {}

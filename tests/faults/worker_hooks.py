@@ -139,14 +139,14 @@ def _injected(what: str, job_id: int) -> None:
     print(f"injected: {what} job={job_id}", file=sys.stderr, flush=True)
 
 
-def _end_step(cur, job_id, token, stage, *args):
+def _pass_step(cur, job_id, token, stage, *args):
     key = steps.raid_key(cur, job_id) or ""
     cur.execute("SELECT retry_count FROM publish_jobs WHERE id = %s", (job_id,))
     first_attempt = cur.fetchone()["retry_count"] == 0  # read from the job: any worker process may run it
     if END_STEP_FAILS_ONCE_MARK in key and stage == "fetch" and first_attempt:
         _injected("end_step failed", job_id)
         raise psycopg2.OperationalError("server closed the connection unexpectedly (injected by the fault suite)")
-    return _real_end_step(cur, job_id, token, stage, *args)
+    return _real_pass_step(cur, job_id, token, stage, *args)
 
 
 def _record_failure(cur, job_id, *args):
@@ -159,8 +159,8 @@ def _record_failure(cur, job_id, *args):
 
 _real_record_failure = steps.record_failure
 steps.record_failure = _record_failure
-_real_end_step = steps.end_step
-steps.end_step = _end_step
+_real_pass_step = steps.pass_step
+steps.pass_step = _pass_step
 
 for _stage in STAGES:
     _actor = actors.broker.get_actor(_stage)

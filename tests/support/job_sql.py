@@ -58,8 +58,12 @@ def begin(cur, job, token, stage, host=HOST, time_limit=TIME_LIMIT):
     return one(cur, "SELECT publisher_begin_step(%s, %s, %s, %s, %s, %s)", job, token, stage, LEASE, host, time_limit)
 
 
-def end(cur, job, token, stage, next_stage):
-    return one(cur, "SELECT publisher_end_step(%s, %s, %s, %s, '{}')", job, token, stage, next_stage)
+def end(cur, job, token, stage, next_stage) -> bool:
+    """The step ends, its next step is begun on the host (publisher_pass_step) and handed back to
+    the host's queue: the job waits between steps, as after a worker's graceful stop."""
+    passed = one(cur, "SELECT publisher_pass_step(%s, %s, %s, %s, '{}', %s, %s)", job, token, stage, next_stage,
+                 LEASE, TIME_LIMIT)
+    return passed == "run" and one(cur, "SELECT publisher_hand_back_step(%s, %s, %s)", job, token, next_stage)
 
 
 def heartbeat(cur, job, token) -> bool:

@@ -19,7 +19,8 @@ from .states import IN_FLIGHT_STATUSES, StartOver, StepFailure, StepStart
 BEGIN_STEP = "SELECT publisher_begin_step(%s, %s, %s, %s, %s, %s) AS outcome"
 HEARTBEAT = "SELECT job_id, renewed FROM publisher_heartbeat(%s::bigint[], %s::uuid[], %s)"
 WORKER_BEAT = "SELECT publisher_worker_beat(%s, %s, %s, %s) AS draining"
-END_STEP = "SELECT publisher_end_step(%s, %s, %s, %s, %s) AS owned"
+PASS_STEP = "SELECT publisher_pass_step(%s, %s, %s, %s, %s, %s, %s) AS outcome"
+HAND_BACK_STEP = "SELECT publisher_hand_back_step(%s, %s, %s) AS handed"
 RECORD_FAILURE = "SELECT publisher_record_failure(%s, %s, %s, %s, %s) AS outcome"
 SCHEDULE_RETRY = "SELECT publisher_schedule_retry(%s, %s, %s)"
 START_OVER = "SELECT outcome, attempt_token::text AS token FROM publisher_start_over(%s, %s, %s, %s, %s, %s)"
@@ -81,11 +82,19 @@ def load_job(cur: Cursor, job_id: int, token: str) -> StepJob | None:
     return StepJob.from_row(row) if row else None
 
 
-def end_step(cur: Cursor, job_id: int, token: str, stage: str, next_stage: str,
-             artifacts: Mapping[str, Any] | None) -> bool:
-    """The step is done and the job moves to next_stage; False: the attempt was replaced."""
-    cur.execute(END_STEP, (job_id, token, stage, next_stage, json.dumps(artifacts or {})))
-    return one_row(cur)["owned"]
+def pass_step(cur: Cursor, job_id: int, token: str, stage: str, next_stage: str,
+              artifacts: Mapping[str, Any] | None, lease: timedelta, time_limit: timedelta) -> StepStart:
+    """The step is done and the next one begins on this host (RUN); STALE: the attempt was
+    replaced; FAILED: the file was deleted."""
+    cur.execute(PASS_STEP, (job_id, token, stage, next_stage, json.dumps(artifacts or {}), lease, time_limit))
+    return StepStart(one_row(cur)["outcome"])
+
+
+def hand_back_step(cur: Cursor, job_id: int, token: str, stage: str) -> bool:
+    """A step that pass_step began and this process will not run waits for a message instead;
+    False: the attempt is no longer at that step."""
+    cur.execute(HAND_BACK_STEP, (job_id, token, stage))
+    return one_row(cur)["handed"]
 
 
 def record_failure(cur: Cursor, job_id: int, token: str, error: str, permanent: bool,
