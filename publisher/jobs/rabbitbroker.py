@@ -25,6 +25,7 @@ from dramatiq.middleware import Middleware
 
 from publisher.jobs.dispatch import is_handed
 from publisher.jobs.locality import is_host_queue
+from publisher.stages import PRIORITY
 
 #: Priority levels of the queues (x-max-priority). RabbitMQ advises few levels:
 #: each costs memory and CPU per queue.
@@ -45,9 +46,10 @@ class BrokerPriority(Middleware):
     """Publishes each message with the broker priority of its actor."""
 
     def before_enqueue(self, broker, message, delay):
-        # Read by RabbitmqBroker.enqueue right after this hook.
-        actor = broker.get_actor(message.actor_name)
-        message.options["broker_priority"] = broker_priority(actor.priority)
+        # Read by RabbitmqBroker.enqueue right after this hook. From the stages, not the actor: the
+        # listener sends first steps without declaring the actors.
+        if message.actor_name in PRIORITY:
+            message.options["broker_priority"] = broker_priority(PRIORITY[message.actor_name])
 
 
 def describe(url: str) -> str:

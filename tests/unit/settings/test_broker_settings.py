@@ -96,6 +96,20 @@ def test_each_message_is_published_with_its_actors_priority():
     assert message.options["broker_priority"] == rabbitbroker.broker_priority(10)
 
 
+def test_the_listener_sends_first_steps_with_their_broker_priority_without_declaring_the_actors(caplog):
+    from publisher.jobs import rabbitbroker
+    from publisher.jobs.dispatch import step_message
+    from publisher.stages import PRIORITY
+
+    broker = rabbitbroker.make_broker("amqp://guest:guest@127.0.0.1:5672/", middleware=[],
+                                      host_queue_expiry_ms=60_000)
+    for stage in ("fetch", "upload"):
+        message = step_message(stage, 1, "token", "publish")
+        broker.emit_before("enqueue", message, None)
+        assert message.options["broker_priority"] == rabbitbroker.broker_priority(PRIORITY[stage])
+    assert not [r for r in caplog.records if r.levelname == "CRITICAL"]
+
+
 def test_only_the_postgres_broker_gets_the_listeners_re_announce_duty():
     import threading
     from types import SimpleNamespace
