@@ -52,11 +52,12 @@ def enqueue_claimed(rt, broker, stop: threading.Event, claim: Callable[[Cursor, 
     while not stop.is_set():
         with rt.db.transaction() as cur:
             jobs = claim(cur, CLAIM_BATCH)
-            files = intake.file_ids(cur, [job.job_id for job in jobs]) if jobs else {}
+            facts = intake.files_and_lanes(cur, [job.job_id for job in jobs]) if jobs else {}
             for job in jobs:
-                send_first_step(broker, job.job_id, job.token, cur=cur if cur_if_transactional else None)
+                send_first_step(broker, job.job_id, job.token, cur=cur if cur_if_transactional else None,
+                                lane=facts[job.job_id][1])
         for job in jobs:
-            file_id = files.get(job.job_id)
+            file_id = facts[job.job_id][0]
             logger.info("job=%s file=%s %s from stage %s", job.job_id, file_id, verb, job.stage,
                         extra=job_fields(job.job_id, file_id, job.stage, event=verb.split()[0]))
         total += len(jobs)

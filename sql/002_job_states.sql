@@ -282,6 +282,15 @@ RETURNS void LANGUAGE sql AS $$
     SELECT publisher_fail(p_job, p_error, NULL::text);
 $$;
 
+-- A stage's place in a job's steps (1 fetch, 2 variant, 3 upload); NULL: no stage.
+CREATE OR REPLACE FUNCTION publisher_stage_order(p_stage text) RETURNS int
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    stages constant text[] := ARRAY['fetch', 'variant', 'upload'];
+BEGIN
+    RETURN array_position(stages, p_stage);
+END $$;
+
 -- A worker starts a step. Returns
 --   'run'    the worker owns the step and holds the lease;
 --   'stale'  the message belongs to an older attempt, to a stage the job has not
@@ -297,7 +306,6 @@ RETURNS text LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
-    stages constant text[] := ARRAY['fetch', 'variant', 'upload'];
     file_deleted boolean;
 BEGIN
     SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
@@ -308,7 +316,7 @@ BEGIN
     IF p_stage IS DISTINCT FROM j.stage THEN
         -- Behind: this step is done. Ahead: the job has not got there; running it
         -- would skip a step.
-        RETURN CASE WHEN array_position(stages, p_stage) < array_position(stages, j.stage)
+        RETURN CASE WHEN publisher_stage_order(p_stage) < publisher_stage_order(j.stage)
                     THEN 'done' ELSE 'stale' END;
     END IF;
     IF p_stage <> 'fetch' AND j.host_id IS DISTINCT FROM p_host THEN
@@ -393,12 +401,11 @@ RETURNS text LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
     j publish_jobs%ROWTYPE;
-    stages constant text[] := ARRAY['fetch', 'variant', 'upload'];
 BEGIN
     SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
     IF NOT FOUND OR j.attempt_token IS DISTINCT FROM p_token OR j.status <> 'processing'
        OR j.stage IS DISTINCT FROM p_stage OR j.step_started_at IS NULL
-       OR array_position(stages, p_next_stage) IS DISTINCT FROM array_position(stages, p_stage) + 1 THEN
+       OR publisher_stage_order(p_next_stage) IS DISTINCT FROM publisher_stage_order(p_stage) + 1 THEN
         RETURN 'stale';
     END IF;
     IF EXISTS (SELECT 1 FROM auction_files WHERE id = j.file_id AND deleted_at IS NOT NULL) THEN

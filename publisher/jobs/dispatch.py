@@ -60,18 +60,31 @@ def is_handed(message: object) -> bool:
     return isinstance(message, HandedStep)
 
 
-def step_message(stage: str, job_id: int, token: str, queue_name: str) -> dramatiq.Message[Any]:
-    """One step of a job's attempt, by actor name (the sender need not import the actors)."""
+def step_message(stage: str, job_id: int, token: str, queue_name: str, lane: int | None = None
+                 ) -> dramatiq.Message[Any]:
+    """One step of a job's attempt, by actor name (the sender need not import the actors); a first
+    step carries its job's lane, so that the brokers deliver a fresh lot's first (lane_of)."""
+    options: dict[str, Any] = {"time_limit": time_limit_ms()}
+    if lane is not None:
+        options["lane"] = lane
     return dramatiq.Message(queue_name=queue_name, actor_name=stage, args=(job_id, token), kwargs={},
-                            options={"time_limit": time_limit_ms()})
+                            options=options)
+
+
+def lane_of(options: Any) -> int:
+    """The lane a step was sent in (publish_jobs.lane: 0 fresh, 1 retry, 2 backlog), from its message's
+    options, read back from the broker. A step sent with none (a later step handed back or retried, a
+    fetch put off or started over) counts as fresh."""
+    lane = options.get("lane", 0) if isinstance(options, dict) else 0
+    return lane if type(lane) is int else 0
 
 
 def send_step(broker: dramatiq.Broker, stage: str, job_id: int, token: str, *, queue_name: str,
-              delay: timedelta | None = None, cur: Cursor | None = None) -> None:
+              delay: timedelta | None = None, cur: Cursor | None = None, lane: int | None = None) -> None:
     """Sends one step of a job's attempt to a queue: the shared one for a first step, the
     host's own for a later step handed back (publisher/jobs/local_steps.py). With `cur`, in that cursor's
     transaction (sends_in_transaction(broker) must hold)."""
-    message = step_message(stage, job_id, token, queue_name)
+    message = step_message(stage, job_id, token, queue_name, lane)
     delay_ms = int(delay.total_seconds() * 1000) if delay else None
     if cur is not None:
         if delay_ms or not sends_in_transaction(broker):
@@ -82,19 +95,19 @@ def send_step(broker: dramatiq.Broker, stage: str, job_id: int, token: str, *, q
 
 
 def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, delay: timedelta | None = None,
-                    cur: Cursor | None = None) -> None:
-    send_step(broker, STAGES[0], job_id, token, queue_name=QUEUE, delay=delay, cur=cur)
+                    cur: Cursor | None = None, lane: int | None = None) -> None:
+    send_step(broker, STAGES[0], job_id, token, queue_name=QUEUE, delay=delay, cur=cur, lane=lane)
 
 
 @contextlib.contextmanager
 def step_recorded(db: Any, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> Iterator[Cursor]:
     """The transaction that records a step's end. On the Postgres broker it also marks the step's own
-    message done (unless it was handed over, never stored), and once it has committed the consumer's ack only gives back the message's lock; if
-    it rolls back, the message is acked as usual."""
-    stored = sends_in_transaction(broker) and not is_handed(message)
+    message done (unless it was handed over: never stored), and once it has committed the consumer's
+    ack only gives back the message's lock; if it rolls back, the message is acked as usual."""
+    stored = broker if sends_in_transaction(broker) and not is_handed(message) else None
     with db.transaction() as cur:
         yield cur
-        if stored:
-            broker.done_on(cur, message)
-    if stored:
-        broker.mark_acked(message)
+        if stored is not None:
+            stored.done_on(cur, message)
+    if stored is not None:
+        stored.mark_acked(message)

@@ -16,6 +16,9 @@ docs/reliability.md, "Known broker defects"). The fixes live here:
    a long burst each message taken kept a slot in the server's lock table until
    it filled ("out of shared memory"). They are now given back before the next
    message is taken.
+6. Messages were consumed in the order announced, whatever their lane: a fresh lot's fetch
+   waited behind every backlog fetch announced before it. The consumer now takes the announced
+   messages lane by lane, and the worker's queue orders them so (InLane).
 
 And two additions, each a commit fewer per message: `enqueue_on` enqueues in the caller's
 transaction (dramatiq-pg commits one of its own per message), so a step is sent in the same
@@ -26,17 +29,19 @@ which the consumer's ack only gives back the message's lock.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from dramatiq.broker import MessageProxy
 from dramatiq_pg import PostgresBroker
 from dramatiq_pg.broker import QUERIES, PostgresConsumer, message_lock
 from dramatiq_pg.utils import tidy4json, wait_for_notifies
 from psycopg2.extras import Json
 
 from publisher.clients.db import KEEPALIVES, LivePool
-from publisher.jobs.dispatch import is_handed
+from publisher.jobs.dispatch import is_handed, lane_of
 from publisher.settings.job import database_dsn
 
 logger = logging.getLogger(__name__)
@@ -70,6 +75,26 @@ class DoneInStep:
             return False
 
 
+class InLane(MessageProxy):
+    """A consumed message that Dramatiq's worker queue orders by lane among messages of the same actor
+    priority (a fresh lot's fetch before a backlog job's), oldest first within a lane."""
+
+    def __lt__(self, other):
+        if not isinstance(other, InLane):
+            return True
+        return (lane_of(self.options), self.message_timestamp) < (lane_of(other.options), other.message_timestamp)
+
+
+def _lane_of_notify(notify) -> int:
+    """The lane of an announced message, from the notification's copy of it (a message too long to
+    be copied whole is announced by its id alone: fresh)."""
+    try:
+        message = json.loads(notify.payload)
+    except ValueError:
+        return 0
+    return lane_of(message.get("options")) if isinstance(message, dict) else 0
+
+
 class PublisherConsumer(PostgresConsumer):
     def __init__(self, *, done_in_step: DoneInStep, **kwargs):
         super().__init__(**kwargs)
@@ -80,15 +105,20 @@ class PublisherConsumer(PostgresConsumer):
         # the last call; dramatiq-pg itself releases them only when idle.
         if not self.unlock_q.empty():
             self.purge_locks()
-        return super().__next__()
+        proxy = super().__next__()
+        return None if proxy is None else InLane(proxy._message)
 
     def poll_for_notify(self):
         conn = self.get_listen_conn()  # its health check may already have read notifies
         if conn.notifies:
             self.notifies += conn.notifies[:]
             conn.notifies[:] = []
-            return
-        self.notifies += wait_for_notifies(conn, self.timeout)
+        else:
+            self.notifies += wait_for_notifies(conn, self.timeout)
+        self.notifies.sort(key=_lane_of_notify)
+
+    def fetch_pending_notifies(self):
+        return sorted(super().fetch_pending_notifies(), key=_lane_of_notify)
 
     def ack(self, message):
         if is_handed(message):

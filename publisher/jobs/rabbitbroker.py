@@ -6,10 +6,10 @@ options:
 - confirm_delivery: enqueue returns once RabbitMQ has the message, so the
   listener's claim (which commits after enqueueing) never commits for a
   message the broker did not take.
-- max_priority: the queues are priority queues and each step is published
-  with a broker priority derived from its actor priority (upload before
-  variant before fetch), so jobs already started keep moving during a burst,
-  as the worker-side actor priority does with the Postgres broker.
+- max_priority: the queues are priority queues, and a first step is published
+  with the priority of its job's lane (fresh lots first, the backlog last), a
+  later step (retried, or handed back) above every first step, as the
+  Postgres broker's consumers take them.
 - its consumers ack nothing for a step handed over inside a worker process
   (publisher/jobs/local_steps.py), which RabbitMQ never delivered.
 """
@@ -23,33 +23,29 @@ from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker, _Rabbitm
 from dramatiq.common import q_name, xq_name
 from dramatiq.middleware import Middleware
 
-from publisher.jobs.dispatch import is_handed
+from publisher.jobs.dispatch import is_handed, lane_of
 from publisher.jobs.locality import is_host_queue
-from publisher.stages import PRIORITY
+from publisher.stages import STAGES
 
 #: Priority levels of the queues (x-max-priority). RabbitMQ advises few levels:
 #: each costs memory and CPU per queue.
 MAX_PRIORITY = 3
-#: Dramatiq actor priorities this many apart get different broker priorities.
-PRIORITY_STEP = 10
 
 
-def broker_priority(actor_priority: int) -> int:
-    """RabbitMQ delivers higher numbers first; Dramatiq runs lower actor priorities first.
-
-    Actor priority 0 (upload) -> 2, 10 (variant) -> 1, 20 (fetch) and above -> 0.
-    """
-    return max(0, MAX_PRIORITY - 1 - actor_priority // PRIORITY_STEP)
+def broker_priority(stage: str, lane: int) -> int:
+    """RabbitMQ delivers higher numbers first. A later step travels only when retried or handed
+    back, and goes first (a job begun is finished first); a first step by its job's lane: fresh 2,
+    retry 1, backlog 0."""
+    return MAX_PRIORITY - 1 - (min(max(lane, 0), MAX_PRIORITY - 1) if stage == STAGES[0] else 0)
 
 
 class BrokerPriority(Middleware):
-    """Publishes each message with the broker priority of its actor."""
+    """Publishes each step with its broker priority."""
 
     def before_enqueue(self, broker, message, delay):
-        # Read by RabbitmqBroker.enqueue right after this hook. From the stages, not the actor: the
-        # listener sends first steps without declaring the actors.
-        if message.actor_name in PRIORITY:
-            message.options["broker_priority"] = broker_priority(PRIORITY[message.actor_name])
+        # Read by RabbitmqBroker.enqueue right after this hook.
+        if message.actor_name in STAGES:
+            message.options["broker_priority"] = broker_priority(message.actor_name, lane_of(message.options))
 
 
 def describe(url: str) -> str:

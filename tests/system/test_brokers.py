@@ -161,3 +161,50 @@ def test_a_message_marked_done_in_its_steps_transaction_is_done_once_that_commit
     finally:
         step.close()
         consumer.close()
+
+
+def test_a_fresh_lots_first_step_is_taken_before_the_backlogs_announced_before_it(pg_broker):
+    # A worker whose prefetch is full reads the announcements that came meanwhile all at once: it
+    # takes them lane by lane, and its work queue runs them so.
+    import queue
+
+    from publisher.jobs.dispatch import send_step
+
+    broker, conn = pg_broker
+
+    def send(job_id, lane):
+        send_step(broker, "step", job_id, f"token-{job_id}", queue_name="work", lane=lane)
+
+    def taken():
+        message = None
+        while message is None:
+            message = next(consumer)
+        return message
+
+    consumer = broker.consume("work", prefetch=1, timeout=100)
+    try:
+        send(1, 2)
+        held = taken()  # the prefetch is full while the rest is announced
+        for job_id, lane in ((2, 2), (3, 1), (4, 2), (5, 0), (6, 2)):
+            send(job_id, lane)
+        order = []
+        consumer.ack(held)
+        for _ in range(5):
+            message = taken()
+            order.append(message.args[0])
+            consumer.ack(message)
+        assert order == [5, 3, 2, 4, 6]
+    finally:
+        consumer.close()
+
+    # Before the first notification (a worker that starts with messages waiting), the same order.
+    for job_id, lane in ((7, 2), (8, 0), (9, 1)):
+        send(job_id, lane)
+    consumer = broker.consume("work", prefetch=10, timeout=100)
+    try:
+        work = queue.PriorityQueue()
+        for _ in range(3):
+            work.put((20, taken()))  # as Dramatiq's worker queues them, by actor priority first
+        assert [work.get()[1].args[0] for _ in range(3)] == [8, 9, 7]
+    finally:
+        consumer.close()

@@ -2,6 +2,7 @@
 (publisher/jobs/local_steps.py): the broker carries one message per job, its first step."""
 
 import collections
+import re
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_a_handed_step_is_acked_by_no_consumer_on_either_broker(stack):
         assert stack.wait_for(job_id)["status"] == "completed"
     logs = stack.logs()
     for job_id in jobs:
-        assert f"job={job_id} " in logs and f"stage=upload started" in logs
+        assert re.search(rf"\bjob={job_id} file=\S+ stage=upload started\b", logs), job_id
     # Dramatiq says so when a consumer's ack or nack raises.
     assert "Unhandled error during post_process_message" not in logs
     assert "Traceback" not in logs, logs[logs.index("Traceback") - 600:][:3000]

@@ -13,7 +13,7 @@ CHANNEL = "publish_jobs"
 
 CLAIM_PENDING = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_claim_pending(%s, %s, %s)"
 RESCUE = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_rescue(%s, %s, %s)"
-FILE_IDS = "SELECT id, file_id::text AS file_id FROM publish_jobs WHERE id = ANY(%s)"
+FILES_AND_LANES = "SELECT id, file_id::text AS file_id, lane FROM publish_jobs WHERE id = ANY(%s)"
 
 
 def listen(cur: Cursor) -> None:
@@ -32,7 +32,7 @@ def rescue(cur: Cursor, limit: int, alive: timedelta, handoff: timedelta) -> lis
     return [ClaimedJob.from_row(r) for r in cur.fetchall()]
 
 
-def file_ids(cur: Cursor, job_ids: list[int]) -> dict[int, str]:
-    """The file of each job, for the listener's log lines."""
-    cur.execute(FILE_IDS, (job_ids,))
-    return {r["id"]: r["file_id"] for r in cur.fetchall()}
+def files_and_lanes(cur: Cursor, job_ids: list[int]) -> dict[int, tuple[str, int]]:
+    """The file and the lane of each job: for the listener's log lines, and to send its first step in its lane."""
+    cur.execute(FILES_AND_LANES, (job_ids,))
+    return {r["id"]: (r["file_id"], r["lane"]) for r in cur.fetchall()}

@@ -74,11 +74,13 @@ def test_on_rabbitmq_only_host_queues_expire():
     assert "x-expires" not in broker._build_queue_arguments("publish")
 
 
-def test_started_jobs_go_first_on_rabbitmq():
-    # Dramatiq: a lower actor priority runs first; RabbitMQ: a higher broker priority is delivered first.
-    upload, variant, fetch = (rabbitbroker.broker_priority(p) for p in (0, 10, 20))
-    assert upload > variant > fetch >= 0
-    assert upload < rabbitbroker.MAX_PRIORITY
+def test_on_rabbitmq_started_jobs_go_first_and_first_steps_by_lane():
+    # RabbitMQ delivers a higher broker priority first.
+    fresh, retry, backlog = (rabbitbroker.broker_priority("fetch", lane) for lane in (0, 1, 2))
+    assert rabbitbroker.MAX_PRIORITY > fresh > retry > backlog >= 0
+    for stage in ("variant", "upload"):
+        assert rabbitbroker.broker_priority(stage, 2) == fresh  # a retry of a job begun, whatever its lane
+    assert rabbitbroker.broker_priority("fetch", 7) == backlog and rabbitbroker.broker_priority("fetch", -1) == fresh
 
 
 def test_each_message_is_published_with_its_actors_priority():
@@ -93,20 +95,19 @@ def test_each_message_is_published_with_its_actors_priority():
 
     message = variant.message(1, "token")
     broker.emit_before("enqueue", message, None)  # what RabbitmqBroker.enqueue does before publishing
-    assert message.options["broker_priority"] == rabbitbroker.broker_priority(10)
+    assert message.options["broker_priority"] == rabbitbroker.broker_priority("variant", 0)
 
 
 def test_the_listener_sends_first_steps_with_their_broker_priority_without_declaring_the_actors(caplog):
     from publisher.jobs import rabbitbroker
     from publisher.jobs.dispatch import step_message
-    from publisher.stages import PRIORITY
 
     broker = rabbitbroker.make_broker("amqp://guest:guest@127.0.0.1:5672/", middleware=[],
                                       host_queue_expiry_ms=60_000)
-    for stage in ("fetch", "upload"):
-        message = step_message(stage, 1, "token", "publish")
+    for stage, lane in (("fetch", 2), ("fetch", 0), ("upload", None)):
+        message = step_message(stage, 1, "token", "publish", lane)
         broker.emit_before("enqueue", message, None)
-        assert message.options["broker_priority"] == rabbitbroker.broker_priority(PRIORITY[stage])
+        assert message.options["broker_priority"] == rabbitbroker.broker_priority(stage, lane or 0)
     assert not [r for r in caplog.records if r.levelname == "CRITICAL"]
 
 
