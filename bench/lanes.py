@@ -54,12 +54,16 @@ def lanes_part(services, shape: dict, raid_key: str, jobs: int, files: int, back
     # that lot's own claim: the lot was visible to it, and waited behind the backlog.
     behind = sum(1 for r, at in zip(rows, committed) for b in claimed if at < b < r["queued_at"])
     under_backlog = stats.summary_ms([seconds(r["started_at"] - r["created_at"]) for r in rows])
+    # Where a fresh lot waits: for its claim (the listener), then for a worker to begin it (broker, threads).
+    claim_wait = stats.summary_ms([seconds(r["queued_at"] - r["created_at"]) for r in rows])
+    start_wait = stats.summary_ms([seconds(r["started_at"] - r["queued_at"]) for r in rows])
     left_over = capacity - fresh_per_s
     return {"history_jobs": jobs, "backlog_jobs": queued, "window_s": window, "fresh_per_s": fresh_per_s,
             "pickup_empty": empty, "pickup_history": on_history, "pickup_under_backlog": under_backlog,
             "history_over_empty_p50": on_history["p50_ms"] / empty["p50_ms"],
             "history_over_empty_p99": on_history["p99_ms"] / empty["p99_ms"],
             "backlog_over_idle_p99": under_backlog["p99_ms"] / on_history["p99_ms"],
+            "under_backlog_until_claimed": claim_wait, "under_backlog_claimed_until_begun": start_wait,
             "fresh_behind_a_backlog_job": behind, "capacity_per_s": capacity,
             "backlog_per_s_with_fresh": backlog_rate,
             "backlog_share_of_left_over": backlog_rate / left_over if left_over > 0 else None,
@@ -117,6 +121,8 @@ def lines(r: dict) -> list[str]:
             f"{r['history_over_empty_p99']:.2f}x of empty)",
             f"  pickup, behind the backlog:  {p(r['pickup_under_backlog'])}  (p99 {r['backlog_over_idle_p99']:.2f}x "
             f"of idle; fresh lots behind a backlog job: {r['fresh_behind_a_backlog_job']})",
+            f"    of which until claimed {p(r['under_backlog_until_claimed'])}; "
+            f"claimed until begun {p(r['under_backlog_claimed_until_begun'])}",
             f"  backlog: {r['capacity_per_s']:.1f} jobs/s alone, {r['backlog_per_s_with_fresh']:.1f} jobs/s with "
             f"{r['fresh_per_s']:g} fresh lot/s: "
             + (f"{share:.0%} of the capacity left over" if share is not None else "no capacity left over"), ""]
