@@ -233,28 +233,44 @@ END $$;
 
 -- pending -> queued, for at most as many jobs as the live workers can start
 -- soon: p_per_thread queued (not yet started, not waiting for a retry) jobs per
--- live worker thread. Run inside the transaction that also enqueues the
--- messages: if enqueueing fails, the claim rolls back and the job stays pending.
+-- live worker thread; fresh lots first, then the retry and backlog lanes, which leave
+-- one job's room per live worker process to the fresh lots. Run inside the transaction
+-- that also enqueues the messages: if enqueueing fails, the claim rolls back and the
+-- job stays pending.
 DROP FUNCTION IF EXISTS publisher_claim_pending(int);
 CREATE OR REPLACE FUNCTION publisher_claim_pending(p_limit int, p_per_thread int, p_alive interval)
 RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
 LANGUAGE sql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    WITH room AS (
+    WITH live AS (
+        SELECT coalesce(sum(w.threads), 0) AS threads, count(*) FILTER (WHERE w.threads > 0) AS processes
+          FROM publisher_workers w WHERE w.seen_at > now() - p_alive
+    ),
+    room AS (
         SELECT greatest(0, least(p_limit::bigint,
-                   (SELECT coalesce(sum(w.threads), 0) FROM publisher_workers w
-                     WHERE w.seen_at > now() - p_alive) * p_per_thread
+                   (SELECT threads FROM live) * p_per_thread
                    - (SELECT count(*) FROM publish_jobs q
                        WHERE q.status = 'queued' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now()))
                )) AS n
     ),
-    picked AS (
+    open_lanes AS (
         -- the lanes not paused, as an array: an index condition, so a paused lane is never read
-        SELECT id FROM publish_jobs WHERE status = 'pending'
-           AND lane = ANY(ARRAY(SELECT l FROM generate_series(0, 2) AS l
-                                 WHERE l NOT IN (SELECT p.lane FROM publisher_paused_lanes p)))
-         ORDER BY lane, id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
-    )
+        SELECT ARRAY(SELECT l FROM generate_series(0, 2) AS l
+                      WHERE l NOT IN (SELECT p.lane FROM publisher_paused_lanes p)) AS lanes
+    ),
+    fresh AS (
+        SELECT id FROM publish_jobs WHERE status = 'pending' AND lane = 0 AND lane = ANY((SELECT lanes FROM open_lanes)::smallint[])
+         ORDER BY id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
+    ),
+    older AS (
+        -- The retry and backlog lanes leave one job's room per worker process to fresh lots: a fresh
+        -- lot is claimed at once, and a process has room to take it at once (its prefetch).
+        SELECT id FROM publish_jobs WHERE status = 'pending' AND lane > 0 AND lane = ANY((SELECT lanes FROM open_lanes)::smallint[])
+         ORDER BY lane, id
+         LIMIT greatest(0, (SELECT n FROM room) - (SELECT processes FROM live) - (SELECT count(*) FROM fresh))
+           FOR UPDATE SKIP LOCKED
+    ),
+    picked AS (SELECT id FROM fresh UNION ALL SELECT id FROM older)
     UPDATE publish_jobs j
        SET status = 'queued', attempt_token = gen_random_uuid(), stage = 'fetch', host_id = NULL,
            queued_at = now(), last_error = NULL, failure_reason = NULL

@@ -59,7 +59,7 @@ def test_a_fresh_lot_overtakes_the_backlog_and_a_retry_waits_between_them(cur):
     cur.execute("UPDATE publish_jobs SET status = 'failed', last_error = 'x' WHERE id = %s", (failed,))
     one(cur, "SELECT changed FROM publisher_admin_retry(%s)", failed)
     fresh = new_job(cur)  # inserted last, behind 31 older pending jobs
-    assert claimed_ids(cur, 1) == [fresh, failed, waiting[0]]
+    assert claimed_ids(cur, 1) == [fresh, failed]  # room for 3: the older lanes leave one to fresh lots
 
 
 def test_the_backlog_drains_oldest_first_when_nothing_fresher_waits(cur):
@@ -75,17 +75,32 @@ def test_the_backlog_drains_oldest_first_when_nothing_fresher_waits(cur):
 
 
 def test_the_backlog_still_progresses_while_fresh_lots_arrive_below_capacity(cur):
-    # Each round: one fresh lot arrives, the workers have room for three; what is left goes to the backlog.
+    # Each round: one fresh lot arrives, the workers have room for six; what is left, but one job's room
+    # per worker process, goes to the backlog.
     worker_beat(cur, threads=3)
-    waiting = backlog(cur, 20)
+    waiting = backlog(cur, 30)
     drained = []
     for _ in range(5):
         fresh = new_job(cur)
-        batch = claimed_ids(cur, 1)
+        batch = claimed_ids(cur, 2)
         assert batch[0] == fresh
         drained += batch[1:]
         cur.execute("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = ANY(%s)", (batch,))
-    assert drained == waiting[:10]
+    assert drained == waiting[:20]
+
+
+@pytest.mark.parametrize("processes, threads", [(1, 1), (2, 3), (3, 8)])
+def test_a_backlog_that_fills_the_workers_leaves_each_process_room_for_a_fresh_lot(cur, processes, threads):
+    for n in range(processes):
+        worker_beat(cur, threads=threads, worker=f"host-a:{n}:1")
+    waiting = backlog(cur, 60)
+    per_thread = 2
+    room = processes * threads * per_thread
+    assert claimed_ids(cur, per_thread) == waiting[:room - processes]
+    assert claimed_ids(cur, per_thread) == []  # nothing more of the backlog while it fills the rest
+    fresh = [new_job(cur) for _ in range(processes + 1)]
+    # Fresh lots are claimed at once, as far as the room goes, one per process at least.
+    assert claimed_ids(cur, per_thread) == fresh[:processes]
 
 
 def test_a_paused_lane_is_not_claimed_until_it_is_resumed_and_the_other_lanes_go_on(cur):
@@ -128,13 +143,13 @@ def test_a_fresh_request_for_a_file_waiting_in_the_backlog_moves_its_job_to_the_
     assert one(cur, "SELECT created_at > (SELECT max(created_at) FROM publish_jobs WHERE id <> %s) "
                     "FROM publish_jobs WHERE id = %s", waiting[-1], waiting[-1])
     assert [n.payload for n in cur.connection.notifies] == [str(waiting[-1])]  # the listener is woken
-    assert claimed_ids(cur, 2) == [waiting[-1], waiting[0]]  # the fresh lane, then the backlog's oldest
+    assert claimed_ids(cur, 3) == [waiting[-1], waiting[0]]  # the fresh lane, then the backlog's oldest
 
 
 def test_a_fresh_request_for_a_file_whose_job_runs_is_refused_as_before(cur):
     worker_beat(cur, threads=1)
     running = backlog(cur, 1)[0]
-    assert claimed_ids(cur, 1) == [running]
+    assert claimed_ids(cur, 2) == [running]
     file_id = one(cur, "SELECT file_id::text FROM publish_jobs WHERE id = %s", running)
     with pytest.raises(psycopg2.errors.UniqueViolation):
         cur.execute("INSERT INTO publish_jobs (file_id) VALUES (%s)", (file_id,))
