@@ -236,12 +236,15 @@ END $$;
 -- live worker thread; fresh lots first, then the retry and backlog lanes, which leave
 -- one job's room per live worker process to the fresh lots. Run inside the transaction
 -- that also enqueues the messages: if enqueueing fails, the claim rolls back and the
--- job stays pending.
+-- job stays pending. PL/pgSQL, not SQL: a session plans its query once, not at every call.
 DROP FUNCTION IF EXISTS publisher_claim_pending(int);
 CREATE OR REPLACE FUNCTION publisher_claim_pending(p_limit int, p_per_thread int, p_alive interval)
 RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
-LANGUAGE sql
+LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH live AS (
         SELECT coalesce(sum(w.threads), 0) AS threads, count(*) FILTER (WHERE w.threads > 0) AS processes
           FROM publisher_workers w WHERE w.seen_at > now() - p_alive
@@ -276,7 +279,7 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
            queued_at = now(), last_error = NULL, failure_reason = NULL
       FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.attempt_token, j.stage;
-$$;
+END $$;
 
 -- Marks a job failed for good. A file that was published stays published with
 -- its variants (auction_files_keep_published); otherwise it is marked failed.

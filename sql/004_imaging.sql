@@ -28,17 +28,16 @@ CREATE INDEX IF NOT EXISTS publish_jobs_republish_idx
 -- front-end fields and the recipe, only for the attempt that completed it.
 CREATE OR REPLACE FUNCTION publisher_record_imaging(
     p_job bigint, p_token uuid, p_recipe text, p_placeholder text, p_dominant_color text)
-RETURNS boolean LANGUAGE sql
+RETURNS boolean LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    WITH f AS (
-        UPDATE auction_files f
-           SET recipe = p_recipe, placeholder = p_placeholder, dominant_color = p_dominant_color
-          FROM publish_jobs j
-         WHERE j.id = p_job AND j.attempt_token = p_token AND j.status = 'completed' AND f.id = j.file_id
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM f);
-$$;
+BEGIN
+    -- PL/pgSQL, not SQL: a session plans the statement once, not at every call.
+    UPDATE auction_files f
+       SET recipe = p_recipe, placeholder = p_placeholder, dominant_color = p_dominant_color
+      FROM publish_jobs j
+     WHERE j.id = p_job AND j.attempt_token = p_token AND j.status = 'completed' AND f.id = j.file_id;
+    RETURN FOUND;
+END $$;
 
 -- Published files whose recipe is not p_recipe, that have no active job and
 -- were not re-published for p_recipe already: each file gets one re-publish
