@@ -213,7 +213,7 @@ def table(result: dict) -> str:
                          f"({t['dead_per_job']:.1f} per job) beside {t['live_tuples']} live")
         lines.append("")
     if result.get("targets"):
-        lines.append("targets (issue #5)")
+        lines.append("targets (of the issues that set them)")
         for t in result["targets"]:
             lines.append(f"  {'MET ' if t['met'] else 'MISS'}  {t['target']:32} {t['measured']:>9} {t['unit']:2} "
                          f"{t['rule']} {t['limit']}")
