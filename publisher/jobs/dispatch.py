@@ -16,7 +16,7 @@ from dramatiq.broker import MessageProxy
 from publisher.jobs.locality import QUEUE
 from publisher.jobs.store.cursor import Cursor
 from publisher.settings import fixed
-from publisher.stages import STAGES
+from publisher.stages import PRIORITY, STAGES
 
 
 def time_limit_ms() -> int:
@@ -47,7 +47,26 @@ def sends_in_transaction(broker: object) -> TypeGuard[TransactionalBroker]:
     return hasattr(broker, "enqueue_on")
 
 
-class HandedStep(MessageProxy):
+class OrderedStep(MessageProxy):
+    """A step in Dramatiq's worker queue, which runs a lower actor priority first; among steps of one
+    priority, by lane, then the later stage first (a job begun is finished first), then the oldest."""
+
+    def order(self) -> tuple[int, int, int]:
+        return lane_of(self.options), -STAGES.index(self.actor_name) if self.actor_name in STAGES else 0, \
+            self.message_timestamp
+
+    def __lt__(self, other: object) -> bool:
+        return not isinstance(other, OrderedStep) or self.order() < other.order()
+
+
+def queue_priority(stage: str, lane: int) -> int:
+    """A step's priority in the worker's queue. A fresh lot's steps run at their actors' priorities
+    (later stages first); a retried or backlog job's later steps at the first step's, where a fresh
+    lot's first step goes before them (OrderedStep): the backlog never delays a fresh lot."""
+    return PRIORITY[stage] if lane == 0 else PRIORITY[STAGES[0]]
+
+
+class HandedStep(OrderedStep):
     """A step's message handed straight to this worker process's threads (publisher/jobs/local_steps.py):
     it was never stored in the broker, so no consumer acks, nacks or requeues it."""
 

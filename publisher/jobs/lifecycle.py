@@ -22,7 +22,7 @@ from dramatiq.middleware import Middleware, MiddlewareError, SkipMessage
 from publisher import telemetry
 from publisher.errors import PermanentError
 from publisher.jobs import handoff, host_faults
-from publisher.jobs.dispatch import send_first_step, step_deadline, step_recorded
+from publisher.jobs.dispatch import lane_of, send_first_step, step_deadline, step_recorded
 from publisher.jobs.heartbeat import Heartbeat, RunningStep, RunningSteps
 from publisher.jobs.host_identity import host_id
 from publisher.jobs.local_steps import LocalSteps
@@ -81,8 +81,7 @@ class JobLifecycle(Middleware):
         # without a heartbeat their leases would run out and the jobs be
         # rescued from under them.
         if self._local is not None:
-            for step in self._local.hand_back(self.runtime.db, self.runtime.redact):
-                self._running.remove(step.args[0], step.args[1])
+            self._local.hand_back(self.runtime.db, self.runtime.redact)
         if self._heartbeat is not None:
             self._heartbeat.stop()
 
@@ -214,7 +213,8 @@ class JobLifecycle(Middleware):
             self.runtime.scratch.remove(job_id, token)
             return
         self._running.add(job_id, token, RunningStep(next_stage, time.monotonic() + step_deadline().total_seconds()))
-        self._local.hand(next_stage, job_id, token, host_queue(host_id(self.runtime.settings)), file_id)
+        queue = host_queue(host_id(self.runtime.settings))
+        self._local.hand(next_stage, job_id, token, queue, lane_of(message.options), file_id)
 
     def _finalize(self, broker, message, job_id, token, published: handoff.Published, elapsed, file_id=None):
         """The last step's result: the job completed, the file published with its variants and

@@ -26,7 +26,15 @@ from typing import Any
 
 import dramatiq
 
-from publisher.jobs.dispatch import HandedStep, is_handed, send_step, sends_in_transaction, step_message
+from publisher.jobs.dispatch import (
+    HandedStep,
+    is_handed,
+    lane_of,
+    queue_priority,
+    send_step,
+    sends_in_transaction,
+    step_message,
+)
 from publisher.jobs.store import steps
 from publisher.logs import short_error
 
@@ -43,12 +51,12 @@ class LocalSteps:
         self._waiting: dict[str, HandedStep] = {}
         self._lock = threading.Lock()
 
-    def hand(self, stage: str, job_id: int, token: str, queue_name: str, file_id: str | None) -> None:
+    def hand(self, stage: str, job_id: int, token: str, queue_name: str, lane: int, file_id: str | None) -> None:
         """Puts the step, which the caller has begun (publisher_pass_step), before this process's threads."""
-        step = HandedStep(step_message(stage, job_id, token, queue_name), file_id)
+        step = HandedStep(step_message(stage, job_id, token, queue_name, lane), file_id)
         with self._lock:
             self._waiting[step.message_id] = step
-        self._work_queue.put((self._broker.get_actor(stage).priority, step))
+        self._work_queue.put((queue_priority(stage, lane), step))
 
     def take(self, message: object) -> bool:
         """Whether a thread is about to run a step handed here, which is begun already."""
@@ -59,7 +67,7 @@ class LocalSteps:
 
     def hand_back(self, db: Any, redact) -> list[HandedStep]:
         """Once the threads have stopped: every step still waiting goes back to the host's queue;
-        the steps handed back (their jobs' leases need no renewing any more)."""
+        returns the steps handed back."""
         with self._lock:
             waiting, self._waiting = list(self._waiting.values()), {}
         handed_back = []
@@ -71,9 +79,10 @@ class LocalSteps:
                     handed = steps.hand_back_step(cur, job_id, token, step.actor_name)
                     if handed and in_transaction:
                         send_step(self._broker, step.actor_name, job_id, token, queue_name=step.queue_name,
-                                  cur=cur)
+                                  cur=cur, lane=lane_of(step.options))
                 if handed and not in_transaction:
-                    send_step(self._broker, step.actor_name, job_id, token, queue_name=step.queue_name)
+                    send_step(self._broker, step.actor_name, job_id, token, queue_name=step.queue_name,
+                              lane=lane_of(step.options))
             except Exception as e:
                 # Its lease runs out and the job is rescued.
                 logger.error("job=%s: the %s step could not be handed back to the host's queue: %s", job_id,

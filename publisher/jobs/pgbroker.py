@@ -18,7 +18,7 @@ docs/reliability.md, "Known broker defects"). The fixes live here:
    message is taken.
 6. Messages were consumed in the order announced, whatever their lane: a fresh lot's fetch
    waited behind every backlog fetch announced before it. The consumer now takes the announced
-   messages lane by lane, and the worker's queue orders them so (InLane).
+   messages lane by lane, and the worker's queue orders them so (dispatch.OrderedStep).
 
 And two additions, each a commit fewer per message: `enqueue_on` enqueues in the caller's
 transaction (dramatiq-pg commits one of its own per message), so a step is sent in the same
@@ -34,14 +34,13 @@ import logging
 import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from dramatiq.broker import MessageProxy
 from dramatiq_pg import PostgresBroker
 from dramatiq_pg.broker import QUERIES, PostgresConsumer, message_lock
 from dramatiq_pg.utils import tidy4json, wait_for_notifies
 from psycopg2.extras import Json
 
 from publisher.clients.db import KEEPALIVES, LivePool
-from publisher.jobs.dispatch import is_handed, lane_of
+from publisher.jobs.dispatch import OrderedStep, is_handed, lane_of
 from publisher.settings.job import database_dsn
 
 logger = logging.getLogger(__name__)
@@ -75,16 +74,6 @@ class DoneInStep:
             return False
 
 
-class InLane(MessageProxy):
-    """A consumed message that Dramatiq's worker queue orders by lane among messages of the same actor
-    priority (a fresh lot's fetch before a backlog job's), oldest first within a lane."""
-
-    def __lt__(self, other):
-        if not isinstance(other, InLane):
-            return True
-        return (lane_of(self.options), self.message_timestamp) < (lane_of(other.options), other.message_timestamp)
-
-
 def _lane_of_notify(notify) -> int:
     """The lane of an announced message, from the notification's copy of it (a message too long to
     be copied whole is announced by its id alone: fresh)."""
@@ -106,7 +95,7 @@ class PublisherConsumer(PostgresConsumer):
         if not self.unlock_q.empty():
             self.purge_locks()
         proxy = super().__next__()
-        return None if proxy is None else InLane(proxy._message)
+        return None if proxy is None else OrderedStep(proxy._message)
 
     def poll_for_notify(self):
         conn = self.get_listen_conn()  # its health check may already have read notifies

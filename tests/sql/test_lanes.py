@@ -59,7 +59,8 @@ def test_a_fresh_lot_overtakes_the_backlog_and_a_retry_waits_between_them(cur):
     cur.execute("UPDATE publish_jobs SET status = 'failed', last_error = 'x' WHERE id = %s", (failed,))
     one(cur, "SELECT changed FROM publisher_admin_retry(%s)", failed)
     fresh = new_job(cur)  # inserted last, behind 31 older pending jobs
-    assert claimed_ids(cur, 1) == [fresh, failed]  # room for 3: the older lanes leave one to fresh lots
+    # Room for six: the fresh lot, the retry, and the backlog's oldest, but one job's room left to fresh lots.
+    assert claimed_ids(cur, 2) == [fresh, failed, *waiting[:3]]
 
 
 def test_the_backlog_drains_oldest_first_when_nothing_fresher_waits(cur):
