@@ -110,9 +110,6 @@ CREATE INDEX IF NOT EXISTS publish_jobs_pending_idx
 -- The claim's order: lane by lane, oldest first.
 CREATE INDEX IF NOT EXISTS publish_jobs_pending_lane_idx
     ON publish_jobs (lane, id) WHERE status = 'pending';
--- The claim's room: queued jobs, by when they may run (a retry's next attempt).
-CREATE INDEX IF NOT EXISTS publish_jobs_queued_idx
-    ON publish_jobs (next_attempt_at) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS publish_jobs_lease_idx
     ON publish_jobs (lease_expires_at) WHERE status = 'processing';
 CREATE INDEX IF NOT EXISTS publish_jobs_status_completed_idx

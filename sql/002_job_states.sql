@@ -256,24 +256,19 @@ BEGIN
                        WHERE q.status = 'queued' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now()))
                )) AS n
     ),
-    open_lanes AS (
+    candidates AS (
         -- the lanes not paused, as an array: an index condition, so a paused lane is never read
-        SELECT ARRAY(SELECT l FROM generate_series(0, 2) AS l
-                      WHERE l NOT IN (SELECT p.lane FROM publisher_paused_lanes p)) AS lanes
+        SELECT id, lane FROM publish_jobs WHERE status = 'pending'
+           AND lane = ANY(ARRAY(SELECT l FROM generate_series(0, 2) AS l
+                                 WHERE l NOT IN (SELECT p.lane FROM publisher_paused_lanes p)))
+         ORDER BY lane, id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
     ),
-    fresh AS (
-        SELECT id FROM publish_jobs WHERE status = 'pending' AND lane = 0 AND lane = ANY((SELECT lanes FROM open_lanes)::smallint[])
-         ORDER BY id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
-    ),
-    older AS (
+    picked AS (
         -- The retry and backlog lanes leave one job's room per worker process to fresh lots: a fresh
         -- lot is claimed at once, and a process has room to take it at once (its prefetch).
-        SELECT id FROM publish_jobs WHERE status = 'pending' AND lane > 0 AND lane = ANY((SELECT lanes FROM open_lanes)::smallint[])
-         ORDER BY lane, id
-         LIMIT greatest(0, (SELECT n FROM room) - (SELECT processes FROM live) - (SELECT count(*) FROM fresh))
-           FOR UPDATE SKIP LOCKED
-    ),
-    picked AS (SELECT id FROM fresh UNION ALL SELECT id FROM older)
+        SELECT id FROM (SELECT id, lane, row_number() OVER (ORDER BY lane, id) AS place FROM candidates) c
+         WHERE c.lane = 0 OR c.place <= (SELECT n FROM room) - (SELECT processes FROM live)
+    )
     UPDATE publish_jobs j
        SET status = 'queued', attempt_token = gen_random_uuid(), stage = 'fetch', host_id = NULL,
            queued_at = now(), last_error = NULL, failure_reason = NULL

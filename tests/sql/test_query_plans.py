@@ -82,3 +82,29 @@ def counted_by(plan: dict) -> set[str]:
     if plan["Node Type"] == "Aggregate":
         return {kind for kind, table in hot_paths.scans(plan) if table == "publish_jobs"}
     return set().union(*(counted_by(child) for child in plan.get("Plans", [])))
+
+
+def test_a_claim_behind_a_catalogue_backlog_reads_the_head_of_the_lanes_not_the_backlog(pg_server):
+    # A year of history (fresh jobs, nearly all) and a republish of the catalogue: the claim must find a
+    # fresh lot at the head of its lane, not filter its way through every pending backlog job.
+    url = pg_server.create_database()
+    try:
+        pg_server.apply_sql(url)
+        history.fill(url, **HISTORY)
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT publisher_request_republish('new-recipe', 10000)")
+            cur.execute("SELECT publisher_worker_beat('host-a:1:1', 'host-a', 'publish-host-host-a', 3)")
+            cur.execute("INSERT INTO auction_files (raid_key) VALUES ('fresh.jpg') RETURNING id")
+            cur.execute("INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING id", (cur.fetchone()[0],))
+            fresh = cur.fetchone()[0]
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("ANALYZE publish_jobs")
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT job_id FROM publisher_claim_pending(100, 2, interval '1 minute')")
+            assert fresh in [r[0] for r in cur.fetchall()]
+            cur.execute("SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = 'publish_jobs'")
+            fetched = cur.fetchone()[0]
+            conn.rollback()
+        assert fetched < 100, f"the claim fetched {fetched} rows of publish_jobs"
+    finally:
+        pg_server.drop_database(url)
