@@ -487,12 +487,15 @@ SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 $$;
 
 -- The last step: job completed and file published, in one transaction, and
--- only by the attempt that owns the upload step. Returns 'completed', 'stale'
--- (another attempt owns the job), or 'deleted' (the file was soft-deleted while
--- the job ran: it is not published and the job fails).
+-- only by the attempt that owns the upload step, with the imaging facts the front
+-- end needs (the recipe, placeholder and dominant colour of 004_imaging.sql; kept
+-- as they were when p_recipe is NULL). Returns 'completed', 'stale' (another
+-- attempt owns the job), or 'deleted' (the file was soft-deleted while the job
+-- ran: it is not published and the job fails).
 DROP FUNCTION IF EXISTS publisher_finalize(bigint, uuid, jsonb, int, int);
 CREATE OR REPLACE FUNCTION publisher_finalize(
-    p_job bigint, p_token uuid, p_variants jsonb, p_width int, p_height int)
+    p_job bigint, p_token uuid, p_variants jsonb, p_width int, p_height int,
+    p_recipe text DEFAULT NULL, p_placeholder text DEFAULT NULL, p_dominant_color text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
@@ -528,7 +531,9 @@ BEGIN
      WHERE id = p_job;
     UPDATE auction_files
        SET publish_status = 'published', published_at = now(), variants = p_variants,
-           width = p_width, height = p_height
+           width = p_width, height = p_height, recipe = coalesce(p_recipe, recipe),
+           placeholder = CASE WHEN p_recipe IS NULL THEN placeholder ELSE p_placeholder END,
+           dominant_color = CASE WHEN p_recipe IS NULL THEN dominant_color ELSE p_dominant_color END
      WHERE id = j.file_id;
     RETURN 'completed';
 END $$;

@@ -24,20 +24,8 @@ CREATE INDEX IF NOT EXISTS auction_files_published_recipe_idx
 CREATE INDEX IF NOT EXISTS publish_jobs_republish_idx
     ON publish_jobs (file_id, republish_recipe) WHERE republish_recipe IS NOT NULL;
 
--- Called by the upload step in the transaction that finalized the job: the
--- front-end fields and the recipe, only for the attempt that completed it.
-CREATE OR REPLACE FUNCTION publisher_record_imaging(
-    p_job bigint, p_token uuid, p_recipe text, p_placeholder text, p_dominant_color text)
-RETURNS boolean LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-BEGIN
-    -- PL/pgSQL, not SQL: a session plans the statement once, not at every call.
-    UPDATE auction_files f
-       SET recipe = p_recipe, placeholder = p_placeholder, dominant_color = p_dominant_color
-      FROM publish_jobs j
-     WHERE j.id = p_job AND j.attempt_token = p_token AND j.status = 'completed' AND f.id = j.file_id;
-    RETURN FOUND;
-END $$;
+-- The imaging facts are recorded by publisher_finalize (002), in the completion's own UPDATE.
+DROP FUNCTION IF EXISTS publisher_record_imaging(bigint, uuid, text, text, text);
 
 -- Published files whose recipe is not p_recipe, that have no active job and
 -- were not re-published for p_recipe already: each file gets one re-publish

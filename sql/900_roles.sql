@@ -165,7 +165,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON dramatiq.queue TO publisher_worker;
 GRANT EXECUTE ON FUNCTION publisher_begin_step, publisher_heartbeat, publisher_pass_step,
                           publisher_hand_back_step,
                           publisher_record_failure,
-                          publisher_schedule_retry, publisher_finalize, publisher_record_imaging,
+                          publisher_schedule_retry, publisher_finalize,
                           publisher_worker_beat, publisher_track_object
     TO publisher_worker;
 -- A step whose scratch files are gone, or whose disk is full, starts its job over;

@@ -52,8 +52,8 @@ class OrderedStep(MessageProxy):
     priority, by lane, then the later stage first (a job begun is finished first), then the oldest."""
 
     def order(self) -> tuple[int, int, int]:
-        return lane_of(self.options), -STAGES.index(self.actor_name) if self.actor_name in STAGES else 0, \
-            self.message_timestamp
+        stage = STAGES.index(self.actor_name) if self.actor_name in STAGES else 0
+        return lane_of(self.options), -stage, self.message_timestamp
 
     def __lt__(self, other: object) -> bool:
         return not isinstance(other, OrderedStep) or self.order() < other.order()

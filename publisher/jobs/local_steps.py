@@ -6,7 +6,8 @@ the broker, each was a message stored, announced, consumed, locked and marked do
 database's work per job than the steps' own bookkeeping (BENCHMARKS.md, "A year of history").
 Instead, the transaction that records a step's end begins the next step on this host
 (publisher_pass_step), and the next step's message goes straight onto this process's work queue
-with its actor's priority, where Dramatiq's worker threads take it as any other message.
+(dispatch.queue_priority: a backlog job's steps after a fresh lot's), where Dramatiq's worker
+threads take it as any other message.
 
 From then on the step is this process's: the heartbeat renews its lease while it waits for a
 thread, and its time limit counts from the handover. If the process dies, the lease runs out and

@@ -96,3 +96,28 @@ def test_only_the_attempt_whose_step_was_passed_on_hands_it_back(cur, fetching):
     assert hand_back(cur, job_id, "00000000-0000-0000-0000-000000000000", "variant") is False
     assert hand_back(cur, job_id, token, "upload") is False
     assert job(cur, job_id)["step_started_at"] is not None
+
+
+def test_finalize_records_the_imaging_facts_with_the_publication_and_keeps_them_when_given_none(cur):
+    from tests.support.job_sql import claim, new_file, run_to_upload, worker_beat
+
+    worker_beat(cur)
+    file_id = new_file(cur)
+
+    def publish(recipe, placeholder, colour):
+        job_id = one(cur, "INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING id", file_id)
+        (token,) = [c["token"] for c in claim(cur) if c["job_id"] == job_id]
+        run_to_upload(cur, job_id, token)
+        key = f"media/{file_id}/display-{job_id}.webp"
+        one(cur, "SELECT publisher_track_object(%s, %s, %s)", job_id, token, key)
+        assert one(cur, "SELECT publisher_finalize(%s, %s, %s, 800, 600, %s, %s, %s)", job_id, token,
+                   f'{{"display": {{"key": "{key}"}}}}', recipe, placeholder, colour) == "completed"
+        return one(cur, "SELECT recipe, placeholder, dominant_color, publish_status FROM auction_files WHERE id = %s",
+                   file_id)
+
+    first = {"recipe": "r1", "placeholder": "data:image/webp;base64,AAAA", "dominant_color": "#102030",
+             "publish_status": "published"}
+    assert publish("r1", "data:image/webp;base64,AAAA", "#102030") == first
+    assert publish(None, None, None) == first
+    assert publish("r2", None, "#000000") == {
+        "recipe": "r2", "placeholder": None, "dominant_color": "#000000", "publish_status": "published"}

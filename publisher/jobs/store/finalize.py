@@ -11,17 +11,13 @@ from typing import Any
 from .cursor import Cursor, one_row
 from .states import Finalized
 
-FINALIZE = "SELECT publisher_finalize(%s, %s, %s, %s, %s) AS outcome"
-RECORD_IMAGING = "SELECT publisher_record_imaging(%s, %s, %s, %s, %s) AS owned"
+FINALIZE = "SELECT publisher_finalize(%s, %s, %s, %s, %s, %s, %s, %s) AS outcome"
 
 
 def finalize(cur: Cursor, job_id: int, token: str, variants: Mapping[str, Any], width: int, height: int, *,
              recipe: str | None = None, placeholder: str | None = None,
              dominant_color: str | None = None) -> Finalized:
     """COMPLETED, STALE (another attempt owns the job) or DELETED (the file was deleted: job failed).
-    The imaging facts are recorded with a completion, in the caller's transaction."""
-    cur.execute(FINALIZE, (job_id, token, json.dumps(variants), width, height))
-    outcome = Finalized(one_row(cur)["outcome"])
-    if outcome is Finalized.COMPLETED and recipe is not None:
-        cur.execute(RECORD_IMAGING, (job_id, token, recipe, placeholder, dominant_color))
-    return outcome
+    The imaging facts are recorded with the completion (none given: the file keeps its own)."""
+    cur.execute(FINALIZE, (job_id, token, json.dumps(variants), width, height, recipe, placeholder, dominant_color))
+    return Finalized(one_row(cur)["outcome"])
