@@ -8,7 +8,7 @@ first use, in a worker process.
 Every step runs inside the job lifecycle (publisher/jobs/lifecycle.py, a
 Dramatiq middleware): before_process_message begins the step (the job's state
 moves to the step; a stale attempt is skipped), after_process_message ends it
-(its result is merged into the job's artifacts and the next step sent) or
+(its result is merged into the job's artifacts and the next step begun and handed on) or
 records its failure (retried or failed for good).
 """
 

@@ -6,8 +6,8 @@ A full scratch disk is NoSpace (no_space): the job starts over, charged nothing
 (publisher/jobs/host_faults.py).
 
 Job state (publisher/jobs/lifecycle.py): begun as stage fetch; on success the
-returned `Fetched` is merged into the job's artifacts and variant is sent to
-this host's queue; on failure the job is retried or failed.
+returned `Fetched` is merged into the job's artifacts and variant begun and handed
+to this process's threads; on failure the job is retried or failed.
 """
 
 import dramatiq

@@ -2,8 +2,8 @@
 beside it in the attempt's scratch folder (same host as the fetch).
 
 Job state (publisher/jobs/lifecycle.py): begun as stage variant; on success the
-returned `Rendered` is merged into the job's artifacts and upload is sent to
-this host's queue; on failure the job is retried or failed. The source's name
+returned `Rendered` is merged into the job's artifacts and upload begun and handed
+to this process's threads; on failure the job is retried or failed. The source's name
 comes back from the job's artifacts, untrusted: only a regular file of the
 attempt's folder is read, and removed (publisher/jobs/scratch.py), and only if it
 holds the bytes the fetch hashed (else ScratchFilesChanged: the job starts over).

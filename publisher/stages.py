@@ -1,6 +1,6 @@
 """The steps of a job, in order. The actors of these names are its steps
 (actors/), and each is a stage of the state machine (sql/002_job_states.sql:
-the stage CHECK of publish_jobs and publisher_end_step's order agree with this,
+the stage CHECK of publish_jobs and publisher_stage_order agree with this,
 tests/unit/test_python_and_sql_agree.py)."""
 
 from enum import StrEnum
@@ -14,7 +14,7 @@ class Stage(StrEnum):
 
 STAGES = tuple(s.value for s in Stage)
 
-#: Each step's broker priority (Dramatiq runs a lower number first): a job that
-#: got further is finished before new ones are started. The actors declare it,
-#: and the listener, which sends first steps without importing the actors, reads it.
+#: Each step's priority in a worker's queue (Dramatiq runs a lower number first): a
+#: job that got further is finished before new ones are started. The actors declare
+#: it, and a step handed to a process's threads is queued with it (jobs/local_steps.py).
 PRIORITY = {Stage.FETCH.value: 20, Stage.VARIANT.value: 10, Stage.UPLOAD.value: 0}

@@ -249,12 +249,13 @@ BEGIN
         SELECT coalesce(sum(w.threads), 0) AS threads, count(*) FILTER (WHERE w.threads > 0) AS processes
           FROM publisher_workers w WHERE w.seen_at > now() - p_alive
     ),
+    free AS (
+        SELECT (SELECT threads FROM live) * p_per_thread
+               - (SELECT count(*) FROM publish_jobs q
+                   WHERE q.status = 'queued' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now())) AS n
+    ),
     room AS (
-        SELECT greatest(0, least(p_limit::bigint,
-                   (SELECT threads FROM live) * p_per_thread
-                   - (SELECT count(*) FROM publish_jobs q
-                       WHERE q.status = 'queued' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now()))
-               )) AS n
+        SELECT greatest(0, least(p_limit::bigint, (SELECT n FROM free))) AS n  -- this call's batch
     ),
     candidates AS (
         -- the lanes not paused, as an array: an index condition, so a paused lane is never read
@@ -267,7 +268,7 @@ BEGIN
         -- The retry and backlog lanes leave one job's room per worker process to fresh lots: a fresh
         -- lot is claimed at once, and a process has room to take it at once (its prefetch).
         SELECT id FROM (SELECT id, lane, row_number() OVER (ORDER BY lane, id) AS place FROM candidates) c
-         WHERE c.lane = 0 OR c.place <= (SELECT n FROM room) - (SELECT processes FROM live)
+         WHERE c.lane = 0 OR c.place <= (SELECT n FROM free) - (SELECT processes FROM live)
     )
     UPDATE publish_jobs j
        SET status = 'queued', attempt_token = gen_random_uuid(), stage = 'fetch', host_id = NULL,

@@ -1,7 +1,8 @@
 """The Dramatiq broker the listener and the workers share, with its middleware.
 
-Steps travel on the shared queue (first steps) and each worker host's own queue
-(later steps): publisher/jobs/locality.py.
+First steps travel on the shared queue; later steps are handed to the fetching
+process's threads, and travel on each worker host's own queue only when retried
+or handed back (publisher/jobs/local_steps.py, publisher/jobs/locality.py).
 
 The one place where the broker is chosen: RabbitMQ when BROKER_URL is set
 (publisher/jobs/rabbitbroker.py), otherwise PostgreSQL (publisher/jobs/pgbroker.py).

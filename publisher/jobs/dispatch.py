@@ -16,7 +16,7 @@ from dramatiq.broker import MessageProxy
 from publisher.jobs.locality import QUEUE
 from publisher.jobs.store.cursor import Cursor
 from publisher.settings import fixed
-from publisher.stages import PRIORITY, STAGES
+from publisher.stages import STAGES
 
 
 def time_limit_ms() -> int:
@@ -48,22 +48,15 @@ def sends_in_transaction(broker: object) -> TypeGuard[TransactionalBroker]:
 
 
 class OrderedStep(MessageProxy):
-    """A step in Dramatiq's worker queue, which runs a lower actor priority first; among steps of one
-    priority, by lane, then the later stage first (a job begun is finished first), then the oldest."""
+    """A step in Dramatiq's worker queue, which runs a lower actor priority first (a job begun is
+    finished first: publisher/stages.py); among steps of one priority, by lane, then the oldest. The
+    Postgres broker's consumers yield these; RabbitMQ's yield its own proxies, ordered by RabbitMQ."""
 
-    def order(self) -> tuple[int, int, int]:
-        stage = STAGES.index(self.actor_name) if self.actor_name in STAGES else 0
-        return lane_of(self.options), -stage, self.message_timestamp
+    def order(self) -> tuple[int, int]:
+        return lane_of(self.options), self.message_timestamp
 
     def __lt__(self, other: object) -> bool:
         return not isinstance(other, OrderedStep) or self.order() < other.order()
-
-
-def queue_priority(stage: str, lane: int) -> int:
-    """A step's priority in the worker's queue. A fresh lot's steps run at their actors' priorities
-    (later stages first); a retried or backlog job's later steps at the first step's, where a fresh
-    lot's first step goes before them (OrderedStep): the backlog never delays a fresh lot."""
-    return PRIORITY[stage] if lane == 0 else PRIORITY[STAGES[0]]
 
 
 class HandedStep(OrderedStep):
@@ -92,8 +85,7 @@ def step_message(stage: str, job_id: int, token: str, queue_name: str, lane: int
 
 def lane_of(options: Any) -> int:
     """The lane a step was sent in (publish_jobs.lane: 0 fresh, 1 retry, 2 backlog), from its message's
-    options, read back from the broker. A step sent with none (a later step handed back or retried, a
-    fetch put off or started over) counts as fresh."""
+    options, read back from the broker; a step sent with none counts as fresh."""
     lane = options.get("lane", 0) if isinstance(options, dict) else 0
     return lane if type(lane) is int else 0
 

@@ -1,7 +1,7 @@
 """What the steps of a job hand each other, typed.
 
 fetch returns a `Fetched`, variant a `Rendered`; the lifecycle merges each into
-the job's `artifacts` jsonb (store.steps.end_step), and upload reads them back as
+the job's `artifacts` jsonb (store.steps.pass_step), and upload reads them back as
 `Artifacts`. This module is the one place that turns them into JSON and back.
 Only files in the attempt's scratch folder are named here: no bytes travel
 through the broker or the database.

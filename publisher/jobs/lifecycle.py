@@ -37,8 +37,8 @@ logger = logging.getLogger("publisher.jobs")
 
 
 class _StepResultsAreRecorded(logging.Filter):
-    """Drops Dramatiq's warning that a step's return value is discarded for want of a results
-    backend: the lifecycle records it (after_process_message), none is wanted."""
+    """Drops Dramatiq's warning that a step's return value is discarded for want of a results backend:
+    the lifecycle records it (after_process_message)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -60,13 +60,16 @@ class JobLifecycle(Middleware):
         #: Set by the heartbeat while an operator drains this host; read by every worker thread.
         self._host_drains = threading.Event()
         self._heartbeat: Heartbeat | None = None
-        self._local: LocalSteps | None = None
+        self._local: LocalSteps | None = None  # this process's, from its worker's boot
 
     @property
     def runtime(self):
         return self._runtime_factory()
 
     # -- worker process -------------------------------------------------
+    def before_worker_boot(self, broker, worker):
+        self._local = LocalSteps(broker, worker.work_queue)  # before any thread can end a step
+
     def after_worker_boot(self, broker, worker):
         rt = self.runtime
         _ = rt.scratch  # an unsafe SCRATCH_DIR stops the worker here (ScratchDirUnsafe), before any step
@@ -74,14 +77,18 @@ class JobLifecycle(Middleware):
         self._heartbeat = Heartbeat(rt, self._running, self._host_drains, worker_id(host_id(rt.settings)),
                                     worker.worker_threads)
         self._heartbeat.start()
-        self._local = LocalSteps(broker, worker.work_queue)
 
-    def after_worker_shutdown(self, broker, worker):
-        # Not before: on SIGTERM the running steps are still finishing, and
-        # without a heartbeat their leases would run out and the jobs be
-        # rescued from under them.
+    def before_worker_shutdown(self, broker, worker):
+        # The steps no thread has taken go back to the host's queue now, not only once the running steps
+        # have ended: a stop that times out would leave them to the rescue.
         if self._local is not None:
             self._local.hand_back(self.runtime.db, self.runtime.redact)
+
+    def after_worker_shutdown(self, broker, worker):
+        # Not before: on SIGTERM the running steps are still finishing, and without a heartbeat
+        # their leases would run out and the jobs be rescued from under them.
+        if self._local is not None:
+            self._local.hand_back(self.runtime.db, self.runtime.redact)  # those the last steps handed on
         if self._heartbeat is not None:
             self._heartbeat.stop()
 
@@ -100,17 +107,14 @@ class JobLifecycle(Middleware):
         if self._local is not None and self._local.take(message):
             self._started(message, job_id, token, stage, message.file_id)  # begun when the step before it ended
             return
-        settings = self.runtime.settings
         if stage == STAGES[0]:
             declined = self._why_no_first_step()
             if declined:
-                self._decline_first_step(broker, job_id, token, declined)
+                self._decline_first_step(broker, message, job_id, token, declined)
         try:
             with self.runtime.db.transaction() as cur:
-                outcome = steps.begin_step(
-                    cur, job_id, token, stage, timedelta(seconds=fixed.JOB_LEASE_SECONDS),
-                    host_id(settings), step_deadline(),
-                )
+                outcome = steps.begin_step(cur, job_id, token, stage, timedelta(seconds=fixed.JOB_LEASE_SECONDS),
+                                           host_id(self.runtime.settings), step_deadline())
                 context = steps.job_context(cur, job_id) if outcome is StepStart.RUN else None
         except Exception as e:
             raise StepNotStarted(short_error(e, self.runtime.redact, f"could not start {stage}: ")) from None
@@ -149,15 +153,15 @@ class JobLifecycle(Middleware):
             self._step_failed(message, job_id, token, stage, exception, elapsed, file_id)
 
     def _why_no_first_step(self) -> str | None:
-        """Why this host begins no new job now: an operator drains it, or its scratch disk is
-        short of space; None: it begins them. The later steps of jobs it has begun go on."""
+        """Why this host begins no new job now (an operator drains it, its scratch is short of space);
+        None: it begins them. The later steps of jobs it has begun go on."""
         if self._host_drains.is_set():
             return "this host drains"
         if host_faults.short_of_space(self.runtime):
             return "scratch below SCRATCH_MIN_FREE_MB"
         return None
 
-    def _decline_first_step(self, broker, job_id, token, why: str):
+    def _decline_first_step(self, broker, message, job_id, token, why: str):
         """This host begins no new job (`why`): the fetch is put off and goes back to the shared
         queue, for another host, or for this one once it begins jobs again."""
         rt = self.runtime
@@ -166,7 +170,7 @@ class JobLifecycle(Middleware):
         except Exception as e:
             raise StepNotStarted(short_error(e, rt.redact, "could not put off fetch: ")) from None
         if deferred:
-            send_first_step(broker, job_id, token, delay=host_faults.put_off(rt))
+            send_first_step(broker, job_id, token, delay=host_faults.put_off(rt), lane=lane_of(message.options))
             logger.info("job=%s stage=fetch put off: %s", job_id, why,
                         extra=job_fields(job_id, None, "fetch", event="deferred"))
         raise SkipMessage(why)
@@ -185,8 +189,8 @@ class JobLifecycle(Middleware):
             return
         telemetry.step_failed(stage, exception, outcome)
         if outcome is StartOver.RESTARTED:
-            send_first_step(broker, job_id, new_token,
-                            delay=host_faults.first_step_delay(self.runtime, exception))
+            send_first_step(broker, job_id, new_token, delay=host_faults.first_step_delay(self.runtime, exception),
+                            lane=lane_of(message.options))
 
     def _step_done(self, broker, message, job_id, token, stage, artifacts, elapsed, file_id=None):
         """The step's result recorded and the next step begun on this host, in one transaction; then
@@ -247,7 +251,7 @@ class JobLifecycle(Middleware):
         error = short_error(exception, self.runtime.redact, f"{stage}: ")
         try:
             with self.runtime.db.transaction() as cur:
-                error = _naming_the_file(error, steps.raid_key(cur, job_id))
+                error = steps.naming_the_file(error, steps.raid_key(cur, job_id))
                 outcome = steps.record_failure(cur, job_id, token, error, permanent,
                                                telemetry.failure_reason(exception))
         except Exception as e:
@@ -292,9 +296,3 @@ class JobLifecycle(Middleware):
                 logger.warning("job=%s: could not record the next attempt time: %s",
                                job_id, short_error(e, self.runtime.redact))
 
-
-def _naming_the_file(error: str, raid_key: str | None) -> str:
-    """last_error must say which file is wrong; steps that do not name it get it appended."""
-    if not raid_key or raid_key in error:
-        return error
-    return f"{error} (raid_key {raid_key!r})"

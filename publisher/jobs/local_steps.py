@@ -6,8 +6,8 @@ the broker, each was a message stored, announced, consumed, locked and marked do
 database's work per job than the steps' own bookkeeping (BENCHMARKS.md, "A year of history").
 Instead, the transaction that records a step's end begins the next step on this host
 (publisher_pass_step), and the next step's message goes straight onto this process's work queue
-(dispatch.queue_priority: a backlog job's steps after a fresh lot's), where Dramatiq's worker
-threads take it as any other message.
+with its actor's priority (a job begun is finished first: publisher/stages.py), where Dramatiq's
+worker threads take it as any other message; so at most a thread's worth of steps wait there.
 
 From then on the step is this process's: the heartbeat renews its lease while it waits for a
 thread, and its time limit counts from the handover. If the process dies, the lease runs out and
@@ -31,13 +31,13 @@ from publisher.jobs.dispatch import (
     HandedStep,
     is_handed,
     lane_of,
-    queue_priority,
     send_step,
     sends_in_transaction,
     step_message,
 )
 from publisher.jobs.store import steps
 from publisher.logs import short_error
+from publisher.stages import PRIORITY
 
 logger = logging.getLogger("publisher.jobs")
 
@@ -57,7 +57,7 @@ class LocalSteps:
         step = HandedStep(step_message(stage, job_id, token, queue_name, lane), file_id)
         with self._lock:
             self._waiting[step.message_id] = step
-        self._work_queue.put((queue_priority(stage, lane), step))
+        self._work_queue.put((PRIORITY[stage], step))
 
     def take(self, message: object) -> bool:
         """Whether a thread is about to run a step handed here, which is begun already."""
@@ -85,7 +85,8 @@ class LocalSteps:
                     send_step(self._broker, step.actor_name, job_id, token, queue_name=step.queue_name,
                               lane=lane_of(step.options))
             except Exception as e:
-                # Its lease runs out and the job is rescued.
+                # Begun still (its lease runs out: rescued), or waiting with no message (rescued once its
+                # host is silent, or after JOB_HANDOFF_SECONDS).
                 logger.error("job=%s: the %s step could not be handed back to the host's queue: %s", job_id,
                              step.actor_name, short_error(e, redact))
                 continue

@@ -2,10 +2,11 @@
 
 Each worker host has an id (the hostname and an id kept in its scratch
 directory: publisher/jobs/host_identity.py) and a queue of its own. A job's
-first step travels on the shared queue and runs on any host; its later steps,
-and their retries, travel on the queue of the host that fetched it, so the
-original and the variants pass between the steps in that host's scratch
-directory and never through the bucket. Every worker
+first step travels on the shared queue and runs on any host; its later steps
+run in the process that fetched it (publisher/jobs/local_steps.py), and their
+retries, or a step handed back by a stopping process, travel on the queue of the
+host that fetched it, so the original and the variants pass between the steps in
+that host's scratch directory and never through the bucket. Every worker
 process consumes both queues, and beats in `publisher_workers`, from which the
 listener learns which hosts are alive and how many jobs they can start.
 """

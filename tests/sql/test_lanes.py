@@ -90,11 +90,11 @@ def test_the_backlog_still_progresses_while_fresh_lots_arrive_below_capacity(cur
     assert drained == waiting[:20]
 
 
-@pytest.mark.parametrize("processes, threads", [(1, 1), (2, 3), (3, 8)])
+@pytest.mark.parametrize("processes, threads", [(1, 1), (2, 3), (3, 8), (60, 1)])
 def test_a_backlog_that_fills_the_workers_leaves_each_process_room_for_a_fresh_lot(cur, processes, threads):
     for n in range(processes):
         worker_beat(cur, threads=threads, worker=f"host-a:{n}:1")
-    waiting = backlog(cur, 60)
+    waiting = backlog(cur, 120)
     per_thread = 2
     room = processes * threads * per_thread
     assert claimed_ids(cur, per_thread) == waiting[:room - processes]

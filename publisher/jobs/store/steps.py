@@ -134,3 +134,10 @@ def track_object(db: Database, job_id: int, token: str, key: str) -> None:
     that follows is never removed under it."""
     with db.transaction() as cur:
         cur.execute(TRACK_OBJECT, (job_id, token, key))
+
+
+def naming_the_file(error: str, raid_key: str | None) -> str:
+    """last_error must say which file is wrong; steps that do not name it get it appended."""
+    if not raid_key or raid_key in error:
+        return error
+    return f"{error} (raid_key {raid_key!r})"

@@ -9,7 +9,7 @@ import pytest
 from devstack.origin import Fault, Origin
 from publisher.clients.origin import OriginClient
 from publisher.errors import PermanentError, TransientError
-from publisher.jobs.lifecycle import _naming_the_file
+from publisher.jobs.store.steps import naming_the_file
 from publisher.jobs.stored_tracebacks import RedactStoredTracebacks
 from publisher.logs import Redactor
 
@@ -17,9 +17,9 @@ SECRET = "raid-token-unit-1234"
 
 
 def test_last_error_names_the_file_once():
-    assert _naming_the_file("variant: corrupt jpeg", "lot-1.jpg") == "variant: corrupt jpeg (raid_key 'lot-1.jpg')"
-    assert _naming_the_file("fetch: 404 for key 'lot-1.jpg'", "lot-1.jpg") == "fetch: 404 for key 'lot-1.jpg'"
-    assert _naming_the_file("fetch: boom", None) == "fetch: boom"
+    assert naming_the_file("variant: corrupt jpeg", "lot-1.jpg") == "variant: corrupt jpeg (raid_key 'lot-1.jpg')"
+    assert naming_the_file("fetch: 404 for key 'lot-1.jpg'", "lot-1.jpg") == "fetch: 404 for key 'lot-1.jpg'"
+    assert naming_the_file("fetch: boom", None) == "fetch: boom"
 
 
 @pytest.mark.parametrize("hook", ["before_ack", "before_nack", "before_enqueue"])

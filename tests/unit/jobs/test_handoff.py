@@ -13,7 +13,7 @@ FACTS = ImagingFacts(recipe="r1", placeholder="data:image/webp;base64,AAAA", dom
 
 
 def _merged(*results) -> dict:
-    """The artifacts jsonb after each step's result was merged in (publisher_end_step's ||)."""
+    """The artifacts jsonb after each step's result was merged in (publisher_pass_step's ||)."""
     artifacts = {}
     for result in results:
         artifacts.update(json.loads(json.dumps(handoff.to_json(result))))

@@ -1,35 +1,29 @@
 """The order in which a worker process's threads take steps (Dramatiq's worker queue of (priority,
-message)): a fresh lot's steps, later stages first; then the backlog's, later stages first. A backlog
-job begun never holds back a fresh lot's first step, and a job begun is finished before another starts."""
+message)): a job begun is finished before another starts, and among first steps a fresh lot's goes
+before the retries' and the backlog's, the oldest first within a lane."""
 
 import queue
 
-from publisher.jobs.dispatch import HandedStep, OrderedStep, queue_priority, step_message
+from publisher.jobs.dispatch import HandedStep, OrderedStep, step_message
+from publisher.stages import PRIORITY
 
 
-def taken_in_order(*steps) -> list[tuple[str, int]]:
-    """Each (stage, lane) as the worker queue hands them out; handed or consumed alike."""
+def taken_in_order(*steps) -> list[tuple[str, int, int]]:
+    """Each (stage, lane, job) as the worker queue hands them out; handed or consumed alike."""
     work: queue.PriorityQueue = queue.PriorityQueue()
-    for n, (stage, lane, handed) in enumerate(steps):
-        message = step_message(stage, n, f"token-{n}", "publish", lane)
-        work.put((queue_priority(stage, lane), HandedStep(message, None) if handed else OrderedStep(message)))
+    for job, (stage, lane, handed) in enumerate(steps):
+        message = step_message(stage, job, f"token-{job}", "publish", lane).copy(message_timestamp=1_000 + job)
+        work.put((PRIORITY[stage], HandedStep(message, None) if handed else OrderedStep(message)))
     out = []
     while not work.empty():
         message = work.get()[1]
-        out.append((message.actor_name, message.options["lane"]))
+        out.append((message.actor_name, message.options["lane"], message.args[0]))
     return out
 
 
-def test_a_fresh_lots_steps_go_before_the_backlogs_and_a_begun_job_before_a_new_one():
+def test_begun_jobs_first_then_first_steps_lane_by_lane_oldest_first():
     assert taken_in_order(
         ("fetch", 2, False), ("variant", 2, True), ("fetch", 0, False), ("upload", 2, True),
-        ("fetch", 1, False), ("variant", 0, True), ("upload", 0, True),
-    ) == [("upload", 0), ("variant", 0), ("fetch", 0), ("fetch", 1), ("upload", 2), ("variant", 2), ("fetch", 2)]
-
-
-def test_within_a_lane_and_stage_the_oldest_goes_first():
-    steps = [step_message("fetch", n, "t", "publish", 2).copy(message_timestamp=1_000 + n) for n in range(5)]
-    work: queue.PriorityQueue = queue.PriorityQueue()
-    for message in reversed(steps):
-        work.put((queue_priority("fetch", 2), OrderedStep(message)))
-    assert [work.get()[1].args[0] for _ in steps] == [0, 1, 2, 3, 4]
+        ("fetch", 1, False), ("fetch", 0, False), ("variant", 0, True), ("fetch", 2, False),
+    ) == [("upload", 2, 3), ("variant", 0, 6), ("variant", 2, 1),
+          ("fetch", 0, 2), ("fetch", 0, 5), ("fetch", 1, 4), ("fetch", 2, 0), ("fetch", 2, 7)]
