@@ -17,8 +17,8 @@ docs/reliability.md, "Known broker defects"). The fixes live here:
    it filled ("out of shared memory"). They are now given back before the next
    message is taken.
 6. Messages were consumed in the order announced, whatever their lane: a fresh lot's fetch
-   waited behind every backlog fetch announced before it. The consumer now takes the announced
-   messages lane by lane, and the worker's queue orders them so (dispatch.OrderedStep).
+   waited behind the backlog fetches announced with it. The consumer now takes the messages it has
+   heard of lane by lane, and the worker's queue orders them so (dispatch.OrderedStep).
 
 And two additions, each a commit fewer per message: `enqueue_on` enqueues in the caller's
 transaction (dramatiq-pg commits one of its own per message), so a step is sent in the same
@@ -128,7 +128,7 @@ class PublisherConsumer(PostgresConsumer):
         self.misses = 0
 
     def requeue(self, messages):
-        # The steps handed over in this process are handed back by the lifecycle once its threads stop.
+        # The steps handed over in this process go back to the host's queue by LocalSteps.hand_back.
         super().requeue(m for m in messages if not is_handed(m))
 
     def _release(self, message):

@@ -1,6 +1,6 @@
-"""A worker host that is gone for good, on RabbitMQ: its queue, holding the next
-step of a job, expires (x-expires), and the job is published all the same by
-another host, started over from its first step."""
+"""A worker host that is gone for good, on RabbitMQ: its queues expire (x-expires),
+and the job it died in is published all the same by another host, started over
+from its first step once its lease ran out."""
 
 import pytest
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.parametrize("broker", [b for b in BROKERS if b == "rabb
 def test_a_host_gone_for_good_leaves_no_queue_and_loses_no_job(fault_stack, batch, broker):
     stack = fault_stack(WORKER_HOST_EXPIRY_SECONDS=10)
     jobs = batch(stack, f"host-gone-for-good-{broker}")
-    # The doomed host fetches, then dies in the variant step: that message goes back to its queue.
+    # The doomed host fetches, then dies in the variant step, which it had been handed by its own fetch.
     job_id = jobs.add(jobs.source("progressive.jpg", KILL_MARK + "-"))
     jobs.faults = 1
     stack.start_listener()
@@ -25,7 +25,9 @@ def test_a_host_gone_for_good_leaves_no_queue_and_loses_no_job(fault_stack, batc
     doomed_queue = host_queue(default_host_id(str(doomed_scratch)))
     doomed = harness.start_workers(stack, processes=1, threads=1, hooks=True, env={"SCRATCH_DIR": str(doomed_scratch)})
     wait_until(lambda: not doomed.running(), 120, "the doomed host's worker to die in the variant step")
-    assert stack.vhost.queues().get(doomed_queue) == 1  # the variant step, waiting for a host that is gone
+    # The host's queue exists, and holds nothing: the variant step never travelled on it. The job waits
+    # for its lease to run out.
+    assert stack.vhost.queues().get(doomed_queue) == 0
 
     harness.start_workers(stack, processes=1, threads=2)  # another host: the stack's own scratch directory
     jobs.wait()
@@ -33,7 +35,7 @@ def test_a_host_gone_for_good_leaves_no_queue_and_loses_no_job(fault_stack, batc
     result.assert_clean()
     row = stack.job(job_id)
     assert row["status"] == "completed" and row["retry_count"] == 1, row  # the step that died counts once
-    # The queue, its message and its delay queue expire; nothing else is needed for that.
+    # The queue and its delay queue expire; nothing else is needed for that.
     wait_until(lambda: not any(q.startswith(doomed_queue) for q in stack.vhost.queues()), 60,
                "the doomed host's queues to expire")
     assert stack.job(job_id)["status"] == "completed"

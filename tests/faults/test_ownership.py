@@ -49,7 +49,9 @@ def test_every_message_delivered_twice_publishes_once(fault_stack, batch, origin
     result = jobs.outcome()
     result.assert_clean()
     assert result.completed == 8
-    assert jobs.faults >= 8 * 3  # at least every step's first message was delivered twice
+    # At least every job's first step was delivered twice (the later steps are handed to the fetching
+    # process's threads, never stored: publisher/jobs/local_steps.py).
+    assert jobs.faults >= 8
 
 
 @pytest.mark.faults_slow
