@@ -115,10 +115,10 @@ def step_recorded(db: Any, broker: dramatiq.Broker, message: dramatiq.Message[An
     """The transaction that records a step's end. On the Postgres broker it also marks the step's own
     message done (unless it was handed over: never stored), and once it has committed the consumer's
     ack only gives back the message's lock; if it rolls back, the message is acked as usual."""
-    stored = broker if sends_in_transaction(broker) and not is_handed(message) else None
+    marks_done = broker if sends_in_transaction(broker) and not is_handed(message) else None
     with db.transaction() as cur:
         yield cur
-        if stored is not None:
-            stored.done_on(cur, message)
-    if stored is not None:
-        stored.mark_acked(message)
+        if marks_done is not None:
+            marks_done.done_on(cur, message)
+    if marks_done is not None:
+        marks_done.mark_acked(message)

@@ -60,7 +60,7 @@ class JobLifecycle(Middleware):
         #: Set by the heartbeat while an operator drains this host; read by every worker thread.
         self._host_drains = threading.Event()
         self._heartbeat: Heartbeat | None = None
-        self._local: LocalSteps | None = None  # this process's, from its worker's boot
+        self._local = LocalSteps()
 
     @property
     def runtime(self):
@@ -68,7 +68,7 @@ class JobLifecycle(Middleware):
 
     # -- worker process -------------------------------------------------
     def before_worker_boot(self, broker, worker):
-        self._local = LocalSteps(broker, worker.work_queue)  # before any thread can end a step
+        self._local.attach(broker, worker.work_queue)  # before any thread can end a step
 
     def after_worker_boot(self, broker, worker):
         rt = self.runtime
@@ -81,14 +81,12 @@ class JobLifecycle(Middleware):
     def before_worker_shutdown(self, broker, worker):
         # The steps no thread has taken go back to the host's queue now, not only once the running steps
         # have ended: a stop that times out would leave them to the rescue.
-        if self._local is not None:
-            self._local.hand_back(self.runtime.db, self.runtime.redact)
+        self._local.hand_back(self.runtime.db, self.runtime.redact)
 
     def after_worker_shutdown(self, broker, worker):
         # Not before: on SIGTERM the running steps are still finishing, and without a heartbeat
         # their leases would run out and the jobs be rescued from under them.
-        if self._local is not None:
-            self._local.hand_back(self.runtime.db, self.runtime.redact)  # those the last steps handed on
+        self._local.hand_back(self.runtime.db, self.runtime.redact)  # those the last steps handed on
         if self._heartbeat is not None:
             self._heartbeat.stop()
 
@@ -104,7 +102,7 @@ class JobLifecycle(Middleware):
         if stage not in STAGES:
             return
         job_id, token = message.args[0], message.args[1]
-        if self._local is not None and self._local.take(message):
+        if self._local.take(message):
             self._started(message, job_id, token, stage, message.file_id)  # begun when the step before it ended
             return
         if stage == STAGES[0]:

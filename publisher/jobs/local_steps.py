@@ -45,12 +45,16 @@ logger = logging.getLogger("publisher.jobs")
 class LocalSteps:
     """This worker process's handed steps not yet taken by a thread; shared by its threads."""
 
-    def __init__(self, broker: dramatiq.Broker, work_queue: Any):
-        self._broker = broker
+    def __init__(self) -> None:
+        self._broker: dramatiq.Broker | None = None
         #: Dramatiq's worker queue of (actor priority, message), which its threads take from.
-        self._work_queue = work_queue
+        self._work_queue: Any = None
         self._waiting: dict[str, HandedStep] = {}
         self._lock = threading.Lock()
+
+    def attach(self, broker: dramatiq.Broker, work_queue: Any) -> None:
+        """The worker's broker and queue, once it exists and before any of its threads can end a step."""
+        self._broker, self._work_queue = broker, work_queue
 
     def hand(self, stage: str, job_id: int, token: str, queue_name: str, lane: int, file_id: str | None) -> None:
         """Puts the step, which the caller has begun (publisher_pass_step), before this process's threads."""
@@ -66,12 +70,11 @@ class LocalSteps:
         with self._lock:
             return self._waiting.pop(message.message_id, None) is not None  # type: ignore[attr-defined]
 
-    def hand_back(self, db: Any, redact) -> list[HandedStep]:
-        """Once the threads have stopped: every step still waiting goes back to the host's queue;
-        returns the steps handed back."""
+    def hand_back(self, db: Any, redact) -> None:
+        """As the worker stops: every step no thread has taken goes back to the host's queue. A thread
+        that still takes one finds it begun no more and begins it as any delivered step."""
         with self._lock:
             waiting, self._waiting = list(self._waiting.values()), {}
-        handed_back = []
         in_transaction = sends_in_transaction(self._broker)
         for step in waiting:
             job_id, token = step.args[0], step.args[1]
@@ -79,18 +82,20 @@ class LocalSteps:
                 with db.transaction() as cur:
                     handed = steps.hand_back_step(cur, job_id, token, step.actor_name)
                     if handed and in_transaction:
-                        send_step(self._broker, step.actor_name, job_id, token, queue_name=step.queue_name,
-                                  cur=cur, lane=lane_of(step.options))
+                        self._send_to_host_queue(step, cur)
                 if handed and not in_transaction:
-                    send_step(self._broker, step.actor_name, job_id, token, queue_name=step.queue_name,
-                              lane=lane_of(step.options))
+                    self._send_to_host_queue(step, None)  # after the commit: RabbitMQ publishes at once
             except Exception as e:
                 # Begun still (its lease runs out: rescued), or waiting with no message (rescued once its
                 # host is silent, or after JOB_HANDOFF_SECONDS).
                 logger.error("job=%s: the %s step could not be handed back to the host's queue: %s", job_id,
                              step.actor_name, short_error(e, redact))
                 continue
-            handed_back.append(step)
-            logger.info("job=%s stage=%s handed back to the host's queue (the worker stops)", job_id,
-                        step.actor_name)
-        return handed_back
+            if handed:
+                logger.info("job=%s stage=%s handed back to the host's queue (the worker stops)", job_id,
+                            step.actor_name)
+
+    def _send_to_host_queue(self, step: HandedStep, cur: Any) -> None:
+        assert self._broker is not None  # a step waits only once the worker is attached
+        send_step(self._broker, step.actor_name, step.args[0], step.args[1], queue_name=step.queue_name,
+                  cur=cur, lane=lane_of(step.options))

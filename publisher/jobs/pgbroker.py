@@ -104,7 +104,8 @@ class PublisherConsumer(PostgresConsumer):
             conn.notifies[:] = []
         else:
             self.notifies += wait_for_notifies(conn, self.timeout)
-        self.notifies.sort(key=_lane_of_notify)
+        if len(self.notifies) > 1:  # one announced message needs no order, nor its payload parsed
+            self.notifies.sort(key=_lane_of_notify)
 
     def fetch_pending_notifies(self):
         return sorted(super().fetch_pending_notifies(), key=_lane_of_notify)
