@@ -6,6 +6,7 @@ By actor name, with the step's time limit."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, Protocol, TypeGuard
@@ -16,7 +17,7 @@ from dramatiq.broker import MessageProxy
 from publisher.jobs.locality import QUEUE
 from publisher.jobs.store.cursor import Cursor
 from publisher.settings import fixed
-from publisher.stages import STAGES
+from publisher.stages import PRIORITY, STAGES
 
 
 def time_limit_ms() -> int:
@@ -48,23 +49,38 @@ def sends_in_transaction(broker: object) -> TypeGuard[TransactionalBroker]:
 
 
 class OrderedStep(MessageProxy):
-    """A step in Dramatiq's worker queue, which runs a lower actor priority first (a job begun is
-    finished first: publisher/stages.py); among steps of one priority, by lane, then the oldest. The
-    Postgres broker's consumers yield these; RabbitMQ's yield its own proxies, ordered by RabbitMQ."""
+    """A step in Dramatiq's worker queue of (priority, message), which its threads take lowest first.
 
-    def order(self) -> tuple[int, int]:
-        return lane_of(self.options), self.message_timestamp
+    A fresh job's later steps go first (queue_priority: a job begun is finished first). Every other
+    step waits at the first step's priority, in the order it is due: when it reached this process,
+    plus LANE_YIELD_SECONDS for each lane below fresh, twice that for a first step (within a lane, a
+    job begun is finished first). So a fresh lot starts at the next free thread, ahead of the lower
+    lanes' waiting steps, and a lower lane's step is overtaken only by the steps that arrive within
+    its yield: a stream of fresh lots never holds it longer. Both brokers' consumers yield these, and
+    the steps handed over inside the process are these too."""
+
+    def __init__(self, message: dramatiq.Message[Any], *, arrived: float | None = None):
+        super().__init__(message)
+        arrived = time.monotonic() if arrived is None else arrived  # when it reached this process
+        yields = fixed.LANE_YIELD_SECONDS * lane_of(message.options) * (2 if message.actor_name == STAGES[0] else 1)
+        self.due = arrived + yields
 
     def __lt__(self, other: object) -> bool:
-        return not isinstance(other, OrderedStep) or self.order() < other.order()
+        return not isinstance(other, OrderedStep) or self.due < other.due
+
+
+def queue_priority(stage: str, lane: int) -> int:
+    """The priority a step waits at in a worker's queue (OrderedStep): a fresh job's own, a lower
+    lane's that of a first step, so that fresh lots go first."""
+    return PRIORITY[stage] if lane == 0 else PRIORITY[STAGES[0]]
 
 
 class HandedStep(OrderedStep):
     """A step's message handed straight to this worker process's threads (publisher/jobs/local_steps.py):
     it was never stored in the broker, so no consumer acks, nacks or requeues it."""
 
-    def __init__(self, message: dramatiq.Message[Any], file_id: str | None):
-        super().__init__(message)
+    def __init__(self, message: dramatiq.Message[Any], file_id: str | None, *, arrived: float | None = None):
+        super().__init__(message, arrived=arrived)
         self.file_id = file_id
 
 

@@ -5,9 +5,9 @@ A job's later steps run on the host that fetched it (publisher/jobs/locality.py)
 the broker, each was a message stored, announced, consumed, locked and marked done: more of the
 database's work per job than the steps' own bookkeeping (BENCHMARKS.md, "A year of history").
 Instead, the transaction that records a step's end begins the next step on this host
-(publisher_pass_step), and the next step's message goes straight onto this process's work queue
-with its actor's priority (a job begun is finished first: publisher/stages.py), where Dramatiq's
-worker threads take it as any other message; so at most a thread's worth of steps wait there.
+(publisher_pass_step), and the next step's message goes straight onto this process's work queue, in
+its place there (dispatch.OrderedStep: a fresh job's steps first), where Dramatiq's worker threads
+take it as any other message.
 
 From then on the step is this process's: the heartbeat renews its lease while it waits for a
 thread, and its time limit counts from the handover. If the process dies, the lease runs out and
@@ -31,13 +31,13 @@ from publisher.jobs.dispatch import (
     HandedStep,
     is_handed,
     lane_of,
+    queue_priority,
     send_step,
     sends_in_transaction,
     step_message,
 )
 from publisher.jobs.store import steps
 from publisher.logs import short_error
-from publisher.stages import PRIORITY
 
 logger = logging.getLogger("publisher.jobs")
 
@@ -47,7 +47,7 @@ class LocalSteps:
 
     def __init__(self) -> None:
         self._broker: dramatiq.Broker | None = None
-        #: Dramatiq's worker queue of (actor priority, message), which its threads take from.
+        #: Dramatiq's worker queue of (priority, message), which its threads take from.
         self._work_queue: Any = None
         self._waiting: dict[str, HandedStep] = {}
         self._lock = threading.Lock()
@@ -61,7 +61,7 @@ class LocalSteps:
         step = HandedStep(step_message(stage, job_id, token, queue_name, lane), file_id)
         with self._lock:
             self._waiting[step.message_id] = step
-        self._work_queue.put((PRIORITY[stage], step))
+        self._work_queue.put((queue_priority(stage, lane), step))
 
     def take(self, message: object) -> bool:
         """Whether a thread is about to run a step handed here, which is begun already."""

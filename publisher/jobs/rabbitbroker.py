@@ -11,7 +11,8 @@ options:
   later step (retried, or handed back) above every first step, as the
   Postgres broker's consumers take them.
 - its consumers ack nothing for a step handed over inside a worker process
-  (publisher/jobs/local_steps.py), which RabbitMQ never delivered.
+  (publisher/jobs/local_steps.py), which RabbitMQ never delivered, and yield
+  each message as a step the worker's queue orders (dispatch.OrderedStep).
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 import dramatiq
-from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker, _RabbitmqConsumer
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker, _RabbitmqConsumer, _RabbitmqMessage
 from dramatiq.common import q_name, xq_name
 from dramatiq.middleware import Middleware
 
-from publisher.jobs.dispatch import is_handed, lane_of
+from publisher.jobs.dispatch import OrderedStep, is_handed, lane_of
 from publisher.jobs.locality import is_host_queue
 from publisher.stages import STAGES
 
@@ -55,9 +56,22 @@ def describe(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname}:{port}, vhost {unquote(parts.path[1:]) or '/'!r}"
 
 
+class _OrderedRabbitmqStep(OrderedStep):
+    """A delivered step, ordered in the worker's queue as the steps handed over in the process are,
+    with what the consumer acks it by."""
+
+    def __init__(self, delivered: _RabbitmqMessage):
+        super().__init__(delivered._message)
+        self.redelivered, self._tag = delivered.redelivered, delivered._tag
+
+
 class PublisherRabbitmqConsumer(_RabbitmqConsumer):
     """Acks and nacks nothing for a step handed over in this process (publisher/jobs/local_steps.py):
     RabbitMQ never delivered it."""
+
+    def __next__(self):
+        delivered = super().__next__()
+        return None if delivered is None else _OrderedRabbitmqStep(delivered)
 
     def ack(self, message):
         if not is_handed(message):
