@@ -70,7 +70,6 @@ def run(url: str, host: str = "hot-paths-host", explain: bool = True) -> dict[st
         path("worker beat", lambda c: steps.worker_beat(c, f"{host}:1:1", host, f"publish-host-{host}", 3), keep=True)
         claimed = path("claim", lambda c: intake.claim_pending(c, 10, 2, ALIVE), keep=True)
         token = next(j.token for j in claimed if j.job_id == job_id)
-        path("listener: files and lanes", lambda c: intake.files_and_lanes(c, [job_id]))
         path("begin fetch", lambda c: steps.begin_step(c, job_id, token, "fetch", LEASE, host, LIMIT), keep=True)
         for stage, following in (("fetch", "variant"), ("variant", "upload")):
             path("heartbeat", lambda c: steps.heartbeat(c, [(job_id, token)], LEASE))
@@ -123,7 +122,7 @@ def run(url: str, host: str = "hot-paths-host", explain: bool = True) -> dict[st
 #: The paths that must never read a big table whole: every one above but the lot's own insert of its
 #: file, the worker's beat and the hosts' upkeep, which touch no big table.
 HOT_PATHS = (
-    "intake: the INSERT", "claim", "listener: files and lanes", "begin fetch", "pass fetch", "pass variant",
+    "intake: the INSERT", "claim", "begin fetch", "pass fetch", "pass variant",
     "hand back upload", "heartbeat", "load job", "current attempts", "job context", "raid key", "record failure",
     "finalize", "rescue", "reannounce", "outbox: take", "status", "overview: job counts", "overview: oldest pending",
     "overview: last hour", "charts: last day", "overview: failures by reason", "overview: hosts",

@@ -52,14 +52,12 @@ def enqueue_claimed(rt, broker, stop: threading.Event, claim: Callable[[Cursor, 
     while not stop.is_set():
         with rt.db.transaction() as cur:
             jobs = claim(cur, CLAIM_BATCH)
-            facts = intake.files_and_lanes(cur, [job.job_id for job in jobs]) if jobs else {}
             for job in jobs:
                 send_first_step(broker, job.job_id, job.token, cur=cur if cur_if_transactional else None,
-                                lane=facts[job.job_id][1])
+                                lane=job.lane)
         for job in jobs:
-            file_id = facts[job.job_id][0]
-            logger.info("job=%s file=%s %s from stage %s", job.job_id, file_id, verb, job.stage,
-                        extra=job_fields(job.job_id, file_id, job.stage, event=verb.split()[0]))
+            logger.info("job=%s file=%s %s from stage %s", job.job_id, job.file_id, verb, job.stage,
+                        extra=job_fields(job.job_id, job.file_id, job.stage, event=verb.split()[0]))
         total += len(jobs)
         if len(jobs) < CLAIM_BATCH:
             break

@@ -236,45 +236,53 @@ END $$;
 -- live worker thread; fresh lots first, then the retry and backlog lanes, which leave
 -- one job's room per live worker process to the fresh lots. Run inside the transaction
 -- that also enqueues the messages: if enqueueing fails, the claim rolls back and the
--- job stays pending. PL/pgSQL, not SQL: a session plans its query once, not at every call.
+-- job stays pending. PL/pgSQL, not SQL: a session plans its queries once, not at every call.
+-- One query per lane, each reading the head of that lane in publish_jobs_pending_lane_idx, the
+-- one index that gives a lane's pending jobs in order and no others. The planner is kept from
+-- sorting: while its statistics have not yet seen a republish (autovacuum analyzes a table once
+-- a tenth of it has changed), it believes almost no job is pending, and would read them all from
+-- another index and sort them, a whole backlog read for each claim. Nothing here needs a sort;
+-- nor JIT, which a plan priced as a disabled sort would trigger.
 DROP FUNCTION IF EXISTS publisher_claim_pending(int);
 CREATE OR REPLACE FUNCTION publisher_claim_pending(p_limit int, p_per_thread int, p_alive interval)
 RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
 LANGUAGE plpgsql
-SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp SET enable_sort = off SET jit = off AS $$
 #variable_conflict use_column
+DECLARE
+    threads bigint;
+    processes bigint;
+    free bigint;  -- the room the live workers have, this call's batch aside
+    paused smallint[] := ARRAY(SELECT p.lane FROM publisher_paused_lanes p);
+    taken bigint := 0;
+    wanted bigint;
+    n bigint;
 BEGIN
-    RETURN QUERY
-    WITH live AS (
-        SELECT coalesce(sum(w.threads), 0) AS threads, count(*) FILTER (WHERE w.threads > 0) AS processes
-          FROM publisher_workers w WHERE w.seen_at > now() - p_alive
-    ),
-    free AS (
-        SELECT (SELECT threads FROM live) * p_per_thread
-               - (SELECT count(*) FROM publish_jobs q
-                   WHERE q.status = 'queued' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now())) AS n
-    ),
-    room AS (
-        SELECT greatest(0, least(p_limit::bigint, (SELECT n FROM free))) AS n  -- this call's batch
-    ),
-    candidates AS (
-        -- the lanes not paused, as an array: an index condition, so a paused lane is never read
-        SELECT id, lane FROM publish_jobs WHERE status = 'pending'
-           AND lane = ANY(ARRAY(SELECT l FROM generate_series(0, 2) AS l
-                                 WHERE l NOT IN (SELECT p.lane FROM publisher_paused_lanes p)))
-         ORDER BY lane, id LIMIT (SELECT n FROM room) FOR UPDATE SKIP LOCKED
-    ),
-    picked AS (
-        -- The retry and backlog lanes leave one job's room per worker process to fresh lots: a fresh
-        -- lot is claimed at once, and a process has room to take it at once (its prefetch).
-        SELECT id FROM (SELECT id, lane, row_number() OVER (ORDER BY lane, id) AS place FROM candidates) c
-         WHERE c.lane = 0 OR c.place <= (SELECT n FROM free) - (SELECT processes FROM live)
-    )
-    UPDATE publish_jobs j
-       SET status = 'queued', attempt_token = gen_random_uuid(), stage = 'fetch', host_id = NULL,
-           queued_at = now(), last_error = NULL, failure_reason = NULL
-      FROM picked WHERE j.id = picked.id
-    RETURNING j.id, j.attempt_token, j.stage;
+    SELECT coalesce(sum(w.threads), 0), count(*) FILTER (WHERE w.threads > 0) INTO threads, processes
+      FROM publisher_workers w WHERE w.seen_at > now() - p_alive;
+    free := threads * p_per_thread
+            - (SELECT count(*) FROM publish_jobs q
+                WHERE q.status = 'queued' AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now()));
+    FOR claimed_lane IN 0..2 LOOP
+        wanted := least(p_limit, free) - taken;
+        IF claimed_lane > 0 THEN
+            -- The retry and backlog lanes leave one job's room per worker process to fresh lots: a
+            -- fresh lot is claimed at once, and a process has room to take it at once (its prefetch).
+            wanted := least(wanted, free - processes - taken);
+        END IF;
+        EXIT WHEN wanted <= 0;
+        CONTINUE WHEN claimed_lane = ANY(paused);
+        RETURN QUERY
+        UPDATE publish_jobs j
+           SET status = 'queued', attempt_token = gen_random_uuid(), stage = 'fetch', host_id = NULL,
+               queued_at = now(), last_error = NULL, failure_reason = NULL
+          FROM (SELECT h.id FROM publish_jobs h WHERE h.status = 'pending' AND h.lane = claimed_lane
+                 ORDER BY h.id LIMIT wanted FOR UPDATE SKIP LOCKED) head
+         WHERE j.id = head.id
+        RETURNING j.id, j.attempt_token, j.stage;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        taken := taken + n;
+    END LOOP;
 END $$;
 
 -- Marks a job failed for good. A file that was published stays published with

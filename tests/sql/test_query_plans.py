@@ -84,9 +84,12 @@ def counted_by(plan: dict) -> set[str]:
     return set().union(*(counted_by(child) for child in plan.get("Plans", [])))
 
 
-def test_a_claim_behind_a_catalogue_backlog_reads_the_head_of_the_lanes_not_the_backlog(pg_server):
+@pytest.mark.parametrize("statistics", ["analyzed", "not yet analyzed"])
+def test_a_claim_behind_a_catalogue_backlog_reads_the_head_of_the_lanes_not_the_backlog(pg_server, statistics):
     # A year of history (fresh jobs, nearly all) and a republish of the catalogue: the claim must find a
-    # fresh lot at the head of its lane, not filter its way through every pending backlog job.
+    # fresh lot at the head of its lane, not filter its way through every pending backlog job. Also
+    # before an ANALYZE has seen the republish: autovacuum analyzes a table once a tenth of it has
+    # changed, so a planner may go on believing that almost no job is pending for a long while.
     url = pg_server.create_database()
     try:
         pg_server.apply_sql(url)
@@ -97,14 +100,22 @@ def test_a_claim_behind_a_catalogue_backlog_reads_the_head_of_the_lanes_not_the_
             cur.execute("INSERT INTO auction_files (raid_key) VALUES ('fresh.jpg') RETURNING id")
             cur.execute("INSERT INTO publish_jobs (file_id) VALUES (%s) RETURNING id", (cur.fetchone()[0],))
             fresh = cur.fetchone()[0]
+        if statistics == "analyzed":
+            with psycopg2.connect(url) as conn, conn.cursor() as cur:
+                cur.execute("ANALYZE publish_jobs")
         with psycopg2.connect(url) as conn, conn.cursor() as cur:
-            cur.execute("ANALYZE publish_jobs")
-        with psycopg2.connect(url) as conn, conn.cursor() as cur:
-            cur.execute("SELECT job_id FROM publisher_claim_pending(100, 2, interval '1 minute')")
-            assert fresh in [r[0] for r in cur.fetchall()]
-            cur.execute("SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = 'publish_jobs'")
-            fetched = cur.fetchone()[0]
-            conn.rollback()
-        assert fetched < 100, f"the claim fetched {fetched} rows of publish_jobs"
+            for call in range(8):  # a session's first plans and the generic one it settles on
+                before = rows_fetched(cur)
+                cur.execute("SELECT job_id FROM publisher_claim_pending(100, 2, interval '1 minute')")
+                assert fresh in [r[0] for r in cur.fetchall()]
+                fetched = rows_fetched(cur) - before
+                conn.rollback()
+                assert fetched < 100, f"claim {call + 1} fetched {fetched} rows of publish_jobs"
     finally:
         pg_server.drop_database(url)
+
+
+def rows_fetched(cur) -> int:
+    """Rows of publish_jobs this session has fetched by index (its counts not yet reported)."""
+    cur.execute("SELECT idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = 'publish_jobs'")
+    return cur.fetchone()[0]

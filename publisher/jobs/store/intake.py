@@ -11,9 +11,17 @@ from .rows import ClaimedJob
 #: The channel publish_jobs NOTIFYs when a job becomes runnable (sql/002_job_states.sql).
 CHANNEL = "publish_jobs"
 
-CLAIM_PENDING = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_claim_pending(%s, %s, %s)"
-RESCUE = "SELECT job_id, attempt_token::text AS token, stage FROM publisher_rescue(%s, %s, %s)"
-FILES_AND_LANES = "SELECT id, file_id::text AS file_id, lane FROM publish_jobs WHERE id = ANY(%s)"
+# Each job's file and lane come with it, read in the same statement by its primary key (whatever the
+# planner guesses of a function's rows): a claim or a rescue changes neither, so the statement's
+# snapshot of the row, from before the function ran, has them right.
+_WITH_FILE_AND_LANE = """
+    SELECT c.job_id, c.attempt_token::text AS token, c.stage,
+           (SELECT j.file_id::text FROM publish_jobs j WHERE j.id = c.job_id) AS file_id,
+           (SELECT j.lane FROM publish_jobs j WHERE j.id = c.job_id) AS lane
+      FROM {} c
+"""
+CLAIM_PENDING = _WITH_FILE_AND_LANE.format("publisher_claim_pending(%s, %s, %s)")
+RESCUE = _WITH_FILE_AND_LANE.format("publisher_rescue(%s, %s, %s)")
 
 
 def listen(cur: Cursor) -> None:
@@ -21,7 +29,7 @@ def listen(cur: Cursor) -> None:
 
 
 def claim_pending(cur: Cursor, limit: int, per_thread: int, alive: timedelta) -> list[ClaimedJob]:
-    """Up to `limit` pending jobs, as far as the live workers have room for them."""
+    """Up to `limit` pending jobs, as far as the live workers have room for them, each with its file and lane."""
     cur.execute(CLAIM_PENDING, (limit, per_thread, alive))
     return [ClaimedJob.from_row(r) for r in cur.fetchall()]
 
@@ -30,9 +38,3 @@ def rescue(cur: Cursor, limit: int, alive: timedelta, handoff: timedelta) -> lis
     """Jobs whose step lost its lease, whose host is gone, or whose message was lost: a new attempt each."""
     cur.execute(RESCUE, (limit, alive, handoff))
     return [ClaimedJob.from_row(r) for r in cur.fetchall()]
-
-
-def files_and_lanes(cur: Cursor, job_ids: list[int]) -> dict[int, tuple[str, int]]:
-    """The file and the lane of each job: for the listener's log lines, and to send its first step in its lane."""
-    cur.execute(FILES_AND_LANES, (job_ids,))
-    return {r["id"]: (r["file_id"], r["lane"]) for r in cur.fetchall()}

@@ -16,10 +16,13 @@ class ClaimedJob:
     job_id: int
     token: str
     stage: Stage
+    file_id: str
+    #: publish_jobs.lane: its first step is sent in it.
+    lane: int
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> ClaimedJob:
-        return cls(int(row["job_id"]), str(row["token"]), Stage(row["stage"]))
+        return cls(int(row["job_id"]), str(row["token"]), Stage(row["stage"]), str(row["file_id"]), int(row["lane"]))
 
 
 @dataclasses.dataclass(frozen=True)
