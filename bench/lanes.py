@@ -42,7 +42,7 @@ def lanes_part(services, shape: dict, raid_key: str, jobs: int, files: int, back
                fresh_per_s: float) -> dict:
     with services.system(workers_module="bench.noop_actors", **shape) as stack:
         empty = _pickups(stack, raid_key, PICKUPS)
-    with services.system(workers_module="bench.noop_actors", prepare=lambda s: history.fill(s.db_url, jobs, files),
+    with services.system(workers_module="bench.noop_actors", prepare=lambda s: _settled_history(s, jobs, files),
                          **shape) as stack:
         on_history = _pickups(stack, raid_key, PICKUPS)
         queued = stack.sql("SELECT publisher_request_republish(%s, %s) AS n", (BACKLOG_RECIPE, backlog))[0]["n"]
@@ -68,6 +68,19 @@ def lanes_part(services, shape: dict, raid_key: str, jobs: int, files: int, back
             "backlog_per_s_with_fresh": backlog_rate,
             "backlog_share_of_left_over": backlog_rate / left_over if left_over > 0 else None,
             "loadavg": loadavg()}
+
+
+def _settled_history(stack, jobs: int, files: int) -> None:
+    """The history, loaded and then written out (CHECKPOINT): a year's database is not in the middle of
+    the checkpoint that a bulk load of millions of rows sets off, whose writes the pickups would time."""
+    history.fill(stack.db_url, jobs, files)
+    conn = psycopg2.connect(stack.db_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CHECKPOINT")
+    finally:
+        conn.close()
 
 
 def _pickups(stack, raid_key: str, n: int) -> dict:

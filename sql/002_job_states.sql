@@ -244,8 +244,21 @@ END $$;
 -- another index and sort them, a whole backlog read for each claim. Nothing here needs a sort;
 -- nor JIT, which a plan priced as a disabled sort would trigger.
 DROP FUNCTION IF EXISTS publisher_claim_pending(int);
+-- CREATE OR REPLACE cannot change a result: a claim or a rescue that does not return each job's file
+-- and lane (the listener sends a first step in its job's lane) is dropped first.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc p
+                WHERE p.oid = to_regprocedure('publisher_claim_pending(int, int, interval)') AND NOT 'lane' = ANY(p.proargnames)) THEN
+        DROP FUNCTION publisher_claim_pending(int, int, interval);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_proc p
+                WHERE p.oid = to_regprocedure('publisher_rescue(int, interval, interval)') AND NOT 'lane' = ANY(p.proargnames)) THEN
+        DROP FUNCTION publisher_rescue(int, interval, interval);
+    END IF;
+END $$;
 CREATE OR REPLACE FUNCTION publisher_claim_pending(p_limit int, p_per_thread int, p_alive interval)
-RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
+RETURNS TABLE (job_id bigint, attempt_token uuid, stage text, file_id uuid, lane smallint)
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp SET enable_sort = off SET jit = off AS $$
 #variable_conflict use_column
@@ -270,7 +283,7 @@ BEGIN
             -- fresh lot is claimed at once, and a process has room to take it at once (its prefetch).
             wanted := least(wanted, free - processes - taken);
         END IF;
-        EXIT WHEN wanted <= 0;
+        EXIT WHEN coalesce(wanted, 0) <= 0;
         CONTINUE WHEN claimed_lane = ANY(paused);
         RETURN QUERY
         UPDATE publish_jobs j
@@ -279,7 +292,7 @@ BEGIN
           FROM (SELECT h.id FROM publish_jobs h WHERE h.status = 'pending' AND h.lane = claimed_lane
                  ORDER BY h.id LIMIT wanted FOR UPDATE SKIP LOCKED) head
          WHERE j.id = head.id
-        RETURNING j.id, j.attempt_token, j.stage;
+        RETURNING j.id, j.attempt_token, j.stage, j.file_id, j.lane;
         GET DIAGNOSTICS n = ROW_COUNT;
         taken := taken + n;
     END LOOP;
@@ -629,7 +642,7 @@ $$;
 --    no step ran, nothing is counted; the old message, should it turn up, is stale.
 DROP FUNCTION IF EXISTS publisher_rescue_expired(int, interval);
 CREATE OR REPLACE FUNCTION publisher_rescue(p_limit int, p_alive interval, p_handoff interval)
-RETURNS TABLE (job_id bigint, attempt_token uuid, stage text)
+RETURNS TABLE (job_id bigint, attempt_token uuid, stage text, file_id uuid, lane smallint)
 LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 DECLARE
@@ -646,9 +659,9 @@ BEGIN
                 j.stage, j.retry_count + 1));
             CONTINUE;
         END IF;
-        RETURN QUERY SELECT * FROM publisher_restart(j.id, j.retry_count + 1, format(
+        RETURN QUERY SELECT r.*, j.file_id, j.lane FROM publisher_restart(j.id, j.retry_count + 1, format(
             'the %s step on host %s did not finish before its lease ran out (worker lost, or stuck past '
-            'its time limit); started again', j.stage, coalesce(j.host_id, '?')));
+            'its time limit); started again', j.stage, coalesce(j.host_id, '?'))) r;
     END LOOP;
     FOR j IN
         SELECT * FROM publish_jobs p
@@ -657,7 +670,7 @@ BEGIN
                 OR greatest(p.updated_at, p.next_attempt_at) < now() - p_handoff)
          ORDER BY p.id LIMIT p_limit FOR UPDATE SKIP LOCKED
     LOOP
-        RETURN QUERY SELECT * FROM publisher_restart(j.id, j.retry_count, j.last_error);
+        RETURN QUERY SELECT r.*, j.file_id, j.lane FROM publisher_restart(j.id, j.retry_count, j.last_error) r;
     END LOOP;
     RETURN QUERY
         UPDATE publish_jobs p
@@ -667,7 +680,7 @@ BEGIN
                    AND greatest(q.updated_at, q.next_attempt_at) < now() - p_handoff
                  ORDER BY q.id LIMIT p_limit FOR UPDATE SKIP LOCKED) lost
          WHERE p.id = lost.id
-        RETURNING p.id, p.attempt_token, p.stage;
+        RETURNING p.id, p.attempt_token, p.stage, p.file_id, p.lane;
 END $$;
 
 -- ------------------------------------------------- operator transitions

@@ -51,13 +51,16 @@ def sends_in_transaction(broker: object) -> TypeGuard[TransactionalBroker]:
 class OrderedStep(MessageProxy):
     """A step in Dramatiq's worker queue of (priority, message), which its threads take lowest first.
 
-    A fresh job's later steps go first (queue_priority: a job begun is finished first). Every other
-    step waits at the first step's priority, in the order it is due: when it reached this process,
-    plus LANE_YIELD_SECONDS for each lane below fresh, twice that for a first step (within a lane, a
-    job begun is finished first). So a fresh lot starts at the next free thread, ahead of the lower
-    lanes' waiting steps, and a lower lane's step is overtaken only by the steps that arrive within
-    its yield: a stream of fresh lots never holds it longer. Both brokers' consumers yield these, and
-    the steps handed over inside the process are these too."""
+    A step handed over inside the process waits at queue_priority: a fresh job's later steps at their
+    actors' priorities, before everything (a job begun is finished first), every other step at the
+    first step's. Among those, steps go in the order they are due: when they reached this process,
+    plus LANE_YIELD_SECONDS for each lane below fresh, twice that for a first step. So a fresh lot's
+    first step goes before the lower lanes' steps that arrived shortly before it, and each of those is
+    overtaken only by what arrives within its yield: a stream of fresh lots never holds it longer.
+    Within a lower lane, a later step goes before the first steps that arrived up to its yield before
+    it. A later step the broker delivers (retried, or handed back by a stopping process) keeps its
+    actor's priority, as Dramatiq queues every delivered message: rare, and ahead of every first step.
+    Both brokers' consumers yield these, so that delivered and handed steps compare."""
 
     def __init__(self, message: dramatiq.Message[Any], *, arrived: float | None = None):
         super().__init__(message)

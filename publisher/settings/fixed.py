@@ -26,10 +26,11 @@ STEP_TIME_LIMIT_SECONDS = 1800
 #: The listener claims at most this many not-yet-started jobs per live worker thread: one
 #: running and one waiting keeps a thread busy; more would sit in a queue a lost host takes with it.
 QUEUED_JOBS_PER_THREAD = 2
-#: In a worker's queue, a later step of the retry lane lets the fresh lots that arrive up to this
-#: many seconds after it go first; a step of the backlog twice as long, a first step twice as long again
-#: (dispatch.OrderedStep). A fresh lot starts at the next free thread, and a stream of fresh lots holds a
-#: lower lane's job, with its scratch files and its lease, no longer than that.
+#: In a worker's queue, a step of the retry lane handed on inside the process lets the fresh lots that
+#: arrive up to this many seconds after it go first; a step of the backlog twice as long, a first step
+#: twice as long again (dispatch.OrderedStep). A fresh lot starts ahead of the lower lanes' waiting
+#: steps, and a stream of fresh lots holds each such step, with its job's scratch files and lease, no
+#: longer than that.
 LANE_YIELD_SECONDS = 5
 #: A worker host silent this long is gone for good: its heartbeat rows and queue are removed.
 #: A day outlasts any maintenance window, so a host back from one keeps its queue.

@@ -5,8 +5,9 @@ fresh lots (an application's plain INSERT), then operators' retries, then the ca
 import psycopg2.errors
 import pytest
 
+from publisher.jobs.store import intake
 from publisher.jobs.store.states import Lane
-from tests.support.job_sql import claim, new_file, new_job, one, rows, worker_beat
+from tests.support.job_sql import ALIVE, claim, new_file, new_job, one, rows, worker_beat
 
 
 def lane(cur, job_id) -> Lane:
@@ -154,3 +155,16 @@ def test_a_fresh_request_for_a_file_whose_job_runs_is_refused_as_before(cur):
     file_id = one(cur, "SELECT file_id::text FROM publish_jobs WHERE id = %s", running)
     with pytest.raises(psycopg2.errors.UniqueViolation):
         cur.execute("INSERT INTO publish_jobs (file_id) VALUES (%s)", (file_id,))
+
+
+def test_the_claim_says_each_jobs_file_and_the_lane_it_is_claimed_in(cur):
+    # The listener sends each first step in its job's lane: a backlog job that a fresh request for
+    # its file moved to the fresh lane is sent as fresh.
+    worker_beat(cur, threads=3)
+    waiting = backlog(cur, 2)
+    moved_file = one(cur, "SELECT file_id::text FROM publish_jobs WHERE id = %s", waiting[0])
+    cur.execute("INSERT INTO publish_jobs (file_id) VALUES (%s)", (moved_file,))  # moves it: INSERT 0 0
+    claimed = {job.job_id: (job.file_id, Lane(job.lane)) for job in intake.claim_pending(cur, 100, 2, ALIVE)}
+    assert claimed[waiting[0]] == (moved_file, Lane.FRESH)
+    assert claimed[waiting[1]] == (one(cur, "SELECT file_id::text FROM publish_jobs WHERE id = %s", waiting[1]),
+                                   Lane.BACKLOG)

@@ -11,17 +11,10 @@ from .rows import ClaimedJob
 #: The channel publish_jobs NOTIFYs when a job becomes runnable (sql/002_job_states.sql).
 CHANNEL = "publish_jobs"
 
-# Each job's file and lane come with it, read in the same statement by its primary key (whatever the
-# planner guesses of a function's rows): a claim or a rescue changes neither, so the statement's
-# snapshot of the row, from before the function ran, has them right.
-_WITH_FILE_AND_LANE = """
-    SELECT c.job_id, c.attempt_token::text AS token, c.stage,
-           (SELECT j.file_id::text FROM publish_jobs j WHERE j.id = c.job_id) AS file_id,
-           (SELECT j.lane FROM publish_jobs j WHERE j.id = c.job_id) AS lane
-      FROM {} c
-"""
-CLAIM_PENDING = _WITH_FILE_AND_LANE.format("publisher_claim_pending(%s, %s, %s)")
-RESCUE = _WITH_FILE_AND_LANE.format("publisher_rescue(%s, %s, %s)")
+CLAIM_PENDING = ("SELECT job_id, attempt_token::text AS token, stage, file_id::text AS file_id, lane "
+                 "FROM publisher_claim_pending(%s, %s, %s)")
+RESCUE = ("SELECT job_id, attempt_token::text AS token, stage, file_id::text AS file_id, lane "
+          "FROM publisher_rescue(%s, %s, %s)")
 
 
 def listen(cur: Cursor) -> None:
