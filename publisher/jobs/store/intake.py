@@ -11,10 +11,10 @@ from .rows import ClaimedJob
 #: The channel publish_jobs NOTIFYs when a job becomes runnable (sql/002_job_states.sql).
 CHANNEL = "publish_jobs"
 
-CLAIM_PENDING = ("SELECT job_id, attempt_token::text AS token, stage, file_id::text AS file_id, lane "
-                 "FROM publisher_claim_pending(%s, %s, %s)")
-RESCUE = ("SELECT job_id, attempt_token::text AS token, stage, file_id::text AS file_id, lane "
-          "FROM publisher_rescue(%s, %s, %s)")
+# A claimed or rescued job (rows.ClaimedJob), as both functions return it.
+_CLAIMED_FROM = "SELECT job_id, attempt_token::text AS token, stage, file_id::text AS file_id, lane FROM "
+CLAIM_PENDING = _CLAIMED_FROM + "publisher_claim_pending(%s, %s, %s)"
+RESCUE = _CLAIMED_FROM + "publisher_rescue(%s, %s, %s)"
 
 
 def listen(cur: Cursor) -> None:
