@@ -3,8 +3,10 @@
 
 Claiming uses FOR UPDATE SKIP LOCKED inside the transaction that enqueues, so two
 listeners never enqueue one job twice, and a crash mid-way leaves the job pending.
-A burst waits as `pending`, where waiting charges nothing, and each job that
-starts (a NOTIFY) lets another in."""
+A burst waits as `pending`, where waiting charges nothing. A job that starts frees
+room silently, so while jobs wait for room the claim runs again on a short timer
+(CLAIM_REFILL_SECONDS, backing off while it finds no room): one claim takes the
+room that several starts freed, where a NOTIFY per start cost a claim per job."""
 
 from __future__ import annotations
 
@@ -70,9 +72,25 @@ class Claim:
     def __init__(self, rt, broker, stop: threading.Event):
         self.rt, self.broker, self.stop = rt, broker, stop
         self.config = ClaimConfig.from_settings(rt.settings)
+        #: Seconds until the next claim; the loop reads it after each round.
         self.interval = self.config.interval
+        self._refill = fixed.CLAIM_REFILL_SECONDS
 
     def run_once(self) -> int:
         c = self.config
-        return enqueue_claimed(self.rt, self.broker, self.stop,
-                               lambda cur, limit: intake.claim_pending(cur, limit, c.per_thread, c.alive), "enqueued")
+        claimed = enqueue_claimed(self.rt, self.broker, self.stop,
+                                  lambda cur, limit: intake.claim_pending(cur, limit, c.per_thread, c.alive),
+                                  "enqueued")
+        with self.rt.db.transaction() as cur:
+            waits = intake.pending_waits(cur)
+        self._schedule_next(claimed, waits)
+        return claimed
+
+    def _schedule_next(self, claimed: int, waits: bool) -> None:
+        """Soon while jobs wait for room, later each time a claim found none; at the sweep
+        interval when nothing waits."""
+        if claimed or not waits:
+            self._refill = fixed.CLAIM_REFILL_SECONDS
+        else:
+            self._refill = min(self._refill * 2, self.config.interval)
+        self.interval = self._refill if waits else self.config.interval

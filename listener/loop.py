@@ -89,9 +89,8 @@ class Loop:
                     self._run(self.on_notify)
 
     def _run(self, service: Service) -> None:
-        if id(service) in self._due:
-            self._due[id(service)] = time.monotonic() + service.interval
         if getattr(service, "in_background", False):
+            self._schedule(service)
             self._start_in_background(service)
             return
         try:
@@ -100,6 +99,12 @@ class Loop:
             raise
         except Exception as e:  # one failed round must not stop the listener
             logger.error("%s failed: %s", service.name, short_error(e, self.redact), exc_info=True)
+        finally:
+            self._schedule(service)  # after the round: a service may choose its next interval in it
+
+    def _schedule(self, service: Service) -> None:
+        if id(service) in self._due:
+            self._due[id(service)] = time.monotonic() + service.interval
 
     def _start_in_background(self, service: Service) -> None:
         running = self._threads.get(id(service))

@@ -298,6 +298,18 @@ BEGIN
     END LOOP;
 END $$;
 
+-- Whether a pending job waits in a lane that is not paused. A job that starts frees room without a
+-- NOTIFY (one per job start would serialize with every other notifying commit): while this says
+-- yes, the listener claims again on a short timer (listener/claim.py).
+CREATE OR REPLACE FUNCTION publisher_pending_waits() RETURNS boolean
+LANGUAGE sql STABLE
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+    SELECT EXISTS (SELECT 1 FROM publish_jobs j
+                    WHERE j.status = 'pending'
+                      AND j.lane = ANY (ARRAY(SELECT l FROM generate_series(0, 2) l
+                                               EXCEPT SELECT p.lane FROM publisher_paused_lanes p)));
+$$;
+
 -- Marks a job failed for good. A file that was published stays published with
 -- its variants (auction_files_keep_published); otherwise it is marked failed.
 CREATE OR REPLACE FUNCTION publisher_fail(p_job bigint, p_error text, p_reason text)
@@ -388,9 +400,6 @@ BEGIN
      WHERE id = p_job;
     UPDATE auction_files SET publish_status = 'processing'
      WHERE id = j.file_id AND publish_status NOT IN ('processing', 'published');
-    IF p_stage = 'fetch' THEN
-        PERFORM pg_notify('publish_jobs', '');  -- a queued job started: the listener may claim another
-    END IF;
     RETURN 'run';
 END $$;
 

@@ -149,8 +149,8 @@ GRANT SELECT, INSERT, UPDATE ON publisher_settings TO publisher_listener;
 GRANT SELECT, UPDATE ON publish_event_outbox TO publisher_listener;
 -- The Dramatiq Postgres broker: enqueue, re-announce, and its own occasional purge.
 GRANT SELECT, INSERT, UPDATE, DELETE ON dramatiq.queue TO publisher_listener;
-GRANT EXECUTE ON FUNCTION publisher_claim_pending, publisher_rescue, publisher_webhook_take, publisher_webhook_record
-    TO publisher_listener;
+GRANT EXECUTE ON FUNCTION publisher_claim_pending, publisher_pending_waits, publisher_rescue, publisher_webhook_take,
+    publisher_webhook_record TO publisher_listener;
 
 -- -------------------------------------------------------------- publisher_worker
 -- The workers decode untrusted images: they read their job, and change it only

@@ -70,6 +70,21 @@ def test_the_listener_claims_no_more_than_the_live_workers_can_start(cur):
     assert claim(cur, limit=100, per_thread=2) == []
 
 
+def test_a_job_wakes_the_listener_when_it_becomes_runnable_and_never_while_its_steps_run(cur):
+    # PostgreSQL commits notifying transactions one at a time: a NOTIFY from every step would make
+    # an application's INSERT wait behind each job being worked on.
+    worker_beat(cur, threads=1)
+    cur.execute("LISTEN publish_jobs")
+    job_id = new_job(cur)
+    assert [n.payload for n in cur.connection.notifies] == [str(job_id)]
+    cur.connection.notifies.clear()
+    (claimed,) = claim(cur)
+    run_to_upload(cur, job_id, claimed["token"])
+    assert finalize(cur, job_id, claimed["token"], {"display": {"key": key_in_folder(cur, job_id, "v1")}}) == "completed"
+    cur.execute("SELECT 1")  # notifications arrive with a statement's answer
+    assert cur.connection.notifies == []
+
+
 def test_waiting_on_a_live_host_is_never_rescued_however_long(cur):
     job_id, token = claimed_job(cur)
     assert begin(cur, job_id, token, "fetch") == "run"

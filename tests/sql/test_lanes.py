@@ -120,6 +120,27 @@ def test_a_paused_lane_is_not_claimed_until_it_is_resumed_and_the_other_lanes_go
     assert one(cur, "SELECT changed FROM publisher_admin_resume_lane(2::smallint)") is False
 
 
+def test_the_listener_is_told_jobs_wait_for_room_only_while_a_lane_it_may_claim_holds_one(cur):
+    # While this says yes the listener claims again on a short timer; once no job waits it goes
+    # back to its sweep, also when the only waiting jobs are in a paused lane.
+    def waits() -> bool:
+        return intake.pending_waits(cur)
+
+    assert not waits()
+    worker_beat(cur, threads=2)
+    retried = new_job(cur)
+    cur.execute("UPDATE publish_jobs SET lane = 1 WHERE id = %s", (retried,))
+    assert waits()
+    assert claimed_ids(cur, 1) == [retried]
+    assert not waits()
+    backlog(cur, 4)
+    assert waits()
+    cur.execute("SELECT publisher_admin_pause_lane(2::smallint)")
+    assert not waits()
+    cur.execute("SELECT publisher_admin_resume_lane(2::smallint)")
+    assert waits()
+
+
 def test_an_ended_job_run_again_by_any_door_waits_in_the_retry_lane(cur):
     by_update = new_job(cur)
     cur.execute("UPDATE publish_jobs SET status = 'completed', completed_at = now() WHERE id = %s", (by_update,))

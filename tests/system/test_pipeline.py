@@ -187,6 +187,18 @@ def test_two_listeners_never_enqueue_a_job_twice(make_stack):
     assert first.running() and second.running()
 
 
+def test_a_burst_beyond_the_workers_room_drains_without_waiting_for_the_listeners_sweep(make_stack):
+    # The room a started job frees is claimed on the listener's short refill timer, not at its sweep.
+    stack = make_stack(WORKER_POLL_INTERVAL=600_000)
+    stack.start_workers(processes=1, threads=1)  # room for 2 jobs
+    stack.start_listener()
+    file_ids = [stack.add_file(raid_key) for raid_key in ("progressive.jpg", "exif-orientation-1.jpg") * 4]
+    jobs = [r["id"] for r in stack.sql(
+        "INSERT INTO publish_jobs (file_id) SELECT unnest(%s::uuid[]) RETURNING id", (file_ids,))]
+    for job_id in jobs:
+        assert stack.wait_for(job_id, timeout=60)["status"] == "completed"
+
+
 def test_max_retries_from_the_environment_is_the_default_for_new_jobs(make_stack):
     stack = make_stack(MAX_RETRIES=2)
     file_id = stack.add_file("progressive.jpg")

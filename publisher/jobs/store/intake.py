@@ -15,6 +15,7 @@ CHANNEL = "publish_jobs"
 _CLAIMED_FROM = "SELECT job_id, attempt_token::text AS token, stage, file_id::text AS file_id, lane FROM "
 CLAIM_PENDING = _CLAIMED_FROM + "publisher_claim_pending(%s, %s, %s)"
 RESCUE = _CLAIMED_FROM + "publisher_rescue(%s, %s, %s)"
+PENDING_WAITS = "SELECT publisher_pending_waits() AS waits"
 
 
 def listen(cur: Cursor) -> None:
@@ -25,6 +26,12 @@ def claim_pending(cur: Cursor, limit: int, per_thread: int, alive: timedelta) ->
     """Up to `limit` pending jobs, as far as the live workers have room for them, each with its file and lane."""
     cur.execute(CLAIM_PENDING, (limit, per_thread, alive))
     return [ClaimedJob.from_row(r) for r in cur.fetchall()]
+
+
+def pending_waits(cur: Cursor) -> bool:
+    """Whether a pending job waits in a lane that is not paused."""
+    cur.execute(PENDING_WAITS)
+    return cur.fetchone()["waits"]
 
 
 def rescue(cur: Cursor, limit: int, alive: timedelta, handoff: timedelta) -> list[ClaimedJob]:
