@@ -81,16 +81,21 @@ class Claim:
         claimed = enqueue_claimed(self.rt, self.broker, self.stop,
                                   lambda cur, limit: intake.claim_pending(cur, limit, c.per_thread, c.alive),
                                   "enqueued")
-        with self.rt.db.transaction() as cur:
-            waits = intake.pending_waits(cur)
-        self._schedule_next(claimed, waits)
+        self._schedule_next(claimed)
         return claimed
 
-    def _schedule_next(self, claimed: int, waits: bool) -> None:
-        """Soon while jobs wait for room, later each time a claim found none; at the sweep
-        interval when nothing waits."""
-        if claimed or not waits:
+    def _schedule_next(self, claimed: int) -> None:
+        """Soon after a claim that took jobs (more may wait); while jobs wait and a claim found no
+        room, twice as late each time; at the sweep interval once no job waits."""
+        if claimed:
             self._refill = fixed.CLAIM_REFILL_SECONDS
-        else:
+            self.interval = self._refill
+            return
+        with self.rt.db.transaction() as cur:
+            waits = intake.pending_waits(cur)
+        if waits:
             self._refill = min(self._refill * 2, self.config.interval)
-        self.interval = self._refill if waits else self.config.interval
+            self.interval = self._refill
+        else:
+            self._refill = fixed.CLAIM_REFILL_SECONDS
+            self.interval = self.config.interval

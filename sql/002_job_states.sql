@@ -300,15 +300,17 @@ END $$;
 
 -- Whether a pending job waits in a lane that is not paused. A job that starts frees room without a
 -- NOTIFY (one per job start would serialize with every other notifying commit): while this says
--- yes, the listener claims again on a short timer (listener/claim.py).
+-- yes after a claim that found no room, the listener claims again on a short timer
+-- (listener/claim.py). PL/pgSQL: its plan is kept from one call to the next.
 CREATE OR REPLACE FUNCTION publisher_pending_waits() RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
-    SELECT EXISTS (SELECT 1 FROM publish_jobs j
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM publish_jobs j
                     WHERE j.status = 'pending'
                       AND j.lane = ANY (ARRAY(SELECT l FROM generate_series(0, 2) l
                                                EXCEPT SELECT p.lane FROM publisher_paused_lanes p)));
-$$;
+END $$;
 
 -- Marks a job failed for good. A file that was published stays published with
 -- its variants (auction_files_keep_published); otherwise it is marked failed.
