@@ -299,17 +299,25 @@ BEGIN
 END $$;
 
 -- Whether a pending job waits in a lane that is not paused. A job that starts frees room without a
--- NOTIFY (one per job start would serialize with every other notifying commit): while this says
--- yes after a claim that found no room, the listener claims again on a short timer
--- (listener/claim.py). PL/pgSQL: its plan is kept from one call to the next.
+-- NOTIFY (one per start woke the listener for a claim per job): while this says yes after a claim
+-- that found no room, the listener claims again on a short timer (listener/claim.py). It reads the
+-- head of each lane as the claim does (the lane index, in order, so a paused lane's backlog is never
+-- read), whatever the statistics say.
 CREATE OR REPLACE FUNCTION publisher_pending_waits() RETURNS boolean
 LANGUAGE plpgsql STABLE
-SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp SET enable_sort = off SET jit = off AS $$
+DECLARE
+    paused smallint[] := ARRAY(SELECT p.lane FROM publisher_paused_lanes p);
 BEGIN
-    RETURN EXISTS (SELECT 1 FROM publish_jobs j
-                    WHERE j.status = 'pending'
-                      AND j.lane = ANY (ARRAY(SELECT l FROM generate_series(0, 2) l
-                                               EXCEPT SELECT p.lane FROM publisher_paused_lanes p)));
+    FOR waiting_lane IN 0..2 LOOP
+        CONTINUE WHEN waiting_lane = ANY(paused);
+        -- Not EXISTS: the planner drops the order and the limit from an EXISTS, and the index with them.
+        PERFORM FROM publish_jobs j WHERE j.status = 'pending' AND j.lane = waiting_lane ORDER BY j.id LIMIT 1;
+        IF FOUND THEN
+            RETURN true;
+        END IF;
+    END LOOP;
+    RETURN false;
 END $$;
 
 -- Marks a job failed for good. A file that was published stays published with

@@ -26,8 +26,8 @@ STEP_TIME_LIMIT_SECONDS = 1800
 #: The listener claims at most this many not-yet-started jobs per live worker thread: one
 #: running and one waiting keeps a thread busy; more would sit in a queue a lost host takes with it.
 QUEUED_JOBS_PER_THREAD = 2
-#: A job that starts frees room for another without telling the listener (a NOTIFY per start would
-#: queue the application's INSERT behind it): while pending jobs wait for room, the listener claims
+#: A job that starts frees room for another without telling the listener (a NOTIFY per start cost a
+#: claim per job): while pending jobs wait for room, the listener claims
 #: again after this many seconds, then twice as late after each claim that found no room, up to its
 #: sweep. Each wait is then about the time since the room was last filled: a thread that has started
 #: its waiting job (QUEUED_JOBS_PER_THREAD) gets the next one before it has finished this one.

@@ -113,6 +113,16 @@ def test_a_claim_behind_a_catalogue_backlog_reads_the_head_of_the_lanes_not_the_
                 fetched = rows_fetched(cur) - before
                 conn.rollback()
                 assert fetched < 100, f"claim {call + 1} fetched {fetched} rows of publish_jobs"
+            # Whether jobs wait (the listener's refill) reads the heads of the lanes it may claim too:
+            # with the backlog's lane paused and the fresh lot claimed, none of the backlog.
+            cur.execute("SELECT publisher_admin_pause_lane(2::smallint)")
+            cur.execute("SELECT job_id FROM publisher_claim_pending(100, 2, interval '1 minute')")
+            for call in range(8):
+                before = rows_fetched(cur)
+                cur.execute("SELECT publisher_pending_waits()")
+                assert cur.fetchone()[0] is False
+                fetched = rows_fetched(cur) - before
+                assert fetched < 100, f"pending_waits {call + 1} fetched {fetched} rows of publish_jobs"
     finally:
         pg_server.drop_database(url)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .cursor import Cursor
+from .cursor import Cursor, one_row
 from .rows import ClaimedJob
 
 #: The channel publish_jobs NOTIFYs when a job becomes runnable (sql/002_job_states.sql).
@@ -31,7 +31,7 @@ def claim_pending(cur: Cursor, limit: int, per_thread: int, alive: timedelta) ->
 def pending_waits(cur: Cursor) -> bool:
     """Whether a pending job waits in a lane that is not paused."""
     cur.execute(PENDING_WAITS)
-    return cur.fetchone()["waits"]
+    return one_row(cur)["waits"]
 
 
 def rescue(cur: Cursor, limit: int, alive: timedelta, handoff: timedelta) -> list[ClaimedJob]:
