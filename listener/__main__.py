@@ -2,7 +2,8 @@
 runs the listener's services, each in its own module with its own config:
 
 - claim: pending jobs, as far as the live workers have room (on every NOTIFY,
-  every (re)connect, and every WORKER_POLL_INTERVAL ms);
+  every (re)connect, every WORKER_POLL_INTERVAL ms, and sooner while jobs wait
+  for room that starting jobs free);
 - rescue: jobs whose step, host or message was lost;
 - reannounce: broker messages workers would miss (PostgreSQL broker only);
 - maintenance: retention and purges (MAINTENANCE_INTERVAL; 0: none);

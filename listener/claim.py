@@ -4,15 +4,17 @@
 Claiming uses FOR UPDATE SKIP LOCKED inside the transaction that enqueues, so two
 listeners never enqueue one job twice, and a crash mid-way leaves the job pending.
 A burst waits as `pending`, where waiting charges nothing. A job that starts frees
-room silently, so while jobs wait for room the claim runs again on a short timer
-(CLAIM_REFILL_SECONDS, backing off while it finds no room): one claim takes the
-room that several starts freed, where a NOTIFY per start cost a claim per job."""
+room silently, so while jobs wait for room the claim runs again on a timer of its
+own (CLAIM_REFILL_SECONDS after a claim that took jobs, later the longer the room
+stays full): one claim takes the room that several starts freed, where a NOTIFY
+per start cost a claim per job."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -69,33 +71,40 @@ def enqueue_claimed(rt, broker, stop: threading.Event, claim: Callable[[Cursor, 
 class Claim:
     name = "claim"
 
-    def __init__(self, rt, broker, stop: threading.Event):
+    def __init__(self, rt, broker, stop: threading.Event, clock: Callable[[], float] = time.monotonic):
         self.rt, self.broker, self.stop = rt, broker, stop
         self.config = ClaimConfig.from_settings(rt.settings)
         #: Seconds until the next claim; the loop reads it after each round.
         self.interval = self.config.interval
-        self._refill = fixed.CLAIM_REFILL_SECONDS
+        self._clock = clock
+        #: When a claim last took jobs: the room was full then.
+        self._filled_at = clock()
 
     def run_once(self) -> int:
         c = self.config
-        claimed = enqueue_claimed(self.rt, self.broker, self.stop,
-                                  lambda cur, limit: intake.claim_pending(cur, limit, c.per_thread, c.alive),
-                                  "enqueued")
-        self._schedule_next(claimed)
+        try:
+            claimed = enqueue_claimed(self.rt, self.broker, self.stop,
+                                      lambda cur, limit: intake.claim_pending(cur, limit, c.per_thread, c.alive),
+                                      "enqueued")
+            self._schedule_next(claimed)
+        except Exception:
+            self.interval = c.interval  # a claim that fails is tried again at the sweep, not in a tight loop
+            raise
         return claimed
 
     def _schedule_next(self, claimed: int) -> None:
-        """Soon after a claim that took jobs (more may wait); while jobs wait and a claim found no
-        room, twice as late each time; at the sweep interval once no job waits."""
+        """Soon after a claim that took jobs: more may wait. While jobs wait for room, after as long as
+        the room has been full, up to the sweep: the room a start frees is claimed before the thread
+        that started its waiting job can have finished it, and claims woken by new jobs meanwhile do
+        not push the next one later. At the sweep once no job waits."""
+        now = self._clock()
         if claimed:
-            self._refill = fixed.CLAIM_REFILL_SECONDS
-            self.interval = self._refill
+            self._filled_at = now
+            self.interval = fixed.CLAIM_REFILL_SECONDS
             return
         with self.rt.db.transaction() as cur:
             waits = intake.pending_waits(cur)
         if waits:
-            self._refill = min(self._refill * 2, self.config.interval)
-            self.interval = self._refill
+            self.interval = min(max(now - self._filled_at, fixed.CLAIM_REFILL_SECONDS), self.config.interval)
         else:
-            self._refill = fixed.CLAIM_REFILL_SECONDS
             self.interval = self.config.interval

@@ -27,10 +27,9 @@ STEP_TIME_LIMIT_SECONDS = 1800
 #: running and one waiting keeps a thread busy; more would sit in a queue a lost host takes with it.
 QUEUED_JOBS_PER_THREAD = 2
 #: A job that starts frees room for another without telling the listener (a NOTIFY per start cost a
-#: claim per job): while pending jobs wait for room, the listener claims
-#: again after this many seconds, then twice as late after each claim that found no room, up to its
-#: sweep. Each wait is then about the time since the room was last filled: a thread that has started
-#: its waiting job (QUEUED_JOBS_PER_THREAD) gets the next one before it has finished this one.
+#: claim per job). After a claim that took jobs the listener claims again this many seconds later;
+#: while jobs wait for room, as late as the room has been full, up to its sweep. A thread that has
+#: started its waiting job (QUEUED_JOBS_PER_THREAD) then gets the next one before it has finished it.
 CLAIM_REFILL_SECONDS = 0.02
 #: In a worker's queue, a step of the retry lane handed on inside the process lets the fresh lots that
 #: arrive up to this many seconds after it go first; a step of the backlog twice as long, a first step
