@@ -51,11 +51,12 @@ def test_the_lane_enum_names_the_lanes_the_table_allows_and_sql_moves_jobs_to_na
     checks = re.findall(r"CHECK \(lane IN \(([^)]*)\)\)", SQL["001_tables.sql"])  # publish_jobs, paused lanes
     assert len(checks) == 2 and {tuple(int(v) for v in c.split(",")) for c in checks} == {tuple(Lane)}
     # an ended job run again (the update trigger) and one file's republish go to the retry lane;
-    # backfill and republish insert into the backlog's; the claim knows every lane
+    # backfill and republish insert into the backlog's; the claim, and the listener's question whether
+    # jobs wait, know every lane
     assert re.findall(r"NEW\.lane := (\d)", SQL["002_job_states.sql"]) == [str(Lane.RETRY.value)]
     assert re.findall(r"VALUES \(p_file, (\d)\)", SQL["006_operations.sql"]) == [str(Lane.RETRY.value)]
-    assert re.findall(r"FOR claimed_lane IN (\d)\.\.(\d) LOOP", SQL["002_job_states.sql"]) == [
-        (str(min(Lane).value), str(max(Lane).value))]
+    assert re.findall(r"FOR (?:claimed|waiting)_lane IN (\d)\.\.(\d) LOOP", SQL["002_job_states.sql"]) == [
+        (str(min(Lane).value), str(max(Lane).value))] * 2
     (names,) = re.findall(r"SELECT \(ARRAY\[([^\]]*)\]\)\[p_lane \+ 1\]", SQL["006_operations.sql"])
     assert _quoted(names) == [lane.name.lower() for lane in Lane]  # publisher_lane_name
     backlog = [str(Lane.BACKLOG.value)]
