@@ -78,7 +78,6 @@ def run(url: str, host: str = "hot-paths-host", explain: bool = True) -> dict[st
             path(f"pass {stage}", lambda c, s=stage, f=following: steps.pass_step(c, job_id, token, s, f, {}, LEASE,
                                                                                   LIMIT), keep=True)
         path("hand back upload", lambda c: steps.hand_back_step(c, job_id, token, "upload"))
-        path("job context", lambda c: steps.job_context(c, job_id))
         path("raid key", lambda c: steps.raid_key(c, job_id))
         path("record failure", lambda c: steps.record_failure(c, job_id, token, "boom", False, "test"))
         path("finalize", lambda c: finalize.finalize(c, job_id, token, {}, 400, 300, recipe="r"), keep=True)
@@ -123,7 +122,7 @@ def run(url: str, host: str = "hot-paths-host", explain: bool = True) -> dict[st
 #: file, the worker's beat and the hosts' upkeep, which touch no big table.
 HOT_PATHS = (
     "intake: the INSERT", "claim", "begin fetch", "pass fetch", "pass variant",
-    "hand back upload", "heartbeat", "load job", "current attempts", "job context", "raid key", "record failure",
+    "hand back upload", "heartbeat", "load job", "current attempts", "raid key", "record failure",
     "finalize", "rescue", "reannounce", "outbox: take", "status", "overview: job counts", "overview: oldest pending",
     "overview: last hour", "charts: last day", "overview: failures by reason", "overview: hosts",
     "overview: latest publishes", "overview: published files", "overview: lanes", "jobs: failed", "jobs: by reason",

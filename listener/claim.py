@@ -102,7 +102,7 @@ class Claim:
             self._filled_at = now
             self.interval = fixed.CLAIM_REFILL_SECONDS
             return
-        with self.rt.db.transaction() as cur:
+        with self.rt.db.statement() as cur:
             waits = intake.pending_waits(cur)
         if waits:
             self.interval = min(max(now - self._filled_at, fixed.CLAIM_REFILL_SECONDS), self.config.interval)

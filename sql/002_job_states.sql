@@ -349,7 +349,7 @@ BEGIN
     RETURN array_position(stages, p_stage);
 END $$;
 
--- A worker starts a step. Returns
+-- A worker starts a step. Its outcome:
 --   'run'    the worker owns the step and holds the lease;
 --   'stale'  the message belongs to an older attempt, to a stage the job has not
 --            reached, or to another host than the one holding the attempt's files;
@@ -357,11 +357,24 @@ END $$;
 --   'busy'   another delivery of this attempt holds a live lease (a duplicate);
 --   'done'   this attempt already finished this step (a duplicate delivered later);
 --   'failed' the job failed here (file deleted, or a step that died used up the retries).
+-- With 'run', what the step's log lines and the queue-lag metric need (NULL otherwise), so
+-- that starting a step is one statement.
 DROP FUNCTION IF EXISTS publisher_begin_step(bigint, uuid, text, interval);
+-- CREATE OR REPLACE cannot change a result: a begin that returns its outcome alone is dropped first.
+DO $$
+BEGIN
+    IF (SELECT p.prorettype FROM pg_proc p
+         WHERE p.oid = to_regprocedure('publisher_begin_step(bigint, uuid, text, interval, text, interval)'))
+       = 'text'::regtype THEN
+        DROP FUNCTION publisher_begin_step(bigint, uuid, text, interval, text, interval);
+    END IF;
+END $$;
 CREATE OR REPLACE FUNCTION publisher_begin_step(
-    p_job bigint, p_token uuid, p_stage text, p_lease interval, p_host text, p_time_limit interval)
-RETURNS text LANGUAGE plpgsql
+    p_job bigint, p_token uuid, p_stage text, p_lease interval, p_host text, p_time_limit interval,
+    OUT outcome text, OUT file_id uuid, OUT retry_count int, OUT since_insert float8)
+LANGUAGE plpgsql
 SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
+#variable_conflict use_column
 DECLARE
     j publish_jobs%ROWTYPE;
     file_deleted boolean;
@@ -369,20 +382,24 @@ BEGIN
     SELECT * INTO j FROM publish_jobs WHERE id = p_job FOR UPDATE;
     IF NOT FOUND OR j.attempt_token IS DISTINCT FROM p_token
        OR j.status NOT IN ('queued', 'processing') THEN
-        RETURN 'stale';
+        outcome := 'stale';
+        RETURN;
     END IF;
     IF p_stage IS DISTINCT FROM j.stage THEN
         -- Behind: this step is done. Ahead: the job has not got there; running it
         -- would skip a step.
-        RETURN CASE WHEN publisher_stage_order(p_stage) < publisher_stage_order(j.stage)
-                    THEN 'done' ELSE 'stale' END;
+        outcome := CASE WHEN publisher_stage_order(p_stage) < publisher_stage_order(j.stage)
+                        THEN 'done' ELSE 'stale' END;
+        RETURN;
     END IF;
     IF p_stage <> 'fetch' AND j.host_id IS DISTINCT FROM p_host THEN
-        RETURN 'stale';
+        outcome := 'stale';
+        RETURN;
     END IF;
     IF j.step_started_at IS NOT NULL THEN
         IF j.lease_expires_at > now() THEN
-            RETURN 'busy';
+            outcome := 'busy';
+            RETURN;
         END IF;
         -- The previous run of this attempt died without a word (killed, out of
         -- memory). It counts, so a file that kills workers cannot loop forever.
@@ -390,7 +407,8 @@ BEGIN
             PERFORM publisher_fail(p_job, format(
                 'the %s step never finished (worker killed or out of memory?) %s times; giving up',
                 j.stage, j.retry_count + 1));
-            RETURN 'failed';
+            outcome := 'failed';
+            RETURN;
         END IF;
         j.retry_count := j.retry_count + 1;
         j.last_error := format('the %s step did not finish (worker killed or out of memory?)', j.stage);
@@ -398,7 +416,8 @@ BEGIN
     SELECT deleted_at IS NOT NULL INTO file_deleted FROM auction_files WHERE id = j.file_id;
     IF file_deleted THEN
         PERFORM publisher_fail(p_job, 'the file was deleted before it was published');
-        RETURN 'failed';
+        outcome := 'failed';
+        RETURN;
     END IF;
     UPDATE publish_jobs
        SET status = 'processing', stage = p_stage, step_started_at = now(),
@@ -410,7 +429,10 @@ BEGIN
      WHERE id = p_job;
     UPDATE auction_files SET publish_status = 'processing'
      WHERE id = j.file_id AND publish_status NOT IN ('processing', 'published');
-    RETURN 'run';
+    outcome := 'run';
+    file_id := j.file_id;
+    retry_count := j.retry_count;
+    since_insert := extract(epoch FROM now() - j.created_at);
 END $$;
 
 -- Keeps the leases of the steps a worker is running alive, up to each step's

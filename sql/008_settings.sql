@@ -11,11 +11,14 @@ CREATE TABLE IF NOT EXISTS publisher_settings (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 
--- MAX_RETRIES, as the listener last wrote it; 5 until one has.
+-- MAX_RETRIES, as the listener last wrote it; 5 until one has. PL/pgSQL, not SQL: a SQL
+-- function the planner cannot inline (a subquery) is parsed and planned again at every
+-- INSERT, where PL/pgSQL keeps its plan for the session.
 CREATE OR REPLACE FUNCTION publisher_default_max_retries() RETURNS int
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce((SELECT value::int FROM publisher_settings WHERE name = 'max_retries'), 5);
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN coalesce((SELECT value::int FROM publisher_settings WHERE name = 'max_retries'), 5);
+END $$;
 
 -- The column's default: every writer of publish_jobs (the systems that request
 -- publishing, too) evaluates it with its own rights (000 revokes it by default).

@@ -22,10 +22,13 @@ CREATE INDEX IF NOT EXISTS publish_event_outbox_due_idx
     ON publish_event_outbox (next_attempt_at) WHERE delivered_at IS NULL AND gave_up_at IS NULL;
 
 -- The event of a job that just ended, read at COMMIT (a deferred trigger), when
--- the file row holds what the same transaction finalized.
+-- the file row holds what the same transaction finalized. PL/pgSQL, not SQL: a SQL
+-- function the planner cannot inline is parsed and planned again at every call (every
+-- job), where PL/pgSQL keeps its plan for the session.
 CREATE OR REPLACE FUNCTION publisher_job_event(p_job bigint, p_event uuid) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_strip_nulls(jsonb_build_object(
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_strip_nulls(jsonb_build_object(
                'event_id', p_event,
                'type', 'publish.' || j.status,
                'job_id', j.id,
@@ -40,8 +43,8 @@ LANGUAGE sql STABLE AS $$
                'error', CASE WHEN j.status <> 'completed' THEN
                    jsonb_build_object('reason', j.failure_reason, 'message', j.last_error) END))
       FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id
-     WHERE j.id = p_job;
-$$;
+     WHERE j.id = p_job);
+END $$;
 
 -- SECURITY DEFINER: whoever ends the job (a worker, an operator's cancel) need
 -- not be granted the outbox.

@@ -115,8 +115,20 @@ def _alive(conn) -> bool:
     return not readable
 
 
+class OneStatementCursor(psycopg2.extras.RealDictCursor):
+    """The cursor of Database.statement(): it runs one statement and refuses a second, which
+    would commit on its own rather than with the first."""
+
+    def execute(self, query, vars=None):
+        if getattr(self, "_ran", False):
+            raise psycopg2.ProgrammingError("Database.statement() runs one statement; use transaction() for more")
+        self._ran = True
+        return super().execute(query, vars)
+
+
 class Database:
-    """A small pool; `with db.transaction() as cur:` commits on success."""
+    """A small pool; `with db.transaction() as cur:` commits on success, `with db.statement() as cur:`
+    runs one statement as a transaction of its own."""
 
     def __init__(self, url: str, application_name: str, maxconn: int = 8,
                  idle_transaction_timeout_s: int | None = None):
@@ -136,6 +148,25 @@ class Database:
             broken = True
             raise
         finally:
+            self._pool.putconn(conn, close=broken or conn.closed != 0)
+
+    @contextlib.contextmanager
+    def statement(self):
+        """A cursor for a transaction of one statement, which the server commits as it runs (autocommit):
+        the same as transaction() around it, without BEGIN's and COMMIT's round trips and their work
+        on both sides. A statement that fails has changed nothing."""
+        conn = self._pool.getconn()
+        broken = False
+        conn.autocommit = True  # psycopg2 sends nothing for it: it only stops issuing BEGIN
+        try:
+            with conn.cursor(cursor_factory=OneStatementCursor) as cur:
+                yield cur
+        except DISCONNECTS:
+            broken = True
+            raise
+        finally:
+            if not conn.closed:
+                conn.autocommit = False
             self._pool.putconn(conn, close=broken or conn.closed != 0)
 
     def close(self):

@@ -131,10 +131,15 @@ def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, delay: tim
 
 @contextlib.contextmanager
 def step_recorded(db: Any, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> Iterator[Cursor]:
-    """The transaction that records a step's end. On the Postgres broker it also marks the step's own
-    message done (unless it was handed over: never stored), and once it has committed the consumer's
-    ack only gives back the message's lock; if it rolls back, the message is acked as usual."""
+    """The transaction that records a step's end: the caller's one statement. On the Postgres broker it
+    also marks the step's own message done (unless it was handed over: never stored), and once it has
+    committed the consumer's ack only gives back the message's lock; if it rolls back, the message is
+    acked as usual. Without a message to mark, the statement is its own transaction (Database.statement)."""
     marks_done = broker if sends_in_transaction(broker) and not is_handed(message) else None
+    if marks_done is None:
+        with db.statement() as cur:
+            yield cur
+        return
     with db.transaction() as cur:
         yield cur
         if marks_done is not None:

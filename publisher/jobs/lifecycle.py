@@ -110,10 +110,10 @@ class JobLifecycle(Middleware):
             if declined:
                 self._decline_first_step(broker, message, job_id, token, declined)
         try:
-            with self.runtime.db.transaction() as cur:
-                outcome = steps.begin_step(cur, job_id, token, stage, timedelta(seconds=fixed.JOB_LEASE_SECONDS),
-                                           host_id(self.runtime.settings), step_deadline())
-                context = steps.job_context(cur, job_id) if outcome is StepStart.RUN else None
+            with self.runtime.db.statement() as cur:
+                outcome, context = steps.begin_step(cur, job_id, token, stage,
+                                                    timedelta(seconds=fixed.JOB_LEASE_SECONDS),
+                                                    host_id(self.runtime.settings), step_deadline())
         except Exception as e:
             raise StepNotStarted(short_error(e, self.runtime.redact, f"could not start {stage}: ")) from None
         if outcome is not StepStart.RUN:

@@ -96,7 +96,7 @@ def test_the_durations_a_worker_passes_are_capped(cur, worker):
     job_id, token = claimed_job(cur)
     assert one(worker, "SELECT publisher_defer_fetch(%s, %s, %s)", job_id, token, LONG) is True
     assert moments(cur, job_id)["delay"] <= timedelta(days=1)
-    assert one(worker, "SELECT publisher_begin_step(%s, %s, 'fetch', %s, 'host-a', %s)",
+    assert one(worker, "SELECT outcome FROM publisher_begin_step(%s, %s, 'fetch', %s, 'host-a', %s)",
                job_id, token, LONG, LONG) == "run"
     assert moments(cur, job_id)["lease"] <= timedelta(hours=1)
     assert moments(cur, job_id)["deadline"] <= timedelta(days=1)

@@ -55,7 +55,8 @@ def claimed_job(cur) -> tuple[int, str]:
 
 
 def begin(cur, job, token, stage, host=HOST, time_limit=TIME_LIMIT):
-    return one(cur, "SELECT publisher_begin_step(%s, %s, %s, %s, %s, %s)", job, token, stage, LEASE, host, time_limit)
+    return one(cur, "SELECT outcome FROM publisher_begin_step(%s, %s, %s, %s, %s, %s)",
+               job, token, stage, LEASE, host, time_limit)
 
 
 def end(cur, job, token, stage, next_stage) -> bool:

@@ -16,7 +16,8 @@ from .cursor import Cursor, one_row
 from .rows import JobContext, StepJob
 from .states import IN_FLIGHT_STATUSES, StartOver, StepFailure, StepStart
 
-BEGIN_STEP = "SELECT publisher_begin_step(%s, %s, %s, %s, %s, %s) AS outcome"
+BEGIN_STEP = ("SELECT outcome, file_id::text AS file_id, retry_count, since_insert "
+              "FROM publisher_begin_step(%s, %s, %s, %s, %s, %s)")
 HEARTBEAT = "SELECT job_id, renewed FROM publisher_heartbeat(%s::bigint[], %s::uuid[], %s)"
 WORKER_BEAT = "SELECT publisher_worker_beat(%s, %s, %s, %s) AS draining"
 PASS_STEP = "SELECT publisher_pass_step(%s, %s, %s, %s, %s, %s, %s) AS outcome"
@@ -37,11 +38,6 @@ LOAD_JOB = """
            j.retry_count, j.max_retries
       FROM publish_jobs j JOIN auction_files f ON f.id = j.file_id
      WHERE j.id = %s AND j.attempt_token = %s
-"""
-JOB_CONTEXT = """
-    SELECT file_id::text AS file_id, retry_count,
-           extract(epoch FROM now() - created_at)::float8 AS since_insert
-      FROM publish_jobs WHERE id = %s
 """
 
 
@@ -65,14 +61,12 @@ def current_attempts(cur: Cursor, attempts: list[tuple[int, str]], host_id: str)
 
 
 def begin_step(cur: Cursor, job_id: int, token: str, stage: str, lease: timedelta, host_id: str,
-               time_limit: timedelta) -> StepStart:
+               time_limit: timedelta) -> tuple[StepStart, JobContext | None]:
+    """Whether the step may run, and when it may (RUN), what its log lines and the queue lag need."""
     cur.execute(BEGIN_STEP, (job_id, token, stage, lease, host_id, time_limit))
-    return StepStart(one_row(cur)["outcome"])
-
-
-def job_context(cur: Cursor, job_id: int) -> JobContext:
-    cur.execute(JOB_CONTEXT, (job_id,))
-    return JobContext.from_row(one_row(cur))
+    row = one_row(cur)
+    outcome = StepStart(row["outcome"])
+    return outcome, JobContext.from_row(row) if outcome is StepStart.RUN else None
 
 
 def load_job(cur: Cursor, job_id: int, token: str) -> StepJob | None:

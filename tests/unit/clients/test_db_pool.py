@@ -118,3 +118,54 @@ def test_sessions_tell_the_server_to_notice_a_vanished_client(db_url):
         assert row["user_timeout"] == "15000"  # ms
     finally:
         db.close()
+
+
+def _began_with_the_statement(cur) -> bool:
+    """Whether the transaction started with the statement (autocommit), not at a BEGIN sent before it."""
+    cur.execute("SELECT now() = statement_timestamp() AS same")
+    return cur.fetchone()["same"]
+
+
+def test_a_single_statement_is_its_own_transaction_without_a_begin_or_a_commit(db_url):
+    """Database.statement() saves a job's step two round trips (BEGIN, COMMIT) and the server's work on them;
+    what it runs is committed as it returns, and the pooled connection then runs transactions again."""
+    db = Database(db_url, "pool-test", maxconn=1)
+    try:
+        with db.transaction() as cur:
+            cur.execute("CREATE TABLE lots (id int)")
+        with db.statement() as cur:
+            assert _began_with_the_statement(cur)
+        with db.statement() as cur:
+            cur.execute("INSERT INTO lots VALUES (1)")
+        assert query_one(db_url, "SELECT count(*) FROM lots") == 1
+        with db.transaction() as cur:
+            assert not _began_with_the_statement(cur)
+            cur.execute("INSERT INTO lots VALUES (2)")
+            cur.execute("SELECT count(*) AS n FROM lots")
+            assert cur.fetchone()["n"] == 2
+    finally:
+        db.close()
+
+
+def test_a_second_statement_is_refused_rather_than_committed_apart_from_the_first(db_url):
+    db = Database(db_url, "pool-test", maxconn=1)
+    try:
+        with db.transaction() as cur:
+            cur.execute("CREATE TABLE lots (id int)")
+        with pytest.raises(psycopg2.ProgrammingError, match="one statement"):
+            with db.statement() as cur:
+                cur.execute("INSERT INTO lots VALUES (1)")
+                cur.execute("INSERT INTO lots VALUES (2)")
+        assert query_one(db_url, "SELECT count(*) FROM lots") == 1
+    finally:
+        db.close()
+
+
+def query_one(url: str, sql: str):
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
