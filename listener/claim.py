@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from publisher.jobs.dispatch import send_first_step, sends_in_transaction
+from publisher.jobs.dispatch import send_first_steps, sends_in_transaction
 from publisher.jobs.locality import host_alive
 from publisher.jobs.store import intake
 from publisher.jobs.store.cursor import Cursor
@@ -48,17 +48,16 @@ def enqueue_claimed(rt, broker, stop: threading.Event, claim: Callable[[Cursor, 
                     verb: str) -> int:
     """Claims in batches until less than a batch is left, sending each job's first step
     before its claim commits. On the Postgres broker the messages are stored in the
-    claim's own transaction: both or neither. On RabbitMQ they are published as the
-    claim runs: if sending fails, the claim rolls back and the messages sent so far
-    are stale."""
-    cur_if_transactional = sends_in_transaction(broker)
+    claim's own transaction, in one statement: both or neither. On RabbitMQ they are
+    published as the claim runs: if sending fails, the claim rolls back and the messages
+    sent so far are stale."""
+    transactional = sends_in_transaction(broker)
     total = 0
     while not stop.is_set():
         with rt.db.transaction() as cur:
             jobs = claim(cur, CLAIM_BATCH)
-            for job in jobs:
-                send_first_step(broker, job.job_id, job.token, cur=cur if cur_if_transactional else None,
-                                lane=job.lane)
+            send_first_steps(broker, [(job.job_id, job.token, job.lane) for job in jobs],
+                             cur=cur if transactional else None)
         for job in jobs:
             logger.info("job=%s file=%s %s from stage %s", job.job_id, job.file_id, verb, job.stage,
                         extra=job_fields(job.job_id, job.file_id, job.stage, event=verb.split()[0]))

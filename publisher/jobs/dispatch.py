@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any, Protocol, TypeGuard
 
@@ -36,6 +36,8 @@ class TransactionalBroker(Protocol):
     """A broker that stores a message in the sender's database transaction (publisher/jobs/pgbroker.py)."""
 
     def enqueue_on(self, cur: Cursor, message: dramatiq.Message[Any]) -> Any: ...
+
+    def enqueue_all_on(self, cur: Cursor, messages: list[dramatiq.Message[Any]]) -> None: ...
 
     def done_on(self, cur: Cursor, message: dramatiq.Message[Any]) -> None: ...
 
@@ -127,6 +129,20 @@ def send_step(broker: dramatiq.Broker, stage: str, job_id: int, token: str, *, q
 def send_first_step(broker: dramatiq.Broker, job_id: int, token: str, delay: timedelta | None = None,
                     cur: Cursor | None = None, lane: int | None = None) -> None:
     send_step(broker, STAGES[0], job_id, token, queue_name=QUEUE, delay=delay, cur=cur, lane=lane)
+
+
+def send_first_steps(broker: dramatiq.Broker, jobs: Iterable[tuple[int, str, int]], cur: Cursor | None = None
+                     ) -> None:
+    """The first steps of claimed jobs (job id, token, lane). With `cur`, in that cursor's transaction
+    and one round trip (sends_in_transaction(broker) must hold); without, published one by one."""
+    messages = [step_message(STAGES[0], job_id, token, QUEUE, lane) for job_id, token, lane in jobs]
+    if cur is None:
+        for message in messages:
+            broker.enqueue(message)
+    elif not sends_in_transaction(broker):
+        raise ValueError("only the Postgres broker sends steps in the sender's transaction")
+    else:
+        broker.enqueue_all_on(cur, messages)
 
 
 @contextlib.contextmanager

@@ -22,9 +22,10 @@ docs/reliability.md, "Known broker defects"). The fixes live here:
 
 And two additions, each a commit fewer per message: `enqueue_on` enqueues in the caller's
 transaction (dramatiq-pg commits one of its own per message), so a step is sent in the same
-transaction that records it (the listener's claim, a step's end), and exists only if that commits;
-`done_on` marks the step's own message done in the transaction that records the step's end, after
-which the consumer's ack only gives back the message's lock.
+transaction that records it (the listener's claim, a step's end), and exists only if that commits
+(`enqueue_all_on`: a claim's messages in one statement); `done_on` marks the step's own message
+done in the transaction that records the step's end, after which the consumer's ack only gives back
+the message's lock.
 """
 
 from __future__ import annotations
@@ -50,6 +51,22 @@ CONNECTIONS_PER_QUEUE = 4
 # dramatiq-pg's ack, without its copy of the message and its notification (which nothing listens to).
 MARK_DONE = """
     UPDATE dramatiq.queue SET state = 'done' WHERE message_id = %s AND queue_name = %s AND state = 'consumed'
+"""
+
+# dramatiq-pg's enqueue for many messages in one statement: each stored, and announced to its queue's
+# consumers (the message itself, or its id when it is too long for a NOTIFY), when the transaction commits.
+ENQUEUE_ALL = """
+    WITH enqueued AS (
+        INSERT INTO dramatiq.queue (queue_name, message_id, "state", message)
+        SELECT m ->> 'queue_name', (m ->> 'message_id')::uuid, 'queued', m FROM jsonb_array_elements(%s) AS m
+        ON CONFLICT (message_id) DO UPDATE
+            SET "state" = 'queued', message = EXCLUDED.message, queue_name = EXCLUDED.queue_name
+        RETURNING queue_name, message_id, message
+    )
+    SELECT pg_notify('dramatiq.' || queue_name || '.enqueue',
+                     CASE WHEN octet_length(message::text) >= 8000
+                          THEN jsonb_build_object('message_id', message_id)::text ELSE message::text END)
+      FROM enqueued
 """
 
 
@@ -159,6 +176,16 @@ class PublisherBroker(PostgresBroker):
                                       message.message_id))
         self.emit_after("enqueue", message, delay)
         return message
+
+    def enqueue_all_on(self, cur, messages) -> None:
+        """enqueue_on for many messages in one round trip (a claim's first steps)."""
+        if not messages:
+            return
+        for message in messages:
+            self.emit_before("enqueue", message, None)
+        cur.execute(ENQUEUE_ALL, (Json([tidy4json(m) for m in messages]),))
+        for message in messages:
+            self.emit_after("enqueue", message, None)
 
     @staticmethod
     def done_on(cur, message) -> None:

@@ -5,6 +5,8 @@ session is warm, a job's life, from the application's INSERT to the completion e
 
 from __future__ import annotations
 
+import json
+
 from tests.support.job_sql import LEASE, TIME_LIMIT, begin, claimed_job, one, rows
 
 #: Jobs a session runs before it counts: PostgreSQL plans a statement of a PL/pgSQL function for
@@ -23,7 +25,7 @@ def _publish_one(cur) -> None:
                    job, token, stage, following, LEASE, TIME_LIMIT) == "run"
     key = f"media/{one(cur, 'SELECT file_id::text FROM publish_jobs WHERE id = %s', job)}/thumb.webp"
     one(cur, "SELECT publisher_track_object(%s, %s, %s)", job, token, key)
-    variants = '{"thumb": {"key": "%s", "width": 400, "height": 300}}' % key
+    variants = json.dumps({"thumb": {"key": key, "width": 400, "height": 300}})
     assert one(cur, "SELECT publisher_finalize(%s, %s, %s, 10, 10)", job, token, variants) == "completed"
     cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the completion event's trigger runs now, not at COMMIT
     cur.execute("SET CONSTRAINTS ALL DEFERRED")
