@@ -10,6 +10,10 @@ runs the listener's services, each in its own module with its own config:
 - outbox: webhook delivery (only with PUBLISH_WEBHOOK_URL);
 - settings sync: what plain SQL reads of this service's settings;
 - gauges: the counts /metrics shows (endpoints: /metrics, /healthz, /readyz).
+
+The claim, the rescue and the settings sync run on the loop's thread; the services whose rounds
+read at length (reannounce, maintenance, outbox, gauges) in threads of their own, so that a
+NOTIFY's claim never waits for one of them.
 """
 
 from __future__ import annotations

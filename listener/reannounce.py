@@ -36,6 +36,9 @@ class ReannounceConfig:
 
 class Reannounce:
     name = "reannounce"
+    #: It reads the broker's queue, long while a backlog waits: off the loop's thread, so that a
+    #: NOTIFY's claim never waits for it.
+    in_background = True
 
     def __init__(self, db, config: ReannounceConfig):
         self.db, self.config = db, config
