@@ -73,6 +73,8 @@ def parse_args(argv=None):
     unknown = set(args.parts) - set(PARTS)
     if unknown:
         p.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    if args.intake_rounds < 1:
+        p.error("--intake-rounds must be at least 1")
     if args.quick:
         args.runs, args.pickup_jobs, args.single_jobs = 1, 3, 1
         args.throughput_jobs, args.memory_burst, args.intake_jobs, args.floor_jobs = 3, 2, 20, 3
@@ -265,12 +267,13 @@ def intake_part(result: dict, services, shape: dict, args) -> None:
         for n in range(args.intake_rounds):
             if n % 2 == 0:
                 now = this()
-                rounds.append({"this": now, "baseline": baseline()})
+                rounds.append({"first": "this", "this": now, "baseline": baseline()})
             else:
                 before = baseline()
-                rounds.append({"this": this(), "baseline": before})
-    rounds.sort(key=lambda r: r["this"]["completed_per_s"] / r["baseline"]["completed_per_s"])
-    median = rounds[len(rounds) // 2]
+                rounds.append({"first": "baseline", "this": this(), "baseline": before})
+    # In the order they ran; the round shown is the middle one by ratio (the upper middle of an even count).
+    median = sorted(rounds, key=lambda r: r["this"]["completed_per_s"] / r["baseline"]["completed_per_s"])[
+        len(rounds) // 2]
     result["intake"], result["intake_baseline"] = median["this"], median["baseline"]
     if len(rounds) > 1:
         result["intake_rounds"] = rounds

@@ -120,10 +120,20 @@ class OneStatementCursor(psycopg2.extras.RealDictCursor):
     would commit on its own rather than with the first."""
 
     def execute(self, query, vars=None):
+        self._one()
+        return super().execute(query, vars)
+
+    def executemany(self, query, vars_list):
+        raise psycopg2.ProgrammingError("Database.statement() runs one statement; use transaction() for more")
+
+    def callproc(self, procname, vars=None):
+        self._one()
+        return super().callproc(procname, vars)
+
+    def _one(self) -> None:
         if getattr(self, "_ran", False):
             raise psycopg2.ProgrammingError("Database.statement() runs one statement; use transaction() for more")
         self._ran = True
-        return super().execute(query, vars)
 
 
 class Database:
@@ -153,8 +163,8 @@ class Database:
     @contextlib.contextmanager
     def statement(self):
         """A cursor for a transaction of one statement, which the server commits as it runs (autocommit):
-        the same as transaction() around it, without BEGIN's and COMMIT's round trips and their work
-        on both sides. A statement that fails has changed nothing."""
+        no BEGIN's and COMMIT's round trips and their work on both sides. A statement that fails has
+        changed nothing; unlike transaction(), an exception raised after it returns does not undo it."""
         conn = self._pool.getconn()
         broken = False
         conn.autocommit = True  # psycopg2 sends nothing for it: it only stops issuing BEGIN

@@ -151,14 +151,11 @@ def step_recorded(db: Any, broker: dramatiq.Broker, message: dramatiq.Message[An
     also marks the step's own message done (unless it was handed over: never stored), and once it has
     committed the consumer's ack only gives back the message's lock; if it rolls back, the message is
     acked as usual. Without a message to mark, the statement is its own transaction (Database.statement)."""
-    marks_done = broker if sends_in_transaction(broker) and not is_handed(message) else None
-    if marks_done is None:
+    if not sends_in_transaction(broker) or is_handed(message):
         with db.statement() as cur:
             yield cur
         return
     with db.transaction() as cur:
         yield cur
-        if marks_done is not None:
-            marks_done.done_on(cur, message)
-    if marks_done is not None:
-        marks_done.mark_acked(message)
+        broker.done_on(cur, message)
+    broker.mark_acked(message)

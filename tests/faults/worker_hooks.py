@@ -140,9 +140,11 @@ def _injected(what: str, job_id: int) -> None:
 
 
 def _pass_step(cur, job_id, token, stage, *args):
-    key = steps.raid_key(cur, job_id) or ""
-    cur.execute("SELECT retry_count FROM publish_jobs WHERE id = %s", (job_id,))
-    first_attempt = cur.fetchone()["retry_count"] == 0  # read from the job: any worker process may run it
+    # Read apart from the step's end, which is one statement of its own (Database.statement).
+    with process_runtime().db.transaction() as own:
+        key = steps.raid_key(own, job_id) or ""
+        own.execute("SELECT retry_count FROM publish_jobs WHERE id = %s", (job_id,))
+        first_attempt = own.fetchone()["retry_count"] == 0  # read from the job: any worker process may run it
     if END_STEP_FAILS_ONCE_MARK in key and stage == "fetch" and first_attempt:
         _injected("end_step failed", job_id)
         raise psycopg2.OperationalError("server closed the connection unexpectedly (injected by the fault suite)")

@@ -39,6 +39,22 @@ def test_a_step_ahead_of_the_job_is_refused_and_changes_nothing(cur):
     assert job(cur, job_id)["stage"] == "fetch"
 
 
+def test_a_step_that_may_run_is_told_its_file_retries_and_wait_and_one_that_may_not_nothing(cur):
+    """What the step's log lines and the queue-lag metric need comes with the start, in one statement."""
+    job_id, token = claimed_job(cur)
+    cur.execute("UPDATE publish_jobs SET created_at = now() - interval '3 seconds' WHERE id = %s", (job_id,))
+    start = ("SELECT outcome, file_id::text, retry_count, since_insert "
+             "FROM publisher_begin_step(%s, %s, %s, %s, 'host-a', '30 minutes')")
+    refused = one(cur, start, job_id, token, "upload", LEASE)
+    assert refused == {"outcome": "stale", "file_id": None, "retry_count": None, "since_insert": None}
+    started = one(cur, start, job_id, token, "fetch", LEASE)
+    assert (started["outcome"], started["file_id"], started["retry_count"]) == ("run", file_of(cur, job_id)["id"], 0)
+    assert 3 <= started["since_insert"] < 60
+    # A run of the step that died without a word counts: the start says so.
+    expire_lease(cur, job_id)
+    assert one(cur, start, job_id, token, "fetch", LEASE)["retry_count"] == 1
+
+
 def test_later_steps_run_only_on_the_host_that_fetched(cur):
     job_id, token = claimed_job(cur)
     assert begin(cur, job_id, token, "fetch", host="host-a") == "run"

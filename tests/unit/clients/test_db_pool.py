@@ -169,3 +169,18 @@ def query_one(url: str, sql: str):
             return cur.fetchone()[0]
     finally:
         conn.close()
+
+
+def test_a_statement_that_fails_changes_nothing_and_the_connection_runs_transactions_again(db_url):
+    db = Database(db_url, "pool-test", maxconn=1)
+    try:
+        with db.transaction() as cur:
+            cur.execute("CREATE TABLE lots (id int PRIMARY KEY)")
+        with pytest.raises(psycopg2.errors.UniqueViolation):
+            with db.statement() as cur:
+                cur.execute("INSERT INTO lots VALUES (1), (1)")
+        assert query_one(db_url, "SELECT count(*) FROM lots") == 0
+        with db.transaction() as cur:
+            assert not _began_with_the_statement(cur)
+    finally:
+        db.close()

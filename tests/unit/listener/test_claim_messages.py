@@ -1,6 +1,7 @@
 """The first steps a claim sends on the Postgres broker: stored in the claim's own transaction, all of
 them in one statement, each announced to the shared queue's consumers with its job's lane."""
 
+import contextlib
 import json
 import select
 import threading
@@ -14,6 +15,32 @@ from publisher.jobs.locality import QUEUE
 from tests.support.job_sql import cursor, new_job, rows, worker_beat
 
 
+class CountingDatabase:
+    """The listener's database, counting the statements of each transaction it opens."""
+
+    def __init__(self, db):
+        self.db, self.statements = db, []
+
+    @contextlib.contextmanager
+    def transaction(self):
+        with self.db.transaction() as cur:
+            counted = self
+
+            class Counted:
+                def execute(self, *args):
+                    counted.statements[-1] += 1
+                    return cur.execute(*args)
+
+                def __getattr__(self, name):
+                    return getattr(cur, name)
+
+            self.statements.append(0)
+            yield Counted()
+
+    def statement(self):
+        return self.db.statement()
+
+
 @pytest.fixture
 def claim(schema_db):
     from listener.claim import Claim
@@ -23,7 +50,7 @@ def claim(schema_db):
     _, url = schema_db
     broker = make_broker(url, queues=1, threads=1, middleware=[])
     db = Database(url, "test-listener", maxconn=2)
-    rt = SimpleNamespace(db=db, settings=SimpleNamespace(worker_poll_interval_ms=4000))
+    rt = SimpleNamespace(db=CountingDatabase(db), settings=SimpleNamespace(worker_poll_interval_ms=4000))
     yield Claim(rt, broker, threading.Event())
     db.close()
     broker.close()
@@ -61,6 +88,8 @@ def test_a_claims_first_steps_are_stored_and_announced_together_each_in_its_lane
             [(job, 0, "fetch") for job in fresh] + [(backlog, 2, "fetch")])
     tokens = {r["id"]: r["token"] for r in rows(cur, "SELECT id, attempt_token::text AS token FROM publish_jobs")}
     assert all(m["args"][1] == tokens[m["args"][0]] for m in heard)
+    # The claim and all its messages: two statements in one transaction, however many jobs it took.
+    assert claim.rt.db.statements == [2]
 
 
 def test_a_claim_whose_messages_cannot_be_stored_leaves_its_jobs_pending(claim, schema_db):
