@@ -126,61 +126,53 @@ def _began_with_the_statement(cur) -> bool:
     return cur.fetchone()["same"]
 
 
-def test_a_single_statement_is_its_own_transaction_without_a_begin_or_a_commit(db_url):
-    """Database.statement() saves a job's step two round trips (BEGIN, COMMIT) and the server's work on them;
-    what it runs is committed as it returns, and the pooled connection then runs transactions again."""
+@pytest.fixture
+def lots(db_url):
+    """A one-connection pool on a database with an empty table of lots."""
     db = Database(db_url, "pool-test", maxconn=1)
-    try:
-        with db.transaction() as cur:
-            cur.execute("CREATE TABLE lots (id int)")
-        with db.statement() as cur:
-            assert _began_with_the_statement(cur)
-        with db.statement() as cur:
-            cur.execute("INSERT INTO lots VALUES (1)")
-        assert query_one(db_url, "SELECT count(*) FROM lots") == 1
-        with db.transaction() as cur:
-            assert not _began_with_the_statement(cur)
-            cur.execute("INSERT INTO lots VALUES (2)")
-            cur.execute("SELECT count(*) AS n FROM lots")
-            assert cur.fetchone()["n"] == 2
-    finally:
-        db.close()
+    with db.transaction() as cur:
+        cur.execute("CREATE TABLE lots (id int PRIMARY KEY)")
+    yield db
+    db.close()
 
 
-def test_a_second_statement_is_refused_rather_than_committed_apart_from_the_first(db_url):
-    db = Database(db_url, "pool-test", maxconn=1)
-    try:
-        with db.transaction() as cur:
-            cur.execute("CREATE TABLE lots (id int)")
-        with pytest.raises(psycopg2.ProgrammingError, match="one statement"):
-            with db.statement() as cur:
-                cur.execute("INSERT INTO lots VALUES (1)")
-                cur.execute("INSERT INTO lots VALUES (2)")
-        assert query_one(db_url, "SELECT count(*) FROM lots") == 1
-    finally:
-        db.close()
-
-
-def query_one(url: str, sql: str):
+def lot_count(url: str) -> int:
     conn = psycopg2.connect(url)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql)
+            cur.execute("SELECT count(*) FROM lots")
             return cur.fetchone()[0]
     finally:
         conn.close()
 
 
-def test_a_statement_that_fails_changes_nothing_and_the_connection_runs_transactions_again(db_url):
-    db = Database(db_url, "pool-test", maxconn=1)
-    try:
-        with db.transaction() as cur:
-            cur.execute("CREATE TABLE lots (id int PRIMARY KEY)")
-        with pytest.raises(psycopg2.errors.UniqueViolation):
-            with db.statement() as cur:
-                cur.execute("INSERT INTO lots VALUES (1), (1)")
-        assert query_one(db_url, "SELECT count(*) FROM lots") == 0
-        with db.transaction() as cur:
-            assert not _began_with_the_statement(cur)
-    finally:
-        db.close()
+def test_a_single_statement_is_its_own_transaction_without_a_begin_or_a_commit(lots, db_url):
+    """Database.statement() saves a job's step two round trips (BEGIN, COMMIT) and the server's work on them;
+    what it runs is committed as it returns, and the pooled connection then runs transactions again."""
+    with lots.statement() as cur:
+        assert _began_with_the_statement(cur)
+    with lots.statement() as cur:
+        cur.execute("INSERT INTO lots VALUES (1)")
+    assert lot_count(db_url) == 1
+    with lots.transaction() as cur:
+        assert not _began_with_the_statement(cur)
+        cur.execute("INSERT INTO lots VALUES (2)")
+        cur.execute("SELECT count(*) AS n FROM lots")
+        assert cur.fetchone()["n"] == 2
+
+
+def test_a_second_statement_is_refused_rather_than_committed_apart_from_the_first(lots, db_url):
+    with pytest.raises(psycopg2.ProgrammingError, match="one statement"):
+        with lots.statement() as cur:
+            cur.execute("INSERT INTO lots VALUES (1)")
+            cur.execute("INSERT INTO lots VALUES (2)")
+    assert lot_count(db_url) == 1
+
+
+def test_a_statement_that_fails_changes_nothing_and_the_connection_runs_transactions_again(lots, db_url):
+    with pytest.raises(psycopg2.errors.UniqueViolation):
+        with lots.statement() as cur:
+            cur.execute("INSERT INTO lots VALUES (1), (1)")
+    assert lot_count(db_url) == 0
+    with lots.transaction() as cur:
+        assert not _began_with_the_statement(cur)
