@@ -36,7 +36,7 @@ import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dramatiq_pg import PostgresBroker
-from dramatiq_pg.broker import QUERIES, PostgresConsumer, message_lock
+from dramatiq_pg.broker import PostgresConsumer, message_lock
 from dramatiq_pg.utils import tidy4json, wait_for_notifies
 from psycopg2.extras import Json
 
@@ -53,8 +53,9 @@ MARK_DONE = """
     UPDATE dramatiq.queue SET state = 'done' WHERE message_id = %s AND queue_name = %s AND state = 'consumed'
 """
 
-# dramatiq-pg's enqueue for many messages in one statement: each stored, and announced to its queue's
-# consumers (the message itself, or its id when it is too long for a NOTIFY), when the transaction commits.
+# dramatiq-pg's enqueue (its QUERIES.ENQUEUE), for one message or many in one statement: each stored,
+# and announced to its queue's consumers (the message itself, or its id when it is too long for a
+# NOTIFY), when the transaction commits.
 ENQUEUE_ALL = """
     WITH enqueued AS (
         INSERT INTO dramatiq.queue (queue_name, message_id, "state", message)
@@ -170,15 +171,11 @@ class PublisherBroker(PostgresBroker):
         notified, when the caller's transaction commits; not at all if it rolls back. No delay: the
         hooks of a delayed enqueue (JobLifecycle.after_enqueue) write to the job in a transaction of
         their own, which would wait for the caller's lock on that row."""
-        delay = None
-        self.emit_before("enqueue", message, delay)
-        cur.execute(QUERIES.ENQUEUE, (message.queue_name, message.message_id, Json(tidy4json(message)),
-                                      message.message_id))
-        self.emit_after("enqueue", message, delay)
+        self.enqueue_all_on(cur, [message])
         return message
 
     def enqueue_all_on(self, cur, messages) -> None:
-        """enqueue_on for many messages in one round trip (a claim's first steps)."""
+        """enqueue_on for many messages in one statement (a claim's first steps)."""
         if not messages:
             return
         for message in messages:
